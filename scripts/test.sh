@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# `npm test`: every check and every suite (unit, integration, browser, Redis). Nothing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/system-deps.sh
+npx tsc -p tsconfig.json --noEmit
+npx biome check .
+node scripts/build.mjs
+mapfile -t files < <(find test -name '*.test.ts' | sort)
+if [ "$#" -gt 0 ]; then files=("$@"); fi
+exec node --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-4}" --test-timeout=300000 \
+  --test-reporter=spec "${files[@]}"

@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+console.error('cometa: the CLI is being built');
+process.exitCode = 1;

@@ -1,0 +1,1 @@
+export type { ClientErrorCode, Envelope } from '../protocol/index.js';

@@ -1,0 +1,4 @@
+export * from './channel.js';
+export * from './cursor.js';
+export * from './envelope.js';
+export * from './errors.js';
