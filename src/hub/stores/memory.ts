@@ -1,0 +1,159 @@
+import { newEpoch } from '../../protocol/cursor.js';
+import type {
+  ChannelGap,
+  ChannelInfo,
+  GapReason,
+  LastResult,
+  ReadResult,
+  Store,
+  StoreContext,
+  StoredMessage,
+  StoreEvent,
+} from './store.js';
+
+/** One channel's retained history: `msgs[start..]` is live; the front is compacted lazily. */
+interface ChannelLog {
+  msgs: StoredMessage[];
+  start: number;
+  /** Highest seq removed from this channel (by retention or deletion); 0 when none. */
+  floor: number;
+  floorReason: GapReason;
+  lastSeq: number;
+}
+
+/**
+ * History in process memory. Fast, bounded by retention, and lost on restart: a restarted hub
+ * has a new epoch, so old cursors get a `gap` (reason `epoch`), never silence.
+ */
+export class MemoryStore implements Store {
+  readonly kind = 'memory';
+  epoch = '';
+  #seq = 0;
+  readonly #logs = new Map<string, ChannelLog>();
+  #listener: (event: StoreEvent) => void = () => {};
+  readonly #ctx: StoreContext;
+
+  constructor(ctx: StoreContext) {
+    this.#ctx = ctx;
+  }
+
+  async open(): Promise<void> {
+    this.epoch = newEpoch();
+  }
+
+  async head(): Promise<number> {
+    return this.#seq;
+  }
+
+  listen(listener: (event: StoreEvent) => void): void {
+    this.#listener = listener;
+  }
+
+  async append(channel: string, event: string, data: unknown, time: number): Promise<StoredMessage> {
+    const message: StoredMessage = { seq: ++this.#seq, channel, event, data, time };
+    const log = this.#log(channel);
+    log.msgs.push(message);
+    log.lastSeq = message.seq;
+    const { maxMessages } = this.#ctx.retentionFor(channel);
+    const excess = log.msgs.length - log.start - maxMessages;
+    if (excess > 0) this.#trim(log, log.start + excess, 'trimmed');
+    this.#listener({ type: 'message', message });
+    return message;
+  }
+
+  async read(channels: readonly string[], after: number, limit: number): Promise<ReadResult> {
+    const gaps: ChannelGap[] = [];
+    let messages: StoredMessage[] = [];
+    for (const channel of channels) {
+      const log = this.#logs.get(channel);
+      if (!log) continue;
+      if (after < log.floor) gaps.push({ channel, reason: log.floorReason });
+      const from = firstAfter(log.msgs, log.start, after);
+      // Each channel contributes at most limit + 1 (the +1 tells whether there is more).
+      const end = Math.min(log.msgs.length, from + limit + 1);
+      for (let i = from; i < end; i++) messages.push(log.msgs[i]!);
+    }
+    if (channels.length > 1) messages.sort(bySeq);
+    const more = messages.length > limit;
+    if (more) messages = messages.slice(0, limit);
+    return { messages, gaps, more, head: this.#seq };
+  }
+
+  async last(channels: readonly string[], n: number): Promise<LastResult> {
+    const messages: StoredMessage[] = [];
+    for (const channel of channels) {
+      const log = this.#logs.get(channel);
+      if (!log) continue;
+      for (let i = Math.max(log.start, log.msgs.length - n); i < log.msgs.length; i++)
+        messages.push(log.msgs[i]!);
+    }
+    if (channels.length > 1) messages.sort(bySeq);
+    return { messages, head: this.#seq };
+  }
+
+  async info(channel: string): Promise<ChannelInfo> {
+    const log = this.#logs.get(channel);
+    return { lastSeq: log?.lastSeq ?? 0, stored: log ? log.msgs.length - log.start : 0 };
+  }
+
+  async drop(channel: string): Promise<void> {
+    const log = this.#logs.get(channel);
+    if (log && log.lastSeq > 0) {
+      this.#trim(log, log.msgs.length, 'deleted');
+      log.floor = log.lastSeq;
+      log.floorReason = 'deleted';
+    }
+    this.#listener({ type: 'deleted', channel, time: Date.now() });
+  }
+
+  sweep(now: number): void {
+    for (const [channel, log] of this.#logs) {
+      const cutoff = now - this.#ctx.retentionFor(channel).maxAgeMs;
+      let i = log.start;
+      while (i < log.msgs.length && log.msgs[i]!.time < cutoff) i++;
+      if (i > log.start) this.#trim(log, i, 'trimmed');
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#logs.clear();
+  }
+
+  #log(channel: string): ChannelLog {
+    let log = this.#logs.get(channel);
+    if (!log) {
+      log = { msgs: [], start: 0, floor: 0, floorReason: 'trimmed', lastSeq: 0 };
+      this.#logs.set(channel, log);
+    }
+    return log;
+  }
+
+  /** Drops `msgs[start..to)`, raising the channel's floor so resumes from before it see a gap. */
+  #trim(log: ChannelLog, to: number, reason: GapReason): void {
+    if (to <= log.start) return;
+    log.floor = log.msgs[to - 1]!.seq;
+    log.floorReason = reason;
+    log.start = to;
+    // Compact only when the dead prefix dominates, so trimming stays O(1) amortized.
+    if (log.start > 64 && log.start * 2 > log.msgs.length) {
+      log.msgs = log.msgs.slice(log.start);
+      log.start = 0;
+    }
+  }
+}
+
+function bySeq(a: StoredMessage, b: StoredMessage): number {
+  return a.seq - b.seq;
+}
+
+/** Index of the first message in msgs[start..] with seq > after (binary search; seqs increase). */
+function firstAfter(msgs: StoredMessage[], start: number, after: number): number {
+  let lo = start;
+  let hi = msgs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (msgs[mid]!.seq <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,109 @@
+/**
+ * The storage/broker backplane behind the hub. A store keeps each channel's history and is the
+ * single source of message order: it assigns every published message the next global sequence
+ * number (`seq`) and then hands it to every listener, in seq order, on every hub that shares it.
+ * Transports never talk to a store directly; the hub core does (see hub.ts).
+ *
+ * Implementations: memory.ts (one process, history lost on restart), sqlite.ts (durable, one
+ * process), redis.ts (durable per Redis config, any number of hub processes).
+ */
+export interface StoredMessage {
+  /** Global sequence number, > 0, increasing by one per message across all channels of the store. */
+  seq: number;
+  channel: string;
+  event: string;
+  /** Any JSON value. */
+  data: unknown;
+  /** Publish time, ms since epoch. */
+  time: number;
+}
+
+/** Why a channel's history no longer reaches back to a cursor. */
+export type GapReason = 'trimmed' | 'epoch' | 'deleted';
+
+export interface ChannelGap {
+  channel: string;
+  reason: GapReason;
+}
+
+export interface ReadResult {
+  /** Messages with seq > `after` on the channels asked, in seq order, at most `limit`. */
+  messages: StoredMessage[];
+  /** Channels whose retained history starts after `after` although messages were published there. */
+  gaps: ChannelGap[];
+  /** True when more messages exist after the last one returned (the limit was hit). */
+  more: boolean;
+  /** The store's head seq at the time of the read (consistent with `messages`). */
+  head: number;
+}
+
+export interface LastResult {
+  /** Up to `n` newest retained messages of each channel, merged in seq order. */
+  messages: StoredMessage[];
+  /** The store's head seq at the time of the read. */
+  head: number;
+}
+
+export interface ChannelInfo {
+  /** Seq of the channel's newest message ever published (0 when none), retained or not. */
+  lastSeq: number;
+  /** Number of messages currently retained. */
+  stored: number;
+}
+
+/** What a store tells its listeners, in order. */
+export type StoreEvent =
+  | { type: 'message'; message: StoredMessage }
+  | { type: 'deleted'; channel: string; time: number }
+  /** The store's history was lost and restarted under a new epoch (e.g. Redis restarted empty). */
+  | { type: 'epoch'; epoch: string }
+  /** The store became unreachable (`up: false`) or reachable again (`up: true`). */
+  | { type: 'status'; up: boolean };
+
+/** Retention of one channel. */
+export interface Retention {
+  /** Keep at most this many messages. */
+  maxMessages: number;
+  /** Drop messages older than this many milliseconds. */
+  maxAgeMs: number;
+}
+
+/** What a store is constructed with. */
+export interface StoreContext {
+  /** Retention for a channel (resolved from the hub's per-pattern rules). */
+  retentionFor(channel: string): Retention;
+}
+
+export interface Store {
+  /** `memory`, `sqlite` or `redis`. */
+  readonly kind: string;
+  /** Current epoch (valid after `open()`); changes only if the store loses its history. */
+  readonly epoch: string;
+  /** Connects/creates; sets `epoch`. */
+  open(): Promise<void>;
+  /** The newest seq assigned (0 when nothing was ever published in this epoch). */
+  head(): Promise<number>;
+  /**
+   * Stores a message, assigning the next seq. Resolves once the message is durable (as durable
+   * as the store is); listeners have been or will be called with it, in seq order.
+   * Rejects with `StoreUnavailableError` when the backend cannot be reached.
+   */
+  append(channel: string, event: string, data: unknown, time: number): Promise<StoredMessage>;
+  /** Messages after `after` on `channels`; see ReadResult. */
+  read(channels: readonly string[], after: number, limit: number): Promise<ReadResult>;
+  /** The newest `n` messages of each channel; see LastResult. */
+  last(channels: readonly string[], n: number): Promise<LastResult>;
+  info(channel: string): Promise<ChannelInfo>;
+  /** Deletes a channel's history; later resumes from before it get a `deleted` gap. Emits `deleted`. */
+  drop(channel: string): Promise<void>;
+  /** Registers the listener that receives every StoreEvent (the hub registers exactly one). */
+  listen(listener: (event: StoreEvent) => void): void;
+  /** Enforces age retention; the hub calls it periodically (stores may also trim on their own). */
+  sweep(now: number): Promise<void> | void;
+  close(): Promise<void>;
+}
+
+/** Thrown by stores when the backend cannot be reached; the hub answers 503 ERR_STORE_UNAVAILABLE. */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+}
