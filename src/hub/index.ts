@@ -1,1 +1,12 @@
+/**
+ * cometa, the hub: `createHub()` gives a server (or a handler to mount) that pushes channel
+ * messages to browsers over long-poll, XHR streaming, SSE, WebSocket and JSONP.
+ */
 export * from '../protocol/index.js';
+export { HubError, isHubError } from './http/respond.js';
+export { type ChannelInfo, createHub, Hub } from './hub.js';
+export type { CorsOptions, HubOptions, LimitOptions, RetentionRule } from './options.js';
+export { OptionsError } from './options.js';
+export { MemoryStore } from './stores/memory.js';
+export type * from './stores/store.js';
+export { StoreUnavailableError } from './stores/store.js';

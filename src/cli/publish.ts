@@ -1,0 +1,31 @@
+import { parseArgs } from 'node:util';
+
+export const PUBLISH_USAGE = `cometa publish URL CHANNEL DATA [--event NAME] [--text]
+
+  Publishes DATA (JSON, or a string with --text) on CHANNEL of the hub at URL; prints the id.`;
+
+/** `cometa publish`: one POST /pub/{channel}. */
+export async function publish(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { event: { type: 'string' }, text: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help || positionals.length !== 3) {
+    console.log(PUBLISH_USAGE);
+    if (!values.help) process.exitCode = 2;
+    return;
+  }
+  const [base, channel, data] = positionals as [string, string, string];
+  const url = new URL(`pub/${encodeURIComponent(channel)}`, base.endsWith('/') ? base : `${base}/`);
+  if (values.event) url.searchParams.set('event', values.event);
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': values.text ? 'text/plain; charset=utf-8' : 'application/json' },
+    body: data,
+  });
+  const body = await res.text();
+  if (!res.ok) throw new Error(`publish failed: ${res.status} ${body}`);
+  console.log((JSON.parse(body) as { id: string }).id);
+}

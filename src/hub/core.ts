@@ -1,0 +1,251 @@
+import type { Logger } from 'pino';
+import { formatCursor } from '../protocol/cursor.js';
+import type { CloseReason, GapData } from '../protocol/envelope.js';
+import { Frame } from './frame.js';
+import type { ResolvedOptions } from './options.js';
+import type { Store, StoredMessage, StoreEvent } from './stores/store.js';
+import type { Subscriber } from './subscriber.js';
+import type { Start, TransportName } from './transports/transport.js';
+
+/** Counters the hub keeps for /metrics and channel info. */
+export interface HubStats {
+  published: number;
+  delivered: number;
+  slowConsumerDrops: number;
+  gaps: number;
+}
+
+/**
+ * The hub's transport-independent heart: the channel registry, fan-out of store events to
+ * subscribers, the replay-then-live attach of new subscribers, and one sweep timer for every
+ * heartbeat and long-poll deadline (no per-subscriber timers).
+ */
+export class HubCore {
+  readonly options: ResolvedOptions;
+  readonly store: Store;
+  readonly log: Logger | undefined;
+  readonly stats: HubStats = { published: 0, delivered: 0, slowConsumerDrops: 0, gaps: 0 };
+  /** Subscribers by channel. */
+  readonly #channels = new Map<string, Set<Subscriber>>();
+  /** Every attached subscriber, for heartbeats, deadlines and shutdown. */
+  readonly #all = new Set<Subscriber>();
+  readonly #byTransport = new Map<TransportName, number>();
+  #timer: NodeJS.Timeout | undefined;
+  #lastHeartbeat = Date.now();
+  #lastStoreSweep = Date.now();
+  /** The epoch subscribers' cursors refer to; differs from store.epoch right after the store lost history. */
+  #knownEpoch = '';
+  closing = false;
+
+  constructor(options: ResolvedOptions, store: Store, log: Logger | undefined) {
+    this.options = options;
+    this.store = store;
+    this.log = log;
+    store.listen((e) => this.#onStore(e));
+  }
+
+  get epoch(): string {
+    return this.store.epoch;
+  }
+
+  /** Starts the sweep timer (after the store is open). */
+  start(): void {
+    this.#knownEpoch = this.store.epoch;
+    const every = Math.min(250, this.options.heartbeatMs);
+    this.#timer = setInterval(() => this.#sweep(), every);
+    this.#timer.unref();
+  }
+
+  /** Subscribers currently on a channel. */
+  subscriberCount(channel: string): number {
+    return this.#channels.get(channel)?.size ?? 0;
+  }
+
+  /** Connections by transport. */
+  connections(): Record<string, number> {
+    return Object.fromEntries(this.#byTransport);
+  }
+
+  /** Every subscriber (read-only view for shutdown and admin). */
+  get subscribers(): ReadonlySet<Subscriber> {
+    return this.#all;
+  }
+
+  /**
+   * Registers a subscriber, replays what its start asks for, then switches it to live delivery.
+   * Registration comes first so nothing published during the replay read is missed; `deliver`
+   * drops what the replay already covered by seq.
+   */
+  async attach(sub: Subscriber, start: Start): Promise<void> {
+    this.#add(sub);
+    const limit = this.options.limits.maxBatch;
+    const batch: Frame[] = [];
+    let more = false;
+    try {
+      if (start.kind === 'new') {
+        sub.lastSeq = await this.store.head();
+      } else if (start.kind === 'last') {
+        const r = await this.store.last(sub.channels, start.n);
+        for (const m of r.messages) batch.push(Frame.message(m, this.epoch));
+        sub.lastSeq = r.head;
+      } else {
+        let after = start.cursor.seq;
+        const lostEpoch = start.cursor.epoch !== this.epoch;
+        if (lostEpoch) after = 0;
+        const r = await this.store.read(sub.channels, after, limit);
+        const gaps = lostEpoch
+          ? sub.channels.map((channel) => ({ channel, reason: 'epoch' as const }))
+          : r.gaps;
+        for (const g of gaps) {
+          const next = r.messages.find((m) => m.channel === g.channel);
+          const data: GapData = {
+            reason: g.reason,
+            since: start.raw,
+            next: next ? formatCursor(this.epoch, next.seq) : null,
+          };
+          batch.push(Frame.hubEvent(g.channel, 'gap', data));
+          this.stats.gaps++;
+        }
+        for (const m of r.messages) batch.push(Frame.message(m, this.epoch));
+        more = r.more;
+        sub.lastSeq = more ? r.messages[r.messages.length - 1]!.seq : Math.max(r.head, after);
+      }
+    } catch (err) {
+      this.remove(sub);
+      throw err;
+    }
+    if (sub.closed) return;
+    sub.begin(batch);
+    // Streams page through a long history before going live; polls answer one page at a time.
+    while (more && sub.streaming && !sub.closed) {
+      const r = await this.store.read(sub.channels, sub.lastSeq, limit);
+      if (sub.closed) return;
+      more = r.more;
+      if (r.messages.length > 0) sub.more(r.messages.map((m) => Frame.message(m, this.epoch)));
+      sub.lastSeq = more ? r.messages[r.messages.length - 1]!.seq : Math.max(r.head, sub.lastSeq);
+    }
+    this.#goLive(sub);
+  }
+
+  /** Flushes what arrived during the replay and switches the subscriber to direct delivery. */
+  #goLive(sub: Subscriber): void {
+    const pending = sub.pending;
+    sub.pending = null;
+    if (pending === null || sub.closed) return;
+    for (const f of pending) {
+      if (sub.closed) return;
+      sub.deliver(f);
+    }
+  }
+
+  /** Changes a live subscriber's channel set (WebSocket subscribe/unsubscribe frames). */
+  setChannels(sub: Subscriber, channels: string[]): void {
+    for (const c of sub.channels) this.#channels.get(c)?.delete(sub);
+    sub.channels = channels;
+    for (const c of channels) this.#join(c, sub);
+  }
+
+  #add(sub: Subscriber): void {
+    this.#all.add(sub);
+    this.#byTransport.set(sub.transport, (this.#byTransport.get(sub.transport) ?? 0) + 1);
+    for (const c of sub.channels) this.#join(c, sub);
+  }
+
+  #join(channel: string, sub: Subscriber): void {
+    let set = this.#channels.get(channel);
+    if (!set) {
+      set = new Set();
+      this.#channels.set(channel, set);
+    }
+    set.add(sub);
+  }
+
+  /** Unregisters a subscriber (idempotent). */
+  remove(sub: Subscriber): void {
+    if (!this.#all.delete(sub)) return;
+    this.#byTransport.set(sub.transport, (this.#byTransport.get(sub.transport) ?? 1) - 1);
+    for (const c of sub.channels) {
+      const set = this.#channels.get(c);
+      if (set) {
+        set.delete(sub);
+        if (set.size === 0) this.#channels.delete(c);
+      }
+    }
+  }
+
+  #onStore(e: StoreEvent): void {
+    switch (e.type) {
+      case 'message':
+        this.#fanout(e.message);
+        break;
+      case 'deleted':
+        this.#broadcast(e.channel, Frame.hubEvent(e.channel, 'deleted', { channel: e.channel }, e.time));
+        break;
+      case 'epoch':
+        this.#onEpoch();
+        break;
+      case 'status':
+        this.log?.warn(
+          { up: e.up, store: this.store.kind },
+          e.up ? 'store reachable again' : 'store unreachable',
+        );
+        break;
+    }
+  }
+
+  #fanout(m: StoredMessage): void {
+    const set = this.#channels.get(m.channel);
+    if (set === undefined) return;
+    const frame = Frame.message(m, this.epoch);
+    this.stats.delivered += set.size;
+    for (const sub of set) sub.deliver(frame);
+  }
+
+  #broadcast(channel: string, frame: Frame): void {
+    const set = this.#channels.get(channel);
+    if (set) for (const sub of set) sub.deliver(frame);
+  }
+
+  /** The store lost its history: every subscriber is told by a gap per channel, then starts over. */
+  #onEpoch(): void {
+    this.log?.warn({ epoch: this.epoch }, 'store history lost; subscribers get gap events');
+    const old = this.#knownEpoch;
+    this.#knownEpoch = this.epoch;
+    for (const sub of this.#all) {
+      const since = formatCursor(old, sub.lastSeq);
+      sub.lastSeq = 0;
+      for (const channel of sub.channels) {
+        const data: GapData = { reason: 'epoch', since, next: null };
+        this.stats.gaps++;
+        sub.deliver(Frame.hubEvent(channel, 'gap', data));
+      }
+    }
+  }
+
+  /** The single timer: heartbeats for streams, deadlines for long-polls, age retention. */
+  #sweep(): void {
+    const now = Date.now();
+    const beat = now - this.#lastHeartbeat >= this.options.heartbeatMs;
+    if (beat) this.#lastHeartbeat = now;
+    for (const sub of this.#all) {
+      if (sub.streaming) {
+        if (beat && sub.pending === null) sub.tick();
+      } else if (sub.deadline !== 0 && now >= sub.deadline) {
+        sub.tick();
+      }
+    }
+    if (now - this.#lastStoreSweep >= 1000) {
+      this.#lastStoreSweep = now;
+      Promise.resolve(this.store.sweep(now)).catch((err: unknown) =>
+        this.log?.error({ err }, 'store sweep failed'),
+      );
+    }
+  }
+
+  /** Ends every subscription with a reason (shutdown) and stops the timer. */
+  endAll(reason: CloseReason): void {
+    this.closing = true;
+    if (this.#timer) clearInterval(this.#timer);
+    for (const sub of [...this.#all]) sub.end(reason);
+  }
+}

@@ -1,0 +1,97 @@
+import { formatCursor } from '../protocol/cursor.js';
+import type { Envelope } from '../protocol/envelope.js';
+import type { StoredMessage } from './stores/store.js';
+
+/**
+ * One envelope, serialized once, with its per-transport encodings built lazily on first use and
+ * then shared by every subscriber of that transport. Fan-out of one message to N subscribers
+ * costs one JSON.stringify and at most one Buffer per transport, not N.
+ */
+export class Frame {
+  /** Global seq of the message; 0 for hub events (gap, deleted), which never move a cursor. */
+  readonly seq: number;
+  readonly channel: string;
+  readonly event: string;
+  /** The message id (= the cursor after it), or null for hub events. */
+  readonly id: string | null;
+  /** The envelope as JSON text. */
+  readonly json: string;
+  #sse: Buffer | undefined;
+  #sseUniform: Buffer | undefined;
+  #chunk: Buffer | undefined;
+  #poll: Buffer | undefined;
+  #text: Buffer | undefined;
+
+  constructor(seq: number, id: string | null, channel: string, event: string, json: string) {
+    this.seq = seq;
+    this.id = id;
+    this.channel = channel;
+    this.event = event;
+    this.json = json;
+  }
+
+  /** A stored message, as an envelope of the given epoch. */
+  static message(m: StoredMessage, epoch: string): Frame {
+    const id = formatCursor(epoch, m.seq);
+    const env: Envelope = { id, channel: m.channel, event: m.event, data: m.data, time: m.time };
+    return new Frame(m.seq, id, m.channel, m.event, JSON.stringify(env));
+  }
+
+  /** A hub event (`gap`, `deleted`) on a channel. */
+  static hubEvent(channel: string, event: string, data: unknown, time = Date.now()): Frame {
+    const env: Envelope = { id: null, channel, event, data, time };
+    return new Frame(0, null, channel, event, JSON.stringify(env));
+  }
+
+  /** SSE frame with `event:` set to the envelope's event name. */
+  get sse(): Buffer {
+    if (this.#sse === undefined) this.#sse = Buffer.from(sseText(this.id, this.event, this.json));
+    return this.#sse;
+  }
+
+  /** SSE frame whose `event:` is always `message` (for clients that can't know every event name). */
+  get sseUniform(): Buffer {
+    if (this.#sseUniform === undefined)
+      this.#sseUniform = Buffer.from(sseText(this.id, 'message', this.json));
+    return this.#sseUniform;
+  }
+
+  /** One NDJSON line, already framed as an HTTP/1.1 chunk. */
+  get chunk(): Buffer {
+    if (this.#chunk === undefined) this.#chunk = chunked(`${this.json}\n`);
+    return this.#chunk;
+  }
+
+  /** The JSON envelope as bytes (WebSocket text frames). */
+  get text(): Buffer {
+    if (this.#text === undefined) this.#text = Buffer.from(this.json);
+    return this.#text;
+  }
+
+  /** A long-poll answer carrying only this message: `{"messages":[…],"cursor":"…"}`. */
+  get poll(): Buffer {
+    if (this.#poll === undefined) {
+      if (this.id === null) throw new Error('a hub event alone is never a poll answer');
+      this.#poll = Buffer.from(`{"messages":[${this.json}],"cursor":"${this.id}"}`);
+    }
+    return this.#poll;
+  }
+}
+
+/** SSE text of one event. JSON never contains raw newlines, so `data:` is one line. */
+export function sseText(id: string | null, event: string, json: string): string {
+  return `${id === null ? '' : `id: ${id}\n`}event: ${event}\ndata: ${json}\n\n`;
+}
+
+/** Frames bytes as one HTTP/1.1 chunk. */
+export function chunked(text: string): Buffer {
+  const body = Buffer.from(text);
+  return Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n')]);
+}
+
+/** Builds a poll answer from several frames (replays, batches). */
+export function pollBody(frames: readonly Frame[], cursor: string): string {
+  let s = '{"messages":[';
+  for (let i = 0; i < frames.length; i++) s += (i === 0 ? '' : ',') + frames[i]!.json;
+  return `${s}],"cursor":"${cursor}"}`;
+}

@@ -1,0 +1,101 @@
+import type { IncomingMessage } from 'node:http';
+import { HubError } from './respond.js';
+
+/** Reads a request body, refusing more than `limit` bytes (by Content-Length first, then as it streams). */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) {
+    throw new HubError('ERR_BODY_TOO_LARGE', `the body is larger than ${limit} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      // Stop reading; the router answers 413 and closes the connection.
+      throw new HubError('ERR_BODY_TOO_LARGE', `the body is larger than ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
+/** Field values of a form: repeated names become arrays. */
+export type Fields = Record<string, string | string[]>;
+
+function addField(fields: Fields, name: string, value: string): void {
+  const prev = fields[name];
+  if (prev === undefined) fields[name] = value;
+  else if (Array.isArray(prev)) prev.push(value);
+  else fields[name] = [prev, value];
+}
+
+/** URLSearchParams (a query, an urlencoded body) as an object of fields. */
+export function fieldsOf(params: URLSearchParams, skip?: ReadonlySet<string>): Fields {
+  const fields: Fields = Object.create(null);
+  for (const [k, v] of params) if (!skip?.has(k)) addField(fields, k, v);
+  return { ...fields };
+}
+
+/**
+ * Turns a publish body into the message's data, by Content-Type:
+ * JSON → the parsed value; text/* or none → a string; urlencoded and multipart → fields.
+ * `format` (`json` | `form`) reinterprets a text/plain body, for XDomainRequest-style clients
+ * that can only send text/plain.
+ */
+export async function parsePublishBody(
+  body: Buffer,
+  contentType: string | undefined,
+  format: string | null,
+): Promise<unknown> {
+  const type = (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  if (format !== null) {
+    if (type !== '' && type !== 'text/plain') {
+      throw new HubError('ERR_BAD_PARAM', '?format= applies only to text/plain bodies');
+    }
+    if (format === 'json') return parseJson(body);
+    if (format === 'form') return fieldsOf(new URLSearchParams(body.toString('utf8')));
+    throw new HubError('ERR_BAD_PARAM', '?format= must be json or form');
+  }
+  if (type === 'application/json' || type.endsWith('+json')) return parseJson(body);
+  if (type === '' || type.startsWith('text/')) return body.toString('utf8');
+  if (type === 'application/x-www-form-urlencoded')
+    return fieldsOf(new URLSearchParams(body.toString('utf8')));
+  if (type === 'multipart/form-data') return parseMultipart(body, contentType!);
+  throw new HubError(
+    'ERR_UNSUPPORTED_MEDIA_TYPE',
+    'publish bodies are application/json, text/*, application/x-www-form-urlencoded or multipart/form-data',
+  );
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new HubError('ERR_BAD_BODY', `the body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Multipart fields through the platform's own parser (undici's FormData); file parts are refused. */
+async function parseMultipart(body: Buffer, contentType: string): Promise<unknown> {
+  let form: FormData;
+  try {
+    form = await new Response(new Blob([new Uint8Array(body)]), {
+      headers: { 'content-type': contentType },
+    }).formData();
+  } catch {
+    throw new HubError('ERR_BAD_BODY', 'the multipart body is malformed (check the boundary)');
+  }
+  const fields: Fields = Object.create(null);
+  for (const [name, value] of form) {
+    if (typeof value !== 'string') {
+      throw new HubError(
+        'ERR_FILE_NOT_ALLOWED',
+        `the part ${JSON.stringify(name)} is a file; only fields are published`,
+      );
+    }
+    addField(fields, name, value);
+  }
+  // A null-prototype object while filling (a field named __proto__ stays a field), then a plain one.
+  return { ...fields };
+}

@@ -1,0 +1,54 @@
+import type { ServerResponse } from 'node:http';
+import { ERROR_CODES, type ErrorCode, type HubErrorCode } from '../../protocol/errors.js';
+
+/** An error the hub answers as `{"error":{"code","message"}}` with the code's status. */
+export class HubError extends Error {
+  override readonly name = 'HubError';
+  readonly code: HubErrorCode;
+  readonly status: number;
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(code: HubErrorCode, message: string, headers?: Record<string, string>) {
+    super(message);
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.headers = headers;
+  }
+}
+
+/** Type guard that also works for HubErrors from another copy of the module. */
+export function isHubError(err: unknown): err is HubError {
+  return err instanceof Error && err.name === 'HubError' && typeof (err as HubError).code === 'string';
+}
+
+/** Answers with JSON. */
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers?: Record<string, string>,
+): void {
+  const text = JSON.stringify(body);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+  });
+  res.end(text);
+}
+
+/** Answers with a cometa error body. */
+export function sendError(
+  res: ServerResponse,
+  code: ErrorCode,
+  message: string,
+  headers?: Record<string, string>,
+): void {
+  sendJson(res, ERROR_CODES[code].status, { error: { code, message } }, headers);
+}

@@ -1,0 +1,204 @@
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { isChannelName } from '../../protocol/channel.js';
+import type { HubCore } from '../core.js';
+import { StoreUnavailableError } from '../stores/store.js';
+import { pickTransport, websocket } from '../transports/index.js';
+import type { SubscribeRequest } from '../transports/transport.js';
+import { answerPreflight, compileOrigins, corsHeaders } from './cors.js';
+import { handlePublishRoute } from './publish.js';
+import { HubError, isHubError, sendError, sendJson } from './respond.js';
+import { serveStatic } from './static.js';
+import { parseSubscribe } from './subscribe.js';
+
+/** What the router needs from the hub besides the core. */
+export interface RouterHost {
+  core: HubCore;
+  publish(channel: string, data: unknown, options?: { event?: string }): Promise<string>;
+  drop(channel: string): Promise<void>;
+  info(
+    channel: string,
+  ): Promise<{ channel: string; lastId: string | null; stored: number; subscribers: number }>;
+  /** Whether the hub is ready (store open) and not closing. */
+  ready(): boolean;
+}
+
+const ROUTE_METHODS: Record<string, readonly string[]> = {
+  pub: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+  sub: ['GET', 'OPTIONS'],
+};
+
+/** Methods that change state: their Origin must be allowed even when CORS would let a read through. */
+const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Express-style `next`, so the handler can sit in a middleware chain. */
+export type Next = (err?: unknown) => void;
+
+/**
+ * Builds the hub's request handler and upgrade handler. Routes (under `options.prefix`):
+ * `/pub/{channel}` (GET info, POST publish, DELETE history), `/sub/{channels}` (subscribe),
+ * `/cometa.js` (the client bundle), `/healthz`, `/readyz`; anything else is 404, or `next()`
+ * when mounted as middleware.
+ */
+export function createRouter(host: RouterHost): {
+  handler: (req: IncomingMessage, res: ServerResponse, next?: Next) => void;
+  upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+} {
+  const { core } = host;
+  const options = core.options;
+  const allowed = compileOrigins(options.cors);
+  const prefix = options.prefix;
+
+  function split(url: string | undefined): { path: string; query: URLSearchParams } | undefined {
+    const raw = url ?? '/';
+    const q = raw.indexOf('?');
+    let path = q === -1 ? raw : raw.slice(0, q);
+    if (prefix !== '') {
+      if (path !== prefix && !path.startsWith(`${prefix}/`)) return undefined;
+      path = path.slice(prefix.length) || '/';
+    }
+    return { path, query: new URLSearchParams(q === -1 ? '' : raw.slice(q + 1)) };
+  }
+
+  function fail(res: ServerResponse, err: unknown, cors: Record<string, string>): void {
+    if (isHubError(err)) {
+      sendError(res, err.code, err.message, { ...cors, ...err.headers });
+    } else if (err instanceof StoreUnavailableError) {
+      sendError(res, 'ERR_STORE_UNAVAILABLE', `the ${core.store.kind} store cannot be reached; retry later`, {
+        ...cors,
+        'Retry-After': '1',
+      });
+    } else {
+      core.log?.error({ err }, 'request failed');
+      sendError(res, 'ERR_INTERNAL', 'internal error', cors);
+    }
+  }
+
+  async function route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    query: URLSearchParams,
+    next?: Next,
+  ) {
+    const method = req.method ?? 'GET';
+    const origin = req.headers.origin;
+    const cors = corsHeaders(options.cors, allowed, origin) ?? {};
+    const slash = path.indexOf('/', 1);
+    const head = slash === -1 ? path.slice(1) : path.slice(1, slash);
+    const rest = slash === -1 ? '' : path.slice(slash + 1);
+
+    const methods = ROUTE_METHODS[head];
+    if (methods !== undefined && rest !== '') {
+      if (method === 'OPTIONS') {
+        if (req.headers['access-control-request-method'] !== undefined) {
+          const refusal = answerPreflight(req, res, options.cors, allowed, methods);
+          if (refusal !== undefined) core.log?.info({ origin, path, refusal }, 'preflight refused');
+        } else {
+          res.writeHead(204, { ...cors, Allow: methods.join(', '), 'Content-Length': '0' });
+          res.end();
+        }
+        return;
+      }
+      if (!methods.includes(method)) {
+        throw new HubError('ERR_METHOD_NOT_ALLOWED', `${method} is not allowed on /${head}/`, {
+          Allow: methods.join(', '),
+        });
+      }
+      if (STATE_CHANGING.has(method) && origin !== undefined && !allowed(origin)) {
+        throw new HubError('ERR_ORIGIN_FORBIDDEN', 'this Origin may not change state on this hub');
+      }
+      if (!host.ready())
+        throw new HubError('ERR_SHUTTING_DOWN', 'the hub is not accepting requests', { 'Retry-After': '1' });
+      if (head === 'pub') {
+        if (!isChannelName(decodeSafe(rest))) {
+          throw new HubError(
+            'ERR_BAD_CHANNEL',
+            "channel names are segments of [A-Za-z0-9_~:-] joined by '.', at most 200 characters",
+          );
+        }
+        await handlePublishRoute(host, req, res, decodeSafe(rest), query, cors);
+        return;
+      }
+      const transport = pickTransport(req, query);
+      if (transport === undefined) {
+        throw new HubError(
+          'ERR_BAD_PARAM',
+          '?transport= must be sse, stream, longpoll, poll or jsonp (websocket needs an Upgrade)',
+        );
+      }
+      // JSONP answers must be script even for errors the page could not read otherwise; but a bad
+      // callback name is answered as JSON (never echoed into script).
+      const params = parseSubscribe(options, req, rest, query);
+      const sub: SubscribeRequest = { ...params, query, headers: cors, fail: (err) => fail(res, err, cors) };
+      transport.handle(core, req, res, sub);
+      return;
+    }
+    if (method === 'GET' || method === 'HEAD') {
+      if (path === '/healthz') return sendJson(res, 200, { ok: true });
+      if (path === '/readyz') {
+        return host.ready() ? sendJson(res, 200, { ready: true }) : sendJson(res, 503, { ready: false });
+      }
+      if (await serveStatic(req, res, path, options)) return;
+    }
+    if (next) return next();
+    throw new HubError('ERR_NOT_FOUND', `no route for ${method} ${path}`);
+  }
+
+  function handler(req: IncomingMessage, res: ServerResponse, next?: Next): void {
+    const parts = split(req.url);
+    if (parts === undefined) {
+      if (next) next();
+      else sendError(res, 'ERR_NOT_FOUND', 'no route here');
+      return;
+    }
+    route(req, res, parts.path, parts.query, next).catch((err: unknown) => {
+      const cors = corsHeaders(options.cors, allowed, req.headers.origin) ?? {};
+      fail(res, err, cors);
+      // A body we stopped reading would otherwise be parsed as the next request.
+      if (isHubError(err) && err.code === 'ERR_BODY_TOO_LARGE')
+        res.once('finish', () => req.socket.destroy());
+    });
+  }
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const parts = split(req.url);
+    const refuse = (status: number, code: string, message: string) => {
+      const body = JSON.stringify({ error: { code, message } });
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    };
+    if (parts === undefined || !parts.path.startsWith('/sub/')) {
+      refuse(404, 'ERR_NOT_FOUND', 'no WebSocket route here');
+      return;
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && !allowed(origin)) {
+      refuse(403, 'ERR_ORIGIN_FORBIDDEN', 'this Origin may not connect');
+      return;
+    }
+    try {
+      const params = parseSubscribe(options, req, parts.path.slice(5), parts.query);
+      websocket.upgrade(core, req, socket, head, {
+        ...params,
+        query: parts.query,
+        headers: {},
+        fail: () => socket.destroy(),
+      });
+    } catch (err) {
+      if (isHubError(err)) refuse(err.status, err.code, err.message);
+      else socket.destroy();
+    }
+  }
+
+  return { handler, upgrade };
+}
+
+function decodeSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return '\u0000';
+  }
+}

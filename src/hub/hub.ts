@@ -1,0 +1,195 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type Logger, pino } from 'pino';
+import { isChannelName } from '../protocol/channel.js';
+import { formatCursor } from '../protocol/cursor.js';
+import { DEFAULT_EVENT, isPublishableEvent } from '../protocol/envelope.js';
+import { HubCore } from './core.js';
+import { HubError } from './http/respond.js';
+import { createRouter, type Next } from './http/router.js';
+import { type HubOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { createStore } from './stores/index.js';
+import type { Store } from './stores/store.js';
+
+/** Channel info, as `GET /pub/{channel}` answers it. */
+export interface ChannelInfo {
+  channel: string;
+  /** Id of the newest message ever published on the channel, or null. */
+  lastId: string | null;
+  /** Messages currently retained. */
+  stored: number;
+  /** Subscribers connected to this hub process. */
+  subscribers: number;
+}
+
+/**
+ * A cometa hub: takes messages published on channels and pushes them to subscribers over
+ * long-poll, XHR streaming, SSE, WebSocket and JSONP, with history and gapless resume.
+ *
+ * @example
+ * ```ts
+ * import { createHub } from 'cometa';
+ * const hub = createHub({ store: 'memory' });
+ * await hub.listen(8080, '127.0.0.1');
+ * await hub.publish('scores.nba', { home: 101, away: 99 });
+ * ```
+ */
+export class Hub {
+  /** The validated, frozen options. */
+  readonly options: ResolvedOptions;
+  readonly store: Store;
+  readonly log: Logger | undefined;
+  /** @internal */
+  readonly core: HubCore;
+  /**
+   * The request handler: mount it in `node:http`, Express (`app.use(hub.handler)`) or Fastify.
+   * Routes outside the hub's prefix go to `next()` when given, else 404.
+   */
+  readonly handler: (req: IncomingMessage, res: ServerResponse, next?: Next) => void;
+  /** The upgrade handler for WebSocket subscriptions: `server.on('upgrade', hub.upgrade)`. */
+  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Resolves once the store is open. Requests arriving earlier wait for it. */
+  readonly ready: Promise<void>;
+  #ready = false;
+  #server: Server | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: HubOptions = {}) {
+    this.options = resolveOptions(options);
+    this.log = options.logger === false ? undefined : (options.logger ?? pino({ name: 'cometa' }));
+    const o = this.options;
+    this.store =
+      typeof o.store === 'string'
+        ? createStore(o.store, { retentionFor: o.retentionFor }, o.dataDir)
+        : o.store;
+    this.core = new HubCore(o, this.store, this.log);
+    this.ready = this.store.open().then(() => {
+      this.core.start();
+      this.#ready = true;
+    });
+    // Keep an unobserved failure from crashing the process; listen() and requests report it.
+    this.ready.catch((err: unknown) => this.log?.error({ err }, 'store failed to open'));
+    const router = createRouter({
+      core: this.core,
+      publish: (c, d, opt) => this.publish(c, d, opt),
+      drop: (c) => this.drop(c),
+      info: (c) => this.info(c),
+      ready: () => this.#ready && !this.core.closing,
+    });
+    this.handler = (req, res, next) => {
+      if (this.#ready) router.handler(req, res, next);
+      else
+        this.ready.then(
+          () => router.handler(req, res, next),
+          () => router.handler(req, res, next),
+        );
+    };
+    this.upgrade = (req, socket, head) => {
+      if (this.#ready) router.upgrade(req, socket, head);
+      else
+        this.ready.then(
+          () => router.upgrade(req, socket, head),
+          () => socket.destroy(),
+        );
+    };
+  }
+
+  /**
+   * Publishes a message; resolves with its id once the store has it.
+   * @example await hub.publish('quotes.AAPL', { price: 187.2 }, { event: 'quote' })
+   */
+  async publish(channel: string, data: unknown, options: { event?: string } = {}): Promise<string> {
+    if (!isChannelName(channel)) {
+      throw new HubError(
+        'ERR_BAD_CHANNEL',
+        "channel names are segments of [A-Za-z0-9_~:-] joined by '.', at most 200 characters",
+      );
+    }
+    const event = options.event ?? DEFAULT_EVENT;
+    if (!isPublishableEvent(event)) {
+      throw new HubError(
+        'ERR_BAD_EVENT',
+        'event names match ^[A-Za-z][A-Za-z0-9_.:-]{0,63}$ and are not reserved (open, close, gap, deleted, heartbeat, error)',
+      );
+    }
+    if (data === undefined) data = null;
+    await this.ready;
+    const m = await this.store.append(channel, event, data, Date.now());
+    this.core.stats.published++;
+    return formatCursor(this.store.epoch, m.seq);
+  }
+
+  /** Channel info. */
+  async info(channel: string): Promise<ChannelInfo> {
+    await this.ready;
+    const i = await this.store.info(channel);
+    return {
+      channel,
+      lastId: i.lastSeq > 0 ? formatCursor(this.store.epoch, i.lastSeq) : null,
+      stored: i.stored,
+      subscribers: this.core.subscriberCount(channel),
+    };
+  }
+
+  /** Drops a channel's history; its live subscribers get a `deleted` event. */
+  async drop(channel: string): Promise<void> {
+    await this.ready;
+    await this.store.drop(channel);
+  }
+
+  /**
+   * Starts an HTTP server for the hub (also handling WebSocket upgrades).
+   * @returns the address it listens on
+   */
+  async listen(port = 8080, host = '127.0.0.1'): Promise<AddressInfo> {
+    await this.ready;
+    const server = createServer(this.handler);
+    server.on('upgrade', this.upgrade);
+    // Streams and held polls are long-lived; Node's per-request timeout must not cut them.
+    server.requestTimeout = 0;
+    server.headersTimeout = 30_000;
+    server.keepAliveTimeout = 65_000;
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return server.address() as AddressInfo;
+  }
+
+  /** The server started by `listen()`, if any. */
+  get server(): Server | undefined {
+    return this.#server;
+  }
+
+  /**
+   * Graceful close: stops accepting, ends every stream with a final `close` event (reason
+   * `shutdown`), answers pending long-polls, then closes the server and the store.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.ready.catch(() => {});
+      this.core.endAll('shutdown');
+      const server = this.#server;
+      if (server) {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          // Give written close frames a moment to leave, then cut what remains.
+          setTimeout(() => server.closeAllConnections(), 200).unref();
+        });
+      }
+      await this.store.close();
+    })();
+    return this.#closing;
+  }
+}
+
+/** Creates a hub. See {@link HubOptions} for every option and its default. */
+export function createHub(options: HubOptions = {}): Hub {
+  return new Hub(options);
+}

@@ -1,0 +1,236 @@
+import type { Logger } from 'pino';
+import { compilePattern, isChannelPattern } from '../protocol/channel.js';
+import type { Retention } from './stores/store.js';
+
+/** Retention for the channels matching `pattern` (`*` one segment, `**` any number). */
+export interface RetentionRule extends Partial<Retention> {
+  pattern: string;
+}
+
+/** Cross-origin settings (see docs/cors.md). */
+export interface CorsOptions {
+  /**
+   * Allowed origins: exact (`https://app.example.com`), patterns (`https://*.example.com`), or `*`.
+   * @default ['*']
+   */
+  origins?: string[];
+  /** Allow credentialed requests (cookies) from the listed origins; never combined with `*`. @default false */
+  credentials?: boolean;
+  /** Seconds a browser may cache a preflight answer. @default 86400 */
+  maxAge?: number;
+  /** Request headers allowed in preflights, besides the CORS-safelisted ones. @default ['Content-Type','Authorization','Last-Event-ID','X-Requested-With','X-CSRF-Token','X-Cometa'] */
+  allowHeaders?: string[];
+  /** Extra response headers exposed to scripts, besides cometa's own. @default [] */
+  exposeHeaders?: string[];
+}
+
+/** Resource limits; every one has a safe default. */
+export interface LimitOptions {
+  /** Largest publish body in bytes. @default 1048576 */
+  maxBodyBytes?: number;
+  /** Most channels on one subscription. @default 64 */
+  maxChannelsPerSubscription?: number;
+  /** Bytes a connection may have queued unsent before it is dropped as a slow consumer. @default 1048576 */
+  maxBufferedBytes?: number;
+  /** Most messages in one long-poll/poll/JSONP answer, and per replay page on streams. @default 1000 */
+  maxBatch?: number;
+}
+
+/** Options of `createHub()`. Validated once at construction, then frozen. */
+export interface HubOptions {
+  /**
+   * Where history lives: `memory`, `sqlite:PATH` or `redis://HOST:PORT/DB`, or a Store instance.
+   * @default 'memory'
+   */
+  store?: string | import('./stores/store.js').Store;
+  /** Directory for the default SQLite store. @default './.cometa' */
+  dataDir?: string;
+  /** Default retention for every channel. @default { maxMessages: 1000, maxAgeMs: 3_600_000 } */
+  retention?: Partial<Retention>;
+  /** Per-pattern retention; the first matching rule wins, missing fields come from `retention`. @default [] */
+  retentionRules?: RetentionRule[];
+  /** Milliseconds between heartbeats on streams (SSE comment, NDJSON empty line). @default 15000 */
+  heartbeatMs?: number;
+  /** The SSE `retry:` value sent once per stream, in ms. @default 2000 */
+  sseRetryMs?: number;
+  /** Default long-poll hold in seconds (`?timeout=` overrides, up to `longPollMaxTimeout`). @default 25 */
+  longPollTimeout?: number;
+  /** Largest `?timeout=` accepted, in seconds. @default 60 */
+  longPollMaxTimeout?: number;
+  /** An XHR stream is ended (and the client resumes invisibly) after this many bytes. @default 262144 */
+  streamMaxBytes?: number;
+  /** Mount prefix, e.g. `/cometa` (routes become `/cometa/pub/...`). @default '' */
+  prefix?: string;
+  /** Cross-origin settings. */
+  cors?: CorsOptions;
+  /** Limits. */
+  limits?: LimitOptions;
+  /** A pino logger, or false for none. @default a pino logger at level `info` */
+  logger?: Logger | false;
+  /** Serve the demo pages and the simulated feed's static files. @default false */
+  demo?: boolean;
+}
+
+export interface ResolvedCors {
+  readonly anyOrigin: boolean;
+  readonly origins: readonly string[];
+  readonly credentials: boolean;
+  readonly maxAge: number;
+  readonly allowHeaders: readonly string[];
+  readonly exposeHeaders: readonly string[];
+}
+
+/** The validated, frozen options the hub runs with. */
+export interface ResolvedOptions {
+  readonly store: string | import('./stores/store.js').Store;
+  readonly dataDir: string;
+  readonly retention: Readonly<Retention>;
+  readonly retentionFor: (channel: string) => Retention;
+  readonly heartbeatMs: number;
+  readonly sseRetryMs: number;
+  readonly longPollTimeout: number;
+  readonly longPollMaxTimeout: number;
+  readonly streamMaxBytes: number;
+  readonly prefix: string;
+  readonly cors: ResolvedCors;
+  readonly limits: Readonly<Required<LimitOptions>>;
+  readonly demo: boolean;
+}
+
+const KNOWN = new Set([
+  'store',
+  'dataDir',
+  'retention',
+  'retentionRules',
+  'heartbeatMs',
+  'sseRetryMs',
+  'longPollTimeout',
+  'longPollMaxTimeout',
+  'streamMaxBytes',
+  'prefix',
+  'cors',
+  'limits',
+  'logger',
+  'demo',
+]);
+
+/** Thrown for invalid options; the message names the option. */
+export class OptionsError extends TypeError {
+  override readonly name = 'OptionsError';
+}
+
+function int(name: string, v: unknown, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new OptionsError(
+      `options.${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
+}
+
+function strings(name: string, v: unknown, def: readonly string[]): readonly string[] {
+  if (v === undefined) return def;
+  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) {
+    throw new OptionsError(`options.${name} must be an array of strings`);
+  }
+  return Object.freeze([...v]);
+}
+
+export const DEFAULT_ALLOW_HEADERS = [
+  'Content-Type',
+  'Authorization',
+  'Last-Event-ID',
+  'X-Requested-With',
+  'X-CSRF-Token',
+  'X-Cometa',
+];
+
+/** Validates options once and returns a frozen copy with every default filled in. */
+export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
+  if (typeof o !== 'object' || o === null) throw new OptionsError('options must be an object');
+  for (const key of Object.keys(o)) {
+    if (!KNOWN.has(key)) throw new OptionsError(`options.${key} is not a known option`);
+  }
+  const store = o.store ?? 'memory';
+  if (typeof store !== 'string' && (typeof store !== 'object' || typeof store.append !== 'function')) {
+    throw new OptionsError('options.store must be a store spec string or a Store');
+  }
+  const retention = Object.freeze({
+    maxMessages: int('retention.maxMessages', o.retention?.maxMessages, 1000, 0),
+    maxAgeMs: int('retention.maxAgeMs', o.retention?.maxAgeMs, 3_600_000, 1),
+  });
+  const rules = (o.retentionRules ?? []).map((r, i) => {
+    if (!r || typeof r.pattern !== 'string' || !isChannelPattern(r.pattern)) {
+      throw new OptionsError(`options.retentionRules[${i}].pattern must be a channel pattern`);
+    }
+    const value = Object.freeze({
+      maxMessages: int(`retentionRules[${i}].maxMessages`, r.maxMessages, retention.maxMessages, 0),
+      maxAgeMs: int(`retentionRules[${i}].maxAgeMs`, r.maxAgeMs, retention.maxAgeMs, 1),
+    });
+    return { match: compilePattern(r.pattern), value };
+  });
+  const retentionFor =
+    rules.length === 0
+      ? () => retention
+      : (channel: string) => rules.find((r) => r.match(channel))?.value ?? retention;
+
+  const longPollMaxTimeout = int('longPollMaxTimeout', o.longPollMaxTimeout, 60, 1, 3600);
+  const prefix = o.prefix ?? '';
+  if (typeof prefix !== 'string' || (prefix !== '' && !/^\/[\w\-./~]*[^/]$/.test(prefix))) {
+    throw new OptionsError(`options.prefix must be '' or a path like '/cometa' (no trailing slash)`);
+  }
+  const c = o.cors ?? {};
+  const origins = strings('cors.origins', c.origins, ['*']);
+  const credentials = c.credentials ?? false;
+  if (typeof credentials !== 'boolean') throw new OptionsError('options.cors.credentials must be a boolean');
+  if (credentials && origins.includes('*')) {
+    // Browsers refuse `*` with credentials (nchan's mistake); make the user list origins.
+    throw new OptionsError('options.cors.credentials needs explicit options.cors.origins, not "*"');
+  }
+  for (const origin of origins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new OptionsError(
+        `options.cors.origins: ${JSON.stringify(origin)} is not an origin like https://a.example`,
+      );
+    }
+  }
+  const cors: ResolvedCors = Object.freeze({
+    anyOrigin: origins.includes('*'),
+    origins,
+    credentials,
+    maxAge: int('cors.maxAge', c.maxAge, 86400, 0),
+    allowHeaders: strings('cors.allowHeaders', c.allowHeaders, DEFAULT_ALLOW_HEADERS),
+    exposeHeaders: strings('cors.exposeHeaders', c.exposeHeaders, []),
+  });
+  const l = o.limits ?? {};
+  const limits = Object.freeze({
+    maxBodyBytes: int('limits.maxBodyBytes', l.maxBodyBytes, 1 << 20, 1),
+    maxChannelsPerSubscription: int(
+      'limits.maxChannelsPerSubscription',
+      l.maxChannelsPerSubscription,
+      64,
+      1,
+      1024,
+    ),
+    maxBufferedBytes: int('limits.maxBufferedBytes', l.maxBufferedBytes, 1 << 20, 1024),
+    maxBatch: int('limits.maxBatch', l.maxBatch, 1000, 1, 100_000),
+  });
+  const dataDir = o.dataDir ?? './.cometa';
+  if (typeof dataDir !== 'string' || dataDir === '') throw new OptionsError('options.dataDir must be a path');
+  return Object.freeze({
+    store,
+    dataDir,
+    retention,
+    retentionFor,
+    heartbeatMs: int('heartbeatMs', o.heartbeatMs, 15_000, 10),
+    sseRetryMs: int('sseRetryMs', o.sseRetryMs, 2000, 0),
+    longPollTimeout: int('longPollTimeout', o.longPollTimeout, 25, 1, longPollMaxTimeout),
+    longPollMaxTimeout,
+    streamMaxBytes: int('streamMaxBytes', o.streamMaxBytes, 256 * 1024, 1024),
+    prefix,
+    cors,
+    limits,
+    demo: o.demo ?? false,
+  });
+}

@@ -1,0 +1,73 @@
+import type { CloseReason } from '../protocol/envelope.js';
+import type { HubCore } from './core.js';
+import type { Frame } from './frame.js';
+import type { TransportName } from './transports/transport.js';
+
+/**
+ * One subscribed connection (or held long-poll request). The hub core owns the delivery rules,
+ * transports only say how bytes reach the peer:
+ * - `send(frame)`: write one live frame;
+ * - `begin(batch)`: the replay is done; write it (streams) or answer with it (polls);
+ * - `end(reason)`: the hub ends the subscription (shutdown, recycle, slow consumer...).
+ *
+ * Delivery keeps exactly-once per subscriber: a frame is sent only when its seq is beyond
+ * `lastSeq`, and while history is being replayed, live frames wait in `pending`.
+ */
+export abstract class Subscriber {
+  abstract readonly transport: TransportName;
+  /** True for transports that hold a stream open (heartbeats, paging replays). */
+  abstract readonly streaming: boolean;
+  readonly hub: HubCore;
+  channels: string[];
+  /** Seq of the last message this subscriber has been given (the cursor's seq). */
+  lastSeq = 0;
+  /** Live frames that arrived while the replay was read; null once live. */
+  pending: Frame[] | null = [];
+  closed = false;
+  /** Long-poll deadline (ms since epoch); 0 for streams. Checked by the hub's single sweep timer. */
+  deadline = 0;
+
+  constructor(hub: HubCore, channels: string[]) {
+    this.hub = hub;
+    this.channels = channels;
+  }
+
+  /** Called by fan-out for every frame of the subscriber's channels. Hot path: no allocation. */
+  deliver(frame: Frame): void {
+    if (frame.seq !== 0) {
+      if (frame.seq <= this.lastSeq) return;
+      if (this.pending !== null) {
+        this.pending.push(frame);
+        return;
+      }
+      this.lastSeq = frame.seq;
+    } else if (this.pending !== null) {
+      this.pending.push(frame);
+      return;
+    }
+    this.send(frame);
+  }
+
+  /** The cursor after everything this subscriber has been given. */
+  get cursor(): string {
+    return `${this.hub.epoch}-${this.lastSeq}`;
+  }
+
+  /** Writes one live frame. */
+  abstract send(frame: Frame): void;
+  /** Writes (or answers with) the replayed frames; called once, before any `send`. */
+  abstract begin(batch: Frame[]): void;
+  /** Writes more replayed frames (streams paging through a long history). */
+  abstract more(batch: Frame[]): void;
+  /** The hub ends this subscription. */
+  abstract end(reason: CloseReason): void;
+  /** Writes a heartbeat (streams) or answers empty (long-poll past its deadline). */
+  abstract tick(): void;
+
+  /** Unregisters; transports call it when the peer goes away or after they answered. */
+  detach(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.hub.remove(this);
+  }
+}

@@ -1,0 +1,56 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ControlFrame } from '../../protocol/envelope.js';
+import type { HubCore } from '../core.js';
+import { type Frame, sseText } from '../frame.js';
+import { openStream, STREAM_HEADERS, StreamSubscriber } from './stream-base.js';
+import type { SubscribeRequest, Transport } from './transport.js';
+
+const HEARTBEAT = Buffer.from(':\n\n');
+
+/**
+ * Server-Sent Events. `id:` is the cursor after the message, `event:` its event name (or always
+ * `message` with `?uniform=1`, for clients that cannot know every name), `data:` the envelope.
+ * `retry:` is sent once; a `:` comment is the heartbeat. EventSource resumes by itself with
+ * `Last-Event-ID`, which the hub reads as the cursor.
+ */
+class SseSubscriber extends StreamSubscriber {
+  readonly transport = 'sse';
+  uniform = false;
+
+  protected encode(f: Frame): Buffer {
+    return this.uniform ? f.sseUniform : f.sse;
+  }
+
+  protected control(c: ControlFrame): Buffer {
+    const retry = c.event === 'open' ? `retry: ${this.hub.options.sseRetryMs}\n` : '';
+    return Buffer.from(retry + sseText(c.cursor, this.uniform ? 'message' : c.event, JSON.stringify(c)));
+  }
+
+  tick(): void {
+    this.write(HEARTBEAT);
+  }
+}
+
+export const sse: Transport = {
+  name: 'sse',
+  matches(req: IncomingMessage, query: URLSearchParams): boolean {
+    const t = query.get('transport');
+    if (t !== null) return t === 'sse';
+    return (req.headers.accept ?? '').includes('text/event-stream');
+  },
+  handle(hub: HubCore, _req: IncomingMessage, res: ServerResponse, s: SubscribeRequest): void {
+    const socket = openStream(
+      res,
+      { ...s.headers, ...STREAM_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8' },
+      false,
+    );
+    if (!socket) return;
+    const sub = new SseSubscriber(hub, s.channels, socket);
+    sub.uniform = s.query.get('uniform') === '1';
+    res.once('close', sub.onClose);
+    hub.attach(sub, s.start).catch((err: unknown) => {
+      hub.log?.warn({ err }, 'sse subscription failed');
+      sub.end('shutdown');
+    });
+  },
+};
