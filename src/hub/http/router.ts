@@ -154,10 +154,12 @@ export function createRouter(host: RouterHost): {
     }
     route(req, res, parts.path, parts.query, next).catch((err: unknown) => {
       const cors = corsHeaders(options.cors, allowed, req.headers.origin) ?? {};
-      fail(res, err, cors);
-      // A body we stopped reading would otherwise be parsed as the next request.
-      if (isHubError(err) && err.code === 'ERR_BODY_TOO_LARGE')
-        res.once('finish', () => req.socket.destroy());
+      // A body we stopped reading would otherwise be parsed as the next request: close after answering.
+      fail(
+        res,
+        err,
+        isHubError(err) && err.code === 'ERR_BODY_TOO_LARGE' ? { ...cors, Connection: 'close' } : cors,
+      );
     });
   }
 
