@@ -36,6 +36,16 @@ export interface LimitOptions {
   maxBatch?: number;
 }
 
+/** WebSocket transport settings (see docs/websocket.md). */
+export interface WebSocketOptions {
+  /** Largest frame a client may send, in bytes; a bigger one closes the socket with 1009. @default 65536 */
+  maxPayload?: number;
+  /** Negotiate permessage-deflate (costs memory and CPU per socket). @default false */
+  perMessageDeflate?: boolean;
+  /** Accept `publish` frames from clients. @default true */
+  publish?: boolean;
+}
+
 /** Options of `createHub()`. Validated once at construction, then frozen. */
 export interface HubOptions {
   /**
@@ -65,6 +75,8 @@ export interface HubOptions {
   cors?: CorsOptions;
   /** Limits. */
   limits?: LimitOptions;
+  /** WebSocket transport settings. */
+  websocket?: WebSocketOptions;
   /** A pino logger, or false for none. @default a pino logger at level `info` */
   logger?: Logger | false;
   /** Serve the demo pages and the simulated feed's static files. @default false */
@@ -94,6 +106,7 @@ export interface ResolvedOptions {
   readonly prefix: string;
   readonly cors: ResolvedCors;
   readonly limits: Readonly<Required<LimitOptions>>;
+  readonly websocket: Readonly<Required<WebSocketOptions>>;
   readonly demo: boolean;
 }
 
@@ -110,6 +123,7 @@ const KNOWN = new Set([
   'prefix',
   'cors',
   'limits',
+  'websocket',
   'logger',
   'demo',
 ]);
@@ -216,6 +230,16 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     maxBufferedBytes: int('limits.maxBufferedBytes', l.maxBufferedBytes, 1 << 20, 1024),
     maxBatch: int('limits.maxBatch', l.maxBatch, 1000, 1, 100_000),
   });
+  const w = o.websocket ?? {};
+  for (const key of ['perMessageDeflate', 'publish'] as const) {
+    if (w[key] !== undefined && typeof w[key] !== 'boolean')
+      throw new OptionsError(`options.websocket.${key} must be a boolean`);
+  }
+  const websocket = Object.freeze({
+    maxPayload: int('websocket.maxPayload', w.maxPayload, 64 * 1024, 128, 64 << 20),
+    perMessageDeflate: w.perMessageDeflate ?? false,
+    publish: w.publish ?? true,
+  });
   const dataDir = o.dataDir ?? './.cometa';
   if (typeof dataDir !== 'string' || dataDir === '') throw new OptionsError('options.dataDir must be a path');
   return Object.freeze({
@@ -231,6 +255,7 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     prefix,
     cors,
     limits,
+    websocket,
     demo: o.demo ?? false,
   });
 }

@@ -4,11 +4,12 @@
  * bytes as the hub sent them) and fetch for polls.
  */
 import { request } from 'node:http';
+import { WebSocket } from 'ws';
 import type { Envelope } from '../../src/protocol/envelope.js';
 import { NdjsonParser, SseParser } from '../../src/protocol/framing.js';
 import { sleep } from './hub.js';
 
-export type DriverName = 'sse' | 'stream' | 'longpoll' | 'jsonp' | 'poll';
+export type DriverName = 'websocket' | 'sse' | 'stream' | 'longpoll' | 'jsonp' | 'poll';
 
 export interface OpenOptions {
   since?: string;
@@ -161,6 +162,19 @@ function openPoll(
   return Object.assign(sub, { ended, close: () => ac.abort() });
 }
 
+/** WebSocket with the `ws` package: text frames are envelopes or control frames; pings count as heartbeats. */
+function openWebSocket(hubUrl: string, channels: string[], o: OpenOptions): TestSubscription {
+  const sub = base();
+  const ws = new WebSocket(subUrl(hubUrl.replace(/^http/, 'ws'), channels, o, {}));
+  const ended = new Promise<void>((resolve) => {
+    ws.on('close', () => resolve());
+    ws.on('error', () => resolve());
+  });
+  ws.on('message', (data) => onValue(sub, JSON.parse(data.toString())));
+  ws.on('ping', () => sub.heartbeats++);
+  return Object.assign(sub, { ended, close: () => ws.terminate() });
+}
+
 /** Opens a subscription with the named driver. */
 export function openSubscription(
   kind: DriverName,
@@ -169,6 +183,7 @@ export function openSubscription(
   o: OpenOptions = {},
 ): TestSubscription {
   // Drivers return the very object they mutate, so `cursor` and `heartbeats` read live.
+  if (kind === 'websocket') return openWebSocket(hubUrl, channels, o);
   return kind === 'sse' || kind === 'stream'
     ? openStream(kind, hubUrl, channels, o)
     : openPoll(kind, hubUrl, channels, o);

@@ -9,8 +9,8 @@ import type { Envelope, GapData } from '../../src/protocol/envelope.js';
 import { publish, sleep, startHub, type TestHub } from '../helpers/hub.js';
 import { type DriverName, openSubscription } from '../helpers/transport-clients.js';
 
-const DRIVERS: DriverName[] = ['sse', 'stream', 'longpoll', 'jsonp', 'poll'];
-const STREAMS = new Set<DriverName>(['sse', 'stream']);
+const DRIVERS: DriverName[] = ['websocket', 'sse', 'stream', 'longpoll', 'jsonp', 'poll'];
+const STREAMS = new Set<DriverName>(['websocket', 'sse', 'stream']);
 
 const messages = (es: Envelope[]) => es.filter((e) => e.id !== null);
 let n = 0;

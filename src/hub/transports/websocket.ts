@@ -1,23 +1,260 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { isChannelName } from '../../protocol/channel.js';
+import { formatCursor } from '../../protocol/cursor.js';
+import {
+  type CloseReason,
+  type ControlFrame,
+  DEFAULT_EVENT,
+  isPublishableEvent,
+} from '../../protocol/envelope.js';
+import type { HubErrorCode } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
+import type { Frame } from '../frame.js';
+import { StoreUnavailableError } from '../stores/store.js';
+import { Subscriber } from '../subscriber.js';
 import type { SubscribeRequest, UpgradeTransport } from './transport.js';
 
 /**
- * WebSocket subscriptions arrive as HTTP upgrades. Until the WebSocket transport lands, an upgrade
- * is answered `501 ERR_NOT_IMPLEMENTED` with a JSON body, so clients fall back to another transport.
+ * WebSocket close codes. 4xxx are cometa's own (docs/websocket.md); the client reconnects with its
+ * cursor after every one of them except 4001 (auth).
+ */
+export const CLOSE_CODES: Readonly<Record<CloseReason, number>> = Object.freeze({
+  shutdown: 4000,
+  auth: 4001,
+  'slow-consumer': 4002,
+  kicked: 4003,
+  idle: 4004,
+  recycle: 4005,
+});
+
+/** Error raised while handling one client frame; becomes an `error` frame, never a close. */
+class FrameError extends Error {
+  readonly code: HubErrorCode;
+  constructor(code: HubErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The client's command frames (JSON text). */
+interface Command {
+  type?: unknown;
+  id?: unknown;
+  channels?: unknown;
+  channel?: unknown;
+  event?: unknown;
+  data?: unknown;
+}
+
+/**
+ * One WebSocket connection. Envelopes go out as text frames (the Frame's shared `text` bytes: a
+ * message is serialized once for every socket); the first frame is the `open` control frame, the
+ * last (when the hub ends the socket) a `close` control frame followed by a 4xxx close code.
+ */
+export class WebSocketSubscriber extends Subscriber {
+  readonly transport = 'websocket';
+  readonly streaming = true;
+  readonly ws: WebSocket;
+  /** Cleared by each heartbeat sweep, set by the peer's pong (or any frame it sends). */
+  alive = true;
+
+  constructor(hub: HubCore, channels: string[], ws: WebSocket) {
+    super(hub, channels);
+    this.ws = ws;
+  }
+
+  send(frame: Frame): void {
+    this.write(frame.text);
+  }
+
+  begin(batch: Frame[]): void {
+    this.control({ event: 'open', cursor: this.cursor, channels: this.channels, transport: 'websocket' });
+    for (const f of batch) this.write(f.text);
+  }
+
+  more(batch: Frame[]): void {
+    for (const f of batch) this.write(f.text);
+  }
+
+  /** Sends JSON that is not an envelope (control frames, acks, errors). */
+  json(value: unknown): void {
+    if (this.ws.readyState === 1) this.ws.send(JSON.stringify(value));
+  }
+
+  control(c: ControlFrame): void {
+    this.json(c);
+  }
+
+  /** Sends text; drops the socket when the peer stops reading (bounded memory per connection). */
+  write(buf: Buffer): void {
+    if (this.closed || this.ws.readyState !== 1) return;
+    if (this.ws.bufferedAmount > this.hub.options.limits.maxBufferedBytes) {
+      this.hub.stats.slowConsumerDrops++;
+      this.end('slow-consumer');
+      return;
+    }
+    this.ws.send(buf, { binary: false });
+  }
+
+  end(reason: CloseReason): void {
+    if (this.closed) return;
+    this.detach();
+    const ws = this.ws;
+    if (ws.readyState !== 1) {
+      ws.terminate();
+      return;
+    }
+    // A slow consumer's buffer would delay the close frame behind megabytes: cut it at once.
+    if (reason === 'slow-consumer') {
+      ws.terminate();
+      return;
+    }
+    this.control({ event: 'close', cursor: this.cursor, reason });
+    ws.close(CLOSE_CODES[reason], reason);
+    // A peer that never answers the closing handshake must not hold the socket.
+    setTimeout(() => ws.terminate(), 2000).unref();
+  }
+
+  /** The hub's heartbeat sweep: a peer that did not pong since the previous sweep is dead. */
+  tick(): void {
+    if (!this.alive) {
+      this.detach();
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    if (this.ws.readyState === 1) this.ws.ping();
+  }
+
+  /** Handles one client frame; every command is answered by an `ack` or an `error` frame. */
+  async command(raw: RawData, isBinary: boolean): Promise<void> {
+    let cmd: Command;
+    let id: unknown = null;
+    try {
+      if (isBinary) throw new FrameError('ERR_BAD_FRAME', 'frames must be JSON text, not binary');
+      try {
+        cmd = JSON.parse(raw.toString()) as Command;
+      } catch {
+        throw new FrameError('ERR_BAD_FRAME', 'a frame must be a JSON object');
+      }
+      if (typeof cmd !== 'object' || cmd === null || Array.isArray(cmd))
+        throw new FrameError('ERR_BAD_FRAME', 'a frame must be a JSON object');
+      if (typeof cmd.id === 'number' || typeof cmd.id === 'string') id = cmd.id;
+      if (cmd.type === 'subscribe' || cmd.type === 'unsubscribe') {
+        const listed = channelList(cmd.channels);
+        const next =
+          cmd.type === 'subscribe'
+            ? [...new Set([...this.channels, ...listed])]
+            : this.channels.filter((c) => !listed.includes(c));
+        const max = this.hub.options.limits.maxChannelsPerSubscription;
+        if (next.length > max)
+          throw new FrameError('ERR_TOO_MANY_CHANNELS', `at most ${max} channels per subscription`);
+        // Added channels start at the connection's cursor: live messages after it, no replay.
+        if (!this.closed) this.hub.setChannels(this, next);
+        this.json({ type: 'ack', id, channels: next });
+      } else if (cmd.type === 'publish') {
+        const messageId = await this.publish(cmd);
+        this.json({ type: 'ack', id, messageId });
+      } else {
+        throw new FrameError('ERR_BAD_FRAME', 'type must be subscribe, unsubscribe or publish');
+      }
+    } catch (err) {
+      let code: HubErrorCode = 'ERR_INTERNAL';
+      let message = 'internal error';
+      if (err instanceof FrameError) ({ code, message } = err);
+      else if (err instanceof StoreUnavailableError) {
+        code = 'ERR_STORE_UNAVAILABLE';
+        message = `the ${this.hub.store.kind} store cannot be reached; retry later`;
+      } else this.hub.log?.error({ err }, 'websocket command failed');
+      this.json({ type: 'error', id, error: { code, message } });
+    }
+  }
+
+  async publish(cmd: Command): Promise<string> {
+    const hub = this.hub;
+    if (!hub.options.websocket.publish)
+      throw new FrameError('ERR_PUBLISH_DISABLED', 'publishing over WebSocket is disabled on this hub');
+    if (typeof cmd.channel !== 'string' || !isChannelName(cmd.channel))
+      throw new FrameError('ERR_BAD_CHANNEL', 'channel must be a channel name');
+    const event = cmd.event ?? DEFAULT_EVENT;
+    if (typeof event !== 'string' || !isPublishableEvent(event))
+      throw new FrameError(
+        'ERR_BAD_EVENT',
+        'event must match ^[A-Za-z][A-Za-z0-9_.:-]{0,63}$ and not be reserved',
+      );
+    if (hub.closing) throw new FrameError('ERR_SHUTTING_DOWN', 'the hub is shutting down');
+    const m = await hub.store.append(cmd.channel, event, cmd.data ?? null, Date.now());
+    hub.stats.published++;
+    return formatCursor(hub.epoch, m.seq);
+  }
+}
+
+function channelList(v: unknown): string[] {
+  if (!Array.isArray(v) || v.length === 0 || !v.every((c) => typeof c === 'string' && isChannelName(c)))
+    throw new FrameError('ERR_BAD_CHANNEL', 'channels must be a non-empty array of channel names');
+  return v as string[];
+}
+
+/** One `ws` server per hub, without a listening socket of its own (`noServer`). */
+const servers = new WeakMap<HubCore, WebSocketServer>();
+
+function serverFor(hub: HubCore): WebSocketServer {
+  let wss = servers.get(hub);
+  if (wss === undefined) {
+    const o = hub.options.websocket;
+    wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: o.maxPayload,
+      perMessageDeflate: o.perMessageDeflate,
+      // The router already checked path, channels, cursor and Origin.
+      clientTracking: false,
+    });
+    servers.set(hub, wss);
+  }
+  return wss;
+}
+
+/**
+ * WebSocket subscriptions: `GET /sub/{channels}` with `Upgrade: websocket`. `handleUpgrade` runs
+ * on whatever server received the upgrade (the hub's own, or an Express/Fastify app's server via
+ * `server.on('upgrade', hub.upgrade)`).
  */
 export const websocket: UpgradeTransport = {
   name: 'websocket',
-  upgrade(_hub: HubCore, _req: IncomingMessage, socket: Duplex, _head: Buffer, _sub: SubscribeRequest): void {
-    const body = JSON.stringify({
-      error: {
-        code: 'ERR_NOT_IMPLEMENTED',
-        message: 'WebSocket is not available on this hub yet; use sse, stream or longpoll',
-      },
+  upgrade(hub: HubCore, req: IncomingMessage, socket: Duplex, head: Buffer, s: SubscribeRequest): void {
+    if (hub.closing) {
+      const body = '{"error":{"code":"ERR_SHUTTING_DOWN","message":"the hub is shutting down"}}';
+      socket.end(
+        `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\nRetry-After: 1\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      );
+      return;
+    }
+    serverFor(hub).handleUpgrade(req, socket, head, (ws) => {
+      const sub = new WebSocketSubscriber(hub, s.channels, ws);
+      ws.on('pong', () => {
+        sub.alive = true;
+      });
+      ws.on('message', (data, isBinary) => {
+        sub.alive = true;
+        void sub.command(data, isBinary);
+      });
+      ws.on('close', () => sub.detach());
+      // Protocol errors (maxPayload, bad frames) close the socket with their own code; just log.
+      ws.on('error', (err) => hub.log?.debug({ err }, 'websocket error'));
+      hub.attach(sub, s.start).catch((err: unknown) => {
+        hub.log?.warn({ err }, 'websocket subscription failed');
+        sub.detach();
+        if (ws.readyState === 1) {
+          sub.json({
+            type: 'error',
+            id: null,
+            error: { code: 'ERR_STORE_UNAVAILABLE', message: 'history could not be read' },
+          });
+          ws.close(1011, 'store unavailable');
+        } else ws.terminate();
+      });
     });
-    socket.end(
-      `HTTP/1.1 501 Not Implemented\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
   },
 };
