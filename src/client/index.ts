@@ -1,1 +1,36 @@
+// cometa/client: the browser client. Everything is a named export (tree-shakable); the IIFE bundle
+// dist/cometa.min.js exposes the same names on the global `cometa`.
 export type { ClientErrorCode, Envelope } from '../protocol/index.js';
+export type { CometaErrorDetails, HTTPError } from './errors.js';
+export {
+  CometaError,
+  isAbortError,
+  isCometaError,
+  isHTTPError,
+  isJSONPError,
+  isNetworkError,
+  isParseError,
+  isTimeoutError,
+} from './errors.js';
+export type { FormEntry } from './form.js';
+export { formData, formEntries, serialize } from './form.js';
+export type { JSONPOptions } from './jsonp.js';
+export { jsonp } from './jsonp.js';
+export { beacon, ping } from './ping.js';
+export { addURLParam, buildQuery } from './query.js';
+export type { Instance } from './request.js';
+export { create, del, get, patch, post, put, request } from './request.js';
+export { parseHeaders } from './response.js';
+export type { SyncOptions } from './sync.js';
+export { requestSync } from './sync.js';
+export type {
+  CometaResponse,
+  Hooks,
+  Progress,
+  Query,
+  QueryValue,
+  RequestConfig,
+  RequestOptions,
+  ResponseType,
+  RetryOptions,
+} from './types.js';

@@ -1,0 +1,102 @@
+// Options: validated once where they enter (request() or create()), merged with create() defaults,
+// then resolved into the RequestConfig that hooks and transports use.
+import { badOption } from './errors.js';
+import { buildQuery, withQuery } from './query.js';
+import type { HeadersOption, Hooks, RequestConfig, RequestOptions } from './types.js';
+
+// What the options (and those of `retry` and `hooks`) must be: a kind, then the options of that kind.
+// An option on two lines may be either. Numbers must be >= 0 and finite, objects not null.
+const KINDS = [
+  'string method baseURL mimeType responseType query',
+  'object headers query signal hooks retry',
+  'number timeout retry limit delay backoffLimit maxRetryAfter',
+  'function onUploadProgress onDownloadProgress validateStatus delay',
+  'boolean withCredentials',
+  'array methods statusCodes',
+  'functions beforeRequest afterResponse beforeError',
+].map((line) => line.split(' '));
+const HOOKS = ['beforeRequest', 'afterResponse', 'beforeError'] as const;
+
+const ok = (kind: string, v: unknown): boolean =>
+  kind === 'functions'
+    ? Array.isArray(v) && v.every((f) => typeof f === 'function')
+    : kind === 'array'
+      ? Array.isArray(v)
+      : typeof v === kind &&
+        v !== null &&
+        (kind !== 'number' || ((v as number) >= 0 && (v as number) < Infinity));
+
+function check(options: object, prefix: string): void {
+  for (const [name, v] of Object.entries(options)) {
+    const kinds = KINDS.filter((line) => line.includes(name, 1)).map((line) => line[0]!);
+    if (v !== undefined && kinds[0] && !kinds.some((kind) => ok(kind, v))) {
+      throw badOption(prefix + name, `${kinds.join(' or ').replace('number', 'number >= 0')}`);
+    }
+  }
+}
+
+/** Throws ERR_BAD_OPTION naming the first invalid option; returns the options. */
+export function validate(o: RequestOptions): RequestOptions {
+  if (!ok('object', o)) throw badOption('options', 'object');
+  check(o, '');
+  if (o.responseType && !/^(auto|json|text|xml|blob|arraybuffer)$/.test(o.responseType)) {
+    throw badOption('responseType', 'auto|json|text|xml|blob|arraybuffer');
+  }
+  if (ok('object', o.retry)) check(o.retry as object, 'retry.');
+  if (o.hooks) check(o.hooks, 'hooks.');
+  return o;
+}
+
+const lower = (h: HeadersOption | undefined): Record<string, string | null | undefined> => {
+  const out: Record<string, string | null | undefined> = {};
+  if (h instanceof Headers) {
+    h.forEach((v, k) => {
+      out[k] = v;
+    });
+  } else for (const k in h) out[k.toLowerCase()] = h[k];
+  return out;
+};
+
+/**
+ * `options` over `defaults` (undefined values do not override): headers merged by lower-cased name,
+ * hooks concatenated, defaults' first.
+ */
+export function merge(defaults: RequestOptions, options: RequestOptions): RequestOptions {
+  const out: Record<string, unknown> = { ...defaults };
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) out[k] = v;
+  const hooks: Hooks = {};
+  for (const name of HOOKS)
+    hooks[name] = [...(defaults.hooks?.[name] ?? []), ...(options.hooks?.[name] ?? [])] as never;
+  return { ...out, headers: { ...lower(defaults.headers), ...lower(options.headers) }, hooks };
+}
+
+/** Resolves merged options (see {@link merge}) into the config of one request. */
+export function toConfig(url: string, o: RequestOptions): RequestConfig {
+  const headers: Record<string, string> = {};
+  const h = o.headers as Record<string, string | null | undefined>;
+  for (const k in h) if (h[k] != null) headers[k] = `${h[k]}`;
+  const base = o.baseURL;
+  if (base && !/^([a-z][a-z\d+.-]*:)?\/\//i.test(url))
+    url = `${base.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}`;
+  return {
+    responseType: 'auto',
+    timeout: 0,
+    validateStatus: (s: number) => (s >= 200 && s < 300) || s === 304,
+    ...o,
+    url: withQuery(url, buildQuery(o.query)),
+    method: (o.method || 'GET').toUpperCase(),
+    headers,
+    withCredentials: !!o.withCredentials,
+    // A signal that never aborts stands in for none, so that transports need no checks.
+    signal: o.signal || new AbortController().signal,
+    retry: {
+      limit: 2,
+      methods: ['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'],
+      statusCodes: [408, 413, 429, 500, 502, 503, 504],
+      delay: 300,
+      backoffLimit: 30000,
+      maxRetryAfter: 60000,
+      ...(typeof o.retry === 'number' ? { limit: o.retry } : (o.retry ?? { limit: 0 })),
+    },
+  } as RequestConfig;
+}
