@@ -13,6 +13,8 @@ export interface HubStats {
   delivered: number;
   slowConsumerDrops: number;
   gaps: number;
+  /** Image pings / beacons refused by policy (not enabled for the channel, Origin, bad input). */
+  pingsRefused: number;
 }
 
 /**
@@ -24,7 +26,13 @@ export class HubCore {
   readonly options: ResolvedOptions;
   readonly store: Store;
   readonly log: Logger | undefined;
-  readonly stats: HubStats = { published: 0, delivered: 0, slowConsumerDrops: 0, gaps: 0 };
+  readonly stats: HubStats = {
+    published: 0,
+    delivered: 0,
+    slowConsumerDrops: 0,
+    gaps: 0,
+    pingsRefused: 0,
+  };
   /** Subscribers by channel. */
   readonly #channels = new Map<string, Set<Subscriber>>();
   /** Every attached subscriber, for heartbeats, deadlines and shutdown. */

@@ -7,7 +7,7 @@ export interface RetentionRule extends Partial<Retention> {
   pattern: string;
 }
 
-/** Cross-origin settings (see docs/cors.md). */
+/** Cross-origin settings (see docs/cross-origin.md). */
 export interface CorsOptions {
   /**
    * Allowed origins: exact (`https://app.example.com`), patterns (`https://*.example.com`), or `*`.
@@ -34,6 +34,41 @@ export interface LimitOptions {
   maxBufferedBytes?: number;
   /** Most messages in one long-poll/poll/JSONP answer, and per replay page on streams. @default 1000 */
   maxBatch?: number;
+}
+
+/**
+ * One rule of the per-channel policy list `options.channels`: what the channels matching `pattern`
+ * allow beyond the defaults. The first rule whose pattern matches a channel applies (later rules are
+ * not consulted); a channel no rule matches gets every default. See docs/cross-origin.md.
+ * @example
+ * channels: [
+ *   { pattern: 'analytics.**', ping: true },
+ *   { pattern: 'guestbook', publishGet: true },
+ * ]
+ */
+export interface ChannelRule {
+  /** Channel pattern: `*` matches one segment, `**` any number (`chat.**`, `scores.*`, `**`). */
+  pattern: string;
+  /**
+   * Allow publishing with a GET (`GET /pub/{channel}?callback=NAME&data=…`, JSONP publish). A GET
+   * that changes state can be triggered by any page (a script tag sends no Origin), so it is opt-in.
+   * @default false
+   */
+  publishGet?: boolean;
+  /**
+   * Allow image-ping publishing (`GET /ping/{channel}?k=v`, or a beacon POST): the query is published
+   * as an object. Refused pings still answer an image (or 204) but publish nothing.
+   * @default false
+   */
+  ping?: boolean;
+}
+
+/** The policy that applies to one channel (the first matching rule with defaults filled in). */
+export interface ChannelPolicy {
+  /** The pattern of the rule that matched, or null when none did (all defaults). */
+  readonly pattern: string | null;
+  readonly publishGet: boolean;
+  readonly ping: boolean;
 }
 
 /** WebSocket transport settings (see docs/websocket.md). */
@@ -77,6 +112,12 @@ export interface HubOptions {
   limits?: LimitOptions;
   /** WebSocket transport settings. */
   websocket?: WebSocketOptions;
+  /**
+   * Per-channel policy rules; the first rule whose pattern matches a channel wins, a channel no
+   * rule matches gets the defaults (no GET publishing, no pings).
+   * @default []
+   */
+  channels?: ChannelRule[];
   /** A pino logger, or false for none. @default a pino logger at level `info` */
   logger?: Logger | false;
   /** Serve the demo pages and the simulated feed's static files. @default false */
@@ -107,6 +148,8 @@ export interface ResolvedOptions {
   readonly cors: ResolvedCors;
   readonly limits: Readonly<Required<LimitOptions>>;
   readonly websocket: Readonly<Required<WebSocketOptions>>;
+  /** The policy of a channel: the first matching `options.channels` rule, defaults filled in. */
+  readonly channelPolicy: (channel: string) => ChannelPolicy;
   readonly demo: boolean;
 }
 
@@ -124,6 +167,7 @@ const KNOWN = new Set([
   'cors',
   'limits',
   'websocket',
+  'channels',
   'logger',
   'demo',
 ]);
@@ -240,6 +284,7 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     perMessageDeflate: w.perMessageDeflate ?? false,
     publish: w.publish ?? true,
   });
+  const channelPolicy = resolveChannelRules(o.channels);
   const dataDir = o.dataDir ?? './.cometa';
   if (typeof dataDir !== 'string' || dataDir === '') throw new OptionsError('options.dataDir must be a path');
   return Object.freeze({
@@ -256,6 +301,44 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     cors,
     limits,
     websocket,
+    channelPolicy,
     demo: o.demo ?? false,
   });
+}
+
+/** Fields a `options.channels` rule may have (extend this set when adding a policy field). */
+const CHANNEL_RULE_KEYS = new Set(['pattern', 'publishGet', 'ping']);
+
+const DEFAULT_CHANNEL_POLICY: ChannelPolicy = Object.freeze({
+  pattern: null,
+  publishGet: false,
+  ping: false,
+});
+
+/** Validates `options.channels` and compiles it into a first-match-wins lookup. */
+function resolveChannelRules(rules: unknown): (channel: string) => ChannelPolicy {
+  if (rules === undefined) return () => DEFAULT_CHANNEL_POLICY;
+  if (!Array.isArray(rules)) throw new OptionsError('options.channels must be an array of rules');
+  const compiled = rules.map((r: unknown, i) => {
+    const name = `options.channels[${i}]`;
+    if (typeof r !== 'object' || r === null) throw new OptionsError(`${name} must be an object`);
+    const rule = r as Record<string, unknown>;
+    for (const key of Object.keys(rule)) {
+      if (!CHANNEL_RULE_KEYS.has(key)) throw new OptionsError(`${name}.${key} is not a known field`);
+    }
+    if (typeof rule.pattern !== 'string' || !isChannelPattern(rule.pattern)) {
+      throw new OptionsError(`${name}.pattern must be a channel pattern like 'chat.*' or 'analytics.**'`);
+    }
+    for (const key of ['publishGet', 'ping'] as const) {
+      if (rule[key] !== undefined && typeof rule[key] !== 'boolean')
+        throw new OptionsError(`${name}.${key} must be a boolean`);
+    }
+    const policy: ChannelPolicy = Object.freeze({
+      pattern: rule.pattern,
+      publishGet: rule.publishGet === true,
+      ping: rule.ping === true,
+    });
+    return { match: compilePattern(rule.pattern), policy };
+  });
+  return (channel) => compiled.find((c) => c.match(channel))?.policy ?? DEFAULT_CHANNEL_POLICY;
 }

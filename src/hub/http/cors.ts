@@ -1,45 +1,73 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResolvedCors } from '../options.js';
 
-/** Response headers the client library (and pages) may read cross-origin. */
-export const COMETA_EXPOSED_HEADERS = [
-  'Retry-After',
-  'WWW-Authenticate',
-  'Cometa-Cursor',
+/**
+ * Response headers the hub sends that scripts on other origins may read (besides the CORS-safelisted
+ * ones: Cache-Control, Content-Language, Content-Length, Content-Type, Expires, Last-Modified, Pragma).
+ * `Cometa-Id` is the id of a published message (POST /pub answers), `Retry-After` comes with 503 and
+ * 429 answers, `Allow` with 405, `WWW-Authenticate` with 401. Cursors travel in bodies, not headers.
+ */
+export const COMETA_EXPOSED_HEADERS: readonly string[] = Object.freeze([
   'Cometa-Id',
-  'Location',
-];
+  'Retry-After',
+  'Allow',
+  'WWW-Authenticate',
+]);
 
-/** Compiles `cors.origins` once: exact strings, `*`, and `https://*.example.com` wildcard subdomains. */
+/**
+ * Headers a browser never lists in `Access-Control-Request-Headers` for a safelisted value, but may
+ * list when the value is not safelisted (e.g. `Content-Type: application/json`). Only what is
+ * configured in `cors.allowHeaders` is allowed; this list is just for the log message.
+ */
+const SAFELISTED = new Set(['accept', 'accept-language', 'content-language', 'content-type', 'range']);
+
+/**
+ * Compiles `cors.origins` once into a predicate: exact origins (compared case-insensitively, as
+ * browsers serialize hosts in lower case), `*` (any), and patterns where `*` stands for one or more
+ * DNS labels (`https://*.example.com` matches `https://a.example.com` and `https://a.b.example.com`,
+ * not `https://example.com` nor `https://example.com.evil.net`). `Origin: null` (sandboxed frames,
+ * `file:` pages) only passes with `*`.
+ */
 export function compileOrigins(cors: ResolvedCors): (origin: string) => boolean {
+  if (cors.anyOrigin) return () => true;
   const exact = new Set<string>();
   const patterns: RegExp[] = [];
   for (const o of cors.origins) {
-    if (o === '*') continue;
-    if (o.includes('*')) {
-      const re = o.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*');
+    const lower = o.toLowerCase();
+    if (lower.includes('*')) {
+      const re = lower.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[a-z0-9-]+(?:\\.[a-z0-9-]+)*');
       patterns.push(new RegExp(`^${re}$`));
-    } else exact.add(o);
+    } else exact.add(lower);
   }
-  return (origin) => cors.anyOrigin || exact.has(origin) || patterns.some((p) => p.test(origin));
+  return (origin) => {
+    const lower = origin.toLowerCase();
+    return exact.has(lower) || patterns.some((p) => p.test(lower));
+  };
 }
 
 /**
- * The CORS headers of an actual (non-preflight) response, following the Fetch standard:
- * `*` for public, uncredentialed use; otherwise the one allowed origin reflected with `Vary: Origin`,
- * plus `Allow-Credentials` when configured. Null when the origin is not allowed (no CORS headers:
- * the browser refuses to expose the response).
+ * The CORS headers of an actual (non-preflight) response, per the Fetch standard's CORS protocol:
+ *
+ * - public mode (`origins: ['*']`, never with credentials): `Access-Control-Allow-Origin: *` on every
+ *   response, with or without an `Origin` header. The value does not depend on the request, so no
+ *   `Vary` (caches may share one copy).
+ * - listed origins: the request's origin reflected when it is listed, plus `Allow-Credentials: true`
+ *   when `cors.credentials`; `Vary: Origin` on every response (also those without CORS headers), so
+ *   a shared cache never serves one origin's answer to another.
+ *
+ * Returns null when the origin is not allowed; the caller sends `{ Vary: 'Origin' }` only, and the
+ * browser refuses to expose the response.
  */
 export function corsHeaders(
   cors: ResolvedCors,
   allowed: (origin: string) => boolean,
   origin: string | undefined,
 ): Record<string, string> | null {
-  const expose = [...COMETA_EXPOSED_HEADERS, ...cors.exposeHeaders].join(', ');
-  if (origin === undefined) return {};
-  if (cors.anyOrigin && !cors.credentials) {
+  const expose = exposeList(cors);
+  if (cors.anyOrigin) {
     return { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': expose };
   }
+  if (origin === undefined) return { Vary: 'Origin' };
   if (!allowed(origin)) return null;
   const h: Record<string, string> = {
     'Access-Control-Allow-Origin': origin,
@@ -50,10 +78,51 @@ export function corsHeaders(
   return h;
 }
 
+/** `corsHeaders` for any request: the headers to send, `{ Vary: 'Origin' }` when refused. */
+export function responseCors(
+  cors: ResolvedCors,
+  allowed: (origin: string) => boolean,
+  origin: string | undefined,
+): Record<string, string> {
+  return corsHeaders(cors, allowed, origin) ?? (cors.anyOrigin ? {} : { Vary: 'Origin' });
+}
+
+const exposeCache = new WeakMap<ResolvedCors, string>();
+function exposeList(cors: ResolvedCors): string {
+  let list = exposeCache.get(cors);
+  if (list === undefined) {
+    const seen = new Set<string>();
+    const all: string[] = [];
+    for (const h of [...COMETA_EXPOSED_HEADERS, ...cors.exposeHeaders]) {
+      if (!seen.has(h.toLowerCase())) all.push(h);
+      seen.add(h.toLowerCase());
+    }
+    list = all.join(', ');
+    exposeCache.set(cors, list);
+  }
+  return list;
+}
+
+/** Why a preflight was refused (for the log line), or undefined when it was allowed. */
+export type PreflightRefusal = { reason: string } | undefined;
+
 /**
- * Answers a preflight (`OPTIONS` with `Access-Control-Request-Method`). Allowed: 204 with the
- * allowed methods and headers and `Max-Age`. Refused: 204 without CORS headers, so the browser
- * refuses the real request; returns the refusal reason for the log.
+ * Answers a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`).
+ *
+ * Allowed (origin allowed, method one of the route's, every requested header configured): 204 with
+ * `Access-Control-Allow-Origin` (`*` in public mode, else the origin), `Allow-Methods` (the route's
+ * methods), `Allow-Headers`, `Max-Age` and, when configured, `Allow-Credentials: true`.
+ *
+ * `Allow-Headers` lists the configured headers, not an echo of the requested ones: the browser's
+ * preflight cache stores each listed header under (origin, URL), so one preflight covers every later
+ * request of the page that uses any subset of them for `Max-Age` seconds, while an echo would cache
+ * only the exact set asked for and cost a new preflight whenever a request adds a header. An echo would
+ * also allow any header at all, which defeats `cors.allowHeaders`. (`*` is not used: it means "any"
+ * only for uncredentialed requests and never covers `Authorization`.)
+ *
+ * Refused: 204 without any CORS header (the browser then refuses the real request; the page sees a
+ * network error, which is all the Fetch standard lets it see) and the reason is returned for the log.
+ * `Vary` names the request headers the answer depends on, in both cases.
  */
 export function answerPreflight(
   req: IncomingMessage,
@@ -61,35 +130,40 @@ export function answerPreflight(
   cors: ResolvedCors,
   allowed: (origin: string) => boolean,
   methods: readonly string[],
-): string | undefined {
+): PreflightRefusal {
   const origin = req.headers.origin;
-  const method = String(req.headers['access-control-request-method']);
+  const method = String(req.headers['access-control-request-method']).trim();
   const requested = String(req.headers['access-control-request-headers'] ?? '')
     .split(',')
     .map((h) => h.trim().toLowerCase())
     .filter((h) => h !== '');
   const allowHeaders = new Set(cors.allowHeaders.map((h) => h.toLowerCase()));
-  let refusal: string | undefined;
-  if (origin === undefined || !allowed(origin)) refusal = 'origin not allowed';
-  else if (!methods.includes(method)) refusal = `method ${method} not allowed here`;
-  else {
+  let refusal: PreflightRefusal;
+  if (origin === undefined) refusal = { reason: 'no Origin header' };
+  else if (!allowed(origin)) refusal = { reason: `origin ${origin} is not in cors.origins` };
+  else if (!methods.includes(method) || method === 'OPTIONS') {
+    refusal = { reason: `method ${method} is not allowed here (${methods.join(', ')})` };
+  } else {
     const bad = requested.find((h) => !allowHeaders.has(h));
-    if (bad !== undefined) refusal = `header ${bad} not allowed`;
+    if (bad !== undefined) {
+      refusal = {
+        reason: `request header ${bad} is not in cors.allowHeaders${SAFELISTED.has(bad) ? ' (sent because its value is not CORS-safelisted)' : ''}`,
+      };
+    }
   }
   const vary = 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers';
   if (refusal !== undefined) {
-    res.writeHead(204, { Vary: vary, 'Content-Length': '0' });
+    res.writeHead(204, { Vary: vary, 'Cache-Control': 'no-store' });
     res.end();
     return refusal;
   }
   const h: Record<string, string> = {
-    'Access-Control-Allow-Origin': cors.anyOrigin && !cors.credentials ? '*' : origin!,
-    'Access-Control-Allow-Methods': methods.join(', '),
-    'Access-Control-Allow-Headers': cors.allowHeaders.join(', '),
+    'Access-Control-Allow-Origin': cors.anyOrigin ? '*' : origin!,
+    'Access-Control-Allow-Methods': methods.filter((m) => m !== 'OPTIONS').join(', '),
     'Access-Control-Max-Age': String(cors.maxAge),
     Vary: vary,
-    'Content-Length': '0',
   };
+  if (cors.allowHeaders.length > 0) h['Access-Control-Allow-Headers'] = cors.allowHeaders.join(', ');
   if (cors.credentials) h['Access-Control-Allow-Credentials'] = 'true';
   res.writeHead(204, h);
   res.end();

@@ -1,11 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ERROR_CODES, type HubErrorCode } from '../../protocol/errors.js';
+import { checkCallback } from '../transports/jsonp.js';
 import { parsePublishBody, readBody } from './body.js';
-import { sendJson } from './respond.js';
+import { HubError, sendJson } from './respond.js';
 import type { RouterHost } from './router.js';
 
 /**
  * `/pub/{channel}`: POST publishes the body (202 `{"id","channel"}` once stored), GET answers
  * the channel's info, DELETE drops its history (subscribers get a `deleted` event).
+ * `GET /pub/{channel}?callback=NAME&data=…` is a JSONP publish (see {@link publishJsonp}).
  */
 export async function handlePublishRoute(
   host: RouterHost,
@@ -14,7 +17,12 @@ export async function handlePublishRoute(
   channel: string,
   query: URLSearchParams,
   cors: Record<string, string>,
+  originAllowed = true,
 ): Promise<void> {
+  if (req.method === 'GET' && query.has('callback')) {
+    await publishJsonp(host, res, channel, query, cors, originAllowed);
+    return;
+  }
   if (req.method === 'GET' || req.method === 'HEAD') {
     sendJson(res, 200, await host.info(channel), cors);
     return;
@@ -29,4 +37,83 @@ export async function handlePublishRoute(
   const event = query.get('event');
   const id = await host.publish(channel, data, event === null ? {} : { event });
   sendJson(res, 202, { id, channel }, { ...cors, 'Cometa-Id': id });
+}
+
+/**
+ * JSONP publish: `GET /pub/{channel}?callback=NAME&data=…[&event=…][&format=json|form]`, for channels
+ * whose `options.channels` rule has `publishGet: true` (off by default: any page can make a browser
+ * send a GET, with no Origin header for a script tag). `data` is published as a string, or parsed as
+ * JSON (`format=json`) or as urlencoded fields (`format=form`). Answers
+ * `/**∕NAME({"id":"…","channel":"…"});`.
+ *
+ * Errors with a valid callback are answered as script too (see {@link sendScriptError}), so the page
+ * learns why; a bad callback name is a JSON 400 that is never echoed into script.
+ */
+async function publishJsonp(
+  host: RouterHost,
+  res: ServerResponse,
+  channel: string,
+  query: URLSearchParams,
+  cors: Record<string, string>,
+  originAllowed: boolean,
+): Promise<void> {
+  const callback = checkCallback(query.get('callback'));
+  // A script tag sends no Origin; a fetch does, and then it must be an allowed one.
+  if (!originAllowed) throw new HubError('ERR_ORIGIN_FORBIDDEN', 'this Origin may not publish on this hub');
+  if (!host.core.options.channelPolicy(channel).publishGet) {
+    throw new HubError(
+      'ERR_PUBLISH_DISABLED',
+      'publishing with GET is not enabled for this channel (options.channels: publishGet)',
+    );
+  }
+  const raw = query.get('data');
+  if (raw === null) throw new HubError('ERR_BAD_PARAM', 'a JSONP publish needs ?data=');
+  const data = await parsePublishBody(Buffer.from(raw, 'utf8'), 'text/plain', query.get('format'));
+  const event = query.get('event');
+  const id = await host.publish(channel, data, event === null ? {} : { event });
+  sendScript(res, callback, { id, channel }, { ...cors, 'Cometa-Id': id });
+}
+
+/**
+ * A JSONP answer: `/**∕NAME(json);` as `application/javascript` with `nosniff` (a browser then runs it
+ * only as a script, never as anything else). The leading comment keeps a callback name from being
+ * read as the start of a file-format signature (the Rosetta Flash family of attacks). Always 200:
+ * a browser runs a script only from an OK status, so an error must be a 200 to reach the callback.
+ */
+export function sendScript(
+  res: ServerResponse,
+  callback: string,
+  value: unknown,
+  headers?: Record<string, string>,
+): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = `/**/${callback}(${JSON.stringify(value)});`;
+  res.writeHead(200, {
+    ...headers,
+    'Content-Type': 'application/javascript; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(body)),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+  });
+  res.end(body);
+}
+
+/**
+ * A JSONP error: `/**∕NAME({"error":{"code","message","status"}});` with HTTP 200, for a request that
+ * carried a valid callback. A script tag cannot read a status (and a non-OK answer is not run at all,
+ * leaving the page with a bare `error` event), so the error travels in the argument: JSONP clients
+ * check for an `error` member before using the answer. `status` is the HTTP status the same error has
+ * everywhere else.
+ */
+export function sendScriptError(
+  res: ServerResponse,
+  callback: string,
+  code: HubErrorCode,
+  message: string,
+  headers?: Record<string, string>,
+): void {
+  sendScript(res, callback, { error: { code, message, status: ERROR_CODES[code].status } }, headers);
 }

@@ -5,8 +5,9 @@ import type { HubCore } from '../core.js';
 import { StoreUnavailableError } from '../stores/store.js';
 import { pickTransport, websocket } from '../transports/index.js';
 import type { SubscribeRequest } from '../transports/transport.js';
-import { answerPreflight, compileOrigins, corsHeaders } from './cors.js';
-import { handlePublishRoute } from './publish.js';
+import { answerPreflight, compileOrigins, responseCors } from './cors.js';
+import { handlePing } from './ping.js';
+import { handlePublishRoute, sendScriptError } from './publish.js';
 import { HubError, isHubError, sendError, sendJson } from './respond.js';
 import { serveStatic } from './static.js';
 import { parseSubscribe } from './subscribe.js';
@@ -26,7 +27,21 @@ export interface RouterHost {
 const ROUTE_METHODS: Record<string, readonly string[]> = {
   pub: ['GET', 'POST', 'DELETE', 'OPTIONS'],
   sub: ['GET', 'OPTIONS'],
+  ping: ['GET', 'POST', 'OPTIONS'],
 };
+
+const JSONP_CALLBACK_RE = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*$/;
+
+/**
+ * The JSONP callback of a GET on /sub/ or /pub/ when it is a valid name, so errors can be answered
+ * as script the page can read (docs/cross-origin.md); undefined otherwise (errors stay JSON, and an
+ * invalid name is never echoed).
+ */
+function jsonpCallback(method: string, path: string, query: URLSearchParams): string | undefined {
+  if (method !== 'GET' || !(path.startsWith('/sub/') || path.startsWith('/pub/'))) return undefined;
+  const cb = query.get('callback');
+  return cb !== null && cb.length <= 128 && JSONP_CALLBACK_RE.test(cb) ? cb : undefined;
+}
 
 /** Methods that change state: their Origin must be allowed even when CORS would let a read through. */
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -60,8 +75,10 @@ export function createRouter(host: RouterHost): {
     return { path, query: new URLSearchParams(q === -1 ? '' : raw.slice(q + 1)) };
   }
 
-  function fail(res: ServerResponse, err: unknown, cors: Record<string, string>): void {
-    if (isHubError(err)) {
+  function fail(res: ServerResponse, err: unknown, cors: Record<string, string>, callback?: string): void {
+    if (callback !== undefined && isHubError(err)) {
+      sendScriptError(res, callback, err.code, err.message, { ...cors, ...err.headers });
+    } else if (isHubError(err)) {
       sendError(res, err.code, err.message, { ...cors, ...err.headers });
     } else if (err instanceof StoreUnavailableError) {
       sendError(res, 'ERR_STORE_UNAVAILABLE', `the ${core.store.kind} store cannot be reached; retry later`, {
@@ -83,7 +100,7 @@ export function createRouter(host: RouterHost): {
   ) {
     const method = req.method ?? 'GET';
     const origin = req.headers.origin;
-    const cors = corsHeaders(options.cors, allowed, origin) ?? {};
+    const cors = responseCors(options.cors, allowed, origin);
     const slash = path.indexOf('/', 1);
     const head = slash === -1 ? path.slice(1) : path.slice(1, slash);
     const rest = slash === -1 ? '' : path.slice(slash + 1);
@@ -105,6 +122,23 @@ export function createRouter(host: RouterHost): {
           Allow: methods.join(', '),
         });
       }
+      if (head === 'ping') {
+        // Refused pings are answered like accepted ones (ping.ts), so the Origin check is inside.
+        if (!host.ready())
+          throw new HubError('ERR_SHUTTING_DOWN', 'the hub is not accepting requests', {
+            'Retry-After': '1',
+          });
+        await handlePing(
+          host,
+          req,
+          res,
+          decodeSafe(rest),
+          query,
+          cors,
+          origin === undefined || allowed(origin),
+        );
+        return;
+      }
       if (STATE_CHANGING.has(method) && origin !== undefined && !allowed(origin)) {
         throw new HubError('ERR_ORIGIN_FORBIDDEN', 'this Origin may not change state on this hub');
       }
@@ -117,7 +151,15 @@ export function createRouter(host: RouterHost): {
             "channel names are segments of [A-Za-z0-9_~:-] joined by '.', at most 200 characters",
           );
         }
-        await handlePublishRoute(host, req, res, decodeSafe(rest), query, cors);
+        await handlePublishRoute(
+          host,
+          req,
+          res,
+          decodeSafe(rest),
+          query,
+          cors,
+          origin === undefined || allowed(origin),
+        );
         return;
       }
       const transport = pickTransport(req, query);
@@ -130,7 +172,13 @@ export function createRouter(host: RouterHost): {
       // JSONP answers must be script even for errors the page could not read otherwise; but a bad
       // callback name is answered as JSON (never echoed into script).
       const params = parseSubscribe(options, req, rest, query);
-      const sub: SubscribeRequest = { ...params, query, headers: cors, fail: (err) => fail(res, err, cors) };
+      const callback = jsonpCallback(method, path, query);
+      const sub: SubscribeRequest = {
+        ...params,
+        query,
+        headers: cors,
+        fail: (err) => fail(res, err, cors, callback),
+      };
       transport.handle(core, req, res, sub);
       return;
     }
@@ -153,12 +201,14 @@ export function createRouter(host: RouterHost): {
       return;
     }
     route(req, res, parts.path, parts.query, next).catch((err: unknown) => {
-      const cors = corsHeaders(options.cors, allowed, req.headers.origin) ?? {};
+      const cors = responseCors(options.cors, allowed, req.headers.origin);
+      const callback = jsonpCallback(req.method ?? 'GET', parts.path, parts.query);
       // A body we stopped reading would otherwise be parsed as the next request: close after answering.
       fail(
         res,
         err,
         isHubError(err) && err.code === 'ERR_BODY_TOO_LARGE' ? { ...cors, Connection: 'close' } : cors,
+        callback,
       );
     });
   }
@@ -177,6 +227,7 @@ export function createRouter(host: RouterHost): {
     }
     const origin = req.headers.origin;
     if (origin !== undefined && !allowed(origin)) {
+      core.log?.info({ origin, path: parts.path }, 'websocket origin refused');
       refuse(403, 'ERR_ORIGIN_FORBIDDEN', 'this Origin may not connect');
       return;
     }
