@@ -1,0 +1,823 @@
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { newEpoch } from '../../protocol/cursor.js';
+import {
+  type ChannelGap,
+  type ChannelInfo,
+  type GapReason,
+  type LastResult,
+  type ReadResult,
+  type Store,
+  type StoreContext,
+  type StoredMessage,
+  type StoreEvent,
+  StoreUnavailableError,
+} from './store.js';
+
+/** How a hub learns about messages appended by any hub. See docs/stores.md for the measurements. */
+export type RedisFanout = 'stream' | 'pubsub';
+
+export interface RedisStoreOptions {
+  /** Prefix of every key (default `cometa:`); hubs sharing channels must use the same one. */
+  prefix?: string;
+  /**
+   * `stream` (default): each hub reads the global log stream with a blocking XREAD from the last id
+   * it saw. `pubsub`: the append script also PUBLISHes; a hub reads the log only to catch up.
+   */
+  fanout?: RedisFanout;
+  /** Entries kept (approximately) in the global log that hubs catch up from. Default 100000. */
+  logMax?: number;
+  /** Milliseconds before a Redis command is given up (append rejects). Default 2000. */
+  commandTimeout?: number;
+}
+
+type Id = readonly [seq: number, sub: number];
+type Entry = [id: string, fields: string[]];
+
+/**
+ * Every message goes to the channel's stream and to the global log under the id `${seq}-0`, in
+ * one atomic script, so the global order is the order of INCR. Drops go to the log as
+ * `${head}-N` entries (N >= 1) so every hub emits `deleted` too, in order.
+ */
+const APPEND = `
+local ep = redis.call('GET', KEYS[2])
+if ep ~= ARGV[1] then return redis.error_reply('COMETAEPOCH ' .. (ep or '')) end
+local seq = redis.call('INCR', KEYS[1])
+local id = seq .. '-0'
+redis.call('XADD', KEYS[3], id, 'e', ARGV[3], 'd', ARGV[4], 't', ARGV[5])
+redis.call('HSET', KEYS[4], 'last', seq)
+redis.call('SADD', KEYS[6], ARGV[2])
+local max = tonumber(ARGV[6])
+local len = redis.call('XLEN', KEYS[3])
+if len > max then
+  local old = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', len - max)
+  local cut = old[#old][1]
+  redis.call('XTRIM', KEYS[3], 'MAXLEN', max)
+  redis.call('HSET', KEYS[4], 'floor', string.match(cut, '^%d+'), 'reason', 'trimmed')
+end
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], id, 'c', ARGV[2], 'e', ARGV[3], 'd', ARGV[4], 't', ARGV[5])
+if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], id .. ' ' .. ARGV[9] .. '\\n' .. ARGV[4]) end
+return seq
+`;
+
+const DROP = `
+local ep = redis.call('GET', KEYS[5])
+if ep ~= ARGV[1] then return redis.error_reply('COMETAEPOCH ' .. (ep or '')) end
+local last = tonumber(redis.call('HGET', KEYS[2], 'last') or '0')
+if last > 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'floor', last, 'reason', 'deleted')
+end
+local seq = tonumber(redis.call('GET', KEYS[4]) or '0')
+local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], seq .. '-*', 'x', ARGV[2], 't', ARGV[3])
+if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], id .. ' ' .. ARGV[6] .. '\\n') end
+return id
+`;
+
+/**
+ * Age retention for a batch of channels: KEYS are (stream, meta) pairs, ARGV the cutoffs. Removes
+ * each stream's prefix (in seq order) of entries older than the cutoff, like the memory store.
+ */
+const SWEEP = `
+local function ftime(fields)
+  for i = 1, #fields, 2 do if fields[i] == 't' then return tonumber(fields[i + 1]) end end
+  return 0
+end
+for i = 1, #ARGV do
+  local s = KEYS[2 * i - 1]
+  local cutoff = tonumber(ARGV[i])
+  local first = redis.call('XRANGE', s, '-', '+', 'COUNT', 1)
+  if #first > 0 and ftime(first[1][2]) < cutoff then
+    local removed = nil
+    local start = '-'
+    while true do
+      local batch = redis.call('XRANGE', s, start, '+', 'COUNT', 200)
+      local stop = #batch < 200
+      for _, e in ipairs(batch) do
+        if ftime(e[2]) >= cutoff then stop = true break end
+        removed = e[1]
+      end
+      if stop or removed == nil then break end
+      start = '(' .. removed
+    end
+    local floor = tonumber(string.match(removed, '^%d+'))
+    redis.call('XTRIM', s, 'MINID', (floor + 1) .. '-0')
+    redis.call('HSET', KEYS[2 * i], 'floor', floor, 'reason', 'trimmed')
+  end
+end
+return 0
+`;
+
+/**
+ * Starts a new epoch when the stored one is gone (Redis restarted empty) or when the caller saw
+ * the seq go backwards under the same epoch (Redis restarted from an older snapshot). `base` is
+ * the log id the new epoch starts after, so hubs adopting it do not replay older entries.
+ */
+const ROTATE = `
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or (ARGV[3] == '1' and cur == ARGV[1]) then
+  local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
+  local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+  local base = seq .. '-0'
+  if #last > 0 then base = last[1][1] end
+  redis.call('SET', KEYS[1], ARGV[2])
+  redis.call('SET', KEYS[4], base)
+  return {ARGV[2], base}
+end
+return {cur, redis.call('GET', KEYS[4]) or '0-0'}
+`;
+
+interface Script {
+  lua: string;
+  sha: string;
+}
+
+function script(lua: string): Script {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+const SCRIPTS = {
+  append: script(APPEND),
+  drop: script(DROP),
+  sweep: script(SWEEP),
+  rotate: script(ROTATE),
+};
+
+/**
+ * History in Redis, shared by any number of hub processes. Key layout (prefix `cometa:`):
+ *
+ * - `cometa:seq`: the global seq (INCR); `cometa:epoch`: the epoch (SET NX); `cometa:base`: log id
+ *   an epoch started after (only when rotated over surviving data)
+ * - `cometa:s:CHANNEL`: the channel's stream, ids `${seq}-0`, fields e (event), d (JSON), t (time)
+ * - `cometa:c:CHANNEL`: hash with `last` (newest seq), `floor` and `reason` (gap floor)
+ * - `cometa:channels`: set of channel names (for age sweeps)
+ * - `cometa:log`: global capped stream of every message (fields c, e, d, t) and drop (x, t); hubs
+ *   read it to fan out and to catch up after a disconnect
+ * - `cometa:fanout`: pub/sub channel (fanout=pubsub only)
+ */
+export class RedisStore implements Store {
+  readonly kind = 'redis';
+  epoch = '';
+  readonly url: string;
+  readonly #ctx: StoreContext;
+  readonly #prefix: string;
+  readonly #fanout: RedisFanout;
+  readonly #logMax: number;
+  readonly #commandTimeout: number;
+  #cmd: Redis | undefined;
+  #reader: Redis | undefined;
+  #listener: (event: StoreEvent) => void = () => {};
+  #closed = false;
+  /** Id of the last log entry handed to the listener. */
+  #lastId: Id = [0, 0];
+  /** Highest seq this hub knows was assigned in this epoch (delivered or appended here). */
+  #known = 0;
+  /** Bumped whenever the epoch is adopted: in-flight reads from before are discarded. */
+  #gen = 0;
+  #epochTask: Promise<void> | undefined;
+  #cmdUp = false;
+  #readerUp = false;
+  #up = false;
+  #opened = false;
+  #catchUp: { running: boolean; again: boolean } = { running: false, again: false };
+  #loop: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(url: string, ctx: StoreContext, options: RedisStoreOptions = {}) {
+    this.url = url;
+    this.#ctx = ctx;
+    this.#prefix = options.prefix ?? 'cometa:';
+    this.#fanout = options.fanout ?? 'stream';
+    this.#logMax = options.logMax ?? 100_000;
+    this.#commandTimeout = options.commandTimeout ?? 2000;
+  }
+
+  get fanout(): RedisFanout {
+    return this.#fanout;
+  }
+
+  #k(name: string): string {
+    return this.#prefix + name;
+  }
+
+  #connection(role: 'cmd' | 'reader'): Redis {
+    const redis = new Redis(this.url, {
+      lazyConnect: true,
+      protocol: 2,
+      // Never queue: while Redis is unreachable a publish fails at once with 503, and a command
+      // cut off by a disconnect fails instead of being silently resent.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      autoResubscribe: true,
+      connectTimeout: 2000,
+      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+      connectionName: `cometa-${role}`,
+      // Blocking reads (the fan-out XREAD) must not hit the command timeout; they get a safety net.
+      ...(role === 'cmd' ? { commandTimeout: this.#commandTimeout } : { blockingTimeout: 5000 }),
+    });
+    redis.on('error', () => {}); // surfaced as status events and rejected commands
+    return redis;
+  }
+
+  async open(): Promise<void> {
+    const cmd = this.#connection('cmd');
+    const reader = this.#connection('reader');
+    try {
+      await cmd.connect();
+      await reader.connect();
+      await cmd.set(this.#k('epoch'), newEpoch(), 'NX');
+      const [epoch, seq, base, last] = await this.#multi(cmd, (m) =>
+        m
+          .get(this.#k('epoch'))
+          .get(this.#k('seq'))
+          .get(this.#k('base'))
+          .xrevrange(this.#k('log'), '+', '-', 'COUNT', 1),
+      );
+      this.epoch = String(epoch);
+      const head = Number(seq ?? 0);
+      this.#known = head;
+      this.#lastId = maxId([head, 0], parseId(String(base ?? '0-0')));
+      const lastEntry = (last as Entry[])[0];
+      if (lastEntry) this.#lastId = maxId(this.#lastId, parseId(lastEntry[0]));
+    } catch (err) {
+      cmd.disconnect();
+      reader.disconnect();
+      throw unavailable(err);
+    }
+    this.#cmd = cmd;
+    this.#reader = reader;
+    this.#cmdUp = true;
+    this.#readerUp = true;
+    this.#up = true;
+    this.#opened = true;
+
+    cmd.on('close', () => this.#setUp('cmd', false));
+    cmd.on('ready', () => void this.#onCmdReady(cmd));
+
+    if (this.#fanout === 'stream') {
+      this.#loop = this.#readLoop(reader);
+    } else {
+      reader.on('close', () => this.#setUp('reader', false));
+      reader.on('ready', () => {
+        this.#setUp('reader', true);
+        this.#scheduleCatchUp();
+      });
+      reader.on('message', (_channel: string, payload: string) => this.#onPush(payload));
+      await reader.subscribe(this.#k('fanout'));
+      // Anything appended between the head read above and SUBSCRIBE.
+      this.#scheduleCatchUp();
+      // A safety net for pushes lost in a window the events above do not cover (e.g. between a
+      // reconnect and the resubscribe): an idle hub still converges within a second.
+      this.#timer = setInterval(() => this.#scheduleCatchUp(), 1000);
+      this.#timer.unref();
+    }
+  }
+
+  /** A reconnect may be to a Redis that restarted: check the epoch before saying we are up. */
+  async #onCmdReady(cmd: Redis): Promise<void> {
+    while (!this.#closed && cmd.status === 'ready') {
+      try {
+        await this.#checkEpoch();
+        this.#setUp('cmd', cmd.status === 'ready');
+        return;
+      } catch {
+        await sleep(200);
+      }
+    }
+  }
+
+  async head(): Promise<number> {
+    try {
+      return Number((await this.#redis().get(this.#k('seq'))) ?? 0);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  listen(listener: (event: StoreEvent) => void): void {
+    this.#listener = listener;
+  }
+
+  async append(channel: string, event: string, data: unknown, time: number): Promise<StoredMessage> {
+    const json = data === undefined ? '' : JSON.stringify(data);
+    const { maxMessages } = this.#ctx.retentionFor(channel);
+    const pub = this.#fanout === 'pubsub' ? this.#k('fanout') : '';
+    const header = pub ? JSON.stringify([channel, event, time]) : '';
+    for (let attempt = 0; ; attempt++) {
+      const epoch = this.epoch;
+      try {
+        const seq = Number(
+          await this.#eval(
+            SCRIPTS.append,
+            [
+              this.#k('seq'),
+              this.#k('epoch'),
+              this.#k(`s:${channel}`),
+              this.#k(`c:${channel}`),
+              this.#k('log'),
+              this.#k('channels'),
+            ],
+            [epoch, channel, event, json, time, Math.max(0, maxMessages), this.#logMax, pub, header],
+          ),
+        );
+        if (this.epoch === epoch && seq > this.#known) this.#known = seq;
+        return { seq, channel, event, data, time };
+      } catch (err) {
+        if (attempt === 0 && isEpochError(err)) {
+          await this.#checkEpoch();
+          continue;
+        }
+        throw unavailable(err);
+      }
+    }
+  }
+
+  async read(channels: readonly string[], after: number, limit: number): Promise<ReadResult> {
+    const cmd = this.#redis();
+    let replies: unknown[];
+    try {
+      replies = await this.#multi(cmd, (m) => {
+        m.get(this.#k('epoch')).get(this.#k('seq'));
+        for (const channel of channels) {
+          m.hmget(this.#k(`c:${channel}`), 'last', 'floor', 'reason');
+          m.xrange(this.#k(`s:${channel}`), `(${after}-0`, '+', 'COUNT', limit + 1);
+        }
+        return m;
+      });
+    } catch (err) {
+      throw unavailable(err);
+    }
+    const head = Number(replies[1] ?? 0);
+    if (replies[0] !== this.epoch) {
+      // History was lost under us: whatever the cursor pointed at is gone.
+      await this.#checkEpoch().catch(() => {});
+      return {
+        messages: [],
+        gaps: channels.map((channel) => ({ channel, reason: 'epoch' })),
+        more: false,
+        head,
+      };
+    }
+    const gaps: ChannelGap[] = [];
+    let messages: StoredMessage[] = [];
+    channels.forEach((channel, i) => {
+      const [last, floor, reason] = replies[2 + 2 * i] as (string | null)[];
+      if (last == null) return;
+      if (after < Number(floor ?? 0)) gaps.push({ channel, reason: (reason ?? 'trimmed') as GapReason });
+      for (const entry of replies[3 + 2 * i] as Entry[]) messages.push(toMessage(channel, entry));
+    });
+    if (channels.length > 1) messages.sort(bySeq);
+    const more = messages.length > limit;
+    if (more) messages = messages.slice(0, limit);
+    return { messages, gaps, more, head };
+  }
+
+  async last(channels: readonly string[], n: number): Promise<LastResult> {
+    const cmd = this.#redis();
+    let replies: unknown[];
+    try {
+      replies = await this.#multi(cmd, (m) => {
+        m.get(this.#k('seq'));
+        for (const channel of channels)
+          m.xrevrange(this.#k(`s:${channel}`), '+', '-', 'COUNT', Math.max(0, n));
+        return m;
+      });
+    } catch (err) {
+      throw unavailable(err);
+    }
+    const messages: StoredMessage[] = [];
+    if (n > 0)
+      channels.forEach((channel, i) => {
+        for (const entry of replies[1 + i] as Entry[]) messages.push(toMessage(channel, entry));
+      });
+    messages.sort(bySeq);
+    return { messages, head: Number(replies[0] ?? 0) };
+  }
+
+  async info(channel: string): Promise<ChannelInfo> {
+    try {
+      const [last, stored] = await this.#multi(this.#redis(), (m) =>
+        m.hget(this.#k(`c:${channel}`), 'last').xlen(this.#k(`s:${channel}`)),
+      );
+      return { lastSeq: Number(last ?? 0), stored: Number(stored ?? 0) };
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async drop(channel: string): Promise<void> {
+    const pub = this.#fanout === 'pubsub' ? this.#k('fanout') : '';
+    const time = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#eval(
+          SCRIPTS.drop,
+          [
+            this.#k(`s:${channel}`),
+            this.#k(`c:${channel}`),
+            this.#k('log'),
+            this.#k('seq'),
+            this.#k('epoch'),
+          ],
+          [this.epoch, channel, time, this.#logMax, pub, pub ? JSON.stringify([channel, time]) : ''],
+        );
+        return;
+      } catch (err) {
+        if (attempt === 0 && isEpochError(err)) {
+          await this.#checkEpoch();
+          continue;
+        }
+        throw unavailable(err);
+      }
+    }
+  }
+
+  async sweep(now: number): Promise<void> {
+    const cmd = this.#redis();
+    try {
+      // A cheap periodic check that Redis still has our epoch (it may have restarted in between).
+      await this.#checkEpoch();
+      let cursor = '0';
+      do {
+        const [next, names] = await cmd.sscan(this.#k('channels'), cursor, 'COUNT', 200);
+        cursor = next;
+        const keys: string[] = [];
+        const cutoffs: number[] = [];
+        for (const channel of names) {
+          const cutoff = now - this.#ctx.retentionFor(channel).maxAgeMs;
+          if (!Number.isFinite(cutoff)) continue;
+          keys.push(this.#k(`s:${channel}`), this.#k(`c:${channel}`));
+          cutoffs.push(cutoff);
+        }
+        if (cutoffs.length > 0) await this.#eval(SCRIPTS.sweep, keys, cutoffs);
+      } while (cursor !== '0');
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#reader?.disconnect();
+    this.#cmd?.disconnect();
+    await this.#loop?.catch(() => {});
+  }
+
+  // ---- fan-out ----
+
+  /** fanout=stream: one blocking XREAD at a time on the global log, from the last id seen. */
+  async #readLoop(reader: Redis): Promise<void> {
+    let failures = 0;
+    while (!this.#closed) {
+      if (reader.status !== 'ready') {
+        this.#setUp('reader', false);
+        await waitReady(reader, () => this.#closed);
+        if (!isReady(reader)) await sleep(100);
+        continue;
+      }
+      const gen = this.#gen;
+      const known = this.#known;
+      const from = formatId(this.#lastId);
+      let res: [Error | null, unknown][] | null;
+      try {
+        // GET epoch/seq on the same connection, in the same write as XREAD: the entries and the
+        // epoch they are checked against come from the same Redis life.
+        res = await reader
+          .pipeline()
+          .get(this.#k('epoch'))
+          .get(this.#k('seq'))
+          .xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.#k('log'), from)
+          .exec();
+        const err = res?.find(([e]) => e)?.[0];
+        if (!res || err) throw err ?? new Error('pipeline aborted');
+      } catch {
+        if (this.#closed) return;
+        this.#setUp('reader', false);
+        failures++;
+        await sleep(Math.min(50 * failures, 500));
+        continue;
+      }
+      failures = 0;
+      if (gen !== this.#gen) continue;
+      const epoch = res[0]![1] as string | null;
+      const seq = Number(res[1]![1] ?? 0);
+      if (epoch !== this.epoch || seq < known) {
+        await this.#checkEpoch(seq < known && epoch === this.epoch).catch(() => sleep(100));
+        continue;
+      }
+      this.#setUp('reader', true);
+      const streams = res[2]![1] as [string, Entry[]][] | null;
+      const entries = streams?.[0]?.[1] ?? [];
+      try {
+        await this.#deliver(entries, gen);
+      } catch {
+        // Filling a range the log lost needs the command connection; retry from where we are.
+        failures++;
+        await sleep(Math.min(50 * failures, 500));
+      }
+    }
+  }
+
+  /** fanout=pubsub: a push is delivered directly when it is the next one, else we catch up. */
+  #onPush(payload: string): void {
+    if (this.#catchUp.running) {
+      this.#catchUp.again = true;
+      return;
+    }
+    const space = payload.indexOf(' ');
+    const nl = payload.indexOf('\n', space);
+    const id = parseId(payload.slice(0, space));
+    const header = JSON.parse(payload.slice(space + 1, nl)) as unknown[];
+    const body = payload.slice(nl + 1);
+    if (compareId(id, this.#lastId) <= 0) return;
+    const isMessage = id[1] === 0;
+    const next = isMessage ? id[0] === this.#lastId[0] + 1 : id[0] === this.#lastId[0];
+    if (!next) {
+      this.#scheduleCatchUp();
+      return;
+    }
+    this.#lastId = id;
+    if (isMessage) {
+      const [channel, event, time] = header as [string, string, number];
+      if (id[0] > this.#known) this.#known = id[0];
+      this.#emit({
+        type: 'message',
+        message: { seq: id[0], channel, event, data: body === '' ? undefined : JSON.parse(body), time },
+      });
+    } else {
+      const [channel, time] = header as [string, number];
+      this.#emit({ type: 'deleted', channel, time });
+    }
+  }
+
+  #scheduleCatchUp(): void {
+    if (this.#closed || this.#fanout !== 'pubsub') return;
+    if (this.#catchUp.running) {
+      this.#catchUp.again = true;
+      return;
+    }
+    this.#catchUp.running = true;
+    void this.#runCatchUp()
+      .catch(() => {})
+      .finally(() => {
+        this.#catchUp.running = false;
+        if (this.#catchUp.again) {
+          this.#catchUp.again = false;
+          this.#scheduleCatchUp();
+        }
+      });
+  }
+
+  /** Reads the global log from the last id seen until it is exhausted (fanout=pubsub). */
+  async #runCatchUp(): Promise<void> {
+    let failures = 0;
+    while (!this.#closed) {
+      const cmd = this.#cmd!;
+      if (cmd.status !== 'ready') {
+        await waitReady(cmd, () => this.#closed);
+        if (!isReady(cmd)) await sleep(100);
+        continue;
+      }
+      const gen = this.#gen;
+      const known = this.#known;
+      let res: unknown[];
+      try {
+        res = await this.#multi(cmd, (m) =>
+          m
+            .get(this.#k('epoch'))
+            .get(this.#k('seq'))
+            .xrange(this.#k('log'), `(${formatId(this.#lastId)}`, '+', 'COUNT', 1000),
+        );
+      } catch {
+        failures++;
+        await sleep(Math.min(50 * failures, 500));
+        continue;
+      }
+      if (gen !== this.#gen) continue;
+      const epoch = res[0] as string | null;
+      const seq = Number(res[1] ?? 0);
+      if (epoch !== this.epoch || seq < known) {
+        await this.#checkEpoch(seq < known && epoch === this.epoch).catch(() => sleep(100));
+        continue;
+      }
+      const entries = res[2] as Entry[];
+      try {
+        await this.#deliver(entries, gen);
+      } catch {
+        failures++;
+        await sleep(Math.min(50 * failures, 500));
+        continue;
+      }
+      if (entries.length < 1000) {
+        this.#catchUp.again = false;
+        return;
+      }
+    }
+  }
+
+  /** Hands log entries after #lastId to the listener, filling from channel streams if the log was trimmed. */
+  async #deliver(entries: Entry[], gen: number): Promise<void> {
+    for (const [rawId, fields] of entries) {
+      if (gen !== this.#gen) return;
+      const id = parseId(rawId);
+      if (compareId(id, this.#lastId) <= 0) continue;
+      if (id[1] === 0 && id[0] > this.#lastId[0] + 1) {
+        // The log no longer reaches back to us (we were away for more than logMax messages):
+        // recover the missing range from the channel streams, which keep what retention keeps.
+        await this.#fillFromChannels(this.#lastId[0], id[0], gen);
+        if (gen !== this.#gen) return;
+      }
+      this.#lastId = id;
+      const f = fieldMap(fields);
+      if (id[1] === 0) {
+        if (id[0] > this.#known) this.#known = id[0];
+        this.#emit({ type: 'message', message: fromFields(id[0], f.c ?? '', f) });
+      } else {
+        this.#emit({ type: 'deleted', channel: f.x ?? '', time: Number(f.t ?? 0) });
+      }
+    }
+  }
+
+  /** Delivers the messages with after < seq < before still held in channel streams, in order. */
+  async #fillFromChannels(after: number, before: number, gen: number): Promise<void> {
+    const cmd = this.#redis();
+    const found: StoredMessage[] = [];
+    let cursor = '0';
+    do {
+      const [next, names] = await cmd.sscan(this.#k('channels'), cursor, 'COUNT', 200);
+      cursor = next;
+      const pipe = cmd.pipeline();
+      for (const channel of names) pipe.xrange(this.#k(`s:${channel}`), `(${after}-0`, `(${before}-0`);
+      const res = (await pipe.exec()) ?? [];
+      names.forEach((channel, i) => {
+        const [err, entries] = res[i] ?? [new Error('missing reply'), null];
+        if (err) throw err;
+        for (const entry of entries as Entry[]) found.push(toMessage(channel, entry));
+      });
+    } while (cursor !== '0');
+    found.sort(bySeq);
+    for (const message of found) {
+      if (gen !== this.#gen) return;
+      this.#lastId = [message.seq, 0];
+      this.#emit({ type: 'message', message });
+    }
+    this.#lastId = [before - 1, Number.MAX_SAFE_INTEGER];
+  }
+
+  // ---- epoch and status ----
+
+  /**
+   * Compares Redis's epoch with ours; adopts (or starts) a new one when history was lost. `regressed`
+   * says the caller saw the seq go backwards under our epoch (Redis restored an older snapshot).
+   * Serialized: concurrent callers share one check.
+   */
+  #checkEpoch(regressed = false): Promise<void> {
+    if (this.#epochTask) return this.#epochTask;
+    const task = (async () => {
+      const cmd = this.#redis();
+      const known = this.#known;
+      const [epoch, seq] = await this.#multi(cmd, (m) => m.get(this.#k('epoch')).get(this.#k('seq')));
+      const back = regressed || (epoch === this.epoch && Number(seq ?? 0) < known);
+      if (epoch === this.epoch && !back) return;
+      const [adopted, base] = (await this.#eval(
+        SCRIPTS.rotate,
+        [this.#k('epoch'), this.#k('seq'), this.#k('log'), this.#k('base')],
+        [this.epoch, newEpoch(), back ? '1' : '0'],
+      )) as [string, string];
+      if (adopted === this.epoch) return;
+      this.epoch = adopted;
+      this.#gen++;
+      this.#lastId = parseId(base);
+      this.#known = this.#lastId[0];
+      this.#emit({ type: 'epoch', epoch: adopted });
+      this.#scheduleCatchUp();
+    })();
+    this.#epochTask = task;
+    return task.finally(() => {
+      this.#epochTask = undefined;
+    });
+  }
+
+  #setUp(role: 'cmd' | 'reader', up: boolean): void {
+    if (role === 'cmd') this.#cmdUp = up;
+    else this.#readerUp = up;
+    const all = this.#cmdUp && this.#readerUp;
+    if (all === this.#up || this.#closed || !this.#opened) return;
+    this.#up = all;
+    this.#emit({ type: 'status', up: all });
+  }
+
+  #emit(event: StoreEvent): void {
+    if (this.#closed) return;
+    this.#listener(event);
+  }
+
+  // ---- plumbing ----
+
+  #redis(): Redis {
+    if (!this.#cmd || this.#closed) throw new StoreUnavailableError('redis store is not open');
+    return this.#cmd;
+  }
+
+  async #eval(s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const cmd = this.#redis();
+    try {
+      return await cmd.evalsha(s.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return await cmd.eval(s.lua, keys.length, ...keys, ...args);
+    }
+  }
+
+  /** MULTI/EXEC: one consistent snapshot; rejects with the first error. */
+  async #multi(
+    cmd: Redis,
+    build: (m: ReturnType<Redis['multi']>) => ReturnType<Redis['multi']>,
+  ): Promise<unknown[]> {
+    const res = await build(cmd.multi()).exec();
+    if (!res) throw new Error('transaction aborted');
+    return res.map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    });
+  }
+}
+
+function parseId(raw: string): Id {
+  const dash = raw.indexOf('-');
+  return [Number(raw.slice(0, dash)), Number(raw.slice(dash + 1))];
+}
+
+function formatId(id: Id): string {
+  return `${id[0]}-${id[1]}`;
+}
+
+function compareId(a: Id, b: Id): number {
+  return a[0] - b[0] || a[1] - b[1];
+}
+
+function maxId(a: Id, b: Id): Id {
+  return compareId(a, b) >= 0 ? a : b;
+}
+
+function fieldMap(fields: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
+  return out;
+}
+
+function fromFields(seq: number, channel: string, f: Record<string, string>): StoredMessage {
+  const d = f.d ?? '';
+  return {
+    seq,
+    channel,
+    event: f.e ?? '',
+    data: d === '' ? undefined : JSON.parse(d),
+    time: Number(f.t ?? 0),
+  };
+}
+
+function toMessage(channel: string, [id, fields]: Entry): StoredMessage {
+  return fromFields(parseId(id)[0], channel, fieldMap(fields));
+}
+
+function bySeq(a: StoredMessage, b: StoredMessage): number {
+  return a.seq - b.seq;
+}
+
+function isEpochError(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('COMETAEPOCH');
+}
+
+function unavailable(err: unknown): unknown {
+  if (err instanceof StoreUnavailableError) return err;
+  if (err instanceof TypeError || err instanceof SyntaxError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new StoreUnavailableError(`redis store: ${message}`, { cause: err });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
+}
+
+/** Resolves when `redis` is ready again (it reconnects by itself) or `stop()` says to give up. */
+function waitReady(redis: Redis, stop: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (redis.status === 'ready' || redis.status === 'end' || stop()) {
+        clearInterval(timer);
+        redis.off('ready', check);
+        resolve();
+      }
+    };
+    const timer = setInterval(check, 100);
+    redis.on('ready', check);
+  });
+}
+
+function isReady(redis: Redis): boolean {
+  return redis.status === 'ready';
+}
