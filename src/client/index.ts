@@ -21,6 +21,7 @@ export { addURLParam, buildQuery } from './query.js';
 export type { Instance } from './request.js';
 export { create, del, get, patch, post, put, request } from './request.js';
 export { parseHeaders } from './response.js';
+export * from './subscribe/index.js';
 export type { SyncOptions } from './sync.js';
 export { requestSync } from './sync.js';
 export type {
