@@ -103,9 +103,6 @@ function exposeList(cors: ResolvedCors): string {
   return list;
 }
 
-/** Why a preflight was refused (for the log line), or undefined when it was allowed. */
-export type PreflightRefusal = { reason: string } | undefined;
-
 /**
  * Answers a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`).
  *
@@ -130,7 +127,7 @@ export function answerPreflight(
   cors: ResolvedCors,
   allowed: (origin: string) => boolean,
   methods: readonly string[],
-): PreflightRefusal {
+): string | undefined {
   const origin = req.headers.origin;
   const method = String(req.headers['access-control-request-method']).trim();
   const requested = String(req.headers['access-control-request-headers'] ?? '')
@@ -138,17 +135,16 @@ export function answerPreflight(
     .map((h) => h.trim().toLowerCase())
     .filter((h) => h !== '');
   const allowHeaders = new Set(cors.allowHeaders.map((h) => h.toLowerCase()));
-  let refusal: PreflightRefusal;
-  if (origin === undefined) refusal = { reason: 'no Origin header' };
-  else if (!allowed(origin)) refusal = { reason: `origin ${origin} is not in cors.origins` };
+  let refusal: string | undefined;
+  if (origin === undefined) refusal = 'no Origin header';
+  else if (!allowed(origin)) refusal = `origin ${origin} is not in cors.origins`;
   else if (!methods.includes(method) || method === 'OPTIONS') {
-    refusal = { reason: `method ${method} is not allowed here (${methods.join(', ')})` };
+    refusal = `method ${method} is not allowed here (${methods.join(', ')})`;
   } else {
     const bad = requested.find((h) => !allowHeaders.has(h));
     if (bad !== undefined) {
-      refusal = {
-        reason: `request header ${bad} is not in cors.allowHeaders${SAFELISTED.has(bad) ? ' (sent because its value is not CORS-safelisted)' : ''}`,
-      };
+      const why = SAFELISTED.has(bad) ? ' (listed because its value is not CORS-safelisted)' : '';
+      refusal = `request header ${bad} is not in cors.allowHeaders${why}`;
     }
   }
   const vary = 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers';
