@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { PIXEL_GIF } from '../../src/hub/http/ping.js';
 import { type HubOptions, OptionsError } from '../../src/hub/index.js';
 import { resolveOptions } from '../../src/hub/options.js';
@@ -43,7 +43,7 @@ function raw(
 }
 
 /** Log lines of a hub, captured through a pino destination. */
-function capture(): { logger: ReturnType<typeof pino>; lines: Array<Record<string, unknown>> } {
+function capture(): { logger: Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
   const dest = new Writable({
     write(chunk: Buffer, _enc, cb) {
