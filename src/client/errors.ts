@@ -57,13 +57,7 @@ export interface HTTPError<T = unknown> extends CometaError {
  */
 export function isCometaError(e: unknown, code?: ClientErrorCode): e is CometaError {
   const x = e as CometaError | null;
-  return (
-    typeof x === 'object' &&
-    x !== null &&
-    x.name === 'CometaError' &&
-    typeof x.code === 'string' &&
-    (!code || x.code === code)
-  );
+  return !!x && x.name === 'CometaError' && !!x.code && (!code || x.code === code);
 }
 
 /** True for `ERR_TIMEOUT`: `timeout` ms passed before the response (or the JSONP call) came. */
@@ -87,7 +81,7 @@ export const badOption = (name: string, want: string): CometaError =>
 
 /** @internal The error for a feature that needs a browser API the runtime lacks. */
 export const browserOnly = (what: string): CometaError =>
-  new CometaError('ERR_BROWSER_ONLY', `${what} needs a browser (XMLHttpRequest, script or image)`);
+  new CometaError('ERR_BROWSER_ONLY', `${what} needs a browser`);
 
 /** @internal A transport failure of the request described by `c` (its method and URL). */
 export const failure = (

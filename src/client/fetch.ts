@@ -1,37 +1,43 @@
-// The fetch transport, used where there is no XMLHttpRequest (Node, service workers): the same
-// options where they make sense. Download progress comes from reading the body stream; upload
-// progress and XML documents need XHR and fail with ERR_BROWSER_ONLY.
-import { browserOnly, failure, isCometaError } from './errors.js';
-import { kindOf, makeResponse, parseJSON } from './response.js';
-import type { CometaResponse, RequestConfig } from './types.js';
+// The fetch transport, used where there is no XMLHttpRequest (Node, service workers). request.ts
+// loads it with a dynamic import, so bundlers put it in a chunk of its own that browsers never
+// download; hence it imports nothing at run time: it resolves with the parts of an XMLHttpRequest
+// that xhrResponse() reads (decoding and errors stay in shared code), or with a failure code.
+import type { RequestConfig } from './types.js';
+
+/** A finished fetch, shaped like the XMLHttpRequest fields that xhrResponse() reads. */
+export interface FetchResult {
+  status: number;
+  statusText: string;
+  responseURL: string;
+  getAllResponseHeaders(): string;
+  responseText: string;
+  response: unknown;
+  /** No DOMParser outside browsers: `auto` decodes XML types as their text. */
+  responseXML: string;
+}
+
+/** A failed fetch: request.ts turns it into the CometaError of that code. */
+export interface FetchFailure {
+  code: 'ERR_TIMEOUT' | 'ERR_ABORTED' | 'ERR_NETWORK';
+  cause: unknown;
+}
 
 /**
- * One attempt through fetch. Rejects with ERR_NETWORK, ERR_TIMEOUT, ERR_ABORTED or ERR_PARSE.
- * Text is decoded as UTF-8 (as fetch's `text()` does), whatever the charset.
+ * One attempt through fetch, the same options as XHR where they make sense: the timeout covers the
+ * body too, download progress comes from reading the body stream. Text is decoded as UTF-8 (as
+ * fetch's `text()` does), whatever the charset.
  */
-export async function fetchSend(c: RequestConfig, body: unknown): Promise<CometaResponse> {
-  if (c.onUploadProgress) throw browserOnly('onUploadProgress');
-  if (c.responseType === 'xml') throw browserOnly('responseType "xml"');
-  const { signal, onDownloadProgress } = c;
-  const ctrl = new AbortController();
-  const abort = () => ctrl.abort();
-  let timedOut = false;
-  const timer =
-    c.timeout &&
-    setTimeout(() => {
-      timedOut = true;
-      abort();
-    }, c.timeout);
-  signal.addEventListener('abort', abort);
+export async function fetchSend(c: RequestConfig, body: unknown): Promise<FetchResult | FetchFailure> {
+  const { signal, timeout, onDownloadProgress, responseType } = c;
   try {
     const res = await fetch(c.url, {
       method: c.method,
       headers: c.headers,
       body: body as BodyInit | null,
-      signal: ctrl.signal,
+      // A TimeoutError reason tells the timeout from the caller's own abort.
+      signal: timeout ? AbortSignal.any([signal, AbortSignal.timeout(timeout)]) : signal,
       credentials: c.withCredentials ? 'include' : 'same-origin',
     });
-    const type = c.mimeType || res.headers.get('content-type') || '';
     const total = +(res.headers.get('content-length') || 0);
     const chunks: Uint8Array[] = [];
     let loaded = 0;
@@ -43,31 +49,23 @@ export async function fetchSend(c: RequestConfig, body: unknown): Promise<Cometa
       loaded += value.length;
       onDownloadProgress?.({ loaded, total, lengthComputable: total > 0 });
     }
-    const blob = new Blob(chunks as BlobPart[], { type });
-    const kind = kindOf(c, type);
-    // `auto` decodes XML types as text: there is no DOMParser outside browsers.
-    const data =
-      kind === 'blob' ? blob : kind === 'arraybuffer' ? await blob.arrayBuffer() : await blob.text();
-    return makeResponse(
-      c,
-      {
-        status: res.status,
-        statusText: res.statusText,
-        headers: res.headers,
-        url: res.url || c.url,
-        xhr: null,
-      },
-      () => (kind === 'json' ? parseJSON(data as string) : data),
-    );
-  } catch (e) {
-    if (isCometaError(e)) throw e;
-    throw timedOut
-      ? failure('ERR_TIMEOUT', c)
-      : signal.aborted
-        ? failure('ERR_ABORTED', c, signal.reason)
-        : failure('ERR_NETWORK', c, e);
-  } finally {
-    clearTimeout(timer || undefined);
-    signal.removeEventListener('abort', abort);
+    const blob = new Blob(chunks as BlobPart[], {
+      type: c.mimeType || res.headers.get('content-type') || '',
+    });
+    const text = responseType === 'blob' || responseType === 'arraybuffer' ? '' : await blob.text();
+    return {
+      status: res.status,
+      statusText: res.statusText,
+      responseURL: res.url,
+      getAllResponseHeaders: () => [...res.headers].map(([name, value]) => `${name}: ${value}`).join('\r\n'),
+      responseText: text,
+      response:
+        responseType === 'blob' ? blob : responseType === 'arraybuffer' ? await blob.arrayBuffer() : text,
+      responseXML: text,
+    };
+  } catch (cause) {
+    return signal.aborted
+      ? { code: 'ERR_ABORTED', cause: signal.reason }
+      : { code: (cause as Error).name === 'TimeoutError' ? 'ERR_TIMEOUT' : 'ERR_NETWORK', cause };
   }
 }

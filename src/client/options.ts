@@ -4,46 +4,39 @@ import { badOption } from './errors.js';
 import { buildQuery, withQuery } from './query.js';
 import type { HeadersOption, Hooks, RequestConfig, RequestOptions } from './types.js';
 
-// What the options (and those of `retry` and `hooks`) must be: a kind, then the options of that kind.
-// An option on two lines may be either. Numbers must be >= 0 and finite, objects not null.
+// What options (and those of `retry` and `hooks`) must be: a `typeof`, then the options of that type.
+// An option in two lists may be either. Numbers must be >= 0 and finite, objects not null.
 const KINDS = [
   'string method baseURL mimeType responseType query',
-  'object headers query signal hooks retry',
+  'object headers query signal hooks retry methods statusCodes beforeRequest afterResponse beforeError',
   'number timeout retry limit delay backoffLimit maxRetryAfter',
-  'function onUploadProgress onDownloadProgress validateStatus delay',
+  'function onUploadProgress onDownloadProgress validateStatus',
   'boolean withCredentials',
-  'array methods statusCodes',
-  'functions beforeRequest afterResponse beforeError',
 ].map((line) => line.split(' '));
 const HOOKS = ['beforeRequest', 'afterResponse', 'beforeError'] as const;
-
-const ok = (kind: string, v: unknown): boolean =>
-  kind === 'functions'
-    ? Array.isArray(v) && v.every((f) => typeof f === 'function')
-    : kind === 'array'
-      ? Array.isArray(v)
-      : typeof v === kind &&
-        v !== null &&
-        (kind !== 'number' || ((v as number) >= 0 && (v as number) < Infinity));
 
 function check(options: object, prefix: string): void {
   for (const [name, v] of Object.entries(options)) {
     const kinds = KINDS.filter((line) => line.includes(name, 1)).map((line) => line[0]!);
-    if (v !== undefined && kinds[0] && !kinds.some((kind) => ok(kind, v))) {
-      throw badOption(prefix + name, `${kinds.join(' or ').replace('number', 'number >= 0')}`);
+    const type = typeof v;
+    if (
+      v !== undefined &&
+      kinds[0] &&
+      (v === null || !kinds.includes(type) || (type === 'number' && !(v >= 0 && v < Infinity)))
+    ) {
+      throw badOption(prefix + name, kinds.join(' or ').replace('number', 'number >= 0'));
     }
+    if (/^(retry|hooks)$/.test(name) && type === 'object') check(v, `${name}.`);
   }
 }
 
 /** Throws ERR_BAD_OPTION naming the first invalid option; returns the options. */
 export function validate(o: RequestOptions): RequestOptions {
-  if (!ok('object', o)) throw badOption('options', 'object');
+  if (typeof o !== 'object' || !o) throw badOption('options', 'object');
   check(o, '');
   if (o.responseType && !/^(auto|json|text|xml|blob|arraybuffer)$/.test(o.responseType)) {
     throw badOption('responseType', 'auto|json|text|xml|blob|arraybuffer');
   }
-  if (ok('object', o.retry)) check(o.retry as object, 'retry.');
-  if (o.hooks) check(o.hooks, 'hooks.');
   return o;
 }
 
@@ -66,7 +59,7 @@ export function merge(defaults: RequestOptions, options: RequestOptions): Reques
   for (const [k, v] of Object.entries(options)) if (v !== undefined) out[k] = v;
   const hooks: Hooks = {};
   for (const name of HOOKS)
-    hooks[name] = [...(defaults.hooks?.[name] ?? []), ...(options.hooks?.[name] ?? [])] as never;
+    hooks[name] = [...((defaults.hooks || {})[name] || []), ...((options.hooks || {})[name] || [])] as never;
   return { ...out, headers: { ...lower(defaults.headers), ...lower(options.headers) }, hooks };
 }
 
@@ -74,7 +67,7 @@ export function merge(defaults: RequestOptions, options: RequestOptions): Reques
 export function toConfig(url: string, o: RequestOptions): RequestConfig {
   const headers: Record<string, string> = {};
   const h = o.headers as Record<string, string | null | undefined>;
-  for (const k in h) if (h[k] != null) headers[k] = `${h[k]}`;
+  for (const k in h) if (h[k] != null) headers[k] = h[k]!;
   const base = o.baseURL;
   if (base && !/^([a-z][a-z\d+.-]*:)?\/\//i.test(url))
     url = `${base.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}`;
@@ -96,7 +89,7 @@ export function toConfig(url: string, o: RequestOptions): RequestConfig {
       delay: 300,
       backoffLimit: 30000,
       maxRetryAfter: 60000,
-      ...(typeof o.retry === 'number' ? { limit: o.retry } : (o.retry ?? { limit: 0 })),
+      ...(typeof o.retry === 'object' ? o.retry : { limit: o.retry || 0 }),
     },
   } as RequestConfig;
 }

@@ -2,7 +2,6 @@
 import type { Query, QueryValue } from './types.js';
 
 const enc = encodeURIComponent;
-const str = (v: QueryValue): string => (v instanceof Date ? v.toISOString() : `${v}`);
 
 /**
  * Encodes an object as a query string with encodeURIComponent: arrays become repeated keys,
@@ -11,12 +10,11 @@ const str = (v: QueryValue): string => (v instanceof Date ? v.toISOString() : `$
  * @example buildQuery({ q: 'a b', tag: ['x', 'y'], page: 2, draft: null }) // 'q=a%20b&tag=x&tag=y&page=2'
  */
 export function buildQuery(query: Query | null | undefined): string {
-  if (query == null || typeof query === 'string') return query ?? '';
-  if (query instanceof URLSearchParams) return `${query}`;
+  if (!query || typeof query === 'string' || query instanceof URLSearchParams) return query ? `${query}` : '';
   const out: string[] = [];
   for (const name in query) {
     for (const v of ([] as QueryValue[]).concat(query[name] as QueryValue)) {
-      if (v != null) out.push(`${enc(name)}=${enc(str(v))}`);
+      if (v != null) out.push(`${enc(name)}=${enc(v instanceof Date ? v.toISOString() : `${v}`)}`);
     }
   }
   return out.join('&');

@@ -1,19 +1,27 @@
 // request(): one call through hooks, the transport (XHR in browsers, fetch elsewhere),
 // validateStatus and retries; the method shorthands; create() for instances with defaults.
 import { prepareBody } from './body.js';
-import { failure, isCometaError } from './errors.js';
-import { fetchSend } from './fetch.js';
+import { browserOnly, failure, isCometaError } from './errors.js';
 import { merge, toConfig, validate } from './options.js';
 import { statusError } from './response.js';
 import { retryDelay, sleep } from './retry.js';
 import type { CometaResponse, RequestConfig, RequestOptions } from './types.js';
-import { xhrSend } from './xhr.js';
+import { xhrResponse, xhrSend } from './xhr.js';
+
+// Where there is no XMLHttpRequest (Node, service workers), fetch does the work. A dynamic import:
+// bundlers split it into a chunk that browsers, which all have XHR, never download.
+async function fetchSend(c: RequestConfig, body: unknown): Promise<CometaResponse> {
+  if (c.onUploadProgress || c.responseType === 'xml')
+    throw browserOnly('onUploadProgress or responseType "xml"');
+  const r = await (await import('./fetch.js')).fetchSend(c, body);
+  if ('code' in r) throw failure(r.code, c, r.cause);
+  return xhrResponse(r, c);
+}
 
 async function run(url: string, options: RequestOptions): Promise<CometaResponse> {
   let c: RequestConfig = toConfig(url, options);
   for (const hook of c.hooks.beforeRequest) c = (await hook(c)) || c;
   const body = /^(GET|HEAD)$/.test(c.method) ? null : prepareBody(c.body, c.headers);
-  // Where there is no XMLHttpRequest (Node, service workers) fetch does the work.
   const send = typeof XMLHttpRequest === 'function' ? xhrSend : fetchSend;
   for (let n = 1; ; n++) {
     try {

@@ -11,25 +11,17 @@ export function parseHeaders(raw: string): Headers {
   const headers = new Headers();
   for (const line of raw.split(/\r?\n/)) {
     const i = line.indexOf(':');
-    // A value the Headers class refuses (it should never happen with a real server) is dropped.
-    if (i > 0) {
-      try {
-        headers.append(line.slice(0, i).trim(), line.slice(i + 1).trim());
-      } catch {}
-    }
+    // The browser hands over only valid names and values, which Headers accepts.
+    if (i > 0) headers.append(line.slice(0, i).trim(), line.slice(i + 1).trim());
   }
   return headers;
 }
 
 /** Which decoder `auto` picks for a Content-Type. */
-export const kindOf = (c: RequestConfig, contentType: string | null): string =>
+export const kindOf = (c: RequestConfig, contentType: string): string =>
   c.responseType !== 'auto'
     ? c.responseType
-    : /[/+]json\b/i.test(contentType ?? '')
-      ? 'json'
-      : /[/+]xml\b/i.test(contentType ?? '')
-        ? 'xml'
-        : 'text';
+    : (/[/+](json|xml)\b/.exec(contentType.toLowerCase()) || [])[1] || 'text';
 
 /** Parses JSON text; an empty body is `null` (as XHR's own `json` type gives). */
 export function parseJSON(text: string): unknown {
@@ -59,11 +51,9 @@ export function makeResponse(
 
 /** The ERR_HTTP_STATUS error for a response whose status failed validateStatus. */
 export function statusError(res: CometaResponse, c: RequestConfig): CometaError {
-  const { status, headers, data } = res;
-  return new CometaError('ERR_HTTP_STATUS', `HTTP ${status} ${res.statusText} (${c.method} ${c.url})`, {
-    status,
-    headers,
-    data,
+  // The error carries the response's fields (status, statusText, headers, data, url, xhr) too.
+  return new CometaError('ERR_HTTP_STATUS', `HTTP ${res.status} ${res.statusText} (${c.method} ${c.url})`, {
+    ...res,
     response: res,
   });
 }

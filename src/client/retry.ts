@@ -15,7 +15,6 @@ export function retryDelay(e: unknown, c: RequestConfig, n: number): number {
     if (ms > r.maxRetryAfter) return -1;
     if (ms >= 0) return ms;
   } else if (e.code !== 'ERR_NETWORK' && e.code !== 'ERR_TIMEOUT') return -1;
-  if (typeof r.delay === 'function') return r.delay(n);
   return Math.min(r.backoffLimit, r.delay * 2 ** (n - 1)) * (0.5 + Math.random() / 2);
 }
 

@@ -54,11 +54,8 @@ export interface RetryOptions {
   methods?: readonly string[];
   /** Statuses that are retried (network errors and timeouts always are). @default [408,413,429,500,502,503,504] */
   statusCodes?: readonly number[];
-  /**
-   * Base delay in ms, doubled each retry with jitter (50–100 % of it), capped at `backoffLimit`; or a
-   * function of the retry number (1, 2, ...) returning the exact delay. @default 300
-   */
-  delay?: number | ((retry: number) => number);
+  /** Base delay in ms, doubled each retry, with jitter (50–100 % of it), capped at `backoffLimit`. @default 300 */
+  delay?: number;
   /** Longest backoff delay in ms. @default 30000 */
   backoffLimit?: number;
   /** A Retry-After (seconds or HTTP date) longer than this many ms ends the retries. @default 60000 */

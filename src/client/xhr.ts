@@ -1,8 +1,9 @@
 // The XMLHttpRequest transport: one attempt of a request, asynchronous (request) or synchronous
 // (requestSync). Retries, hooks and validateStatus live in request.ts.
 import { CometaError, failure } from './errors.js';
+import type { FetchResult } from './fetch.js';
 import { kindOf, makeResponse, parseHeaders, parseJSON } from './response.js';
-import type { CometaResponse, Progress, RequestConfig } from './types.js';
+import type { CometaResponse, RequestConfig } from './types.js';
 
 /** Opens an XHR and configures it in the order XHR requires (headers after open, all before send). */
 export function openXHR(c: RequestConfig, async: boolean): XMLHttpRequest {
@@ -12,21 +13,26 @@ export function openXHR(c: RequestConfig, async: boolean): XMLHttpRequest {
   if (c.mimeType) xhr.overrideMimeType(c.mimeType);
   if (c.withCredentials) xhr.withCredentials = true;
   // blob and arraybuffer need responseType; text, JSON and XML all come from the default ''.
-  if (c.responseType === 'blob' || c.responseType === 'arraybuffer') xhr.responseType = c.responseType;
+  if (/blob|arraybuffer/.test(c.responseType))
+    xhr.responseType = c.responseType as XMLHttpRequestResponseType;
   if (c.timeout) xhr.timeout = c.timeout;
   return xhr;
 }
 
-/** The response of a finished XHR, its body decoded per responseType. */
-export function xhrResponse(xhr: XMLHttpRequest, c: RequestConfig): CometaResponse {
+/**
+ * The response of a finished XHR (or of a fetch shaped like one, see fetch.ts), its body decoded
+ * per responseType.
+ */
+export function xhrResponse(xhr: XMLHttpRequest | FetchResult, c: RequestConfig): CometaResponse {
   const r = {
     status: xhr.status,
     statusText: xhr.statusText,
     headers: parseHeaders(xhr.getAllResponseHeaders()),
     url: xhr.responseURL || c.url,
-    xhr,
+    // request() uses XHR wherever XMLHttpRequest exists, fetch only where it does not.
+    xhr: typeof XMLHttpRequest === 'function' ? (xhr as XMLHttpRequest) : null,
   };
-  const kind = kindOf(c, c.mimeType || r.headers.get('content-type'));
+  const kind = kindOf(c, c.mimeType || r.headers.get('content-type') || '');
   return makeResponse(c, r, () => {
     if (kind === 'json') return parseJSON(xhr.responseText);
     if (kind !== 'xml') return kind === 'text' ? xhr.responseText : xhr.response;
@@ -37,11 +43,6 @@ export function xhrResponse(xhr: XMLHttpRequest, c: RequestConfig): CometaRespon
     });
   });
 }
-
-const progress =
-  (cb: (p: Progress) => void) =>
-  (e: ProgressEvent): void =>
-    cb({ loaded: e.loaded, total: e.total, lengthComputable: e.lengthComputable });
 
 /** One asynchronous attempt. Rejects with ERR_NETWORK, ERR_TIMEOUT, ERR_ABORTED or ERR_PARSE. */
 export function xhrSend(c: RequestConfig, body: unknown): Promise<CometaResponse> {
@@ -63,16 +64,17 @@ export function xhrSend(c: RequestConfig, body: unknown): Promise<CometaResponse
       xhr.onabort =
         (e) =>
           reject(
-            e.type === 'timeout'
-              ? failure('ERR_TIMEOUT', c)
-              : e.type === 'abort'
-                ? failure('ERR_ABORTED', c, signal.reason)
-                : failure('ERR_NETWORK', c),
+            failure(
+              e.type === 'timeout' ? 'ERR_TIMEOUT' : e.type === 'abort' ? 'ERR_ABORTED' : 'ERR_NETWORK',
+              c,
+              signal.reason, // undefined unless the signal aborted
+            ),
           );
     xhr.onloadend = () => signal.removeEventListener('abort', abort);
-    if (c.onDownloadProgress) xhr.onprogress = progress(c.onDownloadProgress);
+    // The callbacks get the ProgressEvent itself: it has loaded, total and lengthComputable.
+    if (c.onDownloadProgress) xhr.onprogress = c.onDownloadProgress;
     // Only when asked: any listener on xhr.upload makes a cross-origin request preflighted.
-    if (c.onUploadProgress) xhr.upload.onprogress = progress(c.onUploadProgress);
+    if (c.onUploadProgress) xhr.upload.onprogress = c.onUploadProgress;
     signal.addEventListener('abort', abort);
     xhr.send(body as XMLHttpRequestBodyInit | null);
   });
