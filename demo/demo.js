@@ -1,0 +1,420 @@
+// The cometa demo page: plain JavaScript on top of the client bundle (global `cometa`).
+// Everything the page does is a few calls to the client: subscribe() for live data, request()
+// with FormData for publishing, ping() for the click tracker, jsonp() for the JSONP example.
+(() => {
+  // The hub serves this page, so it is the page's own origin (and prefix, if any).
+  const HUB = new URL('.', location.href).href.replace(/\/$/, '');
+  const LEAGUES = ['nba', 'epl', 'nhl'];
+  const SYMBOLS = ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'TSLA', 'EURUSD'];
+  // This page's own channel: the "drop connection" button asks the hub to end the subscriptions
+  // on it (and only it), which are exactly this page's.
+  const PAGE_CHANNEL = `demo.page-${Math.random().toString(36).slice(2, 10)}`;
+  const CHANNELS = LEAGUES.map((l) => `scores.${l}`)
+    .concat(SYMBOLS.map((s) => `quotes.${s}`))
+    .concat(['demo.chat', PAGE_CHANNEL]);
+
+  const $ = (id) => document.getElementById(id);
+  const stats = { messages: 0, reconnects: 0, fallbacks: 0, gaps: 0, dups: 0 };
+  const seen = {}; // message ids already rendered, to prove (and count) that resume sends no duplicate
+  let sub = null;
+  let lastTransport = null;
+  let wasOpen = false;
+  const pageLoaded = Date.now();
+
+  /** Exposed for the browser test and for curious readers in the console. */
+  const demo = {
+    stats: stats,
+    channel: PAGE_CHANNEL,
+    events: [],
+    quotes: {},
+    scores: {},
+    clicks: {},
+  };
+  window.cometaDemo = demo;
+
+  function bump(name) {
+    stats[name]++;
+    $(`c-${name}`).textContent = String(stats[name]);
+  }
+
+  function log(text, kind) {
+    const li = document.createElement('li');
+    li.className = kind || '';
+    const time = new Date().toLocaleTimeString();
+    li.innerHTML = '<time></time> ';
+    li.firstChild.textContent = time;
+    li.appendChild(document.createTextNode(text));
+    const list = $('log');
+    list.insertBefore(li, list.firstChild);
+    while (list.children.length > 60) list.removeChild(list.lastChild);
+    demo.events.push({ time: Date.now(), text: text, kind: kind || '' });
+  }
+
+  function setState(state, transport) {
+    const el = $('state');
+    el.textContent = state;
+    el.setAttribute('data-state', state);
+    $('transport').textContent = transport || '—';
+    document.body.setAttribute('data-transport', transport || '');
+    document.body.setAttribute('data-state', state);
+  }
+
+  // ---- subscribe(): the live connection --------------------------------------------------------
+
+  function chosenTransports() {
+    const v = document.querySelector('input[name=transport]:checked').value;
+    return v === 'auto' ? undefined : [v];
+  }
+
+  function connect(since) {
+    if (typeof cometa === 'undefined' || typeof cometa.subscribe !== 'function') {
+      setState('unavailable', '');
+      log('This build of /cometa.js has no subscribe(): run `npm run build` (live data needs it).', 'bad');
+      return;
+    }
+    const options = {
+      onMessage: onMessage,
+      onGap: (e) => {
+        bump('gaps');
+        log(`gap on ${e.channel}: ${e.data.reason} (messages after ${e.data.since} are lost)`, 'warn');
+      },
+      onStatus: onStatus,
+    };
+    const transports = chosenTransports();
+    if (transports) options.transports = transports;
+    // First connection: the latest messages of each channel fill the page at once. Later (switching
+    // transport) it resumes from the previous subscription's cursor: nothing is missed or repeated.
+    if (since) options.since = since;
+    else options.last = 20;
+    wasOpen = false;
+    lastTransport = null;
+    sub = cometa.subscribe(HUB, CHANNELS, options);
+    demo.subscription = sub;
+  }
+
+  function onStatus(s) {
+    setState(s.state, s.transport);
+    if (s.state === 'open') {
+      if (lastTransport && s.transport !== lastTransport && !wasOpen) {
+        bump('fallbacks');
+        log(`fell back from ${lastTransport} to ${s.transport}`, 'warn');
+      }
+      log(
+        (wasOpen ? 'reconnected over ' : 'open over ') +
+          s.transport +
+          (sub?.cursor ? ` (resuming after ${sub.cursor})` : ''),
+        'good',
+      );
+      wasOpen = true;
+    } else if (s.state === 'reconnecting') {
+      bump('reconnects');
+      log(
+        'connection ended' +
+          (s.reason ? ` (${s.reason})` : '') +
+          '; reconnecting over ' +
+          (s.transport || '…'),
+        'warn',
+      );
+    } else if (s.state === 'connecting' && s.reason === 'failed') {
+      log(`${lastTransport || 'a transport'} did not work; trying ${s.transport}`, 'warn');
+      if (lastTransport && s.transport !== lastTransport) bump('fallbacks');
+    } else if (s.state === 'closed') {
+      log(`closed${s.reason ? ` (${s.reason})` : ''}`, s.reason === 'closed' ? '' : 'bad');
+    }
+    if (s.state === 'open' || s.state === 'connecting') lastTransport = s.transport;
+    $('cursor').textContent = sub?.cursor || '—';
+  }
+
+  function onMessage(e) {
+    if (e.id) {
+      if (seen[e.id]) {
+        bump('dups');
+        return;
+      }
+      seen[e.id] = true;
+    }
+    bump('messages');
+    $('cursor').textContent = e.id || sub?.cursor || '—';
+    const live = e.time > pageLoaded;
+    const parts = e.channel.split('.');
+    if (parts[0] === 'scores') renderScores(parts[1], e.data, live);
+    else if (parts[0] === 'quotes') renderQuote(e.data, live);
+    else if (e.channel === 'demo.chat') renderChat(e.data, e.time);
+  }
+
+  document.getElementById('switcher').addEventListener('change', () => {
+    const since = sub ? sub.cursor : undefined;
+    const from = sub ? sub.transport : null;
+    if (sub) sub.close();
+    const t = chosenTransports();
+    log(
+      'switching ' +
+        (from ? `from ${from} ` : '') +
+        'to ' +
+        (t ? t[0] : 'auto') +
+        (since ? `, resuming after ${since}` : ''),
+    );
+    connect(since);
+  });
+
+  $('drop').addEventListener('click', () => {
+    log('asking the hub to drop this page\u2019s connection (POST /demo/kick)…');
+    cometa.post(`${HUB}/demo/kick?channel=${encodeURIComponent(PAGE_CHANNEL)}`).then(
+      (res) => {
+        log(
+          'hub ended ' +
+            res.data.kicked +
+            ' connection(s) with reason "kicked"; watch it resume with no loss',
+        );
+      },
+      (err) => {
+        log(`kick failed: ${err.message}`, 'bad');
+      },
+    );
+  });
+
+  // ---- The scoreboard ---------------------------------------------------------------------------
+
+  function renderScores(key, data, live) {
+    demo.scores[key] = data;
+    const board = $('scoreboard');
+    const placeholder = $('scores-wait');
+    if (placeholder) board.removeChild(placeholder);
+    let box = document.getElementById(`league-${key}`);
+    if (!box) {
+      box = document.createElement('div');
+      box.className = 'league';
+      box.id = `league-${key}`;
+      box.innerHTML = '<h3></h3><ul class="games"></ul><p class="change muted"></p>';
+      const order = LEAGUES.indexOf(key);
+      let next = null;
+      for (let i = order + 1; i < LEAGUES.length && !next; i++)
+        next = document.getElementById(`league-${LEAGUES[i]}`);
+      board.insertBefore(box, next);
+    }
+    box.querySelector('h3').textContent = data.league;
+    const list = box.querySelector('.games');
+    list.textContent = '';
+    data.games.forEach((g) => {
+      const li = document.createElement('li');
+      li.className = `game ${g.status}`;
+      if (live && data.change && data.change.game === g.id) li.className += ' flash';
+      li.innerHTML =
+        '<span class="team"></span><b class="score"></b><span class="vs">–</span><b class="score"></b><span class="team"></span><span class="clock"></span>';
+      const s = li.children;
+      s[0].textContent = g.home;
+      s[1].textContent = g.homeScore;
+      s[3].textContent = g.awayScore;
+      s[4].textContent = g.away;
+      s[5].textContent = g.status === 'final' ? 'Final' : `P${g.period} ${g.clock}`;
+      list.appendChild(li);
+    });
+    if (data.change)
+      box.querySelector('.change').textContent = `Latest: ${data.change.text} (+${data.change.points})`;
+  }
+
+  // ---- The ticker ---------------------------------------------------------------------------------
+
+  const history = {};
+
+  function renderQuote(q, live) {
+    demo.quotes[q.symbol] = q;
+    const rows = $('ticker');
+    const waiting = $('quotes-wait');
+    if (waiting) rows.removeChild(waiting);
+    let row = document.getElementById(`q-${q.symbol}`);
+    if (!row) {
+      row = document.createElement('tr');
+      row.id = `q-${q.symbol}`;
+      row.innerHTML =
+        '<th></th><td class="price"></td><td class="chg"></td><td><svg class="spark" viewBox="0 0 100 24" preserveAspectRatio="none"><polyline fill="none" stroke-width="1.5"/></svg></td><td class="vol"></td>';
+      row.firstChild.textContent = q.symbol;
+      row.firstChild.title = q.name;
+      const idx = SYMBOLS.indexOf(q.symbol);
+      let next = null;
+      for (let i = idx + 1; i < SYMBOLS.length && !next; i++)
+        next = document.getElementById(`q-${SYMBOLS[i]}`);
+      rows.insertBefore(row, next);
+    }
+    const prev = Number(row.getAttribute('data-price'));
+    row.setAttribute('data-price', String(q.price));
+    const decimals = q.price < 10 ? 4 : 2;
+    row.querySelector('.price').textContent = q.price.toFixed(decimals);
+    const chg = row.querySelector('.chg');
+    chg.textContent =
+      (q.change >= 0 ? '+' : '') +
+      q.change.toFixed(decimals) +
+      ' (' +
+      (q.changePct >= 0 ? '+' : '') +
+      q.changePct.toFixed(2) +
+      '%)';
+    chg.className = `chg ${q.change >= 0 ? 'up' : 'down'}`;
+    row.querySelector('.vol').textContent = q.volume.toLocaleString();
+    if (live && prev && prev !== q.price) {
+      row.className = q.price > prev ? 'tick-up' : 'tick-down';
+      setTimeout(() => {
+        row.className = '';
+      }, 400);
+    }
+    history[q.symbol] = (history[q.symbol] || []).concat(q.price).slice(-40);
+    const h = history[q.symbol];
+    const min = Math.min.apply(null, h);
+    const max = Math.max.apply(null, h);
+    const span = max - min || 1;
+    const points = h.map(
+      (p, i) =>
+        `${((i / Math.max(1, h.length - 1)) * 100).toFixed(1)},${(22 - ((p - min) / span) * 20).toFixed(1)}`,
+    );
+    const line = row.querySelector('polyline');
+    line.setAttribute('points', points.join(' '));
+    line.setAttribute('stroke', q.change >= 0 ? '#1a7f37' : '#cf222e');
+  }
+
+  // ---- Publishing with FormData and upload progress --------------------------------------------------
+
+  function renderChat(data, time) {
+    const li = document.createElement('li');
+    li.innerHTML = '<time></time> <b></b> <span></span>';
+    li.children[0].textContent = new Date(time).toLocaleTimeString();
+    li.children[1].textContent = data?.name || 'anon';
+    li.children[2].textContent = data?.text || JSON.stringify(data);
+    const list = $('chat');
+    list.insertBefore(li, list.firstChild);
+    while (list.children.length > 20) list.removeChild(list.lastChild);
+  }
+
+  function setBar(fraction) {
+    $('bar').style.width = `${(fraction * 100).toFixed(1)}%`;
+    demo.progress.push(fraction);
+  }
+  demo.progress = [];
+
+  /** A large text file made in the page (file parts are refused by /pub, so it goes to the demo sink). */
+  function bigFile(mb) {
+    const line = 'cometa demo upload: this line repeats to make a big file so the progress bar moves.\n';
+    const chunk = new Array(Math.ceil((1 << 20) / line.length) + 1).join(line).slice(0, 1 << 20);
+    const parts = [];
+    for (let i = 0; i < mb; i++) parts.push(chunk);
+    return new Blob(parts, { type: 'text/plain' });
+  }
+
+  $('pubform').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const form = ev.target;
+    const big = $('bigmode').checked;
+    const fd = cometa.formData(form);
+    let url = `${HUB}/pub/demo.chat`;
+    if (big) {
+      const mb = Math.max(1, Math.min(60, Number($('bigsize').value) || 16));
+      fd.append('file', bigFile(mb), `big-${mb}mb.txt`);
+      url = `${HUB}/demo/upload`;
+    }
+    setBar(0);
+    $('pubstatus').textContent = big ? 'Uploading…' : 'Publishing…';
+    const started = Date.now();
+    cometa
+      .post(url, fd, {
+        onUploadProgress: (p) => {
+          if (p.lengthComputable) setBar(p.loaded / p.total);
+        },
+      })
+      .then((res) => {
+        setBar(1);
+        if (big) {
+          $('pubstatus').textContent =
+            'The sink received ' +
+            (res.data.bytes / 1048576).toFixed(1) +
+            ' MB in ' +
+            (Date.now() - started) +
+            ' ms; publishing the note…';
+          // The sink keeps nothing: publish a small note about the upload so every page sees it.
+          const note = new FormData();
+          note.append('name', fd.get('name'));
+          note.append('text', `${fd.get('text')} [+ uploaded ${(res.data.bytes / 1048576).toFixed(1)} MB]`);
+          return cometa.post(`${HUB}/pub/demo.chat`, note);
+        }
+        return res;
+      })
+      .then((res) => {
+        $('pubstatus').textContent = `Published as ${res.data.id}.`;
+      })
+      .catch((err) => {
+        $('pubstatus').textContent = `Failed: ${err.code ? `${err.code}: ` : ''}${err.message}`;
+      });
+  });
+
+  // ---- Ajax panel ---------------------------------------------------------------------------------------
+
+  $('ajax').addEventListener('click', () => {
+    const headers = { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' };
+    $('reqheaders').textContent = `${Object.keys(headers)
+      .map((k) => `${k}: ${headers[k]}`)
+      .join('\n')}\n(the browser adds Host, Origin, Cookie, User-Agent… itself)`;
+    cometa.get(`${HUB}/pub/quotes.AAPL`, { headers: headers }).then(
+      (res) => {
+        $('resheaders').textContent = res.xhr ? res.xhr.getAllResponseHeaders() : '(no XMLHttpRequest)';
+        $('resbody').textContent = `${res.status} ${res.statusText}\n${JSON.stringify(res.data, null, 2)}`;
+      },
+      (err) => {
+        $('resbody').textContent = `Failed: ${err.message}`;
+      },
+    );
+  });
+
+  // ---- Image-ping click tracker -----------------------------------------------------------------------
+
+  function renderClick(data) {
+    const t = data?.target;
+    if (typeof t !== 'string') return;
+    demo.clicks[t] = (demo.clicks[t] || 0) + 1;
+    const el = document.querySelector(`[data-count="${t}"]`);
+    if (el) el.textContent = String(demo.clicks[t]);
+    let total = 0;
+    for (const k in demo.clicks) total += demo.clicks[k];
+    $('clicktotal').textContent = String(total);
+  }
+
+  $('targets').addEventListener('click', (ev) => {
+    const btn = ev.target.closest('[data-target]');
+    if (!btn) return;
+    cometa.ping(`${HUB}/ping/clicks.demo`, { target: btn.getAttribute('data-target'), at: Date.now() });
+  });
+
+  function trackClicks() {
+    if (typeof cometa.subscribe !== 'function') return;
+    // Its own subscription, with every stored click, so the counts include earlier visitors' clicks.
+    cometa.subscribe(HUB, ['clicks.demo'], {
+      last: 1000,
+      onMessage: (e) => {
+        renderClick(e.data);
+      },
+    });
+  }
+
+  // ---- JSONP ------------------------------------------------------------------------------------------------
+
+  $('jsonpbtn').addEventListener('click', () => {
+    const url = `${HUB}/sub/${SYMBOLS.map((s) => `quotes.${s}`).join(',')}`;
+    const query = { transport: 'jsonp', last: 1 };
+    $('jsonpurl').textContent = `${url}?${cometa.buildQuery(query)}&callback=…`;
+    cometa.jsonp(url, { query: query, timeout: 10000 }).then(
+      (answer) => {
+        $('jsonpout').textContent =
+          answer.messages.map((m) => `${m.data.symbol}  ${m.data.price}  (${m.id})`).join('\n') +
+          '\ncursor: ' +
+          answer.cursor;
+      },
+      (err) => {
+        $('jsonpout').textContent = `Failed: ${err.code || ''} ${err.message}`;
+      },
+    );
+  });
+
+  if (typeof cometa === 'undefined') {
+    setState('unavailable', '');
+    log('/cometa.js did not load: build it with `npm run build`.', 'bad');
+    return;
+  }
+  connect();
+  trackClicks();
+})();

@@ -1,0 +1,368 @@
+import type { ChannelRule, HubOptions } from '../hub/options.js';
+import type { ServeConfig } from './config.js';
+
+/** How a setting's text (from a flag or an environment variable) is read. */
+type Kind = 'int' | 'bool' | 'string' | 'list';
+
+/**
+ * One `cometa serve` setting: where it lives in the config file (a dotted path into the hub
+ * options, or `port`/`host`), its environment variable and its flag. The one source for parsing
+ * and for the reference table in docs/configuration.md (a test checks the two agree).
+ */
+export interface Setting {
+  /** Path in the config file / hub options, e.g. `limits.maxBodyBytes`. */
+  path: string;
+  env: string;
+  flag: string;
+  kind: Kind;
+  /** Default, as documented. */
+  def: string;
+  doc: string;
+}
+
+export const SETTINGS: readonly Setting[] = [
+  {
+    path: 'port',
+    env: 'COMETA_PORT',
+    flag: 'port',
+    kind: 'int',
+    def: '8080',
+    doc: 'TCP port to listen on (0: any free port)',
+  },
+  {
+    path: 'host',
+    env: 'COMETA_HOST',
+    flag: 'host',
+    kind: 'string',
+    def: '127.0.0.1',
+    doc: 'Address to listen on (0.0.0.0 for every interface)',
+  },
+  {
+    path: 'store',
+    env: 'COMETA_STORE',
+    flag: 'store',
+    kind: 'string',
+    def: 'memory',
+    doc: 'History store: memory, sqlite:PATH or redis://HOST:PORT/DB',
+  },
+  {
+    path: 'dataDir',
+    env: 'COMETA_DATA_DIR',
+    flag: 'data-dir',
+    kind: 'string',
+    def: './.cometa',
+    doc: 'Directory of the default SQLite store',
+  },
+  {
+    path: 'prefix',
+    env: 'COMETA_PREFIX',
+    flag: 'prefix',
+    kind: 'string',
+    def: "''",
+    doc: 'Mount prefix, e.g. /cometa',
+  },
+  {
+    path: 'retention.maxMessages',
+    env: 'COMETA_RETENTION_MAX_MESSAGES',
+    flag: 'retention-max-messages',
+    kind: 'int',
+    def: '1000',
+    doc: 'Messages kept per channel',
+  },
+  {
+    path: 'retention.maxAgeMs',
+    env: 'COMETA_RETENTION_MAX_AGE_MS',
+    flag: 'retention-max-age-ms',
+    kind: 'int',
+    def: '3600000',
+    doc: 'Age after which messages are dropped, ms',
+  },
+  {
+    path: 'heartbeatMs',
+    env: 'COMETA_HEARTBEAT_MS',
+    flag: 'heartbeat-ms',
+    kind: 'int',
+    def: '15000',
+    doc: 'Heartbeat interval on streams, ms',
+  },
+  {
+    path: 'sseRetryMs',
+    env: 'COMETA_SSE_RETRY_MS',
+    flag: 'sse-retry-ms',
+    kind: 'int',
+    def: '2000',
+    doc: 'SSE `retry:` sent to EventSource, ms',
+  },
+  {
+    path: 'longPollTimeout',
+    env: 'COMETA_LONGPOLL_TIMEOUT',
+    flag: 'longpoll-timeout',
+    kind: 'int',
+    def: '25',
+    doc: 'Default long-poll hold, seconds',
+  },
+  {
+    path: 'longPollMaxTimeout',
+    env: 'COMETA_LONGPOLL_MAX_TIMEOUT',
+    flag: 'longpoll-max-timeout',
+    kind: 'int',
+    def: '60',
+    doc: 'Largest `?timeout=` accepted, seconds',
+  },
+  {
+    path: 'streamMaxBytes',
+    env: 'COMETA_STREAM_MAX_BYTES',
+    flag: 'stream-max-bytes',
+    kind: 'int',
+    def: '262144',
+    doc: 'Bytes after which an XHR stream is recycled',
+  },
+  {
+    path: 'cors.origins',
+    env: 'COMETA_CORS_ORIGINS',
+    flag: 'cors-origins',
+    kind: 'list',
+    def: '*',
+    doc: 'Allowed origins, comma-separated (exact, https://*.example.com patterns, or *)',
+  },
+  {
+    path: 'cors.credentials',
+    env: 'COMETA_CORS_CREDENTIALS',
+    flag: 'cors-credentials',
+    kind: 'bool',
+    def: 'false',
+    doc: 'Allow cookies from the listed origins (needs explicit origins)',
+  },
+  {
+    path: 'cors.maxAge',
+    env: 'COMETA_CORS_MAX_AGE',
+    flag: 'cors-max-age',
+    kind: 'int',
+    def: '86400',
+    doc: 'Seconds a preflight answer may be cached',
+  },
+  {
+    path: 'limits.maxBodyBytes',
+    env: 'COMETA_MAX_BODY_BYTES',
+    flag: 'max-body-bytes',
+    kind: 'int',
+    def: '1048576',
+    doc: 'Largest publish body, bytes',
+  },
+  {
+    path: 'limits.maxChannelsPerSubscription',
+    env: 'COMETA_MAX_CHANNELS',
+    flag: 'max-channels',
+    kind: 'int',
+    def: '64',
+    doc: 'Most channels on one subscription',
+  },
+  {
+    path: 'limits.maxBufferedBytes',
+    env: 'COMETA_MAX_BUFFERED_BYTES',
+    flag: 'max-buffered-bytes',
+    kind: 'int',
+    def: '1048576',
+    doc: 'Unsent bytes after which a slow consumer is dropped',
+  },
+  {
+    path: 'limits.maxBatch',
+    env: 'COMETA_MAX_BATCH',
+    flag: 'max-batch',
+    kind: 'int',
+    def: '1000',
+    doc: 'Most messages per poll answer / replay page',
+  },
+  {
+    path: 'websocket.maxPayload',
+    env: 'COMETA_WS_MAX_PAYLOAD',
+    flag: 'ws-max-payload',
+    kind: 'int',
+    def: '65536',
+    doc: 'Largest WebSocket frame a client may send, bytes',
+  },
+  {
+    path: 'websocket.perMessageDeflate',
+    env: 'COMETA_WS_DEFLATE',
+    flag: 'ws-deflate',
+    kind: 'bool',
+    def: 'false',
+    doc: 'Negotiate permessage-deflate',
+  },
+  {
+    path: 'websocket.publish',
+    env: 'COMETA_WS_PUBLISH',
+    flag: 'ws-publish',
+    kind: 'bool',
+    def: 'true',
+    doc: 'Accept publish frames on WebSockets',
+  },
+  {
+    path: 'metrics',
+    env: 'COMETA_METRICS',
+    flag: 'metrics',
+    kind: 'bool',
+    def: 'true',
+    doc: 'Serve Prometheus metrics at /metrics',
+  },
+  {
+    path: 'dashboard',
+    env: 'COMETA_DASHBOARD',
+    flag: 'dashboard',
+    kind: 'bool',
+    def: 'false',
+    doc: 'Publish stats on cometa.stats and serve /dashboard (on with --demo)',
+  },
+  {
+    path: 'statsIntervalMs',
+    env: 'COMETA_STATS_INTERVAL_MS',
+    flag: 'stats-interval-ms',
+    kind: 'int',
+    def: '1000',
+    doc: 'Interval of the cometa.stats messages, ms',
+  },
+  {
+    path: 'demo',
+    env: 'COMETA_DEMO',
+    flag: 'demo',
+    kind: 'bool',
+    def: 'false',
+    doc: 'Serve the demo at / (and the simulated feed unless feed is off)',
+  },
+  {
+    path: 'demoFeed',
+    env: 'COMETA_FEED',
+    flag: 'feed',
+    kind: 'bool',
+    def: 'true with demo',
+    doc: 'Run the SIMULATED scores/quotes feed (--no-feed to turn off)',
+  },
+  {
+    path: 'logLevel',
+    env: 'COMETA_LOG_LEVEL',
+    flag: 'log-level',
+    kind: 'string',
+    def: 'info',
+    doc: 'pino level: trace, debug, info, warn, error, fatal, silent',
+  },
+];
+
+/** Settings that are not hub options (handled by the CLI itself). */
+const CLI_ONLY = new Set(['port', 'host', 'logLevel']);
+const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+
+/** Thrown for a bad flag, environment variable or config field; the message names it. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function parse(s: Setting, raw: string, source: string): unknown {
+  switch (s.kind) {
+    case 'int': {
+      const n = Number(raw.trim());
+      if (raw.trim() === '' || !Number.isInteger(n))
+        throw new ConfigError(`${source} must be an integer, got ${JSON.stringify(raw)}`);
+      return n;
+    }
+    case 'bool': {
+      const v = raw.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+      if (['0', 'false', 'no', 'off'].includes(v)) return false;
+      throw new ConfigError(`${source} must be true or false, got ${JSON.stringify(raw)}`);
+    }
+    case 'list':
+      return raw
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== '');
+    default:
+      return raw;
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let obj = target;
+  for (const k of keys.slice(0, -1)) {
+    const next = obj[k];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) obj[k] = {};
+    else obj[k] = { ...(next as Record<string, unknown>) };
+    obj = obj[k] as Record<string, unknown>;
+  }
+  obj[keys[keys.length - 1]!] = value;
+}
+
+/** The `parseArgs` options of every setting (booleans also get a `--no-X` negation). */
+export function settingFlags(): Record<string, { type: 'string' | 'boolean' }> {
+  const out: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const s of SETTINGS) {
+    out[s.flag] = { type: s.kind === 'bool' ? 'boolean' : 'string' };
+    if (s.kind === 'bool') out[`no-${s.flag}`] = { type: 'boolean' };
+  }
+  return out;
+}
+
+/** What `cometa serve` runs with after merging every source. */
+export interface Resolved {
+  port: number;
+  host: string;
+  logLevel: string;
+  options: HubOptions;
+}
+
+/** Channels the demo page uses for image pings (its click tracker). */
+export const DEMO_CHANNEL_RULES: readonly ChannelRule[] = [{ pattern: 'clicks.*', ping: true }];
+
+/**
+ * Merges defaults < config file < environment < flags into hub options plus port/host.
+ * Errors name the flag, the variable or the config field.
+ *
+ * @example
+ * ```ts
+ * resolveServeConfig({ port: 9000 }, { COMETA_PORT: '9001' }, { port: '9002' }).port; // 9002
+ * ```
+ */
+export function resolveServeConfig(
+  file: ServeConfig,
+  env: NodeJS.ProcessEnv,
+  flags: Record<string, string | boolean | undefined>,
+): Resolved {
+  const merged: Record<string, unknown> = { ...file };
+  for (const s of SETTINGS) {
+    const raw = env[s.env];
+    if (raw !== undefined && raw !== '') setPath(merged, s.path, parse(s, raw, `${s.env}`));
+  }
+  for (const s of SETTINGS) {
+    const v = flags[s.flag];
+    const negated = flags[`no-${s.flag}`];
+    if (s.kind === 'bool') {
+      if (v === true) setPath(merged, s.path, true);
+      if (negated === true) setPath(merged, s.path, false);
+    } else if (typeof v === 'string') setPath(merged, s.path, parse(s, v, `--${s.flag}`));
+  }
+  const {
+    port = 8080,
+    host = '127.0.0.1',
+    logLevel = 'info',
+    ...options
+  } = merged as ServeConfig & {
+    logLevel?: unknown;
+  };
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`port must be an integer from 0 to 65535, got ${JSON.stringify(port)}`);
+  }
+  if (typeof host !== 'string' || host === '')
+    throw new ConfigError('host must be an address like 127.0.0.1');
+  if (typeof logLevel !== 'string' || !LOG_LEVELS.has(logLevel)) {
+    throw new ConfigError(
+      `logLevel must be one of ${[...LOG_LEVELS].join(', ')}, got ${JSON.stringify(logLevel)}`,
+    );
+  }
+  if (options.demo === true) {
+    // The demo's feed runs unless turned off; its click tracker needs image pings on clicks.*.
+    if (options.demoFeed === undefined) options.demoFeed = true;
+    options.channels = [...DEMO_CHANNEL_RULES, ...(options.channels ?? [])];
+  }
+  for (const key of CLI_ONLY) delete (options as Record<string, unknown>)[key];
+  return { port, host, logLevel, options };
+}
