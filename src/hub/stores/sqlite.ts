@@ -29,6 +29,16 @@ export interface SqliteStoreOptions {
   sync?: SqliteSync;
 }
 
+interface PendingAppend {
+  channel: string;
+  event: string;
+  json: string | null;
+  data: unknown;
+  time: number;
+  resolve: (message: StoredMessage) => void;
+  reject: (err: unknown) => void;
+}
+
 interface MessageRow {
   seq: number;
   channel: string;
@@ -91,7 +101,9 @@ export class SqliteStore implements Store {
   #seq = 0;
   #listener: (event: StoreEvent) => void = () => {};
   #st: ReturnType<typeof prepare> | undefined;
-  #appendTx: ((channel: string, event: string, data: string | null, time: number) => number) | undefined;
+  #appendTx: ((batch: readonly PendingAppend[]) => number) | undefined;
+  /** Appends waiting for the next group commit (one transaction per event-loop turn). */
+  #pending: PendingAppend[] = [];
   #sweepTx: ((now: number) => void) | undefined;
   #dropTx: ((channel: string) => void) | undefined;
 
@@ -128,17 +140,20 @@ export class SqliteStore implements Store {
     this.epoch = (st.getMeta.get('epoch') as { value: string }).value;
     this.#seq = (st.head.get() as { head: number | null }).head ?? 0;
 
-    this.#appendTx = db.transaction((channel: string, event: string, data: string | null, time: number) => {
-      const seq = this.#seq + 1;
-      st.insert.run(seq, channel, event, data, time);
-      const row = st.bump.get(channel, seq) as { stored: number };
-      const { maxMessages } = this.#ctx.retentionFor(channel);
-      const excess = row.stored - Math.max(0, maxMessages);
-      if (excess > 0) {
-        // The newest removed message becomes the floor.
-        const cut = st.nthOldest.get(channel, excess - 1) as { seq: number };
-        st.deleteUpTo.run(channel, cut.seq);
-        st.setFloor.run(cut.seq, 'trimmed', excess, channel);
+    this.#appendTx = db.transaction((batch: readonly PendingAppend[]) => {
+      let seq = this.#seq;
+      for (const { channel, event, json, time } of batch) {
+        seq++;
+        st.insert.run(seq, channel, event, json, time);
+        const row = st.bump.get(channel, seq) as { stored: number };
+        const { maxMessages } = this.#ctx.retentionFor(channel);
+        const excess = row.stored - Math.max(0, maxMessages);
+        if (excess > 0) {
+          // The newest removed message becomes the floor.
+          const cut = st.nthOldest.get(channel, excess - 1) as { seq: number };
+          st.deleteUpTo.run(channel, cut.seq);
+          st.setFloor.run(cut.seq, 'trimmed', excess, channel);
+        }
       }
       return seq;
     });
@@ -166,6 +181,7 @@ export class SqliteStore implements Store {
   }
 
   async head(): Promise<number> {
+    this.#flush(); // operations see every append made before them, as with the memory store
     return this.#seq;
   }
 
@@ -173,21 +189,52 @@ export class SqliteStore implements Store {
     this.#listener = listener;
   }
 
-  async append(channel: string, event: string, data: unknown, time: number): Promise<StoredMessage> {
-    const json = data === undefined ? null : JSON.stringify(data);
-    let seq: number;
+  /**
+   * Group commit: appends made during one event-loop turn are committed together in one
+   * transaction (setImmediate), then each resolves, in seq order. A resolved append is committed.
+   */
+  append(channel: string, event: string, data: unknown, time: number): Promise<StoredMessage> {
+    return new Promise((resolve, reject) => {
+      const json = data === undefined ? null : JSON.stringify(data);
+      if (this.#pending.length === 0) setImmediate(() => this.#flush());
+      this.#pending.push({ channel, event, json, data, time, resolve, reject });
+    });
+  }
+
+  #flush(): void {
+    const batch = this.#pending;
+    if (batch.length === 0) return;
+    this.#pending = [];
+    let last: number;
     try {
-      seq = this.#tx(this.#appendTx)(channel, event, json, time);
+      last = this.#tx(this.#appendTx)(batch);
     } catch (err) {
-      throw unavailable(err);
+      const error = unavailable(err);
+      for (const p of batch) p.reject(error);
+      return;
     }
-    this.#seq = seq;
-    const message: StoredMessage = { seq, channel, event, data, time };
-    this.#listener({ type: 'message', message });
-    return message;
+    let seq = last - batch.length;
+    this.#seq = last;
+    for (const p of batch) {
+      const message: StoredMessage = {
+        seq: ++seq,
+        channel: p.channel,
+        event: p.event,
+        data: p.data,
+        time: p.time,
+      };
+      try {
+        this.#listener({ type: 'message', message });
+      } catch (err) {
+        p.reject(err); // like the memory store: the listener's error reaches the publisher
+        continue;
+      }
+      p.resolve(message);
+    }
   }
 
   async read(channels: readonly string[], after: number, limit: number): Promise<ReadResult> {
+    this.#flush();
     const st = this.#prepared();
     const gaps: ChannelGap[] = [];
     let rows: MessageRow[] = [];
@@ -205,6 +252,7 @@ export class SqliteStore implements Store {
   }
 
   async last(channels: readonly string[], n: number): Promise<LastResult> {
+    this.#flush();
     const st = this.#prepared();
     const rows: MessageRow[] = [];
     if (n > 0) for (const channel of channels) rows.push(...(st.lastOne.all(channel, n) as MessageRow[]));
@@ -213,11 +261,13 @@ export class SqliteStore implements Store {
   }
 
   async info(channel: string): Promise<ChannelInfo> {
+    this.#flush();
     const row = this.#prepared().channel.get(channel) as ChannelRow | undefined;
     return { lastSeq: row?.last_seq ?? 0, stored: row?.stored ?? 0 };
   }
 
   async drop(channel: string): Promise<void> {
+    this.#flush();
     try {
       this.#tx(this.#dropTx)(channel);
     } catch (err) {
@@ -227,11 +277,13 @@ export class SqliteStore implements Store {
   }
 
   sweep(now: number): void {
+    this.#flush();
     if (!this.#db) return;
     this.#tx(this.#sweepTx)(now);
   }
 
   async close(): Promise<void> {
+    this.#flush();
     const db = this.#db;
     this.#db = undefined;
     this.#st = undefined;
