@@ -15,6 +15,14 @@ export interface HubStats {
   gaps: number;
   /** Image pings / beacons refused by policy (not enabled for the channel, Origin, bad input). */
   pingsRefused: number;
+  /** Bytes of unsent output a slow consumer had queued when it was dropped (summed). */
+  slowConsumerBytes: number;
+  /** Subscriptions ended because their token expired (close reason `auth`). */
+  authExpired: number;
+  /** Publishes refused with 429 by `limits.publishRatePerIp` / `publishRatePerToken`. */
+  rateLimited: number;
+  /** Requests refused with 503 by `limits.maxConnections` / `maxConnectionsPerIp`. */
+  connectionsRefused: number;
 }
 
 /**
@@ -32,7 +40,13 @@ export class HubCore {
     slowConsumerDrops: 0,
     gaps: 0,
     pingsRefused: 0,
+    slowConsumerBytes: 0,
+    authExpired: 0,
+    rateLimited: 0,
+    connectionsRefused: 0,
   };
+  /** Called once per sweep tick with the time (rate-limit bucket cleanup...): no timers of their own. */
+  readonly sweepHooks: Array<(now: number) => void> = [];
   /** Subscribers by channel. */
   readonly #channels = new Map<string, Set<Subscriber>>();
   /** Every attached subscriber, for heartbeats, deadlines and shutdown. */
@@ -236,12 +250,19 @@ export class HubCore {
     const beat = now - this.#lastHeartbeat >= this.options.heartbeatMs;
     if (beat) this.#lastHeartbeat = now;
     for (const sub of this.#all) {
+      // A token that expired ends its subscription (close reason `auth`); one compare per sweep.
+      if (sub.expiresAt !== 0 && now >= sub.expiresAt) {
+        this.stats.authExpired++;
+        sub.end('auth');
+        continue;
+      }
       if (sub.streaming) {
         if (beat && sub.pending === null) sub.tick();
       } else if (sub.deadline !== 0 && now >= sub.deadline) {
         sub.tick();
       }
     }
+    for (const hook of this.sweepHooks) hook(now);
     if (now - this.#lastStoreSweep >= 1000) {
       this.#lastStoreSweep = now;
       Promise.resolve(this.store.sweep(now)).catch((err: unknown) =>

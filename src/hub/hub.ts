@@ -6,6 +6,8 @@ import { isChannelName } from '../protocol/channel.js';
 import { formatCursor } from '../protocol/cursor.js';
 import { DEFAULT_EVENT, isPublishableEvent } from '../protocol/envelope.js';
 import { HubCore } from './core.js';
+import { type AuthorizeHook, setAuthorizeHook } from './http/auth.js';
+import { answerClientError } from './http/limits.js';
 import { HubError } from './http/respond.js';
 import { createRouter, type Next } from './http/router.js';
 import { type HubOptions, type ResolvedOptions, resolveOptions } from './options.js';
@@ -120,6 +122,19 @@ export class Hub {
     return formatCursor(this.store.epoch, m.seq);
   }
 
+  /**
+   * Installs the app's own access decision for channels that are not public (docs/security.md).
+   * The hook replaces the token's grants (it sees them as `ctx.granted`); false refuses with 403
+   * (401 when `options.auth` is set and no token came); a throwing hook refuses. `null` removes it.
+   * @example
+   * hub.authorize(async ({ action, channel, claims }) =>
+   *   action === 'subscribe' && channel === `user.${claims?.sub}`);
+   */
+  authorize(hook: AuthorizeHook | null): this {
+    setAuthorizeHook(this.core, hook);
+    return this;
+  }
+
   /** Channel info. */
   async info(channel: string): Promise<ChannelInfo> {
     await this.ready;
@@ -144,12 +159,15 @@ export class Hub {
    */
   async listen(port = 8080, host = '127.0.0.1'): Promise<AddressInfo> {
     await this.ready;
-    const server = createServer(this.handler);
+    const limits = this.options.limits;
+    const server = createServer({ maxHeaderSize: limits.maxHeaderBytes }, this.handler);
     server.on('upgrade', this.upgrade);
+    // Parser refusals (431, 408, 400) answered as cometa JSON errors, not Node's bare status line.
+    server.on('clientError', answerClientError);
     // Streams and held polls are long-lived; Node's per-request timeout must not cut them.
     server.requestTimeout = 0;
-    server.headersTimeout = 30_000;
-    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = limits.headersTimeoutMs;
+    server.keepAliveTimeout = limits.keepAliveTimeoutMs;
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

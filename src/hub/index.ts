@@ -3,6 +3,8 @@
  * messages to browsers over long-poll, XHR streaming, SSE, WebSocket and JSONP.
  */
 export * from '../protocol/index.js';
+export type { AuthOptions, JwtAlgorithm } from './auth/config.js';
+export type { AuthAction, AuthorizeContext, AuthorizeHook, Credentials } from './http/auth.js';
 export { HubError, isHubError } from './http/respond.js';
 export { type ChannelInfo, createHub, Hub } from './hub.js';
 export type { CorsOptions, HubOptions, LimitOptions, RetentionRule } from './options.js';

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { compilePattern, isChannelPattern } from '../protocol/channel.js';
+import { AuthConfigError, type AuthOptions, type ResolvedAuth, resolveAuth } from './auth/config.js';
 import type { Retention } from './stores/store.js';
 
 /** Retention for the channels matching `pattern` (`*` one segment, `**` any number). */
@@ -34,6 +35,20 @@ export interface LimitOptions {
   maxBufferedBytes?: number;
   /** Most messages in one long-poll/poll/JSONP answer, and per replay page on streams. @default 1000 */
   maxBatch?: number;
+  /** Largest request head (request line + headers) in bytes, on the server `hub.listen()` creates; more is answered 431. @default 16384 */
+  maxHeaderBytes?: number;
+  /** Most requests and sockets open at once (streams and held polls included); 0: no limit. @default 10000 */
+  maxConnections?: number;
+  /** Most open requests and sockets from one IP address; 0: no limit (behind a proxy, all clients share its address). @default 256 */
+  maxConnectionsPerIp?: number;
+  /** Publishes per second from one IP address (bursts up to twice that); 0: no limit. @default 100 */
+  publishRatePerIp?: number;
+  /** Publishes per second per token subject (bursts up to twice that); 0: no limit. @default 50 */
+  publishRatePerToken?: number;
+  /** Milliseconds a client may take to send the request head (slowloris defence). @default 30000 */
+  headersTimeoutMs?: number;
+  /** Milliseconds an idle keep-alive connection is kept (above a load balancer's idle timeout). @default 65000 */
+  keepAliveTimeoutMs?: number;
 }
 
 /**
@@ -61,6 +76,14 @@ export interface ChannelRule {
    * @default false
    */
   ping?: boolean;
+  /**
+   * Who may subscribe (and read channel info) when `options.auth` is set: `'public'` anyone,
+   * `'token'` a token granting the channel (or the `hub.authorize` hook's yes).
+   * @default 'token'
+   */
+  subscribe?: 'public' | 'token';
+  /** Who may publish (and delete history) when `options.auth` is set; see `subscribe`. @default 'token' */
+  publish?: 'public' | 'token';
 }
 
 /** The policy that applies to one channel (the first matching rule with defaults filled in). */
@@ -69,6 +92,8 @@ export interface ChannelPolicy {
   readonly pattern: string | null;
   readonly publishGet: boolean;
   readonly ping: boolean;
+  readonly subscribe: 'public' | 'token';
+  readonly publish: 'public' | 'token';
 }
 
 /** WebSocket transport settings (see docs/websocket.md). */
@@ -112,6 +137,8 @@ export interface HubOptions {
   limits?: LimitOptions;
   /** WebSocket transport settings. */
   websocket?: WebSocketOptions;
+  /** JWT channel authentication (docs/security.md); off unless set. */
+  auth?: AuthOptions;
   /**
    * Per-channel policy rules; the first rule whose pattern matches a channel wins, a channel no
    * rule matches gets the defaults (no GET publishing, no pings).
@@ -150,6 +177,8 @@ export interface ResolvedOptions {
   readonly websocket: Readonly<Required<WebSocketOptions>>;
   /** The policy of a channel: the first matching `options.channels` rule, defaults filled in. */
   readonly channelPolicy: (channel: string) => ChannelPolicy;
+  /** `options.auth` validated (keys loaded), or null when auth is off. */
+  readonly auth: ResolvedAuth | null;
   readonly demo: boolean;
 }
 
@@ -168,6 +197,7 @@ const KNOWN = new Set([
   'limits',
   'websocket',
   'channels',
+  'auth',
   'logger',
   'demo',
 ]);
@@ -273,6 +303,13 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     ),
     maxBufferedBytes: int('limits.maxBufferedBytes', l.maxBufferedBytes, 1 << 20, 1024),
     maxBatch: int('limits.maxBatch', l.maxBatch, 1000, 1, 100_000),
+    maxHeaderBytes: int('limits.maxHeaderBytes', l.maxHeaderBytes, 16_384, 1024, 1 << 20),
+    maxConnections: int('limits.maxConnections', l.maxConnections, 10_000, 0),
+    maxConnectionsPerIp: int('limits.maxConnectionsPerIp', l.maxConnectionsPerIp, 256, 0),
+    publishRatePerIp: int('limits.publishRatePerIp', l.publishRatePerIp, 100, 0, 1_000_000),
+    publishRatePerToken: int('limits.publishRatePerToken', l.publishRatePerToken, 50, 0, 1_000_000),
+    headersTimeoutMs: int('limits.headersTimeoutMs', l.headersTimeoutMs, 30_000, 1000, 600_000),
+    keepAliveTimeoutMs: int('limits.keepAliveTimeoutMs', l.keepAliveTimeoutMs, 65_000, 1000, 600_000),
   });
   const w = o.websocket ?? {};
   for (const key of ['perMessageDeflate', 'publish'] as const) {
@@ -285,6 +322,13 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     publish: w.publish ?? true,
   });
   const channelPolicy = resolveChannelRules(o.channels);
+  let auth: ResolvedAuth | null;
+  try {
+    auth = resolveAuth(o.auth);
+  } catch (err) {
+    if (err instanceof AuthConfigError) throw new OptionsError(err.message);
+    throw err;
+  }
   const dataDir = o.dataDir ?? './.cometa';
   if (typeof dataDir !== 'string' || dataDir === '') throw new OptionsError('options.dataDir must be a path');
   return Object.freeze({
@@ -302,17 +346,20 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     limits,
     websocket,
     channelPolicy,
+    auth,
     demo: o.demo ?? false,
   });
 }
 
 /** Fields a `options.channels` rule may have (extend this set when adding a policy field). */
-const CHANNEL_RULE_KEYS = new Set(['pattern', 'publishGet', 'ping']);
+const CHANNEL_RULE_KEYS = new Set(['pattern', 'publishGet', 'ping', 'subscribe', 'publish']);
 
 const DEFAULT_CHANNEL_POLICY: ChannelPolicy = Object.freeze({
   pattern: null,
   publishGet: false,
   ping: false,
+  subscribe: 'token',
+  publish: 'token',
 });
 
 /** Validates `options.channels` and compiles it into a first-match-wins lookup. */
@@ -333,10 +380,16 @@ function resolveChannelRules(rules: unknown): (channel: string) => ChannelPolicy
       if (rule[key] !== undefined && typeof rule[key] !== 'boolean')
         throw new OptionsError(`${name}.${key} must be a boolean`);
     }
+    for (const key of ['subscribe', 'publish'] as const) {
+      if (rule[key] !== undefined && rule[key] !== 'public' && rule[key] !== 'token')
+        throw new OptionsError(`${name}.${key} must be 'public' or 'token'`);
+    }
     const policy: ChannelPolicy = Object.freeze({
       pattern: rule.pattern,
       publishGet: rule.publishGet === true,
       ping: rule.ping === true,
+      subscribe: rule.subscribe === 'public' ? 'public' : 'token',
+      publish: rule.publish === 'public' ? 'public' : 'token',
     });
     return { match: compilePattern(rule.pattern), policy };
   });

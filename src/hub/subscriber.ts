@@ -26,6 +26,11 @@ export abstract class Subscriber {
   closed = false;
   /** Long-poll deadline (ms since epoch); 0 for streams. Checked by the hub's single sweep timer. */
   deadline = 0;
+  /**
+   * When the token this subscription was authorized with expires (ms since epoch; 0: never). The
+   * sweep ends the subscription with reason `auth` then (WebSocket close code 4001).
+   */
+  expiresAt = 0;
 
   constructor(hub: HubCore, channels: string[]) {
     this.hub = hub;

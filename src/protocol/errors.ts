@@ -58,6 +58,16 @@ export const ERROR_CODES = {
     text: 'The request body is larger than `limits.maxBodyBytes`.',
   },
   ERR_HEADERS_TOO_LARGE: { status: 431, side: 'hub', text: 'The request headers are larger than allowed.' },
+  ERR_BAD_REQUEST: {
+    status: 400,
+    side: 'hub',
+    text: 'The request is not valid HTTP (the hub could not parse it).',
+  },
+  ERR_REQUEST_TIMEOUT: {
+    status: 408,
+    side: 'hub',
+    text: 'The request head was not received within `limits.headersTimeoutMs`.',
+  },
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, side: 'hub', text: 'The Content-Type cannot be published.' },
   ERR_FILE_NOT_ALLOWED: {
     status: 415,

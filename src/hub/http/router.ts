@@ -5,7 +5,10 @@ import type { HubCore } from '../core.js';
 import { StoreUnavailableError } from '../stores/store.js';
 import { pickTransport, websocket } from '../transports/index.js';
 import type { SubscribeRequest } from '../transports/transport.js';
+import { guardInfo, guardPublish, guardSubscribe } from './auth.js';
 import { answerPreflight, compileOrigins, responseCors } from './cors.js';
+import { originAllowed } from './csrf.js';
+import { admit } from './limits.js';
 import { handlePing } from './ping.js';
 import { handlePublishRoute, sendScriptError } from './publish.js';
 import { HubError, isHubError, sendError, sendJson } from './respond.js';
@@ -128,12 +131,20 @@ export function createRouter(host: RouterHost): {
           throw new HubError('ERR_SHUTTING_DOWN', 'the hub is not accepting requests', {
             'Retry-After': '1',
           });
+        // Auth and rate limits (a ping's token travels as ?token=, never published as a field).
+        const pingChannel = decodeSafe(rest);
+        let pingQuery = query;
+        if (isChannelName(pingChannel) && options.channelPolicy(pingChannel).ping) {
+          await guardPublish(core, req, query, pingChannel, { allowed });
+          pingQuery = new URLSearchParams(query);
+          pingQuery.delete('token');
+        }
         await handlePing(
           host,
           req,
           res,
-          decodeSafe(rest),
-          query,
+          pingChannel,
+          pingQuery,
           cors,
           origin === undefined || allowed(origin),
         );
@@ -151,6 +162,10 @@ export function createRouter(host: RouterHost): {
             "channel names are segments of [A-Za-z0-9_~:-] joined by '.', at most 200 characters",
           );
         }
+        // Reading info needs the subscribe grant; publishing (JSONP GET too) and deleting need publish.
+        const isInfo = (method === 'GET' || method === 'HEAD') && !query.has('callback');
+        if (isInfo) await guardInfo(core, req, query, decodeSafe(rest));
+        else await guardPublish(core, req, query, decodeSafe(rest), { allowed });
         await handlePublishRoute(
           host,
           req,
@@ -173,10 +188,12 @@ export function createRouter(host: RouterHost): {
       // callback name is answered as JSON (never echoed into script).
       const params = parseSubscribe(options, req, rest, query);
       const callback = jsonpCallback(method, path, query);
+      const credentials = await guardSubscribe(core, req, query, params.channels);
       const sub: SubscribeRequest = {
         ...params,
         query,
         headers: cors,
+        credentials,
         fail: (err) => fail(res, err, cors, callback),
       };
       transport.handle(core, req, res, sub);
@@ -198,6 +215,13 @@ export function createRouter(host: RouterHost): {
     if (parts === undefined) {
       if (next) next();
       else sendError(res, 'ERR_NOT_FOUND', 'no route here');
+      return;
+    }
+    // Every open request counts against limits.maxConnections / maxConnectionsPerIp until it closes.
+    try {
+      res.once('close', admit(core, req));
+    } catch (err) {
+      fail(res, err, responseCors(options.cors, allowed, req.headers.origin));
       return;
     }
     route(req, res, parts.path, parts.query, next).catch((err: unknown) => {
@@ -231,17 +255,43 @@ export function createRouter(host: RouterHost): {
       refuse(403, 'ERR_ORIGIN_FORBIDDEN', 'this Origin may not connect');
       return;
     }
+    const failed = (err: unknown) => {
+      if (isHubError(err)) {
+        const extra = Object.entries(err.headers ?? {})
+          .map(([k, v]) => `${k}: ${v}\r\n`)
+          .join('');
+        const body = JSON.stringify({ error: { code: err.code, message: err.message } });
+        socket.end(
+          `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\n${extra}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      } else socket.destroy();
+    };
     try {
+      // The socket counts against the connection limits for as long as it is open.
+      socket.once('close', admit(core, req));
       const params = parseSubscribe(options, req, parts.path.slice(5), parts.query);
-      websocket.upgrade(core, req, socket, head, {
-        ...params,
-        query: parts.query,
-        headers: {},
-        fail: () => socket.destroy(),
-      });
+      // The token is checked before the handshake: a refused socket never opens (401/403 as HTTP).
+      guardSubscribe(core, req, parts.query, params.channels, { socket: true }).then((credentials) => {
+        if (socket.destroyed) return;
+        // A browser attaches cookies to a cross-site WebSocket too (CSWSH): with the cookie as the
+        // credential, the Origin must be one allowed to act with the session (csrf.ts).
+        const auth = options.auth;
+        if (credentials.source === 'cookie' && auth !== null) {
+          if (origin === undefined || !originAllowed(origin, req, auth, allowed)) {
+            failed(new HubError('ERR_CSRF', 'a cookie-authenticated WebSocket needs an allowed Origin'));
+            return;
+          }
+        }
+        websocket.upgrade(core, req, socket, head, {
+          ...params,
+          query: parts.query,
+          headers: {},
+          credentials,
+          fail: () => socket.destroy(),
+        });
+      }, failed);
     } catch (err) {
-      if (isHubError(err)) refuse(err.status, err.code, err.message);
-      else socket.destroy();
+      failed(err);
     }
   }
 

@@ -32,6 +32,7 @@ export function attachPoll(
     timeoutMs: s.timeoutMs,
     headers: s.headers,
   });
+  sub.expiresAt = s.credentials?.expiresAt ?? 0;
   res.once('close', sub.onClose);
   hub.attach(sub, s.start).catch((err: unknown) => {
     sub.detach();

@@ -47,6 +47,7 @@ export const sse: Transport = {
     if (!socket) return;
     const sub = new SseSubscriber(hub, s.channels, socket);
     sub.uniform = s.query.get('uniform') === '1';
+    sub.expiresAt = s.credentials?.expiresAt ?? 0;
     res.once('close', sub.onClose);
     hub.attach(sub, s.start).catch((err: unknown) => {
       hub.log?.warn({ err }, 'sse subscription failed');

@@ -91,6 +91,7 @@ export abstract class StreamSubscriber extends Subscriber {
     const socket = this.socket;
     if (socket.writableLength > this.hub.options.limits.maxBufferedBytes) {
       this.hub.stats.slowConsumerDrops++;
+      this.hub.stats.slowConsumerBytes += socket.writableLength;
       this.end('slow-consumer');
       return;
     }

@@ -53,6 +53,7 @@ export const stream: Transport = {
     );
     if (!socket) return;
     const sub = new NdjsonSubscriber(hub, s.channels, socket);
+    sub.expiresAt = s.credentials?.expiresAt ?? 0;
     res.once('close', sub.onClose);
     hub.attach(sub, s.start).catch((err: unknown) => {
       hub.log?.warn({ err }, 'stream subscription failed');

@@ -21,6 +21,12 @@ export interface SubscribeRequest {
   timeoutMs: number;
   /** Response headers decided by the router (CORS) that every answer must carry. */
   headers: Record<string, string>;
+  /**
+   * The credentials checked by the router (http/auth.ts). Transports copy `expiresAt` onto their
+   * Subscriber (the sweep ends it with reason `auth`); WebSocket keeps them for
+   * `authorize(hub, credentials, action, channel)` on every subscribe/publish frame.
+   */
+  credentials?: import('../http/auth.js').Credentials;
   /** Answers the request with an error (for failures after the transport took it over). */
   fail(err: unknown): void;
 }

@@ -12,6 +12,9 @@ import {
 import type { HubErrorCode } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
 import type { Frame } from '../frame.js';
+import { authorize, type Credentials } from '../http/auth.js';
+import { checkPublishRate, clientIp } from '../http/limits.js';
+import { isHubError } from '../http/respond.js';
 import { StoreUnavailableError } from '../stores/store.js';
 import { Subscriber } from '../subscriber.js';
 import type { SubscribeRequest, UpgradeTransport } from './transport.js';
@@ -59,6 +62,22 @@ export class WebSocketSubscriber extends Subscriber {
   readonly ws: WebSocket;
   /** Cleared by each heartbeat sweep, set by the peer's pong (or any frame it sends). */
   alive = true;
+  /** The upgrade's credentials: every subscribe/publish frame is authorized with them (http/auth.ts). */
+  credentials: Credentials | undefined;
+  /** The peer address (publish rate limit per IP). */
+  ip = 'unknown';
+
+  /** Authorizes one action of a frame; refusals become `error` frames with the HTTP code. */
+  async allow(action: 'subscribe' | 'publish', channel: string): Promise<void> {
+    const creds = this.credentials ?? { claims: null, source: null, expiresAt: 0, req: undefined };
+    try {
+      await authorize(this.hub, creds, action, channel);
+      if (action === 'publish') checkPublishRate(this.hub, this.ip, creds);
+    } catch (err) {
+      if (isHubError(err)) throw new FrameError(err.code, err.message);
+      throw err;
+    }
+  }
 
   constructor(hub: HubCore, channels: string[], ws: WebSocket) {
     super(hub, channels);
@@ -151,6 +170,9 @@ export class WebSocketSubscriber extends Subscriber {
         const max = this.hub.options.limits.maxChannelsPerSubscription;
         if (next.length > max)
           throw new FrameError('ERR_TOO_MANY_CHANNELS', `at most ${max} channels per subscription`);
+        if (cmd.type === 'subscribe') {
+          for (const c of listed) if (!this.channels.includes(c)) await this.allow('subscribe', c);
+        }
         // Added channels start at the connection's cursor: live messages after it, no replay.
         if (!this.closed) this.hub.setChannels(this, next);
         this.json({ type: 'ack', id, channels: next });
@@ -178,6 +200,7 @@ export class WebSocketSubscriber extends Subscriber {
       throw new FrameError('ERR_PUBLISH_DISABLED', 'publishing over WebSocket is disabled on this hub');
     if (typeof cmd.channel !== 'string' || !isChannelName(cmd.channel))
       throw new FrameError('ERR_BAD_CHANNEL', 'channel must be a channel name');
+    await this.allow('publish', cmd.channel);
     const event = cmd.event ?? DEFAULT_EVENT;
     if (typeof event !== 'string' || !isPublishableEvent(event))
       throw new FrameError(
@@ -233,6 +256,9 @@ export const websocket: UpgradeTransport = {
     }
     serverFor(hub).handleUpgrade(req, socket, head, (ws) => {
       const sub = new WebSocketSubscriber(hub, s.channels, ws);
+      sub.credentials = s.credentials;
+      sub.expiresAt = s.credentials?.expiresAt ?? 0;
+      sub.ip = clientIp(req);
       ws.on('pong', () => {
         sub.alive = true;
       });

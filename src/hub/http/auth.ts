@@ -1,0 +1,272 @@
+import type { IncomingMessage } from 'node:http';
+import type { JWTPayload } from 'jose';
+import { type Claims, granted, TokenError, TokenVerifier } from '../auth/token.js';
+import type { HubCore } from '../core.js';
+import { checkCsrf } from './csrf.js';
+import { checkPublishRate, clientIp } from './limits.js';
+import { HubError } from './respond.js';
+
+/** What a request wants to do with a channel. */
+export type AuthAction = 'subscribe' | 'publish';
+
+/** Where the token of a request came from (CSRF defences apply to `cookie` only). */
+export type TokenSource = 'header' | 'query' | 'cookie';
+
+/**
+ * The credentials of one request or connection, as checked at its start. The WebSocket transport
+ * keeps them for the connection's life and passes them to {@link authorize} for every
+ * `subscribe`/`publish` frame.
+ */
+export interface Credentials {
+  /** The verified token, or null when none was presented (or none was needed). */
+  readonly claims: Claims | null;
+  readonly source: TokenSource | null;
+  /**
+   * When the subscription must end with reason `auth` (ms since epoch): the token's expiry when a
+   * channel needed it, else 0 (never). The hub's sweep checks it; no per-connection timer.
+   */
+  readonly expiresAt: number;
+  /** The request the credentials came with (handed to `hub.authorize` hooks). */
+  readonly req: IncomingMessage | undefined;
+}
+
+/** What an {@link AuthorizeHook} is asked. */
+export interface AuthorizeContext {
+  action: AuthAction;
+  channel: string;
+  /** The verified token payload, or null when no (valid) token came with the request. */
+  claims: JWTPayload | null;
+  /** The request (for a WebSocket frame: the upgrade request). Undefined for server-side calls. */
+  req: IncomingMessage | undefined;
+  /** What the token's grants alone decide (false without a token). */
+  granted: boolean;
+}
+
+/**
+ * An app's own access decision (`hub.authorize(hook)`): true allows, false refuses (403, or 401
+ * when a token is configured and none came). It replaces the grant check for channels that are
+ * not public, so it can consult a session store, a database, `ctx.granted`...
+ */
+export type AuthorizeHook = (ctx: AuthorizeContext) => boolean | Promise<boolean>;
+
+interface AuthState {
+  verifier: TokenVerifier | undefined;
+  hook: AuthorizeHook | undefined;
+}
+
+const states = new WeakMap<HubCore, AuthState>();
+
+function state(core: HubCore): AuthState {
+  let s = states.get(core);
+  if (s === undefined) {
+    const auth = core.options.auth;
+    s = { verifier: auth ? new TokenVerifier(auth) : undefined, hook: undefined };
+    states.set(core, s);
+  }
+  return s;
+}
+
+/** Installs (or with null, removes) the app's authorize hook. */
+export function setAuthorizeHook(core: HubCore, hook: AuthorizeHook | null): void {
+  if (hook !== null && typeof hook !== 'function')
+    throw new TypeError('hub.authorize(hook): hook must be a function');
+  state(core).hook = hook ?? undefined;
+}
+
+/** True when access is checked at all: `options.auth` is configured or a hook is installed. */
+export function authActive(core: HubCore): boolean {
+  const s = state(core);
+  return s.verifier !== undefined || s.hook !== undefined;
+}
+
+/** Reads one cookie by name from a Cookie header (no decoding: token values are base64url). */
+export function cookieValue(req: IncomingMessage, name: string): string | undefined {
+  const header = req.headers.cookie;
+  if (header === undefined) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq === -1) continue;
+    if (part.slice(0, eq).trim() === name) {
+      let v = part.slice(eq + 1).trim();
+      if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+      return v;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Finds the token of a request: `Authorization: Bearer` (Ajax), `?token=` (EventSource, JSONP,
+ * image pings, XDomainRequest: they cannot set headers), then the cookie. The first present wins.
+ */
+export function findToken(
+  req: IncomingMessage,
+  query: URLSearchParams,
+  cookie: string,
+): { token: string; source: TokenSource } | undefined {
+  const h = req.headers.authorization;
+  if (typeof h === 'string') {
+    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(h);
+    if (m) return { token: m[1]!, source: 'header' };
+  }
+  const q = query.get('token');
+  if (q !== null && q !== '') return { token: q, source: 'query' };
+  const c = cookieValue(req, cookie);
+  if (c !== undefined && c !== '') return { token: c, source: 'cookie' };
+  return undefined;
+}
+
+/** A header-safe quoted-string for WWW-Authenticate. */
+function quoted(s: string): string {
+  return `"${s.replace(/[^\x20-\x7e]|["\\]/g, '')}"`;
+}
+
+function unauthorized(description: string | undefined): HubError {
+  // RFC 6750 §3: no error code when the request had no token at all, invalid_token otherwise.
+  const header =
+    description === undefined
+      ? 'Bearer realm="cometa"'
+      : `Bearer realm="cometa", error="invalid_token", error_description=${quoted(description)}`;
+  return new HubError(
+    'ERR_UNAUTHORIZED',
+    description === undefined ? 'a token is needed for this channel' : `invalid token: ${description}`,
+    { 'WWW-Authenticate': header },
+  );
+}
+
+const NONE: Credentials = Object.freeze({ claims: null, source: null, expiresAt: 0, req: undefined });
+
+/**
+ * Verifies the token of a request, if it has one. Throws 401 (`ERR_UNAUTHORIZED` with
+ * `WWW-Authenticate: Bearer … error="invalid_token"`) for an invalid or expired token.
+ */
+export async function authenticate(
+  core: HubCore,
+  req: IncomingMessage,
+  query: URLSearchParams,
+): Promise<Credentials> {
+  const s = state(core);
+  const auth = core.options.auth;
+  if (s.verifier === undefined || auth === null) return { ...NONE, req };
+  const found = findToken(req, query, auth.cookie);
+  if (found === undefined) return { ...NONE, req };
+  let claims: Claims;
+  try {
+    claims = await s.verifier.verify(found.token);
+  } catch (err) {
+    if (err instanceof TokenError) throw unauthorized(err.message);
+    throw err;
+  }
+  return { claims, source: found.source, expiresAt: claims.expiresAt, req };
+}
+
+function isPublic(core: HubCore, action: AuthAction, channel: string): boolean {
+  const policy = core.options.channelPolicy(channel);
+  return policy[action] === 'public';
+}
+
+/**
+ * Decides one action on one channel for credentials checked earlier (the WebSocket transport calls
+ * this for every `subscribe` and `publish` frame). Resolves when allowed; rejects with a HubError:
+ * `ERR_UNAUTHORIZED` (401: no token, or it expired since) or `ERR_FORBIDDEN` (403: not granted).
+ * @example
+ * // in a WebSocket frame handler
+ * await authorize(hub, sub.credentials, 'publish', 'chat.room1');
+ */
+export async function authorize(
+  core: HubCore,
+  creds: Credentials,
+  action: AuthAction,
+  channel: string,
+): Promise<void> {
+  if (!authActive(core) || isPublic(core, action, channel)) return;
+  const s = state(core);
+  const claims = creds.claims;
+  if (claims !== null && claims.expiresAt !== 0 && Date.now() >= claims.expiresAt) {
+    throw unauthorized('the token expired');
+  }
+  const fromGrants = claims !== null && granted(claims.grants, action, channel);
+  let ok = fromGrants;
+  if (s.hook !== undefined) {
+    try {
+      ok =
+        (await s.hook({
+          action,
+          channel,
+          claims: claims?.payload ?? null,
+          req: creds.req,
+          granted: fromGrants,
+        })) === true;
+    } catch (err) {
+      // A failing hook must not open access: refuse, and leave the details to the log.
+      core.log?.error({ err, action, channel }, 'authorize hook failed; access refused');
+      ok = false;
+    }
+  }
+  if (ok) return;
+  if (claims === null && s.verifier !== undefined) throw unauthorized(undefined);
+  throw new HubError('ERR_FORBIDDEN', `not allowed to ${action} on ${channel}`);
+}
+
+/**
+ * Checks a subscribe request (any transport, WebSocket upgrade included) for all its channels.
+ * Public channels need nothing; the others need a token (or the hook's yes). The returned
+ * credentials carry `expiresAt` for the subscription.
+ */
+export async function guardSubscribe(
+  core: HubCore,
+  req: IncomingMessage,
+  query: URLSearchParams,
+  channels: readonly string[],
+  opts: { socket?: boolean } = {},
+): Promise<Credentials> {
+  if (!authActive(core)) return NONE;
+  const needs = channels.filter((c) => !isPublic(core, 'subscribe', c));
+  // A WebSocket keeps its token for later subscribe/publish frames, so it is checked whenever sent;
+  // an HTTP subscription to public channels only ignores it (a stale cookie must not break them).
+  if (needs.length === 0 && !opts.socket) return NONE;
+  const creds = await authenticate(core, req, query);
+  if (creds.source === 'cookie' && query.has('callback')) {
+    // Any page can include a JSONP script (the browser attaches the cookie) and read its data.
+    throw new HubError(
+      'ERR_FORBIDDEN',
+      'JSONP cannot be authenticated by cookie (any page could read the answer); send ?token=',
+    );
+  }
+  for (const c of needs) await authorize(core, creds, 'subscribe', c);
+  if (needs.length === 0 && creds.claims === null) return NONE;
+  return creds;
+}
+
+/**
+ * Checks a state-changing request on a channel (publish, delete; GET publishes and pings too):
+ * token and grant (`publish`), CSRF defences when the token came from the cookie, and the
+ * publish rate limits (per token and per IP). Every way of publishing over HTTP goes through it.
+ */
+export async function guardPublish(
+  core: HubCore,
+  req: IncomingMessage,
+  query: URLSearchParams,
+  channel: string,
+  cors: { allowed: (origin: string) => boolean },
+): Promise<Credentials> {
+  let creds = NONE;
+  if (authActive(core) && !isPublic(core, 'publish', channel)) {
+    creds = await authenticate(core, req, query);
+    await authorize(core, creds, 'publish', channel);
+    const auth = core.options.auth;
+    if (creds.source === 'cookie' && auth !== null) checkCsrf(req, creds, auth, cors.allowed);
+  }
+  checkPublishRate(core, clientIp(req), creds);
+  return creds;
+}
+
+/** Checks a read of a channel's info (`GET /pub/{channel}`): it needs the `subscribe` grant. */
+export async function guardInfo(
+  core: HubCore,
+  req: IncomingMessage,
+  query: URLSearchParams,
+  channel: string,
+): Promise<void> {
+  await guardSubscribe(core, req, query, [channel]);
+}

@@ -1,0 +1,199 @@
+import type { IncomingMessage } from 'node:http';
+import type { HubCore } from '../core.js';
+import type { Credentials } from './auth.js';
+import { HubError } from './respond.js';
+
+/**
+ * Per-hub limit state: open connections per IP and publish token buckets. Kept off HubCore in a
+ * WeakMap so a hub without traffic costs nothing.
+ */
+interface LimitState {
+  total: number;
+  perIp: Map<string, number>;
+  ipBuckets: Buckets;
+  tokenBuckets: Buckets;
+  /** Set once the core's sweep knows about these buckets. */
+  swept: boolean;
+}
+
+/** Most buckets kept per map; beyond it the oldest are evicted (a flood of new keys cannot grow memory). */
+export const MAX_BUCKETS = 100_000;
+
+/**
+ * Token buckets: `rate` tokens per second, at most `2 × rate` stored (two seconds of burst).
+ * Memory is bounded twice: a bucket idle long enough to be full again is deleted by the sweep
+ * (it is then the same as no bucket), and the map never holds more than MAX_BUCKETS keys.
+ */
+export class Buckets {
+  readonly #rate: number;
+  readonly #capacity: number;
+  readonly #map = new Map<string, { tokens: number; at: number }>();
+
+  constructor(ratePerSecond: number) {
+    this.#rate = ratePerSecond;
+    this.#capacity = Math.max(1, ratePerSecond * 2);
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  /** Takes one token; returns 0 when allowed, else the seconds to wait for the next token. */
+  take(key: string, now: number): number {
+    let b = this.#map.get(key);
+    if (b === undefined) {
+      if (this.#map.size >= MAX_BUCKETS) this.#map.delete(this.#map.keys().next().value as string);
+      b = { tokens: this.#capacity, at: now };
+      this.#map.set(key, b);
+    } else {
+      b.tokens = Math.min(this.#capacity, b.tokens + ((now - b.at) / 1000) * this.#rate);
+      b.at = now;
+    }
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 0;
+    }
+    return Math.max(1, Math.ceil((1 - b.tokens) / this.#rate));
+  }
+
+  /** Deletes every bucket that has refilled completely (equivalent to no bucket at all). */
+  sweep(now: number): void {
+    const full = (this.#capacity / this.#rate) * 1000;
+    for (const [k, b] of this.#map) if (now - b.at >= full) this.#map.delete(k);
+  }
+}
+
+const states = new WeakMap<HubCore, LimitState>();
+
+function state(core: HubCore): LimitState {
+  let s = states.get(core);
+  if (s === undefined) {
+    const l = core.options.limits;
+    s = {
+      total: 0,
+      perIp: new Map(),
+      ipBuckets: new Buckets(l.publishRatePerIp || 1),
+      tokenBuckets: new Buckets(l.publishRatePerToken || 1),
+      swept: false,
+    };
+    states.set(core, s);
+  }
+  if (!s.swept) {
+    s.swept = true;
+    const st = s;
+    let last = 0;
+    core.sweepHooks.push((now) => {
+      if (now - last < 1000) return;
+      last = now;
+      st.ipBuckets.sweep(now);
+      st.tokenBuckets.sweep(now);
+    });
+  }
+  return s;
+}
+
+/** The peer address a limit is keyed on. */
+export function clientIp(req: IncomingMessage): string {
+  return req.socket?.remoteAddress ?? 'unknown';
+}
+
+/**
+ * Admits one request or upgrade under `limits.maxConnections` and `limits.maxConnectionsPerIp`,
+ * counting it until `release` is called (when its response or socket closes). Throws 503
+ * `ERR_TOO_MANY_CONNECTIONS` otherwise. Long-polls and streams are what these limits bound: they
+ * are the requests that stay open.
+ */
+export function admit(core: HubCore, req: IncomingMessage): () => void {
+  const l = core.options.limits;
+  const s = state(core);
+  const ip = clientIp(req);
+  const mine = s.perIp.get(ip) ?? 0;
+  if (l.maxConnections !== 0 && s.total >= l.maxConnections) {
+    core.stats.connectionsRefused++;
+    throw new HubError('ERR_TOO_MANY_CONNECTIONS', 'the hub is at its connection limit; retry later', {
+      'Retry-After': '5',
+    });
+  }
+  if (l.maxConnectionsPerIp !== 0 && mine >= l.maxConnectionsPerIp) {
+    core.stats.connectionsRefused++;
+    throw new HubError('ERR_TOO_MANY_CONNECTIONS', 'too many connections from this address', {
+      'Retry-After': '5',
+    });
+  }
+  s.total++;
+  s.perIp.set(ip, mine + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    s.total--;
+    const n = (s.perIp.get(ip) ?? 1) - 1;
+    if (n <= 0) s.perIp.delete(ip);
+    else s.perIp.set(ip, n);
+  };
+}
+
+/** Open connections counted by {@link admit} (total, and the number of distinct IPs). */
+export function connectionCounts(core: HubCore): { total: number; ips: number } {
+  const s = state(core);
+  return { total: s.total, ips: s.perIp.size };
+}
+
+/** Sizes of the rate-limit bucket maps (for tests and metrics: they must stay bounded). */
+export function bucketCounts(core: HubCore): { ip: number; token: number } {
+  const s = state(core);
+  return { ip: s.ipBuckets.size, token: s.tokenBuckets.size };
+}
+
+/**
+ * One publish under `limits.publishRatePerIp` and (with a token) `limits.publishRatePerToken`.
+ * Throws 429 `ERR_RATE_LIMITED` with `Retry-After`.
+ */
+export function checkPublishRate(core: HubCore, ip: string, creds: Credentials): void {
+  const l = core.options.limits;
+  const s = state(core);
+  const now = Date.now();
+  let wait = 0;
+  if (l.publishRatePerToken !== 0 && creds.claims !== null) {
+    // Keyed on the subject when the token has one (all of a user's tokens share a bucket).
+    const key = creds.claims.subject ?? `jti:${String(creds.claims.payload.jti ?? creds.claims.expiresAt)}`;
+    wait = s.tokenBuckets.take(key, now);
+  }
+  if (wait === 0 && l.publishRatePerIp !== 0) wait = s.ipBuckets.take(ip, now);
+  if (wait !== 0) {
+    core.stats.rateLimited++;
+    throw new HubError('ERR_RATE_LIMITED', `too many publishes; retry in ${wait} s`, {
+      'Retry-After': String(wait),
+    });
+  }
+}
+
+/**
+ * Answers what Node's HTTP parser refused before any handler ran (`clientError`), as a cometa
+ * JSON error instead of Node's bare status line: 431 for a head over `limits.maxHeaderBytes`,
+ * 408 for one slower than `limits.headersTimeoutMs`, 400 for anything that is not HTTP.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
+  if (!socket.writable || (socket as import('node:net').Socket).bytesWritten > 0) {
+    socket.destroy();
+    return;
+  }
+  let status = 400;
+  let code = 'ERR_BAD_REQUEST';
+  let message = 'the request is not valid HTTP/1.1';
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    code = 'ERR_HEADERS_TOO_LARGE';
+    message = 'the request head is larger than limits.maxHeaderBytes';
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    code = 'ERR_REQUEST_TIMEOUT';
+    message = 'the request head took longer than limits.headersTimeoutMs';
+  }
+  const body = JSON.stringify({ error: { code, message } });
+  const reason =
+    status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
