@@ -1,0 +1,188 @@
+/**
+ * subscribe() in Chromium, loaded from the hub's own `/cometa.js` (the built IIFE bundle), each
+ * transport forced on its own with the browser's WebSocket, EventSource, XMLHttpRequest (read at
+ * readyState 3) and script tags: receive, multiple channels, resume after the hub drops the
+ * connection, gap surfaced; then fallback when the WebSocket is refused.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { SubscribeOptions, SubscribeTransport, SubscriptionStatus } from '../../src/client/index.js';
+import type { Envelope, GapData } from '../../src/protocol/envelope.js';
+import { launchBrowser, type TestBrowser, type TestPage } from '../helpers/browser.js';
+import { cutAbruptly } from '../helpers/chaos.js';
+import { publish, startHub, type TestHub } from '../helpers/hub.js';
+
+interface Rec {
+  got: Envelope[];
+  gaps: Envelope[];
+  statuses: SubscriptionStatus[];
+  sub: { close(): void; cursor: string | undefined; transport: string | undefined };
+}
+declare global {
+  var recs: Record<string, Rec>;
+}
+
+const TRANSPORTS: SubscribeTransport[] = ['websocket', 'sse', 'stream', 'longpoll', 'jsonp'];
+let n = 0;
+const chan = (p = 'c') => `b${++n}.${p}`;
+
+/** Starts a recorded subscription in the page under `name`. */
+function start(page: TestPage, name: string, channels: string[], o: Omit<SubscribeOptions, `on${string}`>) {
+  return page.evaluate(
+    ([name, channels, o]) => {
+      globalThis.recs ??= {};
+      const rec = { got: [], gaps: [], statuses: [] } as unknown as Rec;
+      rec.sub = cometa.subscribe(location.origin, channels, {
+        ...o,
+        onMessage: (e) => rec.got.push(e),
+        onGap: (e) => rec.gaps.push(e),
+        onStatus: (s) => rec.statuses.push(s),
+      });
+      recs[name] = rec;
+    },
+    [name, channels, o] as const,
+  );
+}
+
+/** Waits until the page's record satisfies `cond` (evaluated in the page), then returns it. */
+async function until(page: TestPage, name: string, cond: string, timeout = 10_000): Promise<Rec> {
+  await page.waitForFunction(`(() => { const r = recs[${JSON.stringify(name)}]; return ${cond}; })()`, null, {
+    timeout,
+    polling: 20,
+  });
+  return page.evaluate((name) => {
+    const r = recs[name]!;
+    return {
+      got: r.got,
+      gaps: r.gaps,
+      statuses: r.statuses,
+      sub: { cursor: r.sub.cursor, transport: r.sub.transport },
+    } as Rec;
+  }, name);
+}
+
+const closeSub = (page: TestPage, name: string) => page.evaluate((name) => recs[name]!.sub.close(), name);
+
+describe('subscribe() in Chromium', () => {
+  let t: TestHub;
+  let browser: TestBrowser;
+  let page: TestPage;
+  before(async () => {
+    t = await startHub({ heartbeatMs: 500, retentionRules: [{ pattern: 'small.**', maxMessages: 3 }] });
+    browser = await launchBrowser();
+    page = await browser.open(`${t.url}/healthz`, { scripts: [`${t.url}/cometa.js`] });
+  });
+  after(async () => {
+    await browser.close();
+    await t.close();
+  });
+
+  for (const transport of TRANSPORTS) {
+    describe(transport, () => {
+      it('receives messages of several channels in publish order', async () => {
+        const a = chan('a');
+        const b = chan('b');
+        const name = `${transport}-multi`;
+        await start(page, name, [a, b], { transports: [transport] });
+        await until(page, name, "r.statuses.some((s) => s.state === 'open')");
+        const ids: string[] = [];
+        for (let i = 0; i < 6; i++)
+          ids.push(await publish(t.url, i % 2 ? a : b, { i }, i % 3 ? 'tick' : 'message'));
+        const r = await until(page, name, 'r.got.length >= 6');
+        await closeSub(page, name);
+        assert.equal(r.sub.transport, transport);
+        assert.deepEqual(
+          r.got.map((e) => e.id),
+          ids,
+        );
+        assert.deepEqual(
+          r.got.map((e) => e.channel),
+          [b, a, b, a, b, a],
+        );
+        // Event names survive every transport (SSE runs in uniform mode, the name is in the envelope).
+        assert.deepEqual(
+          r.got.map((e) => e.event),
+          ['message', 'tick', 'tick', 'message', 'tick', 'tick'],
+        );
+        assert.deepEqual(page.errors, []);
+      });
+
+      it('resumes with nothing lost or repeated when the hub drops the connection', async () => {
+        const c = chan();
+        const name = `${transport}-resume`;
+        await start(page, name, [c], { transports: [transport], minDelay: 50 });
+        await until(page, name, "r.statuses.some((s) => s.state === 'open')");
+        const ids: string[] = [];
+        for (let round = 0; round < 3; round++) {
+          ids.push(await publish(t.url, c, `before ${round}`));
+          for (const s of [...t.hub.core.subscribers]) {
+            if (!s.channels.includes(c)) continue;
+            if (round === 1) cutAbruptly(s);
+            else s.end('kicked');
+          }
+          ids.push(await publish(t.url, c, `after ${round}`));
+        }
+        const r = await until(page, name, `r.got.length >= ${ids.length}`);
+        await new Promise((res) => setTimeout(res, 200));
+        const final = await until(page, name, 'true');
+        await closeSub(page, name);
+        assert.deepEqual(
+          final.got.map((e) => e.id),
+          ids,
+        );
+        assert.equal(r.gaps.length, 0);
+        assert.equal(final.sub.cursor, ids.at(-1));
+      });
+
+      it('surfaces a gap when the history it needs was trimmed', async () => {
+        const c = `small.${chan()}`;
+        const first = await publish(t.url, c, 0);
+        for (let i = 1; i < 8; i++) await publish(t.url, c, i);
+        const name = `${transport}-gap`;
+        await start(page, name, [c], { transports: [transport], since: first });
+        const r = await until(page, name, 'r.got.length >= 3 && r.gaps.length >= 1');
+        await closeSub(page, name);
+        assert.equal(r.gaps.length, 1);
+        assert.equal((r.gaps[0]!.data as GapData).reason, 'trimmed');
+        assert.equal((r.gaps[0]!.data as GapData).next, r.got[0]!.id);
+        assert.deepEqual(
+          r.got.map((e) => e.data),
+          [5, 6, 7],
+        );
+      });
+    });
+  }
+});
+
+describe('subscribe() in Chromium falls back', () => {
+  it('to SSE when the hub refuses the WebSocket (Origin not allowed)', async () => {
+    // The page's origin is not in cors.origins: the upgrade is refused with 403, while same-origin
+    // GETs (EventSource) carry no Origin to refuse.
+    const t = await startHub({ cors: { origins: ['https://app.example.com'] } });
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.open(`${t.url}/healthz`, { scripts: [`${t.url}/cometa.js`] });
+      const c = chan();
+      const started = Date.now();
+      await start(page, 'fallback', [c], {});
+      const opened = await until(page, 'fallback', "r.statuses.some((s) => s.state === 'open')");
+      assert.ok(Date.now() - started < 4000, `fell back in ${Date.now() - started} ms`);
+      assert.equal(opened.sub.transport, 'sse');
+      assert.deepEqual(
+        opened.statuses.map((s) => [s.state, s.transport]),
+        [
+          ['connecting', 'websocket'],
+          ['reconnecting', 'sse'],
+          ['open', 'sse'],
+        ],
+      );
+      const id = await publish(t.url, c, 'over sse');
+      const r = await until(page, 'fallback', 'r.got.length >= 1');
+      assert.equal(r.got[0]!.id, id);
+      await closeSub(page, 'fallback');
+    } finally {
+      await browser.close();
+      await t.close();
+    }
+  });
+});
