@@ -125,15 +125,11 @@ export class WebSocketSubscriber extends Subscriber {
       ws.terminate();
       return;
     }
-    // A slow consumer's buffer would delay the close frame behind megabytes: cut it at once.
-    if (reason === 'slow-consumer') {
-      ws.terminate();
-      return;
-    }
-    this.control({ event: 'close', cursor: this.cursor, reason });
+    // A slow consumer's close frame waits behind its unread buffer; don't add a control frame.
+    if (reason !== 'slow-consumer') this.control({ event: 'close', cursor: this.cursor, reason });
     ws.close(CLOSE_CODES[reason], reason);
-    // A peer that never answers the closing handshake must not hold the socket.
-    setTimeout(() => ws.terminate(), 2000).unref();
+    // A peer that never completes the closing handshake (or never reads) must not hold the socket.
+    setTimeout(() => ws.terminate(), reason === 'slow-consumer' ? 1000 : 2000).unref();
   }
 
   /** The hub's heartbeat sweep: a peer that did not pong since the previous sweep is dead. */
