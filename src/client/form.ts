@@ -2,6 +2,10 @@
 // submitter, then the application/x-www-form-urlencoded serializer (or a FormData for multipart).
 import { badOption } from './errors.js';
 
+// A scalar value string: lone surrogates replaced by U+FFFD.
+const usv = (s: string) =>
+  s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+
 // Every listed control read through the properties they share with <input>, plus select's options.
 type Field = HTMLInputElement & Pick<HTMLSelectElement, 'options'>;
 
@@ -62,7 +66,8 @@ export function formEntries(form: HTMLFormElement, submitter?: HTMLElement | nul
       list.push([f.dirName, f.matches(':dir(rtl)') ? 'rtl' : 'ltr']);
     }
   }
-  return list;
+  // Entries hold scalar value strings: a lone surrogate becomes U+FFFD, as FormData makes it.
+  return list.map(([n, v]) => [usv(n), typeof v === 'string' ? usv(v) : v]);
 }
 
 /**
