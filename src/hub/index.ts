@@ -7,7 +7,14 @@ export type { AuthOptions, JwtAlgorithm } from './auth/config.js';
 export type { AuthAction, AuthorizeContext, AuthorizeHook, Credentials } from './http/auth.js';
 export { HubError, isHubError } from './http/respond.js';
 export { type ChannelInfo, createHub, Hub } from './hub.js';
-export type { CorsOptions, HubOptions, LimitOptions, RetentionRule } from './options.js';
+export type {
+  ChannelPolicy,
+  ChannelRule,
+  CorsOptions,
+  HubOptions,
+  LimitOptions,
+  RetentionRule,
+} from './options.js';
 export { OptionsError } from './options.js';
 export { MemoryStore } from './stores/memory.js';
 export type * from './stores/store.js';

@@ -1,6 +1,7 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isChannelName } from '../../protocol/channel.js';
+import type { HubErrorCode } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
 import { StoreUnavailableError } from '../stores/store.js';
 import { pickTransport, websocket } from '../transports/index.js';
@@ -79,18 +80,21 @@ export function createRouter(host: RouterHost): {
   }
 
   function fail(res: ServerResponse, err: unknown, cors: Record<string, string>, callback?: string): void {
-    if (callback !== undefined && isHubError(err)) {
-      sendScriptError(res, callback, err.code, err.message, { ...cors, ...err.headers });
-    } else if (isHubError(err)) {
-      sendError(res, err.code, err.message, { ...cors, ...err.headers });
+    // With a valid JSONP callback every error is a script calling it (docs/cross-origin.md).
+    const answer = (code: HubErrorCode, message: string, headers: Record<string, string>) =>
+      callback === undefined
+        ? sendError(res, code, message, headers)
+        : sendScriptError(res, callback, code, message, headers);
+    if (isHubError(err)) {
+      answer(err.code, err.message, { ...cors, ...err.headers });
     } else if (err instanceof StoreUnavailableError) {
-      sendError(res, 'ERR_STORE_UNAVAILABLE', `the ${core.store.kind} store cannot be reached; retry later`, {
+      answer('ERR_STORE_UNAVAILABLE', `the ${core.store.kind} store cannot be reached; retry later`, {
         ...cors,
         'Retry-After': '1',
       });
     } else {
       core.log?.error({ err }, 'request failed');
-      sendError(res, 'ERR_INTERNAL', 'internal error', cors);
+      answer('ERR_INTERNAL', 'internal error', cors);
     }
   }
 
