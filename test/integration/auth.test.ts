@@ -286,7 +286,7 @@ describe('JWT channel auth (HS256 secret)', () => {
         // A foreign Origin is already refused by the CORS origin check; no Origin by CSRF.
         assert.ok(
           ['ERR_CSRF', 'ERR_ORIGIN_FORBIDDEN'].includes(String(r.body.error?.code)),
-          r.body.error?.code,
+          String(r.body.error?.code),
         );
       }
     });
@@ -441,6 +441,29 @@ describe('keys: RS256 PEM, ES256 JWK, JWKS file; algorithm confusion', () => {
       () => createHub({ logger: false, channels: [{ pattern: 'a', subscribe: 'open' as never }] }),
       /options\.channels\[0\]\.subscribe must be 'public' or 'token'/,
     );
+  });
+});
+
+describe('CSRF when CORS allows any origin to read', () => {
+  it("does not let cors.origins '*' mean any page may write with the cookie; same-origin pages may", async () => {
+    const t = await startHub({ auth: { key: SECRET } });
+    try {
+      const cookie = `cometa_token=${await hs(grants([], ['c.*']))}`;
+      const evil = await call(`${t.url}/pub/c.x`, {
+        method: 'POST',
+        headers: { cookie, origin: 'https://evil.example', 'x-cometa': '1' },
+        body: 'x',
+      });
+      assert.equal(evil.body.error?.code, 'ERR_CSRF');
+      const same = await call(`${t.url}/pub/c.x`, {
+        method: 'POST',
+        headers: { cookie, origin: t.url, 'x-cometa': '1' },
+        body: 'x',
+      });
+      assert.equal(same.status, 202);
+    } finally {
+      await t.close();
+    }
   });
 });
 
