@@ -9,6 +9,7 @@ import { request } from 'node:http';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { type Logger, pino } from 'pino';
+import { compileOrigins } from '../../src/hub/http/cors.js';
 import { PIXEL_GIF } from '../../src/hub/http/ping.js';
 import { type HubOptions, OptionsError } from '../../src/hub/index.js';
 import { resolveOptions } from '../../src/hub/options.js';
@@ -335,6 +336,15 @@ describe('options', () => {
       () => resolveOptions({ cors: { origins: ['*', PAGE], credentials: true } }),
       /options\.cors\.credentials/,
     );
+  });
+
+  it('compiles origin patterns: a wildcard port for local development, exact origins untouched', () => {
+    const allowed = compileOrigins(resolveOptions({ cors: { origins: ['http://localhost:*', PAGE] } }).cors);
+    assert.ok(allowed('http://localhost:5173'));
+    assert.ok(!allowed('http://localhost'));
+    assert.ok(!allowed('http://localhost.evil.net:80'));
+    assert.ok(allowed(PAGE) && !allowed(`${PAGE}:8080`));
+    assert.ok(compileOrigins(resolveOptions({}).cors)('null'), '* allows even the opaque origin');
   });
 
   it('validates options.channels rules, naming the field', () => {
