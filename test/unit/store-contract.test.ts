@@ -486,6 +486,29 @@ for (const fanout of ['stream', 'pubsub'] as const) {
       }
     });
 
+    it('fails a read that meets another epoch, announces the new epoch, then reads again', async () => {
+      const prefix = `moved-${fanout}:`;
+      const admin = new Redis(redis.url);
+      admin.on('error', () => {});
+      const a = new RedisStore(redis.url, ctx, { prefix, fanout });
+      await a.open();
+      try {
+        const rec = record(a);
+        await a.append('x', 'm', 1, 1);
+        // Another hub found the history reset and started epoch "zzz" (what ROTATE does).
+        await admin.set(`${prefix}epoch`, 'zzz');
+        await assert.rejects(a.read(['x'], 0, 10), StoreUnavailableError);
+        assert.equal(a.epoch, 'zzz');
+        await rec.waitFor((ev) => ev.some((e) => e.type === 'epoch' && e.epoch === 'zzz'), 'epoch event');
+        assert.deepEqual(seqs((await a.read(['x'], 0, 10)).messages), [1]);
+        // Appends go on under the adopted epoch.
+        assert.equal((await a.append('x', 'm', 2, 2)).seq, 2);
+      } finally {
+        await a.close();
+        admin.disconnect();
+      }
+    });
+
     it('recovers from channel streams when a hub missed more than the global log keeps', async () => {
       const prefix = `longaway-${fanout}:`;
       const admin = new Redis(redis.url);

@@ -349,16 +349,7 @@ export class RedisStore implements Store {
       throw unavailable(err);
     }
     const head = Number(replies[1] ?? 0);
-    if (replies[0] !== this.epoch) {
-      // History was lost under us: whatever the cursor pointed at is gone.
-      await this.#checkEpoch().catch(() => {});
-      return {
-        messages: [],
-        gaps: channels.map((channel) => ({ channel, reason: 'epoch' })),
-        more: false,
-        head,
-      };
-    }
+    if (replies[0] !== this.epoch) await this.#epochMoved();
     const gaps: ChannelGap[] = [];
     let messages: StoredMessage[] = [];
     channels.forEach((channel, i) => {
@@ -378,7 +369,7 @@ export class RedisStore implements Store {
     let replies: unknown[];
     try {
       replies = await this.#multi(cmd, (m) => {
-        m.get(this.#k('seq'));
+        m.get(this.#k('epoch')).get(this.#k('seq'));
         for (const channel of channels)
           m.xrevrange(this.#k(`s:${channel}`), '+', '-', 'COUNT', Math.max(0, n));
         return m;
@@ -386,13 +377,14 @@ export class RedisStore implements Store {
     } catch (err) {
       throw unavailable(err);
     }
+    if (replies[0] !== this.epoch) await this.#epochMoved();
     const messages: StoredMessage[] = [];
     if (n > 0)
       channels.forEach((channel, i) => {
-        for (const entry of replies[1 + i] as Entry[]) messages.push(toMessage(channel, entry));
+        for (const entry of replies[2 + i] as Entry[]) messages.push(toMessage(channel, entry));
       });
     messages.sort(bySeq);
-    return { messages, head: Number(replies[0] ?? 0) };
+    return { messages, head: Number(replies[1] ?? 0) };
   }
 
   async info(channel: string): Promise<ChannelInfo> {
@@ -668,6 +660,17 @@ export class RedisStore implements Store {
   }
 
   // ---- epoch and status ----
+
+  /**
+   * A read found Redis under another epoch than ours (it restarted empty, or another hub rotated).
+   * Its result must not be combined with a cursor or id of our epoch, so the read fails (503,
+   * the client retries) once the new epoch is adopted and announced; the retry then sees the
+   * cursor's epoch differ and gets a gap.
+   */
+  async #epochMoved(): Promise<never> {
+    await this.#checkEpoch().catch(() => {});
+    throw new StoreUnavailableError('redis store: the history was reset (new epoch); retry');
+  }
 
   /**
    * Compares Redis's epoch with ours; adopts (or starts) a new one when history was lost. `regressed`
