@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { build } from 'esbuild';
 import { pino } from 'pino';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { publish, startHub, waitFor } from '../helpers/hub.js';
@@ -52,9 +53,33 @@ async function hubOn(options: Parameters<typeof startHub>[0]) {
   return Object.assign(t, { url, local: t.url, seen, lines });
 }
 
-/** A tiny page server: every path answers an empty HTML page (the page's origin is all that matters). */
+/**
+ * The browser client, bundled in memory from src/client (as scripts/build.mjs does for dist/, which
+ * other builds may be rewriting while this runs): the page hosts its own copy, the hub is elsewhere.
+ */
+async function clientBundle(): Promise<string> {
+  const out = await build({
+    entryPoints: ['src/client/index.ts'],
+    bundle: true,
+    format: 'iife',
+    globalName: 'cometa',
+    platform: 'browser',
+    target: ['es2019'],
+    write: false,
+    logLevel: 'silent',
+  });
+  return out.outputFiles[0]?.text ?? '';
+}
+let bundle = '';
+
+/** A tiny page server: `/cometa.js` is the client; every other path an empty HTML page. */
 async function pageServer(): Promise<{ server: Server; origin: string }> {
-  const server = createServer((_req, res) => {
+  const server = createServer((req, res) => {
+    if (req.url === '/cometa.js') {
+      res.writeHead(200, { 'Content-Type': 'application/javascript; charset=utf-8' });
+      res.end(bundle);
+      return;
+    }
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
     res.end('<!doctype html><html><head><title>page</title></head><body></body></html>');
   });
@@ -80,6 +105,7 @@ const options = (seen: Seen[], method: string, prefix: string) =>
   seen.filter((s) => s.method === method && s.path.startsWith(prefix)).length;
 
 before(async () => {
+  bundle = await clientBundle();
   listed = await pageServer();
   const other = await pageServer();
   unlisted = { server: other.server, origin: sameSite(other.origin) };
@@ -483,5 +509,60 @@ describe('cross-origin in Chromium', { timeout: 60_000 }, () => {
       xdrPosts.every((s) => s.cookie === undefined),
       'no cookies sent',
     );
+  });
+
+  it('the cometa client from the page origin: subscribe over JSONP, jsonp() publish, ping(), across origins', async () => {
+    await page.addScriptTag({ url: `${listed.origin}/cometa.js` });
+    await page.evaluate((u) => {
+      type Cometa = {
+        subscribe(hub: string, ch: string, o: object): { close(): void; transport: string | undefined };
+      };
+      const w = window as unknown as { cometa: Cometa; clientGot: unknown[]; clientSub: unknown };
+      w.clientGot = [];
+      w.clientSub = w.cometa.subscribe(u, 'client.live', {
+        transports: ['jsonp'],
+        onMessage: (e: { data: unknown }) => w.clientGot.push(e.data),
+      });
+    }, hub.url);
+    await waitFor(() => hub.hub.core.subscriberCount('client.live') === 1, 15_000, 'the client JSONP poll');
+    await publish(hub.local, 'client.live', { hello: 'client' });
+    await page.waitForFunction(
+      () => (window as unknown as { clientGot: unknown[] }).clientGot.length >= 1,
+      null,
+      {
+        timeout: 15_000,
+      },
+    );
+    const r = await page.evaluate(async (u) => {
+      type Cometa = {
+        jsonp(url: string, o: object): Promise<unknown>;
+        ping(url: string, q: object): Promise<boolean>;
+      };
+      const w = window as unknown as {
+        cometa: Cometa;
+        clientGot: unknown[];
+        clientSub: { transport: string; close(): void };
+      };
+      const transport = w.clientSub.transport;
+      w.clientSub.close();
+      return {
+        got: w.clientGot,
+        transport,
+        published: await w.cometa.jsonp(`${u}/pub/guest.client`, {
+          query: { data: 'via client' },
+          timeout: 10_000,
+        }),
+        refused: await w.cometa.jsonp(`${u}/pub/private.client`, { query: { data: 'x' }, timeout: 10_000 }),
+        pinged: await w.cometa.ping(`${u}/ping/clicks.client`, { a: 1, b: ['x', 'y'] }),
+      };
+    }, hub.url);
+    assert.deepEqual(r.got, [{ hello: 'client' }]);
+    assert.equal(r.transport, 'jsonp');
+    assert.equal((r.published as { channel: string }).channel, 'guest.client');
+    assert.equal((r.refused as { error: { code: string } }).error.code, 'ERR_PUBLISH_DISABLED');
+    assert.equal(r.pinged, true, 'the GIF loaded');
+    const res = await fetch(`${hub.local}/sub/clicks.client?mode=poll&last=1`);
+    const { messages } = (await res.json()) as { messages: Array<{ data: unknown }> };
+    assert.deepEqual(messages[0]?.data, { a: '1', b: ['x', 'y'] });
   });
 });
