@@ -27,7 +27,7 @@ export class HubMetrics {
     const registry = this.registry;
     this.contentType = registry.contentType;
     if (options.defaultMetrics !== false)
-      collectDefaultMetrics({ register: registry, prefix: 'cometa_process_' });
+      collectDefaultMetrics({ register: registry, prefix: 'cometa_' });
 
     new Gauge({
       name: 'cometa_connections',
