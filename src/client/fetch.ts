@@ -29,13 +29,24 @@ export interface FetchFailure {
  */
 export async function fetchSend(c: RequestConfig, body: unknown): Promise<FetchResult | FetchFailure> {
   const { signal, timeout, onDownloadProgress, responseType } = c;
+  // Our own controller and timer rather than AbortSignal.any/timeout: Node may garbage-collect a
+  // timeout signal that only AbortSignal.any refers to, and then it never fires.
+  const ctrl = new AbortController();
+  const abort = () => ctrl.abort();
+  let timedOut = false;
+  const timer =
+    timeout &&
+    setTimeout(() => {
+      timedOut = true;
+      abort();
+    }, timeout);
+  signal.addEventListener('abort', abort);
   try {
     const res = await fetch(c.url, {
       method: c.method,
       headers: c.headers,
       body: body as BodyInit | null,
-      // A TimeoutError reason tells the timeout from the caller's own abort.
-      signal: timeout ? AbortSignal.any([signal, AbortSignal.timeout(timeout)]) : signal,
+      signal: ctrl.signal, // the timeout covers reading the body too
       credentials: c.withCredentials ? 'include' : 'same-origin',
     });
     const total = +(res.headers.get('content-length') || 0);
@@ -66,6 +77,9 @@ export async function fetchSend(c: RequestConfig, body: unknown): Promise<FetchR
   } catch (cause) {
     return signal.aborted
       ? { code: 'ERR_ABORTED', cause: signal.reason }
-      : { code: (cause as Error).name === 'TimeoutError' ? 'ERR_TIMEOUT' : 'ERR_NETWORK', cause };
+      : { code: timedOut ? 'ERR_TIMEOUT' : 'ERR_NETWORK', cause };
+  } finally {
+    clearTimeout(timer || undefined);
+    signal.removeEventListener('abort', abort);
   }
 }

@@ -58,8 +58,9 @@ export function merge(defaults: RequestOptions, options: RequestOptions): Reques
   const out: Record<string, unknown> = { ...defaults };
   for (const [k, v] of Object.entries(options)) if (v !== undefined) out[k] = v;
   const hooks: Hooks = {};
-  for (const name of HOOKS)
-    hooks[name] = [...((defaults.hooks || {})[name] || []), ...((options.hooks || {})[name] || [])] as never;
+  const d = defaults.hooks || {};
+  const o = options.hooks || {};
+  for (const name of HOOKS) hooks[name] = [...(d[name] || []), ...(o[name] || [])] as never;
   return { ...out, headers: { ...lower(defaults.headers), ...lower(options.headers) }, hooks };
 }
 

@@ -50,7 +50,11 @@ async function run(url: string, options: RequestOptions): Promise<CometaResponse
  * @example
  * await request('/api/items', { method: 'POST', body: { name: 'pen' } }); // sent as JSON
  */
-export function request<T = unknown>(url: string, options: RequestOptions = {}): Promise<CometaResponse<T>> {
+export async function request<T = unknown>(
+  url: string,
+  options: RequestOptions = {},
+): Promise<CometaResponse<T>> {
+  // async: a bad option rejects the promise like any other failure, it does not throw.
   return run(url, merge({}, validate(options))) as Promise<CometaResponse<T>>;
 }
 
@@ -93,7 +97,7 @@ export const patch: Instance['patch'] = /* @__PURE__ */ withBody(request, 'PATCH
  */
 export function create(defaults: RequestOptions = {}): Instance {
   const base = merge({}, validate(defaults));
-  const req: Send = (url, options = {}) => run(url, merge(base, validate(options)));
+  const req: Send = async (url, options = {}) => run(url, merge(base, validate(options)));
   return {
     request: req,
     get: without(req, 'GET'),

@@ -27,23 +27,21 @@ export type Query = Record<string, QueryValue | readonly QueryValue[]> | URLSear
 /** Request headers; a `null`/`undefined` value removes a header set by `create()` defaults. */
 export type HeadersOption = Record<string, string | null | undefined> | Headers;
 
+/**
+ * What a hook may return: a replacement, or nothing (`void`, so that a plain function that only
+ * mutates its argument type-checks) to keep the value as is.
+ */
+// biome-ignore lint/suspicious/noConfusingVoidType: hooks that return nothing are the common case
+export type HookResult<T> = T | undefined | void | Promise<T | undefined | void>;
+
 /** Hooks run in order; each may return a replacement (or nothing to keep the value as is). */
 export interface Hooks {
   /** Before the first attempt; may change the config (url, headers, body...) or return a new one. */
-  beforeRequest?: Array<
-    (config: RequestConfig) => RequestConfig | undefined | Promise<RequestConfig | undefined>
-  >;
+  beforeRequest?: Array<(config: RequestConfig) => HookResult<RequestConfig>>;
   /** After each response, before `validateStatus`; may return a different response (say after a token refresh). */
-  afterResponse?: Array<
-    (
-      response: CometaResponse,
-      config: RequestConfig,
-    ) => CometaResponse | undefined | Promise<CometaResponse | undefined>
-  >;
+  afterResponse?: Array<(response: CometaResponse, config: RequestConfig) => HookResult<CometaResponse>>;
   /** Before a CometaError is thrown (after retries); may return a different or enriched error. */
-  beforeError?: Array<
-    (error: CometaError, config: RequestConfig) => CometaError | undefined | Promise<CometaError | undefined>
-  >;
+  beforeError?: Array<(error: CometaError, config: RequestConfig) => HookResult<CometaError>>;
 }
 
 /** When and how failed attempts are retried. */
