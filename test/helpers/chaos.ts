@@ -3,6 +3,7 @@
  * connections on the hub (gracefully with a `close` frame, or abruptly at the socket), and the
  * checker that proves exactly-once, in-order delivery per channel with every loss announced by a gap.
  */
+import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Hub } from '../../src/hub/index.js';
 import type { Subscriber } from '../../src/hub/subscriber.js';
@@ -25,16 +26,26 @@ export function cutAbruptly(s: Subscriber): void {
  * ended by the hub (`kicked`, with a close frame) or cut at their socket, and raw server sockets
  * (which also catches long-polls between two requests, or an answer on its way) are destroyed.
  */
-export function startKiller(hub: Hub, everyMs: number, share = 0.3): { stop(): void; kills: () => number } {
+/** Records the open sockets of servers (from now on), so a killer can cut any of them. */
+export function trackSockets(servers: Server[]): Set<Socket> {
+  const sockets = new Set<Socket>();
+  for (const server of servers) {
+    server.on('connection', (s: Socket) => {
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+    });
+  }
+  return sockets;
+}
+
+export function startKiller(
+  hub: Hub,
+  everyMs: number,
+  sockets: Set<Socket>,
+  share = 0.3,
+): { stop(): void; kills: () => number } {
   let kills = 0;
   let timer: NodeJS.Timeout;
-  const sockets = new Set<Socket>();
-  const server = hub.server;
-  const track = (s: Socket) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  };
-  server?.on('connection', track);
   const round = () => {
     for (const s of [...hub.core.subscribers]) {
       if (Math.random() >= share / 2) continue;
@@ -51,10 +62,7 @@ export function startKiller(hub: Hub, everyMs: number, share = 0.3): { stop(): v
   };
   timer = setTimeout(round, everyMs);
   return {
-    stop: () => {
-      clearTimeout(timer);
-      server?.off('connection', track);
-    },
+    stop: () => clearTimeout(timer),
     kills: () => kills,
   };
 }
