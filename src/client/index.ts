@@ -26,6 +26,7 @@ export type { SyncOptions } from './sync.js';
 export { requestSync } from './sync.js';
 export type {
   CometaResponse,
+  HookResult,
   Hooks,
   Progress,
   Query,
