@@ -116,6 +116,7 @@ before(async () => {
       { pattern: 'clicks.**', ping: true },
     ],
     heartbeatMs: 1000,
+    sseRetryMs: 300,
   });
   publicHub = await hubOn({});
   profile = mkdtempSync(join(tmpdir(), 'cometa-xo-'));
@@ -250,7 +251,7 @@ describe('cross-origin in Chromium', { timeout: 60_000 }, () => {
     assert.equal(read, 'TypeError');
   });
 
-  it('EventSource with withCredentials receives live messages, with the cookie, from a listed origin only', async () => {
+  it('EventSource with withCredentials: live messages with the cookie, resume after a cut, listed origins only', async () => {
     const open = (p: Page, name: string) =>
       p.evaluate(
         ([u, n]) => {
@@ -272,6 +273,15 @@ describe('cross-origin in Chromium', { timeout: 60_000 }, () => {
         },
         [hub.url, name] as const,
       );
+    // The SSE requests from the listed page: their sockets (to cut one) and their Last-Event-ID.
+    const sseConns: Array<{ socket: import('node:net').Socket; lastEventId: string | undefined }> = [];
+    hub.hub.server?.on('request', (req: IncomingMessage) => {
+      if (req.url?.startsWith('/sub/sse.cred') && req.headers.origin === sameSite(listed.origin))
+        sseConns.push({
+          socket: req.socket,
+          lastEventId: req.headers['last-event-id'] as string | undefined,
+        });
+    });
     await open(sibling, 'sseOk');
     await open(stranger, 'sseBad');
     await waitFor(() => hub.hub.core.subscriberCount('sse.cred') >= 1, 10_000, 'an SSE subscriber');
@@ -299,6 +309,30 @@ describe('cross-origin in Chromium', { timeout: 60_000 }, () => {
       (s) => s.path.startsWith('/sub/sse.cred') && s.origin === sameSite(listed.origin),
     );
     assert.equal(sseReqs[0]?.cookie, 'sid=abc123');
+    // Cut the stream; a message published meanwhile arrives after EventSource reconnects by itself,
+    // cross-origin and with credentials, resuming from Last-Event-ID.
+    assert.equal(sseConns.length, 1);
+    sseConns[0]?.socket.destroy();
+    await publish(hub.local, 'sse.cred', { n: 3 });
+    await sibling.waitForFunction(
+      () => (window as unknown as { sseOk: { got: unknown[] } }).sseOk.got.length >= 3,
+      null,
+      { timeout: 15_000 },
+    );
+    assert.deepEqual(
+      await sibling.evaluate(() => (window as unknown as { sseOk: { got: unknown[] } }).sseOk.got),
+      [{ n: 1 }, { n: 2 }, { n: 3 }],
+    );
+    assert.match(String(sseConns[1]?.lastEventId), /-\d+$/, 'the reconnect carried Last-Event-ID');
+    const again = hub.seen.filter((s) => s.path === '/sub/sse.cred' && s.origin === sameSite(listed.origin));
+    assert.deepEqual(
+      again.map((s) => [s.method, s.cookie]),
+      [
+        ['GET', 'sid=abc123'],
+        ['GET', 'sid=abc123'],
+      ],
+      'the reconnect is not preflighted (Last-Event-ID is exempt) and carries the cookie',
+    );
     await stranger.waitForFunction(
       () => (window as unknown as { sseBad: { errors: number } }).sseBad.errors >= 1,
       null,
