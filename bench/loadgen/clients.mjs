@@ -271,47 +271,83 @@ export function openSubscriber(peer, transport, o, h) {
 
 // ---- publishing over raw keep-alive connections ----
 
-/** One keep-alive HTTP/1.1 connection sending POSTs one at a time; cb(status, body) per answer. */
+/**
+ * One keep-alive HTTP/1.1 connection sending requests one at a time; cb(status, body) per answer.
+ * Answers with Content-Length take a fast path (no header object); anything else goes through
+ * ResponseParser.
+ */
 export class PubConn {
   constructor(port, localAddress) {
     this.port = port;
     this.localAddress = localAddress;
     this.busy = false;
     this.cb = null;
-    this.body = '';
-    this.status = 0;
-    this.parser = new ResponseParser(
-      (s) => {
-        this.status = s;
-        this.body = '';
-      },
-      (t) => {
-        this.body += t;
-      },
-      () => {
-        this.busy = false;
-        const cb = this.cb;
-        this.cb = null;
-        cb?.(this.status, this.body);
-      },
-    );
+    this.buf = '';
+    this.slow = null;
     this.connect();
+  }
+
+  done(status, body) {
+    this.busy = false;
+    const cb = this.cb;
+    this.cb = null;
+    cb?.(status, body);
+  }
+
+  onData(d) {
+    if (this.slow) {
+      this.slow.push(d);
+      return;
+    }
+    this.buf = this.buf.length ? this.buf + d : d;
+    for (;;) {
+      const buf = this.buf;
+      const e = buf.indexOf('\r\n\r\n');
+      if (e < 0) return;
+      let i = buf.indexOf('ontent-Length:');
+      if (i < 0 || i > e) i = buf.indexOf('ontent-length:');
+      if (i < 0 || i > e) {
+        // Chunked or close-delimited: hand the rest to the general parser.
+        let status = 0;
+        let body = '';
+        this.slow = new ResponseParser(
+          (s) => {
+            status = s;
+          },
+          (t) => {
+            body += t;
+          },
+          () => {
+            // One request at a time: nothing follows the end of this answer.
+            this.slow = null;
+            this.done(status, body);
+          },
+        );
+        this.buf = '';
+        this.slow.push(buf);
+        return;
+      }
+      const len = Number.parseInt(buf.slice(i + 14, buf.indexOf('\r', i)), 10);
+      if (buf.length < e + 4 + len) return;
+      const status = Number(buf.slice(9, 12));
+      const body = buf.slice(e + 4, e + 4 + len);
+      this.buf = buf.length === e + 4 + len ? '' : buf.slice(e + 4 + len);
+      this.done(status, body);
+    }
   }
 
   connect() {
     this.sock = net.connect({ port: this.port, host: HOST, localAddress: this.localAddress });
     this.sock.setNoDelay(true);
     this.sock.setEncoding('latin1');
-    this.sock.on('data', (d) => this.parser.push(d));
+    this.sock.on('data', (d) => this.onData(d));
     this.sock.on('error', () => {});
     this.sock.on('close', () => {
       if (this.closed) return;
-      this.parser.reset();
-      const cb = this.cb;
-      this.cb = null;
-      this.busy = false;
+      this.buf = '';
+      this.slow = null;
       this.connect();
-      cb?.(0, '');
+      this.done(0, '');
     });
   }
 
