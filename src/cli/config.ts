@@ -7,6 +7,8 @@ import type { HubOptions } from '../hub/options.js';
 export interface ServeConfig extends HubOptions {
   port?: number;
   host?: string;
+  /** pino level: trace, debug, info, warn, error, fatal, silent. */
+  logLevel?: string;
 }
 
 /** Reads a JSON or YAML config file (by extension; `.yml`/`.yaml` are YAML). Errors name the file. */
