@@ -571,6 +571,7 @@ describe('cross-origin in Chromium', { timeout: 60_000 }, () => {
       type Cometa = {
         jsonp(url: string, o: object): Promise<unknown>;
         ping(url: string, q: object): Promise<boolean>;
+        beacon(url: string, q: object): Promise<string>;
       };
       const w = window as unknown as {
         cometa: Cometa;
@@ -588,6 +589,7 @@ describe('cross-origin in Chromium', { timeout: 60_000 }, () => {
         }),
         refused: await w.cometa.jsonp(`${u}/pub/private.client`, { query: { data: 'x' }, timeout: 10_000 }),
         pinged: await w.cometa.ping(`${u}/ping/clicks.client`, { a: 1, b: ['x', 'y'] }),
+        beaconed: await w.cometa.beacon(`${u}/ping/clicks.beacon?from=query`, { k: 'v' }),
       };
     }, hub.url);
     assert.deepEqual(r.got, [{ hello: 'client' }]);
@@ -598,5 +600,20 @@ describe('cross-origin in Chromium', { timeout: 60_000 }, () => {
     const res = await fetch(`${hub.local}/sub/clicks.client?mode=poll&last=1`);
     const { messages } = (await res.json()) as { messages: Array<{ data: unknown }> };
     assert.deepEqual(messages[0]?.data, { a: '1', b: ['x', 'y'] });
+    // sendBeacon queues a urlencoded POST: the body's fields are merged after the query's.
+    assert.equal(r.beaconed, 'beacon');
+    await waitFor(
+      () => hub.seen.some((s) => s.method === 'POST' && s.path.startsWith('/ping/clicks.beacon')),
+      10_000,
+    );
+    let beaconData: unknown;
+    for (const end = Date.now() + 10_000; beaconData === undefined && Date.now() < end; ) {
+      const b = (await (await fetch(`${hub.local}/sub/clicks.beacon?mode=poll&last=1`)).json()) as {
+        messages: Array<{ data: unknown }>;
+      };
+      beaconData = b.messages[0]?.data;
+      if (beaconData === undefined) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(beaconData, { from: 'query', k: 'v' });
   });
 });
