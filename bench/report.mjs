@@ -10,6 +10,23 @@ const COLORS = {
   'cometa-memory': '#4ade80',
 };
 const TRANSPORT = { sse: 'SSE', ws: 'WebSocket', longpoll: 'long-poll', stream: 'HTTP stream (NDJSON)' };
+const SHORT_PEER = {
+  nchan: 'nchan',
+  socketio: 'Socket.IO',
+  faye: 'Faye',
+  cometa: 'cometa',
+  'cometa-memory': 'cometa (memory)',
+};
+const SHORT_TRANSPORT = { sse: 'SSE', ws: 'WS', longpoll: 'long-poll', stream: 'stream' };
+const shortLabel = (r) =>
+  `${SHORT_PEER[r.peer] ?? r.peer}${
+    r.transport
+      ? ` · ${r.transport
+          .split('+')
+          .map((t) => SHORT_TRANSPORT[t] ?? t)
+          .join('+')}`
+      : ''
+  }`;
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const num = (x, d = 1) =>
@@ -20,7 +37,7 @@ const num = (x, d = 1) =>
 /** Horizontal bar chart; bars: [{ label, value, color }]. Lower-is-better noted in the title. */
 export function barChart(title, unit, bars) {
   const rows = bars.filter((b) => typeof b.value === 'number' && Number.isFinite(b.value));
-  const labelW = 230;
+  const labelW = 250;
   const plotW = 360;
   const barH = 20;
   const gap = 8;
@@ -90,7 +107,7 @@ export function writeReport(result, base) {
   const chart = (name, title, unit, rows, value, digits = 1) => {
     const bars = rows
       .filter(ok)
-      .map((r) => ({ label: label(result, r), value: value(r), color: COLORS[r.peer], digits }));
+      .map((r) => ({ label: shortLabel(r), value: value(r), color: COLORS[r.peer], digits }));
     if (!bars.some((b) => typeof b.value === 'number')) return;
     writeFileSync(`${base}/${name}.svg`, barChart(title, unit, bars));
     md.push(`![${title}](${stamp}/${name}.svg)`, '');
@@ -105,6 +122,7 @@ export function writeReport(result, base) {
     'Each peer runs alone, one process / one worker, on 127.0.0.1; the load generator runs in separate Node processes (raw sockets for SSE, streaming and long-poll; `ws` for WebSocket, speaking each peer’s wire format). ' +
       'Server CPU = utime + stime of the server process from `/proc/PID/stat` over the measured window; RSS from `/proc/PID/status`. ' +
       'Latency = receive time − the send time embedded in each 64-byte payload by the publisher. ' +
+      'CPU percentages are of one core over the window; “other processes” is the rest of the machine’s busy time (/proc/stat) in that window, the noise indicator. ' +
       'Ratios compare with nginx+nchan in the same run (same transport; WebSocket for peers without SSE). Lower is better except for throughput.',
     '',
     `Peers: ${Object.values(result.peers).join(', ')}.`,
@@ -260,6 +278,7 @@ export function writeReport(result, base) {
           ratio(rows, r, (x) => x.usPerPublish),
           `${num(r.serverCpuPercent, 0)} %`,
           `${num(r.loadgenCpuPercent, 0)} %`,
+          `${num(r.otherCpuPercent, 0)} %`,
           Object.entries(r.statuses)
             .map(([s, n]) => `${s}: ${n}`)
             .join(', '),

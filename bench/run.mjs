@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { installCleanup, track } from './lib/children.mjs';
 import { mergeSparse, newHist, summary } from './lib/hist.mjs';
 import { sleep } from './lib/net.mjs';
-import { sample } from './lib/proc.mjs';
+import { machineBusy, sample } from './lib/proc.mjs';
 import { start as startCometa } from './peers/cometa.mjs';
 import { start as startNchan } from './peers/nchan.mjs';
 import { startNodeServer } from './peers/node-peer.mjs';
@@ -259,7 +259,8 @@ async function deliveryRun(peer, server, { list, channels, rate, seconds }) {
       throw new Error(`no subscriber could connect: ${opening.failSamples.join('; ')}`);
     await sleep(P.settleMs);
     await Promise.all(workers.map((w) => w.call('reset')));
-    const lg0 = workers.reduce((a, w) => a + w.cpuSeconds(), 0);
+    const lg0 = workers.reduce((a, w) => a + w.cpuSeconds(), 0) + pub.cpuSeconds();
+    const busy0 = machineBusy();
     const before = sample(server.pid);
     const published = await pub.call('publish', {
       port: server.port,
@@ -288,7 +289,8 @@ async function deliveryRun(peer, server, { list, channels, rate, seconds }) {
       await sleep(250);
     }
     const after = sample(server.pid);
-    const lg1 = workers.reduce((a, w) => a + w.cpuSeconds(), 0);
+    const busy1 = machineBusy();
+    const lg1 = workers.reduce((a, w) => a + w.cpuSeconds(), 0) + pub.cpuSeconds();
     const cpu = after.cpu - before.cpu;
     const wall = (after.t - before.t) / 1000;
     const lat = summary(c.h);
@@ -311,6 +313,7 @@ async function deliveryRun(peer, server, { list, channels, rate, seconds }) {
       rssPerSubKB: opening.opened ? (after.rss - rssIdle) / 1024 / opening.opened : null,
       latencyMs: lat,
       loadgenCpuPercent: (100 * (lg1 - lg0)) / wall,
+      otherCpuPercent: (100 * (busy1 - busy0 - cpu - (lg1 - lg0))) / wall,
       windowSeconds: wall,
     };
   } finally {
@@ -327,7 +330,7 @@ function logDelivery(label, r) {
     `  ${label}: ${r.opened}/${r.subscribers} subs, ${r.received}/${r.expected} delivered (loss ${f(100 * r.loss, 2)}%), ` +
       `${f(r.usPerDelivery, 2)} us CPU/delivery, server CPU ${f(r.serverCpuPercent, 0)}%, ` +
       `latency p50 ${f(r.latencyMs.p50, 2)} p99 ${f(r.latencyMs.p99, 2)} max ${f(r.latencyMs.max, 1)} ms, ` +
-      `RSS +${f(r.rssPerSubKB, 1)} KB/sub, loadgen CPU ${f(r.loadgenCpuPercent, 0)}%` +
+      `RSS +${f(r.rssPerSubKB, 1)} KB/sub, loadgen CPU ${f(r.loadgenCpuPercent, 0)}%, other processes ${f(r.otherCpuPercent, 0)}%` +
       (r.openFailed ? `, ${r.openFailed} failed to open (${r.openFailSamples[0]})` : '') +
       (r.disconnects ? `, ${r.disconnects} disconnects` : ''),
   );
@@ -437,6 +440,7 @@ const scenarios = {
         const w = new Worker('pub');
         try {
           const lg0 = w.cpuSeconds();
+          const busy0 = machineBusy();
           const a = sample(s.pid);
           const res = await w.call('flood', {
             port: s.port,
@@ -446,6 +450,7 @@ const scenarios = {
             size: P.payloadBytes,
           });
           const b = sample(s.pid);
+          const busy1 = machineBusy();
           const lg1 = w.cpuSeconds();
           const ok = Object.entries(res.statuses).reduce(
             (n, [st, k]) => n + (st >= 200 && st < 300 ? k : 0),
@@ -460,6 +465,7 @@ const scenarios = {
             usPerPublish: ok ? ((b.cpu - a.cpu) * 1e6) / ok : null,
             rssBytes: b.rss,
             loadgenCpuPercent: (100 * (lg1 - lg0)) / ((b.t - a.t) / 1000),
+            otherCpuPercent: (100 * (busy1 - busy0 - (b.cpu - a.cpu) - (lg1 - lg0))) / ((b.t - a.t) / 1000),
           };
         } finally {
           await w.close();
@@ -468,7 +474,7 @@ const scenarios = {
       if (r.skipped || r.error) log(`  ${peer}: ${r.skipped ? 'skipped' : 'ERROR'} ${r.skipped ?? r.error}`);
       else
         log(
-          `  ${peer}: ${f(r.perSecond, 0)} publishes/s (${JSON.stringify(r.statuses)}), ${f(r.usPerPublish, 1)} us CPU/publish, server CPU ${f(r.serverCpuPercent, 0)}%, loadgen CPU ${f(r.loadgenCpuPercent, 0)}%`,
+          `  ${peer}: ${f(r.perSecond, 0)} publishes/s (${JSON.stringify(r.statuses)}), ${f(r.usPerPublish, 1)} us CPU/publish, server CPU ${f(r.serverCpuPercent, 0)}%, loadgen CPU ${f(r.loadgenCpuPercent, 0)}%, other processes ${f(r.otherCpuPercent, 0)}%`,
         );
       rows.push(r);
     }
@@ -492,6 +498,8 @@ const scenarios = {
           const channel = chan(0);
           const { bodies } = await w.call('prime', { port: s.port, channel, count: 2, size: P.payloadBytes });
           const head = longPollHead(PEERS[peer].client, channel, bodies[0]);
+          const lg0 = w.cpuSeconds();
+          const busy0 = machineBusy();
           const a = sample(s.pid);
           const res = await w.call('lproundtrips', {
             port: s.port,
@@ -500,6 +508,8 @@ const scenarios = {
             conns: P.longpollConns,
           });
           const b = sample(s.pid);
+          const busy1 = machineBusy();
+          const lg1 = w.cpuSeconds();
           return {
             roundTrips: res.answered,
             withMessage: res.withPayload,
@@ -507,6 +517,8 @@ const scenarios = {
             perSecond: res.answered / res.seconds,
             usPerRoundTrip: res.withPayload ? ((b.cpu - a.cpu) * 1e6) / res.withPayload : null,
             serverCpuPercent: (100 * (b.cpu - a.cpu)) / ((b.t - a.t) / 1000),
+            loadgenCpuPercent: (100 * (lg1 - lg0)) / ((b.t - a.t) / 1000),
+            otherCpuPercent: (100 * (busy1 - busy0 - (b.cpu - a.cpu) - (lg1 - lg0))) / ((b.t - a.t) / 1000),
           };
         } finally {
           await w.close();
@@ -515,7 +527,7 @@ const scenarios = {
       if (r.skipped || r.error) log(`  ${peer}: ${r.skipped ? 'skipped' : 'ERROR'} ${r.skipped ?? r.error}`);
       else
         log(
-          `  ${peer}: ${f(r.perSecond, 0)} round trips/s (${r.withMessage}/${r.roundTrips} with the message, ${JSON.stringify(r.statuses)}), ${f(r.usPerRoundTrip, 1)} us CPU/round trip, server CPU ${f(r.serverCpuPercent, 0)}%`,
+          `  ${peer}: ${f(r.perSecond, 0)} round trips/s (${r.withMessage}/${r.roundTrips} with the message, ${JSON.stringify(r.statuses)}), ${f(r.usPerRoundTrip, 1)} us CPU/round trip, server CPU ${f(r.serverCpuPercent, 0)}%, loadgen CPU ${f(r.loadgenCpuPercent, 0)}%, other processes ${f(r.otherCpuPercent, 0)}%`,
         );
       rows.push(r);
     }

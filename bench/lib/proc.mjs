@@ -22,3 +22,11 @@ export function sample(pid) {
 export function diff(a, b) {
   return { cpu: b.cpu - a.cpu, rss: b.rss - a.rss, wall: (b.t - a.t) / 1000 };
 }
+
+/** CPU seconds all processes of the machine spent busy so far (from the first line of /proc/stat). */
+export function machineBusy() {
+  const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0];
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - v[3] - v[4]) / tck;
+}
