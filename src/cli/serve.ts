@@ -2,27 +2,23 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { createHub } from '../hub/hub.js';
 import { loadConfigFile, type ServeConfig } from './config.js';
+import { resolveServeConfig, SETTINGS, settingFlags } from './settings.js';
 
-export const SERVE_USAGE = `cometa serve [--port 8080] [--host 127.0.0.1] [--config FILE] [--store SPEC] [--data-dir DIR] [--demo]
+export const SERVE_USAGE = `cometa serve [--port 8080] [--host 127.0.0.1] [--config FILE] [--demo] [--no-feed] [OPTIONS]
 
-  --port       port to listen on (default 8080)
-  --host       address to listen on (default 127.0.0.1)
-  --config     JSON or YAML file of hub options (flags win over it)
-  --store      memory | sqlite:PATH | redis://HOST:PORT/DB
-  --data-dir   directory of the default SQLite store (default ./.cometa)
-  --demo       serve the demo pages at / and /dashboard`;
+  Precedence: flags > environment (COMETA_*) > config file (JSON or YAML) > defaults.
+  --config FILE  (COMETA_CONFIG) JSON or YAML file of hub options plus port, host, logLevel
+${SETTINGS.map((s) => `${`  --${s.kind === 'bool' ? `[no-]${s.flag}` : `${s.flag} X`}`.padEnd(34)}(${s.env}) ${s.doc}; default ${s.def}`).join('\n')}
+
+  See docs/configuration.md for the full reference.`;
 
 /** `cometa serve`: starts a hub and stops it gracefully on SIGINT/SIGTERM. */
 export async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
+      ...settingFlags(),
       config: { type: 'string' },
-      store: { type: 'string' },
-      'data-dir': { type: 'string' },
-      demo: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -31,20 +27,27 @@ export async function serve(argv: string[]): Promise<void> {
     console.log(SERVE_USAGE);
     return;
   }
-  const config: ServeConfig = values.config ? await loadConfigFile(values.config) : {};
-  const { port: cfgPort, host: cfgHost, ...hubOptions } = config;
-  const port = values.port !== undefined ? Number(values.port) : (cfgPort ?? 8080);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error('--port must be an integer from 0 to 65535');
-  const host = values.host ?? cfgHost ?? '127.0.0.1';
-  if (values.store !== undefined) hubOptions.store = values.store;
-  if (values['data-dir'] !== undefined) hubOptions.dataDir = values['data-dir'];
-  if (values.demo) hubOptions.demo = true;
-  const logger = pino({ name: 'cometa' });
-  const hub = createHub({ ...hubOptions, logger });
+  const configPath = values.config ?? process.env.COMETA_CONFIG;
+  const config: ServeConfig = configPath ? await loadConfigFile(configPath) : {};
+  const { port, host, logLevel, options } = resolveServeConfig(
+    config,
+    process.env,
+    values as Record<string, string | boolean | undefined>,
+  );
+  const logger = pino({ name: 'cometa', level: logLevel });
+  const hub = createHub({ ...options, logger });
   const address = await hub.listen(port, host);
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-  logger.info({ url, store: hub.store.kind, demo: hub.options.demo }, `cometa listening on ${url}`);
+  const o = hub.options;
+  const extras = [
+    o.demo ? `demo at ${url}/${o.demoFeed ? ' (SIMULATED feed on)' : ''}` : '',
+    o.dashboard ? `dashboard at ${url}/dashboard` : '',
+    o.metrics ? `metrics at ${url}/metrics` : '',
+  ].filter((x) => x !== '');
+  logger.info(
+    { url, store: hub.store.kind, demo: o.demo, feed: o.demoFeed, dashboard: o.dashboard },
+    `cometa listening on ${url}${extras.length > 0 ? `; ${extras.join(', ')}` : ''}`,
+  );
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     hub.close().then(

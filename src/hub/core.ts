@@ -13,6 +13,8 @@ export interface HubStats {
   delivered: number;
   slowConsumerDrops: number;
   gaps: number;
+  /** Store failures seen by the hub (unreachable backend, failed reads/appends reported to clients). */
+  storeErrors: number;
   /** Image pings / beacons refused by policy (not enabled for the channel, Origin, bad input). */
   pingsRefused: number;
   /** Bytes of unsent output a slow consumer had queued when it was dropped (summed). */
@@ -39,6 +41,7 @@ export class HubCore {
     delivered: 0,
     slowConsumerDrops: 0,
     gaps: 0,
+    storeErrors: 0,
     pingsRefused: 0,
     slowConsumerBytes: 0,
     authExpired: 0,
@@ -47,6 +50,11 @@ export class HubCore {
   };
   /** Called once per sweep tick with the time (rate-limit bucket cleanup...): no timers of their own. */
   readonly sweepHooks: Array<(now: number) => void> = [];
+  /**
+   * Observer of every message fanned out (metrics latency, dashboard rates): one call per message,
+   * not per subscriber, so the hot path pays nothing per connection.
+   */
+  onFanout: ((m: StoredMessage, subscribers: number) => void) | undefined;
   /** Subscribers by channel. */
   readonly #channels = new Map<string, Set<Subscriber>>();
   /** Every attached subscriber, for heartbeats, deadlines and shutdown. */
@@ -86,6 +94,13 @@ export class HubCore {
   /** Connections by transport. */
   connections(): Record<string, number> {
     return Object.fromEntries(this.#byTransport);
+  }
+
+  /** Subscriber counts of every channel that has subscribers here (dashboard, metrics). */
+  channelCounts(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [name, set] of this.#channels) out.set(name, set.size);
+    return out;
   }
 
   /** Every subscriber (read-only view for shutdown and admin). */
@@ -207,6 +222,7 @@ export class HubCore {
         this.#onEpoch();
         break;
       case 'status':
+        if (!e.up) this.stats.storeErrors++;
         this.log?.warn(
           { up: e.up, store: this.store.kind },
           e.up ? 'store reachable again' : 'store unreachable',
@@ -217,6 +233,7 @@ export class HubCore {
 
   #fanout(m: StoredMessage): void {
     const set = this.#channels.get(m.channel);
+    this.onFanout?.(m, set?.size ?? 0);
     if (set === undefined) return;
     const frame = Frame.message(m, this.epoch);
     this.stats.delivered += set.size;

@@ -6,11 +6,14 @@ import { isChannelName } from '../protocol/channel.js';
 import { formatCursor } from '../protocol/cursor.js';
 import { DEFAULT_EVENT, isPublishableEvent } from '../protocol/envelope.js';
 import { HubCore } from './core.js';
+import { DemoFeed } from './demo-feed.js';
 import { type AuthorizeHook, setAuthorizeHook } from './http/auth.js';
 import { answerClientError } from './http/limits.js';
 import { HubError } from './http/respond.js';
 import { createRouter, type Next } from './http/router.js';
+import { HubMetrics } from './metrics.js';
 import { type HubOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { StatsPublisher } from './stats-publisher.js';
 import { createStore } from './stores/index.js';
 import type { Store } from './stores/store.js';
 
@@ -51,6 +54,11 @@ export class Hub {
   readonly handler: (req: IncomingMessage, res: ServerResponse, next?: Next) => void;
   /** The upgrade handler for WebSocket subscriptions: `server.on('upgrade', hub.upgrade)`. */
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Prometheus metrics (served at `/metrics`), unless the `metrics` option is false. */
+  readonly metrics: HubMetrics | undefined;
+  /** The simulated demo feed, when the `demoFeed` option is on. */
+  readonly demoFeed: DemoFeed | undefined;
+  readonly #stats: StatsPublisher | undefined;
   /** Resolves once the store is open. Requests arriving earlier wait for it. */
   readonly ready: Promise<void>;
   #ready = false;
@@ -66,8 +74,15 @@ export class Hub {
         ? createStore(o.store, { retentionFor: o.retentionFor }, o.dataDir)
         : o.store;
     this.core = new HubCore(o, this.store, this.log);
+    this.metrics = o.metrics ? new HubMetrics(this.core) : undefined;
+    this.#stats = o.dashboard
+      ? new StatsPublisher(this.core, (c, d, opt) => this.publish(c, d, opt), o.statsIntervalMs)
+      : undefined;
+    this.demoFeed = o.demoFeed ? new DemoFeed(this) : undefined;
     this.ready = this.store.open().then(() => {
       this.core.start();
+      this.#stats?.start();
+      this.demoFeed?.start();
       this.#ready = true;
     });
     // Keep an unobserved failure from crashing the process; listen() and requests report it.
@@ -78,6 +93,7 @@ export class Hub {
       drop: (c) => this.drop(c),
       info: (c) => this.info(c),
       ready: () => this.#ready && !this.core.closing,
+      metrics: this.metrics,
     });
     this.handler = (req, res, next) => {
       if (this.#ready) router.handler(req, res, next);
@@ -160,7 +176,11 @@ export class Hub {
   async listen(port = 8080, host = '127.0.0.1'): Promise<AddressInfo> {
     await this.ready;
     const limits = this.options.limits;
-    const server = createServer({ maxHeaderSize: limits.maxHeaderBytes }, this.handler);
+    // requireHostHeader: false so that a request without Host gets the router's JSON 400, not Node's bare one.
+    const server = createServer(
+      { maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false },
+      this.handler,
+    );
     server.on('upgrade', this.upgrade);
     // Parser refusals (431, 408, 400) answered as cometa JSON errors, not Node's bare status line.
     server.on('clientError', answerClientError);
@@ -191,6 +211,8 @@ export class Hub {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.ready.catch(() => {});
+      this.demoFeed?.stop();
+      this.#stats?.stop();
       this.core.endAll('shutdown');
       const server = this.#server;
       if (server) {

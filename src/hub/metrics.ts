@@ -26,8 +26,7 @@ export class HubMetrics {
   constructor(core: HubCore, options: { defaultMetrics?: boolean } = {}) {
     const registry = this.registry;
     this.contentType = registry.contentType;
-    if (options.defaultMetrics !== false)
-      collectDefaultMetrics({ register: registry, prefix: 'cometa_' });
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'cometa_' });
 
     new Gauge({
       name: 'cometa_connections',

@@ -149,6 +149,22 @@ export interface HubOptions {
   logger?: Logger | false;
   /** Serve the demo pages and the simulated feed's static files. @default false */
   demo?: boolean;
+  /**
+   * Run the demo's SIMULATED feed (scores on `scores.*`, quotes on `quotes.*`) inside the hub; it
+   * stops on `hub.close()`. `cometa serve --demo` turns it on unless `--no-feed`.
+   * @default false
+   */
+  demoFeed?: boolean;
+  /** Serve Prometheus metrics at `/metrics` (see docs/operations.md). @default true */
+  metrics?: boolean;
+  /**
+   * Publish the hub's own stats on the channel `cometa.stats` every `statsIntervalMs` and serve the
+   * dashboard page at `/dashboard`. On whenever `demo` is.
+   * @default false
+   */
+  dashboard?: boolean;
+  /** Milliseconds between two stats messages on `cometa.stats` (with `dashboard`). @default 1000 */
+  statsIntervalMs?: number;
 }
 
 export interface ResolvedCors {
@@ -180,6 +196,10 @@ export interface ResolvedOptions {
   /** `options.auth` validated (keys loaded), or null when auth is off. */
   readonly auth: ResolvedAuth | null;
   readonly demo: boolean;
+  readonly demoFeed: boolean;
+  readonly metrics: boolean;
+  readonly dashboard: boolean;
+  readonly statsIntervalMs: number;
 }
 
 const KNOWN = new Set([
@@ -200,6 +220,10 @@ const KNOWN = new Set([
   'auth',
   'logger',
   'demo',
+  'demoFeed',
+  'metrics',
+  'dashboard',
+  'statsIntervalMs',
 ]);
 
 /** Thrown for invalid options; the message names the option. */
@@ -214,6 +238,13 @@ function int(name: string, v: unknown, def: number, min: number, max = Number.MA
       `options.${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`,
     );
   }
+  return v;
+}
+
+function bool(name: string, v: unknown, def: boolean): boolean {
+  if (v === undefined) return def;
+  if (typeof v !== 'boolean')
+    throw new OptionsError(`options.${name} must be a boolean, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -347,7 +378,11 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     websocket,
     channelPolicy,
     auth,
-    demo: o.demo ?? false,
+    demo: bool('demo', o.demo, false),
+    demoFeed: bool('demoFeed', o.demoFeed, false),
+    metrics: bool('metrics', o.metrics, true),
+    dashboard: bool('dashboard', o.dashboard, false) || o.demo === true,
+    statsIntervalMs: int('statsIntervalMs', o.statsIntervalMs, 1000, 100, 3_600_000),
   });
 }
 

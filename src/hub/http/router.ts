@@ -10,6 +10,7 @@ import { guardInfo, guardPublish, guardSubscribe } from './auth.js';
 import { answerPreflight, compileOrigins, responseCors } from './cors.js';
 import { originAllowed } from './csrf.js';
 import { admit } from './limits.js';
+import { handleOpsRoute } from './ops.js';
 import { handlePing } from './ping.js';
 import { handlePublishRoute, sendScriptError } from './publish.js';
 import { HubError, isHubError, sendError, sendJson } from './respond.js';
@@ -26,6 +27,8 @@ export interface RouterHost {
   ): Promise<{ channel: string; lastId: string | null; stored: number; subscribers: number }>;
   /** Whether the hub is ready (store open) and not closing. */
   ready(): boolean;
+  /** Prometheus metrics served at `/metrics` (absent when the `metrics` option is off). */
+  metrics?: import('../metrics.js').HubMetrics | undefined;
 }
 
 const ROUTE_METHODS: Record<string, readonly string[]> = {
@@ -88,6 +91,7 @@ export function createRouter(host: RouterHost): {
     if (isHubError(err)) {
       answer(err.code, err.message, { ...cors, ...err.headers });
     } else if (err instanceof StoreUnavailableError) {
+      core.stats.storeErrors++;
       answer('ERR_STORE_UNAVAILABLE', `the ${core.store.kind} store cannot be reached; retry later`, {
         ...cors,
         'Retry-After': '1',
@@ -203,6 +207,12 @@ export function createRouter(host: RouterHost): {
       transport.handle(core, req, res, sub);
       return;
     }
+    if (path === '/metrics' || path.startsWith('/demo/')) {
+      if (STATE_CHANGING.has(method) && origin !== undefined && !allowed(origin)) {
+        throw new HubError('ERR_ORIGIN_FORBIDDEN', 'this Origin may not change state on this hub');
+      }
+      if (await handleOpsRoute(core, host.metrics, req, res, path, query, cors)) return;
+    }
     if (method === 'GET' || method === 'HEAD') {
       if (path === '/healthz') return sendJson(res, 200, { ok: true });
       if (path === '/readyz') {
@@ -219,6 +229,11 @@ export function createRouter(host: RouterHost): {
     if (parts === undefined) {
       if (next) next();
       else sendError(res, 'ERR_NOT_FOUND', 'no route here');
+      return;
+    }
+    // HTTP/1.1 requires Host (RFC 9112 §3.2); hub.listen() lets it through to answer here, as JSON.
+    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+      sendError(res, 'ERR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header', { Connection: 'close' });
       return;
     }
     // Every open request counts against limits.maxConnections / maxConnectionsPerIp until it closes.
@@ -242,6 +257,9 @@ export function createRouter(host: RouterHost): {
   }
 
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node hands over an upgrade socket with no 'error' listener: a peer reset while we refuse or
+    // check the token would otherwise be an uncaught exception that kills the hub (found by fuzzing).
+    socket.on('error', () => socket.destroy());
     const parts = split(req.url);
     const refuse = (status: number, code: string, message: string) => {
       const body = JSON.stringify({ error: { code, message } });
@@ -251,6 +269,26 @@ export function createRouter(host: RouterHost): {
     };
     if (parts === undefined || !parts.path.startsWith('/sub/')) {
       refuse(404, 'ERR_NOT_FOUND', 'no WebSocket route here');
+      return;
+    }
+    // Refuse a malformed handshake here, as JSON: ws's own refusal is an HTML page.
+    if (req.method !== 'GET') {
+      refuse(405, 'ERR_METHOD_NOT_ALLOWED', 'a WebSocket handshake is a GET');
+      return;
+    }
+    const key = req.headers['sec-websocket-key'];
+    const version = req.headers['sec-websocket-version'];
+    if (
+      String(req.headers.upgrade).toLowerCase() !== 'websocket' ||
+      typeof key !== 'string' ||
+      !/^[+/0-9A-Za-z]{22}==$/.test(key.trim()) ||
+      (version !== '13' && version !== '8')
+    ) {
+      refuse(
+        400,
+        'ERR_BAD_REQUEST',
+        'not a valid WebSocket handshake (Upgrade, Sec-WebSocket-Key, Version 13)',
+      );
       return;
     }
     const origin = req.headers.origin;

@@ -17,6 +17,9 @@ const TYPES: Record<string, string> = {
   '.png': 'image/png',
 };
 
+/** What `/dashboard` needs when only the dashboard (not the demo) is on. */
+const DASHBOARD_FILES = new Set(['/dashboard', '/dashboard.js', '/demo.css', '/charts.js']);
+
 interface Cached {
   body: Buffer;
   etag: string;
@@ -53,7 +56,10 @@ export async function serveStatic(
   let file: string | undefined;
   if (path === '/cometa.js') file = join(ROOT, 'dist', 'cometa.min.js');
   else if (path === '/cometa.min.js.map') file = join(ROOT, 'dist', 'cometa.min.js.map');
-  else if (options.demo) {
+  else if (!options.demo && options.dashboard && DASHBOARD_FILES.has(path)) {
+    // Dashboard without the demo: only the dashboard page and what it loads.
+    file = join(ROOT, 'demo', path === '/dashboard' ? 'dashboard.html' : path.slice(1));
+  } else if (options.demo) {
     const name = path === '/' ? 'index.html' : path === '/dashboard' ? 'dashboard.html' : path.slice(1);
     const full = normalize(join(ROOT, 'demo', name));
     if (full.startsWith(join(ROOT, 'demo') + sep)) file = full;
