@@ -154,6 +154,35 @@ describe('subscribe() in Chromium', () => {
   }
 });
 
+describe('subscribe() in Chromium over XHR streaming', () => {
+  it('reconnects invisibly when the hub recycles the stream after streamMaxBytes', async () => {
+    const t = await startHub({ streamMaxBytes: 1024 });
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.open(`${t.url}/healthz`, { scripts: [`${t.url}/cometa.js`] });
+      const c = chan();
+      await start(page, 'recycle', [c], { transports: ['stream'] });
+      await until(page, 'recycle', "r.statuses.some((s) => s.state === 'open')");
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) ids.push(await publish(t.url, c, { i, pad: 'x'.repeat(80) }));
+      const r = await until(page, 'recycle', 'r.got.length >= 40');
+      await closeSub(page, 'recycle');
+      assert.deepEqual(
+        r.got.map((e) => e.id),
+        ids,
+      );
+      // About 5 KB through 1 KB streams: several recycles, and not one status change.
+      assert.deepEqual(
+        r.statuses.map((s) => s.state),
+        ['connecting', 'open'],
+      );
+    } finally {
+      await browser.close();
+      await t.close();
+    }
+  });
+});
+
 describe('subscribe() in Chromium falls back', () => {
   it('to SSE when the hub refuses the WebSocket (Origin not allowed)', async () => {
     // The page's origin is not in cors.origins: the upgrade is refused with 403, while same-origin
