@@ -29,6 +29,7 @@
     quotes: {},
     scores: {},
     clicks: {},
+    received: [],
   };
   window.cometaDemo = demo;
 
@@ -134,6 +135,9 @@
       seen[e.id] = true;
     }
     bump('messages');
+    // Kept for the browser test (and the curious): which transport carried which message.
+    demo.received.push({ id: e.id, channel: e.channel, transport: sub ? sub.transport : null });
+    if (demo.received.length > 5000) demo.received.splice(0, 1000);
     $('cursor').textContent = e.id || sub?.cursor || '—';
     const live = e.time > pageLoaded;
     const parts = e.channel.split('.');
