@@ -62,7 +62,11 @@ describe('/metrics', () => {
     const h = await hub({ retention: { maxMessages: 2 } });
     const a = sse(`${h.url}/sub/m.one`);
     const b = sse(`${h.url}/sub/m.one,m.two?transport=stream`);
-    await waitFor(() => a.text().includes('event: open') && b.text().includes('"open"'), 5000, 'streams open');
+    await waitFor(
+      () => a.text().includes('event: open') && b.text().includes('"open"'),
+      5000,
+      'streams open',
+    );
     const held = fetch(`${h.url}/sub/m.two?transport=longpoll&timeout=5`);
     await waitFor(() => (h.hub.core.connections().longpoll ?? 0) === 1, 5000, 'long-poll held');
     let m = await scrape(h);
@@ -107,7 +111,8 @@ describe('/metrics', () => {
     socket.write('GET /sub/slow HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n');
     await waitFor(() => h.hub.core.subscriberCount('slow') === 1, 5000, 'slow subscriber');
     const big = 'x'.repeat(64 * 1024);
-    for (let i = 0; i < 200 && h.hub.core.stats.slowConsumerDrops === 0; i++) await h.hub.publish('slow', big);
+    for (let i = 0; i < 200 && h.hub.core.stats.slowConsumerDrops === 0; i++)
+      await h.hub.publish('slow', big);
     socket.destroy();
     const m = await scrape(h);
     assert.ok((m.get('cometa_slow_consumer_drops_total') ?? 0) >= 1);
@@ -136,7 +141,11 @@ describe('dashboard stats channel', () => {
       [...watcher.text().matchAll(/event: stats\ndata: (.*)\n/g)].map(
         (x) => (JSON.parse(x[1]!) as { data: StatsSnapshot }).data,
       );
-    await waitFor(() => snaps().some((s) => s.channels.some((c) => c.channel === 'd.chan' && c.stored === 5)), 5000, 'stats');
+    await waitFor(
+      () => snaps().some((s) => s.channels.some((c) => c.channel === 'd.chan' && c.stored === 5)),
+      5000,
+      'stats',
+    );
     const s = snaps().at(-1)!;
     assert.equal(s.connections.sse, 1);
     assert.equal(s.store, 'memory');
@@ -162,7 +171,11 @@ describe('simulated demo feed', () => {
   test('publishes plausible scores and quotes, marked simulated, and stops with hub.close()', async () => {
     const h = await startHub({ demo: true, demoFeed: true });
     const feed = h.hub.demoFeed!;
-    await waitFor(() => feed.published >= FEED_CHANNELS.scores.length + FEED_CHANNELS.quotes.length + 3, 8000, 'feed');
+    await waitFor(
+      () => feed.published >= FEED_CHANNELS.scores.length + FEED_CHANNELS.quotes.length + 3,
+      8000,
+      'feed',
+    );
     const q = await fetch(`${h.url}/sub/quotes.AAPL?mode=poll&last=5`);
     const quotes = ((await q.json()) as { messages: { event: string; data: Quote }[] }).messages;
     assert.ok(quotes.length >= 1);
@@ -224,7 +237,11 @@ describe('demo routes', () => {
     const h = await hub({ demo: true });
     const mine = sse(`${h.url}/sub/quotes.X,demo.page-abc`);
     const other = sse(`${h.url}/sub/quotes.X`);
-    await waitFor(() => mine.text().includes('event: open') && other.text().includes('event: open'), 5000, 'open');
+    await waitFor(
+      () => mine.text().includes('event: open') && other.text().includes('event: open'),
+      5000,
+      'open',
+    );
     const res = await fetch(`${h.url}/demo/kick?channel=demo.page-abc`, { method: 'POST' });
     assert.deepEqual(await res.json(), { channel: 'demo.page-abc', kicked: 1 });
     await waitFor(() => mine.ended(), 5000, 'kicked stream ended');
@@ -234,7 +251,10 @@ describe('demo routes', () => {
     assert.equal((await fetch(`${h.url}/demo/kick?channel=quotes.X`, { method: 'POST' })).status, 400);
     assert.equal((await fetch(`${h.url}/demo/kick?channel=demo.page-abc`)).status, 405);
     const plain = await hub();
-    assert.equal((await fetch(`${plain.url}/demo/kick?channel=demo.page-abc`, { method: 'POST' })).status, 404);
+    assert.equal(
+      (await fetch(`${plain.url}/demo/kick?channel=demo.page-abc`, { method: 'POST' })).status,
+      404,
+    );
     other.close();
   });
 
