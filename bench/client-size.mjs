@@ -1,17 +1,16 @@
 // Scenario 7: client library sizes, all built the same way: esbuild bundle + minify for browsers
 // (ESM, ES2018), then gzip -9. Libraries missing from node_modules are reported, not installed.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const require = createRequire(`${root}/package.json`);
 
 function version(pkg) {
   try {
-    return require(`${pkg}/package.json`).version;
+    // Read the file directly: packages with an "exports" map may not export package.json.
+    return JSON.parse(readFileSync(`${root}/node_modules/${pkg}/package.json`, 'utf8')).version;
   } catch {
     return null;
   }
