@@ -288,11 +288,15 @@ export class RedisStore implements Store {
   }
 
   async head(): Promise<number> {
+    const epoch = this.epoch;
+    let replies: unknown[];
     try {
-      return Number((await this.#redis().get(this.#k('seq'))) ?? 0);
+      replies = await this.#multi(this.#redis(), (m) => m.get(this.#k('epoch')).get(this.#k('seq')));
     } catch (err) {
       throw unavailable(err);
     }
+    if (replies[0] !== epoch || this.epoch !== epoch) await this.#epochMoved();
+    return Number(replies[1] ?? 0);
   }
 
   listen(listener: (event: StoreEvent) => void): void {
@@ -335,6 +339,8 @@ export class RedisStore implements Store {
 
   async read(channels: readonly string[], after: number, limit: number): Promise<ReadResult> {
     const cmd = this.#redis();
+    // The caller's cursor belongs to the epoch current now: an answer from any other epoch is refused.
+    const epoch = this.epoch;
     let replies: unknown[];
     try {
       replies = await this.#multi(cmd, (m) => {
@@ -349,7 +355,7 @@ export class RedisStore implements Store {
       throw unavailable(err);
     }
     const head = Number(replies[1] ?? 0);
-    if (replies[0] !== this.epoch) await this.#epochMoved();
+    if (replies[0] !== epoch || this.epoch !== epoch) await this.#epochMoved();
     const gaps: ChannelGap[] = [];
     let messages: StoredMessage[] = [];
     channels.forEach((channel, i) => {
@@ -366,6 +372,8 @@ export class RedisStore implements Store {
 
   async last(channels: readonly string[], n: number): Promise<LastResult> {
     const cmd = this.#redis();
+    // The caller's cursor belongs to the epoch current now: an answer from any other epoch is refused.
+    const epoch = this.epoch;
     let replies: unknown[];
     try {
       replies = await this.#multi(cmd, (m) => {
@@ -377,7 +385,7 @@ export class RedisStore implements Store {
     } catch (err) {
       throw unavailable(err);
     }
-    if (replies[0] !== this.epoch) await this.#epochMoved();
+    if (replies[0] !== epoch || this.epoch !== epoch) await this.#epochMoved();
     const messages: StoredMessage[] = [];
     if (n > 0)
       channels.forEach((channel, i) => {
