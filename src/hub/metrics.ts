@@ -85,9 +85,34 @@ export class HubMetrics {
       'Store failures (backend unreachable, failed operations)',
       () => core.stats.storeErrors,
     );
+    mirror(
+      'cometa_slow_consumer_bytes_total',
+      'Unsent bytes slow consumers had queued when they were dropped',
+      () => core.stats.slowConsumerBytes,
+    );
+    mirror(
+      'cometa_pings_refused_total',
+      'Image pings and beacons refused by channel policy (answered as usual, nothing published)',
+      () => core.stats.pingsRefused,
+    );
+    mirror(
+      'cometa_rate_limited_total',
+      'Publishes refused with 429 by limits.publishRatePerIp / publishRatePerToken',
+      () => core.stats.rateLimited,
+    );
+    mirror(
+      'cometa_connections_refused_total',
+      'Requests refused with 503 by limits.maxConnections / maxConnectionsPerIp',
+      () => core.stats.connectionsRefused,
+    );
+    mirror(
+      'cometa_auth_expired_total',
+      'Subscriptions ended because their token expired (close reason auth)',
+      () => core.stats.authExpired,
+    );
     new Gauge({
-      name: 'cometa_store_up',
-      help: '1 when the hub is ready and its store answers, 0 otherwise',
+      name: 'cometa_up',
+      help: '1 while the hub accepts requests, 0 once it is shutting down',
       registers: [registry],
       collect() {
         this.set(core.closing ? 0 : 1);

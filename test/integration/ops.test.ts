@@ -128,6 +128,12 @@ describe('/metrics', () => {
     assert.equal(two.hub.metrics, undefined);
     const three = await hub();
     assert.equal((await scrape(three)).get('cometa_messages_published_total'), 0, 'no series shared');
+    // A ping on a channel without the ping policy is answered as usual but refused and counted.
+    await fetch(`${three.url}/ping/not.enabled?k=v`);
+    const m = await scrape(three);
+    assert.equal(m.get('cometa_pings_refused_total'), 1);
+    assert.equal(m.get('cometa_messages_published_total'), 0);
+    assert.equal(m.get('cometa_up'), 1);
   });
 });
 
