@@ -8,8 +8,18 @@ import { ERROR_CODES, type ErrorCode } from '../../src/protocol/errors.js';
 
 const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
 const documented = new Map<string, { status: string | undefined; text: string }>();
-for (const m of doc.matchAll(/^\| `(ERR_[A-Z_]+)` \|(?: (\d+) \|)? (.+) \|$/gm)) {
-  documented.set(m[1]!, { status: m[2], text: m[3]! });
+// Table rows, whatever padding the formatter gives the columns: | `CODE` | [status |] meaning |
+for (const line of doc.split('\n')) {
+  const cells = line
+    .split('|')
+    .slice(1, -1)
+    .map((c) => c.trim());
+  const code = /^`(ERR_[A-Z_]+)`$/.exec(cells[0] ?? '')?.[1];
+  if (code === undefined) continue;
+  documented.set(
+    code,
+    cells.length === 3 ? { status: cells[1], text: cells[2]! } : { status: undefined, text: cells[1]! },
+  );
 }
 
 describe('error code registry', () => {
