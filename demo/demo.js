@@ -15,11 +15,10 @@
 
   const $ = (id) => document.getElementById(id);
   const stats = { messages: 0, reconnects: 0, fallbacks: 0, gaps: 0, dups: 0 };
-  const seen = {}; // message ids already rendered, to prove (and count) that resume sends no duplicate
+  let seen = {}; // message ids already rendered, to prove (and count) that resume sends no duplicate
   let sub = null;
   let lastTransport = null;
   let wasOpen = false;
-  const pageLoaded = Date.now();
 
   /** Exposed for the browser test and for curious readers in the console. */
   const demo = {
@@ -83,6 +82,8 @@
     };
     const transports = chosenTransports();
     if (transports) options.transports = transports;
+    // "Block WebSocket" stands in for a proxy that refuses upgrades: a WebSocket that fails at once.
+    if ($('blockws').checked) options.WebSocket = BlockedWebSocket;
     // First connection: the latest messages of each channel fill the page at once. Later (switching
     // transport) it resumes from the previous subscription's cursor: nothing is missed or repeated.
     if (since) options.since = since;
@@ -93,13 +94,17 @@
     demo.subscription = sub;
   }
 
+  /** A WebSocket that errors right away, as one does behind a proxy that refuses upgrades. */
+  function BlockedWebSocket() {
+    setTimeout(() => {
+      if (this.onerror) this.onerror();
+    }, 30);
+  }
+  BlockedWebSocket.prototype.close = () => {};
+
   function onStatus(s) {
     setState(s.state, s.transport);
     if (s.state === 'open') {
-      if (lastTransport && s.transport !== lastTransport && !wasOpen) {
-        bump('fallbacks');
-        log(`fell back from ${lastTransport} to ${s.transport}`, 'warn');
-      }
       log(
         (wasOpen ? 'reconnected over ' : 'open over ') +
           s.transport +
@@ -107,6 +112,15 @@
         'good',
       );
       wasOpen = true;
+    } else if (
+      s.state === 'reconnecting' &&
+      s.reason === 'failed' &&
+      lastTransport &&
+      s.transport !== lastTransport
+    ) {
+      // The transport never opened: subscribe() falls back to the next one at once.
+      bump('fallbacks');
+      log(`${lastTransport} did not work; falling back to ${s.transport}`, 'warn');
     } else if (s.state === 'reconnecting') {
       bump('reconnects');
       log(
@@ -116,13 +130,10 @@
           (s.transport || '…'),
         'warn',
       );
-    } else if (s.state === 'connecting' && s.reason === 'failed') {
-      log(`${lastTransport || 'a transport'} did not work; trying ${s.transport}`, 'warn');
-      if (lastTransport && s.transport !== lastTransport) bump('fallbacks');
     } else if (s.state === 'closed') {
       log(`closed${s.reason ? ` (${s.reason})` : ''}`, s.reason === 'closed' ? '' : 'bad');
     }
-    if (s.state === 'open' || s.state === 'connecting') lastTransport = s.transport;
+    if (s.transport) lastTransport = s.transport;
     $('cursor').textContent = sub?.cursor || '—';
   }
 
@@ -139,7 +150,8 @@
     demo.received.push({ id: e.id, channel: e.channel, transport: sub ? sub.transport : null });
     if (demo.received.length > 5000) demo.received.splice(0, 1000);
     $('cursor').textContent = e.id || sub?.cursor || '—';
-    const live = e.time > pageLoaded;
+    // Replayed history is drawn without the flash reserved for what just happened.
+    const live = e.time > Date.now() - 3000;
     const parts = e.channel.split('.');
     if (parts[0] === 'scores') renderScores(parts[1], e.data, live);
     else if (parts[0] === 'quotes') renderQuote(e.data, live);
@@ -159,6 +171,17 @@
         (since ? `, resuming after ${since}` : ''),
     );
     connect(since);
+  });
+
+  $('stale').addEventListener('click', () => {
+    // A cursor from an epoch this hub never had: what a client sees after the hub lost its history
+    // (a memory store restarted). subscribe() reports a gap per channel instead of hiding it.
+    if (sub) sub.close();
+    // After such a gap the app starts over, as after a reload: the hub replays what it still has.
+    seen = {};
+    $('chat').textContent = '';
+    log('resuming from a stale cursor (another epoch): expect a gap per channel');
+    connect('lost0000-1');
   });
 
   $('drop').addEventListener('click', () => {

@@ -305,6 +305,43 @@ describe('demo page', () => {
     assert.match((await page.textContent('#jsonpurl')) ?? '', /transport=jsonp/);
   });
 
+  test('"Block WebSocket" with Auto: subscribe() falls back to SSE, and the page shows it', async () => {
+    const p = await browser.open(`${h.url}/`);
+    await until(
+      p,
+      'open over websocket',
+      () => document.body.dataset.transport === 'websocket' && document.body.dataset.state === 'open',
+    );
+    await p.check('#blockws');
+    await until(
+      p,
+      'fallback',
+      () => cometaDemo.stats.fallbacks >= 1 && document.body.dataset.state === 'open',
+    );
+    assert.equal(await p.textContent('#transport'), 'sse');
+    assert.match((await p.textContent('#log')) ?? '', /websocket did not work; falling back to sse/);
+    const n = await p.evaluate(() => cometaDemo.received.length);
+    await until(
+      p,
+      'messages over the fallback',
+      (k) => cometaDemo.received.slice(k).some((m) => m.transport === 'sse'),
+      n,
+    );
+    assert.deepEqual(p.errors, []);
+    await p.close();
+  });
+
+  test('"Resume from a stale cursor" surfaces a gap per channel, then goes on', async () => {
+    await page.check('input[name=transport][value=auto]');
+    await until(page, 'open', () => document.body.dataset.state === 'open');
+    await page.click('#stale');
+    // Scores (3), quotes (6), demo.chat and the page channel: one gap each.
+    await until(page, 'gaps', () => cometaDemo.stats.gaps >= 11);
+    await until(page, 'open after the gap', () => document.body.dataset.state === 'open');
+    assert.match((await page.textContent('#log')) ?? '', /gap on quotes\.AAPL: epoch/);
+    assert.equal(await page.evaluate(() => cometaDemo.stats.dups), 0);
+  });
+
   test('screenshot of the demo is saved and not blank; no page errors', async () => {
     const file = join(RESULTS, 'demo.png');
     await page.screenshot({ path: file, fullPage: true });
