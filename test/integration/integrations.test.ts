@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
+import { subscribe } from '../../src/client/index.js';
 import { sleep, startHub, waitFor } from '../helpers/hub.js';
+import { startRedis } from '../helpers/redis.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const TSX = import.meta.resolve('tsx');
@@ -53,6 +55,40 @@ function runExample(
       }
     });
     exit.then(() => reject(new Error(`${file} exited:\n${log}`)));
+  });
+}
+
+/** Runs `cometa ARGS` (from source) and resolves once it logs its URL. */
+function runCli(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli/main.ts'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, NODE_OPTIONS: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let log = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    log += d;
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    log += d;
+  });
+  const exit = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      children.delete(child);
+      resolve(code);
+    }),
+  );
+  return new Promise<{ child: ChildProcess; exit: Promise<number | null> }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`cometa did not start in 20 s:\n${log}`)), 20_000);
+    const check = () => {
+      if (/"url":"http/.test(log)) {
+        clearTimeout(timer);
+        resolve({ child, exit });
+      }
+    };
+    child.stdout!.on('data', check);
+    exit.then(() => reject(new Error(`cometa exited:\n${log}`)));
   });
 }
 
@@ -217,14 +253,17 @@ describe('examples/nginx.conf', () => {
   });
 
   /** Starts Debian's nginx on a loopback port with examples/nginx.conf (after `edit`) in front of `hubPort`. */
-  async function startNginx(hubPort: number, edit: (conf: string) => string = (c) => c) {
+  async function startNginx(hubPort: number | number[], edit: (conf: string) => string = (c) => c) {
+    const upstreams = (Array.isArray(hubPort) ? hubPort : [hubPort])
+      .map((p) => `server 127.0.0.1:${p} max_fails=1 fail_timeout=30s;`)
+      .join(' ');
     const dir = mkdtempSync(join(tmpdir(), 'cometa-nginx-'));
     mkdirSync(join(dir, 'logs'));
     const port = await freePort();
     const example = edit(readFileSync(join(ROOT, 'examples/nginx.conf'), 'utf8'));
     assert.match(example, /server 127\.0\.0\.1:8080;/);
     const http = example
-      .replace('server 127.0.0.1:8080;', `server 127.0.0.1:${hubPort};`)
+      .replace('server 127.0.0.1:8080;', upstreams)
       .replace('listen 80;', `listen 127.0.0.1:${port};`)
       .replace(
         'http {',
@@ -304,6 +343,81 @@ describe('examples/nginx.conf', () => {
     } finally {
       await stop();
       await h.close();
+    }
+  });
+
+  test('examples/multi-hub.yaml: two hubs on Redis behind nginx; a subscriber survives losing its hub', async () => {
+    const redis = await startRedis();
+    const ports = [await freePort(), await freePort()];
+    const hubs = await Promise.all(
+      ports.map((port) =>
+        runCli(['serve', '--config', join(ROOT, 'examples/multi-hub.yaml'), '--log-level', 'info'], {
+          COMETA_PORT: String(port),
+          COMETA_HOST: '127.0.0.1',
+          COMETA_STORE: redis.url,
+        }),
+      ),
+    );
+    const { base, stop } = await startNginx(ports);
+    const got: { id: string | null; n: number }[] = [];
+    const statuses: string[] = [];
+    const sub = subscribe(base, ['lb.news'], {
+      transports: ['sse'],
+      minDelay: 50,
+      onMessage: (e) => got.push({ id: e.id, n: (e.data as { n: number }).n }),
+      onStatus: (st) => statuses.push(`${st.state}:${st.reason ?? ''}`),
+    });
+    try {
+      await waitFor(() => sub.state === 'open', 10_000, 'subscribed through nginx');
+      const send = async (n: number) => {
+        const res = await fetch(`${base}/pub/lb.news`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ n }),
+        });
+        assert.equal(res.status, 202, await res.text());
+      };
+      // Round-robin: these land on both hubs; Redis fans them out to the subscriber's hub.
+      for (let n = 1; n <= 20; n++) await send(n);
+      await waitFor(() => got.length === 20, 10_000, 'first 20 through either hub');
+      // Find the hub holding the stream and stop it (SIGTERM: close frame, clients go elsewhere).
+      const holding: number[] = [];
+      for (const [i, port] of ports.entries()) {
+        const m = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        if (/cometa_connections\{transport="sse"\} 1/.test(m)) holding.push(i);
+      }
+      assert.equal(holding.length, 1, 'exactly one hub holds the stream');
+      const victim = hubs[holding[0]!]!;
+      victim.child.kill('SIGTERM');
+      for (let n = 21; n <= 40; n++) {
+        // nginx may try the stopping hub first; it answers 503 (shutting down) or is gone.
+        for (let tries = 0; ; tries++) {
+          try {
+            await send(n);
+            break;
+          } catch (err) {
+            if (tries > 20) throw err;
+            await sleep(100);
+          }
+        }
+      }
+      assert.equal(await victim.exit, 0);
+      await waitFor(() => got.length >= 40, 15_000, 'all 40 after the failover');
+      assert.deepEqual(
+        got.map((g) => g.n),
+        Array.from({ length: 40 }, (_, i) => i + 1),
+        'every message exactly once, in order, across the hub loss',
+      );
+      assert.ok(
+        statuses.some((x) => x === 'reconnecting:shutdown'),
+        `statuses: ${statuses.join(', ')}`,
+      );
+    } finally {
+      sub.close();
+      await stop();
+      for (const hub of hubs) hub.child.kill('SIGTERM');
+      await Promise.all(hubs.map((hub) => hub.exit));
+      await redis.stop();
     }
   });
 
