@@ -9,7 +9,13 @@ const COLORS = {
   cometa: '#16a34a',
   'cometa-memory': '#4ade80',
 };
-const TRANSPORT = { sse: 'SSE', ws: 'WebSocket', longpoll: 'long-poll', stream: 'HTTP stream (NDJSON)' };
+const TRANSPORT = {
+  sse: 'SSE',
+  ws: 'WebSocket',
+  longpoll: 'long-poll',
+  stream: 'HTTP stream (NDJSON)',
+  polling: 'Engine.IO polling',
+};
 const SHORT_PEER = {
   nchan: 'nchan',
   socketio: 'Socket.IO',
@@ -17,7 +23,7 @@ const SHORT_PEER = {
   cometa: 'cometa',
   'cometa-memory': 'cometa (memory)',
 };
-const SHORT_TRANSPORT = { sse: 'SSE', ws: 'WS', longpoll: 'long-poll', stream: 'stream' };
+const SHORT_TRANSPORT = { sse: 'SSE', ws: 'WS', longpoll: 'long-poll', stream: 'stream', polling: 'polling' };
 const shortLabel = (r) =>
   `${SHORT_PEER[r.peer] ?? r.peer}${
     r.transport
@@ -64,10 +70,16 @@ export function barChart(title, unit, bars) {
 
 const ok = (r) => r && !r.skipped && !r.error;
 
-/** The nchan row to compare a row with: same transport, else WebSocket, else SSE. */
+/** The nchan row to compare a row with: same transport, else the closest (polling: long-poll; stream: SSE), else WebSocket. */
 function baseline(rows, r) {
   const n = rows.filter((x) => x.peer === 'nchan' && ok(x));
-  return n.find((x) => x.transport === r.transport) ?? n.find((x) => x.transport === 'ws') ?? n[0];
+  const like = { polling: 'longpoll', stream: 'sse' }[r.transport];
+  return (
+    n.find((x) => x.transport === r.transport) ??
+    n.find((x) => x.transport === like) ??
+    n.find((x) => x.transport === 'ws') ??
+    n[0]
+  );
 }
 
 function ratio(rows, r, key) {

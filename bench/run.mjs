@@ -110,7 +110,7 @@ const PEERS = {
   socketio: {
     label: 'Socket.IO 4',
     client: 'socketio',
-    transports: ['ws'],
+    transports: ['ws', 'polling'],
     start: () => startNodeServer('./socketio-server.mjs'),
   },
   faye: {
@@ -390,7 +390,7 @@ const scenarios = {
   async idle() {
     log(`3. idle memory: ${P.idleSubs} idle subs per transport on ${P.idleChannels} channels`);
     const rows = [];
-    for (const [peer, transport] of targets(['sse', 'ws', 'longpoll', 'stream'])) {
+    for (const [peer, transport] of targets(['sse', 'ws', 'longpoll', 'stream', 'polling'])) {
       const r = await withPeer(peer, async (s) => {
         await sleep(700);
         const rss0 = sample(s.pid).rss;

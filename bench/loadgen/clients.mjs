@@ -204,6 +204,7 @@ const cometa = {
 };
 
 const socketio = {
+  polling: socketioPolling,
   ws: (o, h) =>
     wsClient(
       { ...o, h },
@@ -220,6 +221,83 @@ const socketio = {
       },
     ),
 };
+
+/**
+ * Engine.IO v4 long-polling: GETs on one keep-alive socket (packets separated by \x1e), POSTs
+ * (`40`, the join event, pong `3`) on a second one, as a browser's two XHR connections.
+ */
+function socketioPolling(o, h) {
+  const base = '/socket.io/?EIO=4&transport=polling';
+  let sid = null;
+  let closing = false;
+  let ready = false;
+  const postQueue = [];
+  let posting = false;
+  const post = (body) => {
+    postQueue.push(body);
+    if (!posting) flushPost();
+  };
+  const postConn = new PubConn(o.port, o.localAddress);
+  const flushPost = () => {
+    const body = postQueue.shift();
+    if (body === undefined) {
+      posting = false;
+      return;
+    }
+    posting = true;
+    postConn.raw(
+      `POST ${base}&sid=${sid} HTTP/1.1\r\nHost: ${HOST}\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      (status) => {
+        if (status !== 200 && !closing) h.fail(new Error(`socket.io polling POST: HTTP ${status}`));
+        flushPost();
+      },
+    );
+  };
+  const getConn = new PubConn(o.port, o.localAddress);
+  const poll = () => {
+    if (closing) return;
+    getConn.raw(
+      `GET ${base}${sid ? `&sid=${sid}` : ''} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
+      (status, body) => {
+        if (closing) return;
+        if (status !== 200) {
+          closing = true;
+          h.fail(new Error(`socket.io polling GET: HTTP ${status}`));
+          return;
+        }
+        for (const t of body.split('\x1e')) {
+          const c = t.charCodeAt(0);
+          if (c === 52 /* 4: message */) {
+            if (t.charCodeAt(1) === 50 /* 2: EVENT */) h.text(t);
+            else if (t.startsWith('430')) {
+              if (!ready) {
+                ready = true;
+                h.ready();
+              }
+            } else if (t.startsWith('40')) post(`420${JSON.stringify(['join', o.channel])}`);
+          } else if (c === 50 /* 2: ping */) post('3');
+          else if (c === 48 /* 0: open */) {
+            sid = JSON.parse(t.slice(1)).sid;
+            post('40');
+          } else if (c === 49 /* 1: close */) {
+            closing = true;
+            h.fail(new Error('socket.io polling: closed by server'));
+            return;
+          }
+        }
+        poll();
+      },
+    );
+  };
+  poll();
+  return {
+    close() {
+      closing = true;
+      getConn.close();
+      postConn.close();
+    },
+  };
+}
 
 const faye = {
   ws: (o, h) => {

@@ -37,7 +37,7 @@ export function payload(seq, size = 64) {
   return `${head}${'x'.repeat(pad)}"}`;
 }
 
-function open({ port, peer, list, localAddresses, maxPending = 200, timeoutMs = 120_000 }) {
+function open({ port, peer, list, localAddresses, maxPending = 200, timeoutMs = 300_000 }) {
   return new Promise((resolve) => {
     let next = 0;
     let pending = 0;
