@@ -17,6 +17,7 @@ import {
 } from '../../src/client/subscribe/index.js';
 import { createHub } from '../../src/hub/index.js';
 import type { Envelope, GapData } from '../../src/protocol/envelope.js';
+import { cutAbruptly } from '../helpers/chaos.js';
 import { publish, sleep, startHub, type TestHub, waitFor } from '../helpers/hub.js';
 
 const TRANSPORTS: SubscribeTransport[] = ['websocket', 'sse', 'stream', 'longpoll'];
@@ -133,6 +134,24 @@ for (const transport of TRANSPORTS) {
       assert.deepEqual(
         r.messages.map((e) => e.data),
         [3, 4, 5],
+      );
+    });
+
+    it('after a `last` start with nothing to replay, a reconnect misses nothing published meanwhile', async () => {
+      const c = chan();
+      const r = record(t.url, [c], { transports: [transport], last: 2, minDelay: 400 });
+      await r.opened();
+      // Cut with no close frame (which would carry a cursor).
+      for (const s of [...t.hub.core.subscribers]) if (s.channels.includes(c)) cutAbruptly(s);
+      // Published while disconnected: more than `last`, all must arrive.
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push(await t.hub.publish(c, i));
+      await waitFor(() => r.messages.length >= 5, 10_000, '5 messages');
+      await sleep(100);
+      r.sub.close();
+      assert.deepEqual(
+        r.messages.map((e) => e.id),
+        ids,
       );
     });
 

@@ -105,6 +105,8 @@ export function subscribe(
   let attempts = 0;
   let opened = false;
   let reason: string | undefined;
+  /** The open frame's cursor when it could not be taken yet (a `last` start). */
+  let held: string | undefined;
 
   const emit = <K extends keyof SubscriptionEvents>(t: K, v: SubscriptionEvents[K]) => {
     for (const f of L[t].slice()) {
@@ -162,13 +164,17 @@ export function subscribe(
       else if (adopt(v.id)) emit('message', v as Envelope);
     } else {
       // The open frame's cursor is after the replay that follows it: only a fresh start takes it.
+      // With `last`, it is held: if the connection ends before any message, resume from it rather
+      // than asking for the last N again (which would skip what was published in between).
       if (v.cursor && (v.event !== 'open' || (!cursor && !o.last))) adopt(v.cursor);
+      else if (v.event === 'open') held = v.cursor;
       if (v.event === 'close') reason = v.reason;
     }
   };
 
   const ended = () => {
     halt();
+    if (!cursor && held) adopt(held);
     if (reason === 'auth') return close('auth');
     if (!opened) {
       // This transport cannot work here: fall back at once; after the last, back off and start over.
