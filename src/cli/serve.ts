@@ -4,11 +4,13 @@ import { createHub } from '../hub/hub.js';
 import { loadConfigFile, type ServeConfig } from './config.js';
 import { resolveServeConfig, SETTINGS, settingFlags } from './settings.js';
 
+const ARG = { int: 'N', string: 'X', list: 'A,B', bool: '' } as const;
+
 export const SERVE_USAGE = `cometa serve [--port 8080] [--host 127.0.0.1] [--config FILE] [--demo] [--no-feed] [OPTIONS]
 
   Precedence: flags > environment (COMETA_*) > config file (JSON or YAML) > defaults.
-  --config FILE  (COMETA_CONFIG) JSON or YAML file of hub options plus port, host, logLevel
-${SETTINGS.map((s) => `${`  --${s.kind === 'bool' ? `[no-]${s.flag}` : `${s.flag} X`}`.padEnd(34)}(${s.env}) ${s.doc}; default ${s.def}`).join('\n')}
+${'  --config FILE'.padEnd(34)}(COMETA_CONFIG) JSON or YAML file of hub options plus port, host, logLevel
+${SETTINGS.map((s) => `${`  --${s.kind === 'bool' ? `[no-]${s.flag}` : `${s.flag} ${ARG[s.kind]}`}`.padEnd(34)}(${s.env}) ${s.doc}; default ${s.def}`).join('\n')}
 
   See docs/configuration.md for the full reference.`;
 
