@@ -137,7 +137,9 @@ export function writeReport(result, base) {
       'CPU percentages are of one core over the window; “other processes” is the rest of the machine’s busy time (/proc/stat) in that window, the noise indicator. ' +
       'Ratios compare with nginx+nchan in the same run (same transport; WebSocket for peers without SSE). Lower is better except for throughput.',
     '',
-    `Peers: ${Object.values(result.peers).join(', ')}.`,
+    `Peers: ${Object.entries(result.peers)
+      .map(([k, v]) => (result.versions?.[k] ? `${v} (${result.versions[k]})` : v))
+      .join(', ')}.`,
     '',
   );
   const S = result.scenarios;

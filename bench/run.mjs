@@ -9,7 +9,7 @@
 // Results: <out>/<date>.json and <out>/<date>.md (+ SVG charts in <out>/<date>/). The default out
 // is bench/results, or bench/results/tmp for --quick runs (git-ignored).
 import { fork } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,13 @@ import { writeReport } from './report.mjs';
 
 installCleanup();
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+const pkgVersion = (name) => {
+  try {
+    return JSON.parse(readFileSync(here(`../node_modules/${name}/package.json`), 'utf8')).version;
+  } catch {
+    return '?';
+  }
+};
 
 // ---------------------------------------------------------------- parameters
 
@@ -111,13 +118,19 @@ const PEERS = {
     label: 'Socket.IO 4',
     client: 'socketio',
     transports: ['ws', 'polling'],
-    start: () => startNodeServer('./socketio-server.mjs'),
+    start: async () => ({
+      ...(await startNodeServer('./socketio-server.mjs')),
+      version: `socket.io ${pkgVersion('socket.io')}`,
+    }),
   },
   faye: {
     label: 'Faye 1.4',
     client: 'faye',
     transports: ['ws'],
-    start: () => startNodeServer('./faye-server.mjs'),
+    start: async () => ({
+      ...(await startNodeServer('./faye-server.mjs')),
+      version: `faye ${pkgVersion('faye')}`,
+    }),
   },
   cometa: {
     label: 'cometa (default store)',
@@ -226,10 +239,13 @@ const closeAll = (workers) => Promise.all(workers.map((w) => w.close()));
 const runTag = Date.now().toString(36).slice(-5);
 const chan = (i) => `b${runTag}-${i}`;
 
+const versions = {};
+
 async function withPeer(peerKey, fn) {
   let peer;
   try {
     peer = await PEERS[peerKey].start();
+    if (peer.version) versions[peerKey] = peer.version;
   } catch (e) {
     return { peer: peerKey, skipped: String(e.message).split('\n')[0] };
   }
@@ -624,6 +640,7 @@ async function main() {
     result.scenarios[s].seconds = (Date.now() - t0) / 1000;
   }
   result.finished = new Date().toISOString();
+  result.versions = versions;
   const base = join(outDir, stamp);
   writeFileSync(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
   writeReport(result, base);
