@@ -6,13 +6,27 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Envelope, GapData } from '../../src/protocol/envelope.js';
-import { publish, sleep, startHub, type TestHub } from '../helpers/hub.js';
-import { type DriverName, openSubscription } from '../helpers/transport-clients.js';
+import { publish, sleep, startHub, type TestHub, waitFor } from '../helpers/hub.js';
+import { type DriverName, openSubscription, type TestSubscription } from '../helpers/transport-clients.js';
 
 const DRIVERS: DriverName[] = ['websocket', 'sse', 'stream', 'longpoll', 'jsonp', 'poll'];
 const STREAMS = new Set<DriverName>(['websocket', 'sse', 'stream']);
 
 const messages = (es: Envelope[]) => es.filter((e) => e.id !== null);
+
+/**
+ * Waits until a subscription started with no cursor is in place on the hub, so a message published
+ * next cannot predate it: streams have their open frame, polls an answer or a held request. (A fixed
+ * sleep is not enough on a loaded machine.)
+ */
+async function settled(t: TestHub, s: TestSubscription, channel: string): Promise<void> {
+  await waitFor(
+    () => s.cursor !== undefined || t.hub.core.subscriberCount(channel) > 0,
+    10_000,
+    'subscribed',
+  );
+  await sleep(50);
+}
 let n = 0;
 /** A fresh channel name per test, so tests sharing a hub never see each other's messages. */
 const chan = (p = 'c') => `t${++n}.${p}`;
@@ -31,7 +45,7 @@ for (const driver of DRIVERS) {
     it('delivers a published message as one envelope', async () => {
       const c = chan();
       const s = openSubscription(driver, t.url, [c]);
-      await sleep(150);
+      await settled(t, s, c);
       const id = await publish(t.url, c, { score: [101, 99] }, 'score');
       const [e] = messages(await s.waitFor(1));
       s.close();
@@ -47,7 +61,7 @@ for (const driver of DRIVERS) {
       const a = chan('a');
       const b = chan('b');
       const s = openSubscription(driver, t.url, [a, b]);
-      await sleep(150);
+      await settled(t, s, a);
       const ids: string[] = [];
       for (let i = 0; i < 10; i++) ids.push(await publish(t.url, i % 2 ? a : b, i));
       const got = messages(await s.waitFor(10));
@@ -66,7 +80,7 @@ for (const driver of DRIVERS) {
       const a = chan('a');
       const b = chan('b');
       const s1 = openSubscription(driver, t.url, [a, b]);
-      await sleep(150);
+      await settled(t, s1, a);
       await publish(t.url, a, 1);
       await publish(t.url, b, 2);
       await s1.waitFor(2);
@@ -89,7 +103,7 @@ for (const driver of DRIVERS) {
       const c = chan();
       await publish(t.url, c, 'old');
       const s = openSubscription(driver, t.url, [c]);
-      await sleep(150);
+      await settled(t, s, c);
       await publish(t.url, c, 'new');
       const got = messages(await s.waitFor(1));
       await sleep(50);
@@ -180,7 +194,7 @@ describe('graceful close', () => {
       const t = await startHub();
       const c = chan();
       const s = openSubscription(driver, t.url, [c]);
-      await sleep(150);
+      await settled(t, s, c);
       await publish(t.url, c, 'before close');
       await s.waitFor(1);
       const closing = t.close();
