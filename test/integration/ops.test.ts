@@ -137,6 +137,18 @@ describe('/metrics', () => {
   });
 });
 
+test('docs/operations.md documents every cometa_* metric the hub exposes', async () => {
+  const { readFileSync } = await import('node:fs');
+  const doc = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8');
+  const h = await hub();
+  const text = await (await fetch(`${h.url}/metrics`)).text();
+  const names = [...text.matchAll(/^# TYPE (cometa_\w+) /gm)]
+    .map((m) => m[1]!)
+    .filter((n) => !/^cometa_(process|nodejs)_/.test(n));
+  assert.ok(names.length >= 15, names.join(', '));
+  for (const name of names) assert.ok(doc.includes(`\`${name}\``), `${name} documented`);
+});
+
 describe('dashboard stats channel', () => {
   test('the hub publishes snapshots on cometa.stats with connections, rates and channels', async () => {
     const h = await hub({ dashboard: true, statsIntervalMs: 200 });
