@@ -21,7 +21,7 @@ export function defaultStoreSpec(dataDir: string): string {
  * - `sqlite:PATH` (relative to the working directory; the directory is created), optionally
  *   `sqlite:PATH?sync=full` to fsync every commit (see docs/stores.md)
  * - `redis://[:PASSWORD@]HOST:PORT/DB` (also `rediss://`), optionally `?prefix=cometa:` (key
- *   prefix), `&fanout=stream|pubsub`, `&log=100000` (entries kept in the global log)
+ *   prefix), `&fanout=pubsub|stream`, `&log=100000` (entries kept in the global log)
  *
  * `dataDir` is where the default SQLite file lives (used when `spec` is empty).
  */
