@@ -8,7 +8,7 @@ import { DEFAULT_EVENT, isPublishableEvent } from '../protocol/envelope.js';
 import { HubCore } from './core.js';
 import { DemoFeed } from './demo-feed.js';
 import { type AuthorizeHook, setAuthorizeHook } from './http/auth.js';
-import { answerClientError } from './http/limits.js';
+import { answerClientError, answerConnect } from './http/limits.js';
 import { HubError } from './http/respond.js';
 import { createRouter, type Next } from './http/router.js';
 import { HubMetrics } from './metrics.js';
@@ -184,6 +184,7 @@ export class Hub {
     server.on('upgrade', this.upgrade);
     // Parser refusals (431, 408, 400) answered as cometa JSON errors, not Node's bare status line.
     server.on('clientError', answerClientError);
+    server.on('connect', answerConnect);
     // Streams and held polls are long-lived; Node's per-request timeout must not cut them.
     server.requestTimeout = 0;
     server.headersTimeout = limits.headersTimeoutMs;

@@ -603,6 +603,24 @@ describe('limits', () => {
     }
   });
 
+  it('closes refused upgrade sockets even when the peer never closes its side (hub.close() is not held)', async () => {
+    const t = await startHub({});
+    const s = connect(t.port, '127.0.0.1');
+    s.on('error', () => {});
+    let answer = '';
+    s.on('data', (d) => {
+      answer += d;
+    });
+    await new Promise((r) => s.once('connect', r));
+    s.write('POST /sub/a HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    await waitFor(() => s.destroyed || s.readableEnded || answer !== '', 5000, 'answer');
+    assert.match(answer, /^HTTP\/1\.1 405 .*"ERR_METHOD_NOT_ALLOWED"/s);
+    const started = Date.now();
+    await t.close();
+    assert.ok(Date.now() - started < 3000, 'close did not wait for the half-open socket');
+    s.destroy();
+  });
+
   it('answers oversized heads with 431, and non-HTTP with 400, as JSON errors', async () => {
     const t = await startHub({ limits: { maxHeaderBytes: 4096 } });
     try {

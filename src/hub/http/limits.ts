@@ -195,5 +195,18 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: import('no
     status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
+}
+
+/** `CONNECT` (proxy tunnels) is not something a hub does: 405 as JSON instead of Node's silent reset. */
+export function answerConnect(_req: IncomingMessage, socket: import('node:stream').Duplex): void {
+  socket.on('error', () => socket.destroy());
+  const body = JSON.stringify({
+    error: { code: 'ERR_METHOD_NOT_ALLOWED', message: 'CONNECT is not allowed on this hub' },
+  });
+  socket.end(
+    `HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
   );
 }

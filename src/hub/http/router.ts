@@ -263,8 +263,11 @@ export function createRouter(host: RouterHost): {
     const parts = split(req.url);
     const refuse = (status: number, code: string, message: string) => {
       const body = JSON.stringify({ error: { code, message } });
+      // end() only half-closes: a peer that never closes its side would hold the socket (and
+      // hub.close()) forever, so destroy once the answer is flushed.
       socket.end(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        () => socket.destroy(),
       );
     };
     if (parts === undefined || !parts.path.startsWith('/sub/')) {
@@ -305,6 +308,7 @@ export function createRouter(host: RouterHost): {
         const body = JSON.stringify({ error: { code: err.code, message: err.message } });
         socket.end(
           `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\n${extra}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+          () => socket.destroy(),
         );
       } else socket.destroy();
     };

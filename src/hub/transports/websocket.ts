@@ -247,6 +247,8 @@ export const websocket: UpgradeTransport = {
       const body = '{"error":{"code":"ERR_SHUTTING_DOWN","message":"the hub is shutting down"}}';
       socket.end(
         `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\nRetry-After: 1\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        // end() only half-closes; a peer that never closes would hold the socket.
+        () => socket.destroy(),
       );
       return;
     }
