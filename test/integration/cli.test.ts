@@ -52,7 +52,7 @@ function run(args: string[], env: Record<string, string> = {}, waitListening = t
   return new Promise((resolve, reject) => {
     const base = { child, out: () => out, err: () => err, exit };
     if (!waitListening) return resolve({ ...base, url: '' });
-    const timer = setTimeout(() => reject(new Error(`no listening line in 20 s:\n${out}\n${err}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`no listening line in 90 s:\n${out}\n${err}`)), 90_000);
     const onData = () => {
       const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
       if (m) {
@@ -72,6 +72,7 @@ function run(args: string[], env: Record<string, string> = {}, waitListening = t
 /** Opens an SSE stream and collects its text; resolves once the `open` frame arrived. */
 function openSse(url: string): Promise<{ res: IncomingMessage; text: () => string; ended: Promise<void> }> {
   return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no open frame from ${url} in 30 s`)), 30_000);
     const req = get(url, { headers: { accept: 'text/event-stream' } }, (res) => {
       let text = '';
       const ended = new Promise<void>((done) => {
@@ -81,7 +82,10 @@ function openSse(url: string): Promise<{ res: IncomingMessage; text: () => strin
       });
       res.on('data', (d: Buffer) => {
         text += d;
-        if (text.includes('event: open')) resolve({ res, text: () => text, ended });
+        if (text.includes('event: open')) {
+          clearTimeout(timer);
+          resolve({ res, text: () => text, ended });
+        }
       });
     });
     req.on('error', reject);
@@ -111,7 +115,7 @@ describe('cometa serve: graceful shutdown', () => {
       const { code, signal: killedBy } = await hub.exit;
       assert.equal(killedBy, null);
       assert.equal(code, 0, hub.err());
-      assert.ok(Date.now() - t0 < 10_000, 'shut down promptly');
+      assert.ok(Date.now() - t0 < 20_000, 'shut down promptly (generous: the machine may be loaded)');
       assert.match(hub.out(), /"signal":"SIG(TERM|INT)","msg":"shutting down"/);
     });
   }

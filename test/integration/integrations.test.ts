@@ -46,7 +46,7 @@ function runExample(
     }),
   );
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${file} did not start in 20 s:\n${log}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`${file} did not start in 90 s:\n${log}`)), 90_000);
     child.stdout!.on('data', () => {
       const m = /listening on (http:\/\/\S+)/.exec(log);
       if (m) {
@@ -80,7 +80,7 @@ function runCli(args: string[], env: Record<string, string>) {
     }),
   );
   return new Promise<{ child: ChildProcess; exit: Promise<number | null> }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`cometa did not start in 20 s:\n${log}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`cometa did not start in 90 s:\n${log}`)), 90_000);
     const check = () => {
       if (/"url":"http/.test(log)) {
         clearTimeout(timer);
@@ -329,11 +329,12 @@ describe('examples/nginx.conf', () => {
             sse.messages().length === n &&
             stream.lines.filter((l) => l.channel).length === n &&
             ws.frames.filter((f) => f.channel).length === n,
-          3000,
+          5000,
           `message ${n} through nginx on SSE, stream and WebSocket`,
         );
         const latency = sse.messages()[n - 1]!.at - sent;
-        assert.ok(latency < 1000, `SSE message ${n} arrived in ${latency} ms`);
+        // Unbuffered means now; a buffering proxy holds small messages indefinitely (see the control).
+        assert.ok(latency < 2500, `SSE message ${n} arrived in ${latency} ms`);
       }
       const polled = (await poll) as { messages: { data: unknown }[] };
       assert.deepEqual(polled.messages[0]!.data, { n: 1 });
