@@ -486,6 +486,28 @@ for (const fanout of ['stream', 'pubsub'] as const) {
       }
     });
 
+    it('lets one hub at a time do the age sweep (a lease the holder renews)', async () => {
+      const prefix = `lease-${fanout}:`;
+      const a = new RedisStore(redis.url, ctx, { prefix, fanout });
+      const b = new RedisStore(redis.url, ctx, { prefix, fanout });
+      await a.open();
+      await b.open();
+      try {
+        const t = 1_700_000_000_000;
+        await a.append('aged', 'm', 1, t);
+        await a.sweep(t + 5000); // a takes the lease and sweeps
+        assert.equal((await a.info('aged')).stored, 0);
+        await a.append('aged', 'm', 2, t);
+        await b.sweep(t + 5000); // a holds the lease: b does nothing
+        assert.equal((await b.info('aged')).stored, 1);
+        await a.sweep(t + 5000);
+        assert.equal((await b.info('aged')).stored, 0);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
     it('fails a read that meets another epoch, announces the new epoch, then reads again', async () => {
       const prefix = `moved-${fanout}:`;
       const admin = new Redis(redis.url);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { newEpoch } from '../../protocol/cursor.js';
 import {
@@ -139,7 +139,16 @@ function script(lua: string): Script {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
+/** Takes or renews the sweeper lease (KEYS[1]) for ARGV[1] for ARGV[2] ms; 1 when held. */
+const LEASE = `
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+
 const SCRIPTS = {
+  lease: script(LEASE),
   append: script(APPEND),
   drop: script(DROP),
   sweep: script(SWEEP),
@@ -185,6 +194,10 @@ export class RedisStore implements Store {
   #catchUp: { running: boolean; again: boolean } = { running: false, again: false };
   #loop: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Names this store instance (the sweeper lease). */
+  readonly #id = randomUUID();
+  /** Where the age sweep's SSCAN goes on from. */
+  #sweepCursor = '0';
 
   constructor(url: string, ctx: StoreContext, options: RedisStoreOptions = {}) {
     this.url = url;
@@ -267,7 +280,12 @@ export class RedisStore implements Store {
         this.#scheduleCatchUp();
       });
       reader.on('message', (_channel: string, payload: string) => this.#onPush(payload));
-      await reader.subscribe(this.#k('fanout'));
+      try {
+        await reader.subscribe(this.#k('fanout'));
+      } catch (err) {
+        await this.close();
+        throw unavailable(err);
+      }
       // Anything appended between the head read above and SUBSCRIBE.
       this.#scheduleCatchUp();
       // A safety net for pushes lost in a window the events above do not cover (e.g. between a
@@ -436,15 +454,23 @@ export class RedisStore implements Store {
     }
   }
 
+  /**
+   * Age retention. Every hub calls this once a second, but one hub at a time does the work: it
+   * holds a 3 s lease (`sweeper` key) that it renews on each call, and another hub takes over when
+   * the holder is gone. Each call scans at most ~2000 channels, going on from where the last call
+   * stopped, so a very large channel set costs Redis a bounded amount per second.
+   */
   async sweep(now: number): Promise<void> {
     const cmd = this.#redis();
     try {
       // A cheap periodic check that Redis still has our epoch (it may have restarted in between).
       await this.#checkEpoch();
-      let cursor = '0';
+      if (!(await this.#eval(SCRIPTS.lease, [this.#k('sweeper')], [this.#id, 3000]))) return;
+      let budget = 2000;
       do {
-        const [next, names] = await cmd.sscan(this.#k('channels'), cursor, 'COUNT', 200);
-        cursor = next;
+        const [next, names] = await cmd.sscan(this.#k('channels'), this.#sweepCursor, 'COUNT', 200);
+        this.#sweepCursor = next;
+        budget -= names.length;
         const keys: string[] = [];
         const cutoffs: number[] = [];
         for (const channel of names) {
@@ -454,7 +480,7 @@ export class RedisStore implements Store {
           cutoffs.push(cutoff);
         }
         if (cutoffs.length > 0) await this.#eval(SCRIPTS.sweep, keys, cutoffs);
-      } while (cursor !== '0');
+      } while (this.#sweepCursor !== '0' && budget > 0);
     } catch (err) {
       throw unavailable(err);
     }
