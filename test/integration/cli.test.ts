@@ -92,7 +92,7 @@ function openSse(url: string): Promise<{ res: IncomingMessage; text: () => strin
   });
 }
 
-describe('cometa serve: graceful shutdown', () => {
+describe('cometa serve: graceful shutdown', { concurrency: true }, () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     test(`${signal} with an SSE stream open: the stream gets the close frame, the process exits 0`, async () => {
       const hub = await run(['serve', '--port', '0', '--log-level', 'info']);
@@ -121,7 +121,7 @@ describe('cometa serve: graceful shutdown', () => {
   }
 });
 
-describe('cometa serve: configuration', () => {
+describe('cometa serve: configuration', { concurrency: true }, () => {
   test('precedence: flags > environment > config file > defaults (unit)', () => {
     const file = { port: 1001, heartbeatMs: 111, limits: { maxBatch: 5, maxBodyBytes: 77 }, prefix: '/file' };
     const env = { COMETA_PORT: '1002', COMETA_HEARTBEAT_MS: '222', COMETA_MAX_BATCH: '6' };
@@ -207,12 +207,15 @@ describe('cometa serve: configuration', () => {
     const unknown = join(tmp, 'unknown.yaml');
     writeFileSync(unknown, 'bogus: 1\n');
     cases.push([['serve', '--config', unknown, '--port', '0'], {}, /options\.bogus is not a known option/]);
-    for (const [args, env, pattern] of cases) {
-      const p = await run(args, env, false);
-      const { code } = await p.exit;
-      assert.equal(code, 1, `${args.join(' ')} should fail`);
-      assert.match(p.err(), pattern);
-    }
+    // In parallel: each is a whole process start.
+    await Promise.all(
+      cases.map(async ([args, env, pattern]) => {
+        const p = await run(args, env, false);
+        const { code } = await p.exit;
+        assert.equal(code, 1, `${args.join(' ')} should fail`);
+        assert.match(p.err(), pattern);
+      }),
+    );
   });
 
   test('--demo runs the simulated feed; --no-feed turns it off', async () => {
