@@ -43,7 +43,7 @@ function base(): Omit<TestSubscription, 'ended' | 'close'> {
     controls: [] as TestSubscription['controls'],
     heartbeats: 0,
     cursor: undefined as string | undefined,
-    async waitFor(n: number, timeoutMs = 5000): Promise<Envelope[]> {
+    async waitFor(n: number, timeoutMs = 15_000): Promise<Envelope[]> {
       const end = Date.now() + timeoutMs;
       while (sub.envelopes.length < n) {
         if (Date.now() > end) {

@@ -164,7 +164,8 @@ for (const driver of DRIVERS) {
       it('sends an open frame with a cursor and heartbeats while idle', async () => {
         const c = chan();
         const s = openSubscription(driver, t.url, [c]);
-        await sleep(450);
+        // Heartbeats every 100 ms: wait for two (by condition: a loaded machine delays timers).
+        await waitFor(() => s.heartbeats >= 2, 10_000, 'two heartbeats').catch(() => {});
         s.close();
         assert.equal(s.controls[0]?.event, 'open');
         assert.match(s.controls[0]!.cursor, /^[a-z0-9]+-\d+$/);

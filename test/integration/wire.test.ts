@@ -16,8 +16,12 @@ before(async () => {
 });
 after(() => t.close());
 
+/** Waits until the hub has a subscriber on `channel` (a fixed sleep is not enough under load). */
+const subscribed = (channel: string) =>
+  waitFor(() => t.hub.core.subscriberCount(channel) > 0, 10_000, `a subscriber on ${channel}`);
+
 /** Sends a raw request and collects everything the hub writes until `until` says stop. */
-function raw(request: string, until: (text: string) => boolean, timeoutMs = 3000): Promise<string> {
+function raw(request: string, until: (text: string) => boolean, timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(t.port, '127.0.0.1');
     let text = '';
@@ -45,7 +49,7 @@ describe('wire format', () => {
       'GET /sub/wire.sse HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n',
       (s) => s.includes('"w2"') && /\n:\n\n[\s\S]*$/.test(s.slice(s.indexOf('"w2"'))),
     );
-    await sleep(100);
+    await subscribed('wire.sse');
     const id1 = await publish(t.url, 'wire.sse', 'w1', 'goal');
     const id2 = await publish(t.url, 'wire.sse', 'w2');
     const text = await reading;
@@ -66,10 +70,11 @@ describe('wire format', () => {
   });
 
   it('NDJSON stream: chunked, one JSON object per chunk line, empty-line heartbeats', async () => {
-    const reading = raw('GET /sub/wire.nd?transport=stream HTTP/1.1\r\nHost: x\r\n\r\n', (s) =>
-      /\r\n1\r\n\n\r\n/.test(s.slice(s.indexOf('"n1"') + 1)),
-    );
-    await sleep(100);
+    const reading = raw('GET /sub/wire.nd?transport=stream HTTP/1.1\r\nHost: x\r\n\r\n', (s) => {
+      const at = s.indexOf('"n1"');
+      return at !== -1 && /\r\n1\r\n\n\r\n/.test(s.slice(at));
+    });
+    await subscribed('wire.nd');
     const id = await publish(t.url, 'wire.nd', 'n1');
     const text = await reading;
     const [head, body] = text.split('\r\n\r\n', 2) as [string, string];
@@ -97,7 +102,7 @@ describe('wire format', () => {
 
   it('long-poll: a held request is answered with Content-Length JSON and the cursor', async () => {
     const reading = raw('GET /sub/wire.lp HTTP/1.1\r\nHost: x\r\n\r\n', (s) => s.includes('"cursor"'));
-    await sleep(100);
+    await subscribed('wire.lp');
     const id = await publish(t.url, 'wire.lp', { n: 1 });
     const text = await reading;
     const [head, body] = text.split('\r\n\r\n', 2) as [string, string];
