@@ -13,6 +13,7 @@ import { WebSocket } from 'ws';
 import {
   type SubscribeOptions,
   type SubscribeTransport,
+  type Subscription,
   subscribe,
 } from '../../src/client/subscribe/index.js';
 import type { Envelope } from '../../src/protocol/envelope.js';
@@ -57,10 +58,28 @@ async function run(
     });
     return { sub, got };
   });
-  await waitFor(() => subs.every((s) => s.sub.state === 'open'), 10_000, 'all subscribers open');
+  try {
+    return await check(subs, t, sockets, channels, small);
+  } finally {
+    for (const s of subs) s.sub.close();
+  }
+}
+
+async function check(
+  subs: Array<{ sub: Subscription; got: Envelope[] }>,
+  t: TestHub,
+  sockets: Set<Socket>,
+  channels: string[],
+  small: boolean,
+) {
+  await waitFor(() => subs.every((s) => s.sub.state === 'open'), 30_000, 'all subscribers open');
   const killer = startKiller(t.hub, 200, sockets);
-  const published = await publishAll(t, channels, small ? 50 : 20, small ? 5 : 15);
-  killer.stop();
+  let published: Map<string, string[]>;
+  try {
+    published = await publishAll(t, channels, small ? 50 : 20, small ? 5 : 15);
+  } finally {
+    killer.stop();
+  }
   const total = (g: Envelope[]) => g.filter((e) => e.id !== null).length;
   const lastIds = channels.map((c) => published.get(c)!.at(-1)!);
   // Done when every subscriber has the last message of every channel (and, without loss, all).
@@ -69,11 +88,10 @@ async function run(
       subs.every(
         (s) => lastIds.every((id) => s.got.some((e) => e.id === id)) && (small || total(s.got) >= MESSAGES),
       ),
-    25_000,
+    60_000,
     'every subscriber to catch up',
   );
   await sleep(100);
-  for (const s of subs) s.sub.close();
   const problems = subs.flatMap((s, i) => checkDelivery(s.got, published, small).map((p) => `#${i} ${p}`));
   assert.deepEqual(problems, []);
   const gaps = subs.reduce((n, s) => n + s.got.filter((e) => e.event === 'gap').length, 0);
@@ -169,21 +187,33 @@ describe('chaos in Chromium (jsonp)', () => {
           },
           [urls, channels, SUBSCRIBERS] as const,
         );
-        await page.waitForFunction("globalThis.chaos.every((s) => s.sub.state === 'open')", null, {
-          timeout: 10_000,
+        // A failed wait leaves the page's subscribers running: the page is closed either way.
+        const closePage = () => page.close();
+        const opened = page.waitForFunction("globalThis.chaos.every((s) => s.sub.state === 'open')", null, {
+          timeout: 30_000,
           polling: 50,
         });
+        await opened.catch(async (e) => {
+          await closePage();
+          throw e;
+        });
         const killer = startKiller(t.hub, 200, sockets);
-        const published = await publishAll(t, channels, small ? 50 : 20, small ? 5 : 15);
-        killer.stop();
-        const lastIds = channels.map((c) => published.get(c)!.at(-1)!);
-        await page.waitForFunction(
-          `globalThis.chaos.every((s) => ${JSON.stringify(lastIds)}.every((id) => s.got.some((e) => e.id === id))${
-            small ? '' : ` && s.got.filter((e) => e.id !== null).length >= ${MESSAGES}`
-          })`,
-          null,
-          { timeout: 25_000, polling: 100 },
+        const published = await publishAll(t, channels, small ? 50 : 20, small ? 5 : 15).finally(() =>
+          killer.stop(),
         );
+        const lastIds = channels.map((c) => published.get(c)!.at(-1)!);
+        await page
+          .waitForFunction(
+            `globalThis.chaos.every((s) => ${JSON.stringify(lastIds)}.every((id) => s.got.some((e) => e.id === id))${
+              small ? '' : ` && s.got.filter((e) => e.id !== null).length >= ${MESSAGES}`
+            })`,
+            null,
+            { timeout: 60_000, polling: 100 },
+          )
+          .catch(async (e) => {
+            await closePage();
+            throw e;
+          });
         const got = (await page.evaluate(() => {
           const g = globalThis as unknown as { chaos: Array<{ got: unknown[]; sub: { close(): void } }> };
           for (const s of g.chaos) s.sub.close();

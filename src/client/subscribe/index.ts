@@ -203,7 +203,9 @@ export function subscribe(
     transport = list[i] as SubscribeTransport;
     opened = false;
     reason = undefined;
-    timer = setTimeout(() => current === me && ended(), o.openTimeout ?? 4000);
+    // The open timeout grows with failed rounds: a slow but working hub (overloaded, far away)
+    // must not be abandoned forever just before it answers.
+    timer = setTimeout(() => current === me && ended(), (o.openTimeout ?? 4000) * 2 ** Math.min(attempts, 3));
     stop = CONNECT[transport](
       url,
       {
