@@ -126,7 +126,7 @@ export function writeReport(result, base) {
   };
   const m = result.machine;
   md.push(
-    `# cometa benchmark, ${result.date.slice(0, 10)}${result.quick ? ' (quick smoke run: small counts, not comparable to a full run)' : ''}`,
+    `# cometa benchmark, ${result.date.slice(0, 10)}${result.quick ? ' (quick smoke run: small counts, not comparable to a full run)' : ''}${result.complete === false ? ' (partial: the run was interrupted)' : ''}`,
     '',
     `Ran ${result.date} → ${result.finished} on ${m.cpus} × ${m.cpuModel}, ${m.memGB} GB, Linux ${m.kernel}, Node ${m.node} ` +
       `(load average at start: ${m.loadavg.map((x) => num(x, 2)).join(', ')}; the machine is shared, so latency figures are noisier than CPU figures).`,

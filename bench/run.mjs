@@ -633,17 +633,22 @@ async function main() {
   log(
     `cometa bench ${args.quick ? '(quick) ' : ''}on ${result.machine.cpus} x ${result.machine.cpuModel}, node ${process.version}`,
   );
+  const base = join(outDir, stamp);
+  // Written after every scenario, so an interrupted run keeps what it measured.
+  const save = (done) => {
+    result.finished = new Date().toISOString();
+    result.complete = done;
+    result.versions = versions;
+    writeFileSync(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
+    writeReport(result, base);
+  };
+  for (const s of args.scenarios) if (!scenarios[s]) throw new Error(`unknown scenario ${s}`);
   for (const s of args.scenarios) {
-    if (!scenarios[s]) throw new Error(`unknown scenario ${s}`);
     const t0 = Date.now();
     result.scenarios[s] = await scenarios[s]();
     result.scenarios[s].seconds = (Date.now() - t0) / 1000;
+    save(s === args.scenarios.at(-1));
   }
-  result.finished = new Date().toISOString();
-  result.versions = versions;
-  const base = join(outDir, stamp);
-  writeFileSync(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
-  writeReport(result, base);
   log(`\nwrote ${base}.json and ${base}.md`);
 }
 
