@@ -29,7 +29,12 @@ let hubs: HubProcess[] = [];
 
 before(async () => {
   redis = await startRedis();
-  hubs = await Promise.all([0, 1, 2].map(() => spawnHub(['--store', redis.url, '--heartbeat-ms', '500'])));
+  const started = await Promise.allSettled(
+    [0, 1, 2].map(() => spawnHub(['--store', redis.url, '--heartbeat-ms', '500'])),
+  );
+  // Keep whatever started so `after` stops it even when another failed to start.
+  hubs = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  for (const r of started) if (r.status === 'rejected') throw r.reason;
 });
 after(async () => {
   await Promise.all(hubs.map((h) => h.kill()));
