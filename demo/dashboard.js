@@ -17,7 +17,9 @@
     gaps: '#bf8700',
   };
   const SVG = 'http://www.w3.org/2000/svg';
-  const points = [];
+  /** Snapshots by hub: several hubs sharing a store (Redis) all publish on cometa.stats. */
+  const byHub = {};
+  let points = [];
   const $ = (id) => document.getElementById(id);
   const dash = { snapshots: 0, drawn: 0 };
   window.cometaDashboard = dash;
@@ -104,6 +106,7 @@
   }
 
   function draw() {
+    rebuild();
     const latest = points[points.length - 1];
     if (!latest) return;
     let used = TRANSPORTS.filter((t) => points.some((p) => (p.connections[t] || 0) > 0));
@@ -138,6 +141,8 @@
     $('k-drops').textContent = String(latest.dropsTotal);
     $('k-gaps').textContent = String(latest.gapsTotal);
     $('k-store').textContent = latest.store;
+    $('k-hubs').textContent = String(latest.hubs);
+    dash.hubs = latest.hubs;
     $('k-uptime').textContent = `${latest.uptimeSec}s`;
     $('k-rss').textContent = `${(latest.rss / 1048576).toFixed(0)} MB`;
 
@@ -159,9 +164,85 @@
   }
 
   let pending = false;
+  /** One point from several hubs' snapshots: counts and rates add up, stored counts are shared. */
+  function combine(list) {
+    const out = {
+      time: 0,
+      hubs: list.length,
+      store: list[0].store,
+      uptimeSec: 0,
+      connections: {},
+      inPerSec: 0,
+      outPerSec: 0,
+      drops: 0,
+      dropsTotal: 0,
+      gaps: 0,
+      gapsTotal: 0,
+      rss: 0,
+      channels: [],
+    };
+    const channels = {};
+    list.forEach((s) => {
+      out.time = Math.max(out.time, s.time);
+      out.uptimeSec = Math.max(out.uptimeSec, s.uptimeSec);
+      for (const k in s.connections) out.connections[k] = (out.connections[k] || 0) + s.connections[k];
+      ['inPerSec', 'outPerSec', 'drops', 'dropsTotal', 'gaps', 'gapsTotal', 'rss'].forEach((k) => {
+        out[k] += s[k];
+      });
+      s.channels.forEach((c) => {
+        const row = channels[c.channel] || { channel: c.channel, subscribers: 0, stored: 0, inPerSec: 0 };
+        row.subscribers += c.subscribers;
+        row.stored = Math.max(row.stored, c.stored);
+        row.inPerSec += c.inPerSec;
+        channels[c.channel] = row;
+      });
+    });
+    out.inPerSec = Math.round(out.inPerSec * 10) / 10;
+    out.outPerSec = Math.round(out.outPerSec * 10) / 10;
+    out.channels = Object.keys(channels)
+      .map((k) => channels[k])
+      .sort((a, b) => b.subscribers - a.subscribers || b.inPerSec - a.inPerSec);
+    return out;
+  }
+
+  /** The chart points: one hub's snapshots as they are, or every hub's summed per second. */
+  function rebuild() {
+    const hubs = Object.keys(byHub);
+    if (hubs.length === 1) {
+      points = byHub[hubs[0]].map((s) => combine([s]));
+      return;
+    }
+    let end = 0;
+    hubs.forEach((h) => {
+      end = Math.max(end, byHub[h][byHub[h].length - 1].time);
+    });
+    points = [];
+    for (let t = end - (WINDOW - 1) * 1000; t <= end; t += 1000) {
+      const list = [];
+      hubs.forEach((h) => {
+        const snaps = byHub[h];
+        for (let i = snaps.length - 1; i >= 0; i--) {
+          const s = snaps[i];
+          if (s.time > t) continue;
+          if (s.time > t - 2.5 * (s.intervalMs || 1000)) list.push(s);
+          break;
+        }
+      });
+      if (list.length > 0) points.push(combine(list));
+    }
+  }
+
   function onSnapshot(s) {
-    points.push(s);
-    if (points.length > WINDOW) points.shift();
+    const id = s.hub || 'hub';
+    if (!byHub[id]) byHub[id] = [];
+    const list = byHub[id];
+    list.push(s);
+    if (list.length > WINDOW + 5) list.shift();
+    // A hub that went away (no snapshot for a minute) leaves the sums.
+    Object.keys(byHub).forEach((h) => {
+      const last = byHub[h][byHub[h].length - 1];
+      if (s.time - last.time > 60_000) delete byHub[h];
+    });
     dash.snapshots++;
     // A replay of history arrives in one burst: draw once per frame, not per snapshot.
     if (!pending) {

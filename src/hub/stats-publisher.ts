@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { HubCore } from './core.js';
 
 /** The channel the hub publishes its own stats on when the dashboard is enabled. */
@@ -18,6 +19,13 @@ export interface ChannelStats {
 
 /** What the hub publishes on `cometa.stats` every interval (the dashboard draws it). */
 export interface StatsSnapshot {
+  /**
+   * Which hub process sent it (`host/pid/random`): several hubs sharing a store all publish on
+   * `cometa.stats`, and the dashboard sums them.
+   */
+  hub: string;
+  /** Milliseconds between two snapshots of this hub. */
+  intervalMs: number;
   /** Snapshot time, ms since epoch. */
   time: number;
   uptimeSec: number;
@@ -54,6 +62,7 @@ export class StatsPublisher {
   readonly #publish: (channel: string, data: unknown, options: { event: string }) => Promise<string>;
   readonly #intervalMs: number;
   readonly #started = Date.now();
+  readonly #id = `${hostname()}/${process.pid}/${Math.random().toString(36).slice(2, 6)}`;
   #timer: NodeJS.Timeout | undefined;
   #last = { time: Date.now(), published: 0, delivered: 0, drops: 0, gaps: 0 };
   /** Own messages and their deliveries, subtracted from the rates. */
@@ -147,6 +156,8 @@ export class StatsPublisher {
       }),
     );
     return {
+      hub: this.#id,
+      intervalMs: this.#intervalMs,
       time: now,
       uptimeSec: Math.round((now - this.#started) / 1000),
       store: core.store.kind,

@@ -11,6 +11,7 @@ import { inflateSync } from 'node:zlib';
 import { DEMO_CHANNEL_RULES } from '../../src/cli/settings.js';
 import { launchBrowser, type TestBrowser, type TestPage } from '../helpers/browser.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
+import { startRedis } from '../helpers/redis.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const RESULTS = join(ROOT, 'test-results');
@@ -368,6 +369,47 @@ describe('demo page', () => {
 });
 
 describe('dashboard', () => {
+  test('several hubs sharing Redis: the dashboard sums their snapshots', async () => {
+    const redis = await startRedis();
+    const a = await startHub({ store: redis.url, dashboard: true, statsIntervalMs: 500 });
+    const b = await startHub({ store: redis.url, dashboard: true, statsIntervalMs: 500 });
+    try {
+      // One SSE subscriber on hub b, seen by the dashboard served by hub a.
+      const ac = new AbortController();
+      const res = await fetch(`${b.url}/sub/multi.x`, {
+        headers: { accept: 'text/event-stream' },
+        signal: ac.signal,
+      });
+      const page = await browser.open(`${a.url}/dashboard`);
+      await until(
+        page,
+        'two hubs summed',
+        () => document.getElementById('k-hubs')!.textContent === '2',
+        undefined,
+        20_000,
+      );
+      // The dashboard's own connection (hub a) plus the SSE subscriber (hub b).
+      await until(
+        page,
+        'connections of both hubs',
+        () => Number(document.getElementById('k-conns')!.textContent) >= 2,
+      );
+      const rows = await page.locator('#channels tr').allTextContents();
+      assert.ok(
+        rows.some((r) => r.startsWith('multi.x')),
+        `a channel of hub b listed by hub a: ${rows.join(' | ')}`,
+      );
+      assert.deepEqual(page.errors, []);
+      await page.close();
+      ac.abort();
+      await res.body?.cancel().catch(() => {});
+    } finally {
+      await a.close();
+      await b.close();
+      await redis.stop();
+    }
+  });
+
   test('draws connections, rates and drops charts and the channel table, live', async () => {
     // Some traffic on several transports for the charts.
     const feedPage = await browser.open(`${h.url}/`);

@@ -167,6 +167,8 @@ describe('dashboard stats channel', () => {
     const s = snaps().at(-1)!;
     assert.equal(s.connections.sse, 1);
     assert.equal(s.store, 'memory');
+    assert.match(s.hub, new RegExp(`/${process.pid}/`), 'the snapshot names its hub process');
+    assert.equal(s.intervalMs, 200);
     const row = s.channels.find((c) => c.channel === 'd.chan')!;
     assert.equal(row.subscribers, 1);
     assert.ok(!s.channels.some((c) => c.channel === STATS_CHANNEL), 'the stats channel is not listed');
