@@ -61,17 +61,37 @@ export class PollSubscriber extends Subscriber {
   }
 
   send(frame: Frame): void {
-    if (this.callback === undefined && frame.id !== null) this.respond(frame.poll, false);
-    else this.answer([frame]);
+    if (this.#queued !== undefined) {
+      this.#queued.push(frame);
+      return;
+    }
+    // The hot path: one message answers the poll with the bytes shared by every long-poller.
+    if (this.callback === undefined && frame.id !== null) {
+      this.respond(frame.poll, false);
+      return;
+    }
+    // Hub events come in bursts (a gap per channel when the store loses its history) and exist
+    // only in memory: gather this turn's frames and answer once, or all but the first are lost.
+    this.#queued = [frame];
+    queueMicrotask(() => this.answer(this.#take()));
   }
 
-  /** Deadline reached: answer with no messages and the current cursor. */
+  /** Deadline reached: answer with what is queued (usually nothing) and the current cursor. */
   tick(): void {
-    this.answer([]);
+    this.answer(this.#take());
   }
 
   end(): void {
-    this.answer([]);
+    this.answer(this.#take());
+  }
+
+  /** Frames gathered in the current turn, if any. */
+  #queued: Frame[] | undefined;
+
+  #take(): Frame[] {
+    const q = this.#queued ?? [];
+    this.#queued = undefined;
+    return q;
   }
 
   answer(frames: readonly Frame[]): void {
