@@ -28,6 +28,11 @@ export interface ChildHub {
   stats(): Promise<Record<string, number>>;
   /** Publishes in the child (no HTTP), in order; resolves with the ids. */
   publish(channel: string, data: unknown[]): Promise<string[]>;
+  /**
+   * Publishes `count` messages `{ i, t, pad }` in the child, `t` stamped at publish time (latency
+   * measurements), `i` from `from`; resolves when all are stored.
+   */
+  burst(channel: string, from: number, count: number, padBytes: number): Promise<void>;
   /** Exit code if the child died (a crash), else null. */
   exitCode(): number | null;
   close(): Promise<void>;
@@ -80,6 +85,7 @@ export async function startChildHub(options: HubOptions = {}): Promise<ChildHub>
     memory: () => ask<ChildMemory>('memory'),
     stats: () => ask<Record<string, number>>('stats'),
     publish: (channel, data) => ask<string[]>('publish', { channel, data }),
+    burst: (channel, from, count, padBytes) => ask<void>('burst', { channel, from, count, padBytes }),
     exitCode: () => exit,
     close: async () => {
       if (exit !== null) return;
@@ -118,6 +124,15 @@ if (process.argv[2] === '--child') {
       const ids: string[] = [];
       for (const d of data) ids.push(await hub.publish(channel, d));
       result = ids;
+    } else if (m.op === 'burst') {
+      const { channel, from, count, padBytes } = m.args as {
+        channel: string;
+        from: number;
+        count: number;
+        padBytes: number;
+      };
+      const pad = 'p'.repeat(padBytes);
+      for (let i = from; i < from + count; i++) await hub.publish(channel, { i, t: Date.now(), pad });
     } else if (m.op === 'close') {
       await hub.close();
       process.send?.({ id: m.id, result: true });
