@@ -3,7 +3,7 @@
 // hub with examples/nginx.conf (streams must arrive promptly, i.e. unbuffered).
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,8 @@ import { startRedis } from '../helpers/redis.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const TSX = import.meta.resolve('tsx');
+// Debian's nginx (scripts/system-deps.sh installs it); /usr/sbin may not be on a non-root PATH.
+const NGINX = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
 const ALIAS = new URL('../helpers/cometa-alias.mjs', import.meta.url).href;
 const children = new Set<ChildProcess>();
 after(() => {
@@ -248,7 +250,7 @@ describe('examples/nginx.conf', () => {
       conf,
       `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\n${readFileSync(join(ROOT, 'examples/nginx.conf'), 'utf8').replace('listen 80;', 'listen 127.0.0.1:1;')}`,
     );
-    const r = spawnSync('nginx', ['-t', '-p', dir, '-c', conf], { encoding: 'utf8' });
+    const r = spawnSync(NGINX, ['-t', '-p', dir, '-c', conf], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
   });
 
@@ -274,7 +276,7 @@ describe('examples/nginx.conf', () => {
       conf,
       `daemon off;\nmaster_process off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\n${http}`,
     );
-    const nginx = spawn('nginx', ['-p', dir, '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const nginx = spawn(NGINX, ['-p', dir, '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(nginx);
     let nginxLog = '';
     nginx.stderr!.on('data', (d: Buffer) => {
