@@ -58,6 +58,9 @@ describe('a store that loses its history', () => {
         await waitFor(() => t.hub.core.subscriberCount('ep.a') > 0, 10_000);
         await publish(t.url, 'ep.a', 'before');
         await s.waitFor(1);
+        // Polls: wait until the next poll is held, so the gaps reach a live subscriber (the case
+        // that lost all but the first gap) rather than a fresh poll replaying from an old cursor.
+        await waitFor(() => t.hub.core.subscriberCount('ep.a') > 0, 10_000);
         const old = s.cursor!;
         await store.forget();
         const epoch = store.epoch;
