@@ -42,7 +42,7 @@ export const SETTINGS: readonly Setting[] = [
     env: 'COMETA_STORE',
     flag: 'store',
     kind: 'string',
-    def: 'memory',
+    def: 'sqlite:DATA_DIR/cometa.db',
     doc: 'History store: memory, sqlite:PATH or redis://HOST:PORT/DB',
   },
   {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { compilePattern, isChannelPattern } from '../protocol/channel.js';
 import { AuthConfigError, type AuthOptions, type ResolvedAuth, resolveAuth } from './auth/config.js';
+import { defaultStoreSpec } from './stores/index.js';
 import type { Retention } from './stores/store.js';
 
 /** Retention for the channels matching `pattern` (`*` one segment, `**` any number). */
@@ -110,7 +111,8 @@ export interface WebSocketOptions {
 export interface HubOptions {
   /**
    * Where history lives: `memory`, `sqlite:PATH` or `redis://HOST:PORT/DB`, or a Store instance.
-   * @default 'memory'
+   * Durable by default: a message the hub acknowledged survives a crash.
+   * @default `sqlite:${dataDir}/cometa.db`
    */
   store?: string | import('./stores/store.js').Store;
   /** Directory for the default SQLite store. @default './.cometa' */
@@ -271,7 +273,8 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
   for (const key of Object.keys(o)) {
     if (!KNOWN.has(key)) throw new OptionsError(`options.${key} is not a known option`);
   }
-  const store = o.store ?? 'memory';
+  const dataDirOption = o.dataDir ?? './.cometa';
+  const store = o.store ?? defaultStoreSpec(typeof dataDirOption === 'string' ? dataDirOption : './.cometa');
   if (typeof store !== 'string' && (typeof store !== 'object' || typeof store.append !== 'function')) {
     throw new OptionsError('options.store must be a store spec string or a Store');
   }

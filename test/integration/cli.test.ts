@@ -30,7 +30,8 @@ interface Running {
 /** Spawns `cometa ARGS` from source (tsx) and, for `serve`, waits for the listening line. */
 function run(args: string[], env: Record<string, string> = {}, waitListening = true): Promise<Running> {
   const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
-    cwd: tmp,
+    // Its own working directory: the default SQLite store (./.cometa) allows one hub per file.
+    cwd: mkdtempSync(join(tmp, 'run-')),
     env: { ...process.env, ...env, NODE_OPTIONS: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
