@@ -5,7 +5,7 @@
  * and whose status matches it, no header or script injected by what the request carried.
  *
  * Used by test/integration/fuzz.test.ts at CI size; run longer by hand:
- *   node --import tsx scripts/fuzz.ts --count 200000 --seed 42
+ *   node --import tsx scripts/fuzz.ts --count 200000 --seed 42 [--ws 20000] [--store sqlite:/tmp/f.db] [--port N]
  */
 import { connect } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -561,6 +561,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const hub = external
     ? undefined
     : createHub({
+        // --store sqlite:/tmp/x.db (or redis://…) fuzzes another store; memory by default.
+        store: process.argv.includes('--store')
+          ? process.argv[process.argv.indexOf('--store') + 1]!
+          : 'memory',
         logger: false,
         retention: { maxMessages: 20 },
         limits: { publishRatePerIp: 0, maxConnectionsPerIp: 0, maxConnections: 0 },
