@@ -1,6 +1,7 @@
 // Markdown report and SVG bar charts from a bench result object (see run.mjs).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const COLORS = {
   nchan: '#6b7280',
@@ -158,6 +159,8 @@ export function writeReport(result, base) {
         'delivered',
         'loss',
         'server CPU',
+        'load gen. CPU',
+        'other processes CPU',
         'RSS KB / sub',
       ],
       rows
@@ -174,6 +177,8 @@ export function writeReport(result, base) {
           `${r.received.toLocaleString('en-US')} / ${r.expected.toLocaleString('en-US')}`,
           `${num(100 * r.loss, 2)} %`,
           `${num(r.serverCpuPercent, 0)} %`,
+          `${num(r.loadgenCpuPercent, 0)} %`,
+          `${num(r.otherCpuPercent, 0)} %`,
           num(r.rssPerSubKB, 1),
         ]),
     );
@@ -280,7 +285,8 @@ export function writeReport(result, base) {
           'µs CPU / publish',
           '× nchan',
           'server CPU',
-          'load generator CPU',
+          'load gen. CPU',
+          'other processes CPU',
           'answers',
         ],
         rows.filter(ok).map((r) => [
@@ -320,6 +326,8 @@ export function writeReport(result, base) {
           '× nchan',
           'round trips / s',
           'server CPU',
+          'load gen. CPU',
+          'other processes CPU',
           'answers with the message',
         ],
         rows
@@ -331,6 +339,8 @@ export function writeReport(result, base) {
             ratio(rows, r, (x) => x.usPerRoundTrip),
             num(r.perSecond, 0),
             `${num(r.serverCpuPercent, 0)} %`,
+            `${num(r.loadgenCpuPercent, 0)} %`,
+            `${num(r.otherCpuPercent, 0)} %`,
             `${r.withMessage} / ${r.roundTrips}`,
           ]),
       ),
@@ -386,4 +396,12 @@ export function writeReport(result, base) {
   }
   md.push('## Parameters', '', '```json', JSON.stringify(result.params, null, 2), '```', '');
   writeFileSync(`${base}.md`, `${md.join('\n').replace(/\n{3,}/g, '\n\n')}`);
+}
+
+// `node bench/report.mjs bench/results/DATE` rewrites DATE.md and the charts from DATE.json.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const base = process.argv[2]?.replace(/\.(json|md)$/, '');
+  if (!base) throw new Error('usage: node bench/report.mjs bench/results/DATE');
+  writeReport(JSON.parse(readFileSync(`${base}.json`, 'utf8')), base);
+  console.log(`wrote ${base}.md`);
 }
