@@ -7,6 +7,9 @@ import type { Store, StoredMessage, StoreEvent } from './stores/store.js';
 import type { Subscriber } from './subscriber.js';
 import type { Start, TransportName } from './transports/transport.js';
 
+/** How many recently published frames are kept for replays (a power of two). */
+const RECENT_FRAMES = 1024;
+
 /** Counters the hub keeps for /metrics and channel info. */
 export interface HubStats {
   published: number;
@@ -55,6 +58,8 @@ export class HubCore {
    * not per subscriber, so the hot path pays nothing per connection.
    */
   onFanout: ((m: StoredMessage, subscribers: number) => void) | undefined;
+  /** Recent frames by seq (a power-of-two ring); see #frame. */
+  readonly #recent: Array<Frame | undefined> = new Array(RECENT_FRAMES);
   /** Subscribers by channel. */
   readonly #channels = new Map<string, Set<Subscriber>>();
   /** Every attached subscriber, for heartbeats, deadlines and shutdown. */
@@ -123,7 +128,7 @@ export class HubCore {
         sub.lastSeq = await this.store.head();
       } else if (start.kind === 'last') {
         const r = await this.store.last(sub.channels, start.n);
-        for (const m of r.messages) batch.push(Frame.message(m, this.epoch));
+        for (const m of r.messages) batch.push(this.#frame(m));
         sub.lastSeq = r.head;
       } else {
         let after = start.cursor.seq;
@@ -143,7 +148,7 @@ export class HubCore {
           batch.push(Frame.hubEvent(g.channel, 'gap', data));
           this.stats.gaps++;
         }
-        for (const m of r.messages) batch.push(Frame.message(m, this.epoch));
+        for (const m of r.messages) batch.push(this.#frame(m));
         more = r.more;
         sub.lastSeq = more ? r.messages[r.messages.length - 1]!.seq : Math.max(r.head, after);
       }
@@ -158,7 +163,7 @@ export class HubCore {
       const r = await this.store.read(sub.channels, sub.lastSeq, limit);
       if (sub.closed) return;
       more = r.more;
-      if (r.messages.length > 0) sub.more(r.messages.map((m) => Frame.message(m, this.epoch)));
+      if (r.messages.length > 0) sub.more(r.messages.map((m) => this.#frame(m)));
       sub.lastSeq = more ? r.messages[r.messages.length - 1]!.seq : Math.max(r.head, sub.lastSeq);
     }
     this.#goLive(sub);
@@ -235,7 +240,7 @@ export class HubCore {
     const set = this.#channels.get(m.channel);
     this.onFanout?.(m, set?.size ?? 0);
     if (set === undefined) return;
-    const frame = Frame.message(m, this.epoch);
+    const frame = this.#frame(m);
     this.stats.delivered += set.size;
     for (const sub of set) sub.deliver(frame);
   }
@@ -246,7 +251,23 @@ export class HubCore {
   }
 
   /** The store lost its history: every subscriber is told by a gap per channel, then starts over. */
+  /**
+   * The frame of a stored message, from the ring of recent frames when it is there: a message is
+   * serialized once for live fan-out and every replay of it (resumes, long-poll catch-ups) while
+   * it is among the last RECENT_FRAMES published.
+   */
+  #frame(m: StoredMessage): Frame {
+    const slot = m.seq & (RECENT_FRAMES - 1);
+    const cached = this.#recent[slot];
+    if (cached !== undefined && cached.seq === m.seq && cached.channel === m.channel) return cached;
+    const frame = Frame.message(m, this.epoch);
+    this.#recent[slot] = frame;
+    return frame;
+  }
+
   #onEpoch(): void {
+    // Cached frames carry the old epoch in their ids, and the new epoch reuses their seqs.
+    this.#recent.fill(undefined);
     this.log?.warn({ epoch: this.epoch }, 'store history lost; subscribers get gap events');
     const old = this.#knownEpoch;
     this.#knownEpoch = this.epoch;

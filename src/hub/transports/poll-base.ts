@@ -53,7 +53,11 @@ export class PollSubscriber extends Subscriber {
   }
 
   begin(batch: Frame[]): void {
-    if (batch.length > 0 || this.immediate) this.answer(batch);
+    const only = batch.length === 1 ? batch[0]! : undefined;
+    // One message waiting and the cursor right after it: the answer's bytes are shared too.
+    if (only !== undefined && only.id !== null && this.callback === undefined && only.seq === this.lastSeq) {
+      this.respond(only.poll, false);
+    } else if (batch.length > 0 || this.immediate) this.answer(batch);
   }
 
   more(): void {
