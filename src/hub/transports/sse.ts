@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ControlFrame } from '../../protocol/envelope.js';
 import type { HubCore } from '../core.js';
 import { type Frame, sseText } from '../frame.js';
-import { openStream, STREAM_HEADERS, StreamSubscriber } from './stream-base.js';
+import { StreamSubscriber, startStream } from './stream-base.js';
 import type { SubscribeRequest, Transport } from './transport.js';
 
 const HEARTBEAT = Buffer.from(':\n\n');
@@ -39,19 +39,10 @@ export const sse: Transport = {
     return (req.headers.accept ?? '').includes('text/event-stream');
   },
   handle(hub: HubCore, _req: IncomingMessage, res: ServerResponse, s: SubscribeRequest): void {
-    const socket = openStream(
-      res,
-      { ...s.headers, ...STREAM_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8' },
-      false,
-    );
-    if (!socket) return;
-    const sub = new SseSubscriber(hub, s.channels, socket);
-    sub.uniform = s.query.get('uniform') === '1';
-    sub.expiresAt = s.credentials?.expiresAt ?? 0;
-    res.once('close', sub.onClose);
-    hub.attach(sub, s.start).catch((err: unknown) => {
-      hub.log?.warn({ err }, 'sse subscription failed');
-      sub.end('shutdown');
+    startStream(hub, res, s, 'text/event-stream; charset=utf-8', false, (socket) => {
+      const sub = new SseSubscriber(hub, s.channels, socket);
+      sub.uniform = s.query.get('uniform') === '1';
+      return sub;
     });
   },
 };

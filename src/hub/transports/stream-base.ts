@@ -4,6 +4,7 @@ import type { CloseReason, ControlFrame } from '../../protocol/envelope.js';
 import type { HubCore } from '../core.js';
 import type { Frame } from '../frame.js';
 import { Subscriber } from '../subscriber.js';
+import type { SubscribeRequest } from './transport.js';
 
 /** Headers every stream sends so proxies neither cache nor buffer it. */
 export const STREAM_HEADERS = {
@@ -118,4 +119,31 @@ export abstract class StreamSubscriber extends Subscriber {
   readonly onClose = (): void => {
     this.detach();
   };
+}
+
+/**
+ * Starts a stream subscription: opens the response, builds the subscriber on its socket, ties it to
+ * the connection's end and attaches it to the hub (replay, then live). Shared by SSE and NDJSON.
+ */
+export function startStream(
+  hub: HubCore,
+  res: ServerResponse,
+  s: SubscribeRequest,
+  contentType: string,
+  chunkedBody: boolean,
+  make: (socket: Socket) => StreamSubscriber,
+): void {
+  const socket = openStream(
+    res,
+    { ...s.headers, ...STREAM_HEADERS, 'Content-Type': contentType },
+    chunkedBody,
+  );
+  if (!socket) return;
+  const sub = make(socket);
+  sub.expiresAt = s.credentials?.expiresAt ?? 0;
+  res.once('close', sub.onClose);
+  hub.attach(sub, s.start).catch((err: unknown) => {
+    hub.log?.warn({ err, transport: sub.transport }, 'stream subscription failed');
+    sub.end('shutdown');
+  });
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ControlFrame } from '../../protocol/envelope.js';
 import type { HubCore } from '../core.js';
 import { chunked, type Frame } from '../frame.js';
-import { openStream, STREAM_HEADERS, StreamSubscriber } from './stream-base.js';
+import { StreamSubscriber, startStream } from './stream-base.js';
 import type { SubscribeRequest, Transport } from './transport.js';
 
 /** An empty line: the NDJSON heartbeat (a progress event for XHR readers; parsers skip it). */
@@ -46,18 +46,13 @@ export const stream: Transport = {
     return query.get('transport') === 'stream';
   },
   handle(hub: HubCore, _req: IncomingMessage, res: ServerResponse, s: SubscribeRequest): void {
-    const socket = openStream(
+    startStream(
+      hub,
       res,
-      { ...s.headers, ...STREAM_HEADERS, 'Content-Type': 'application/x-ndjson; charset=utf-8' },
+      s,
+      'application/x-ndjson; charset=utf-8',
       true,
+      (socket) => new NdjsonSubscriber(hub, s.channels, socket),
     );
-    if (!socket) return;
-    const sub = new NdjsonSubscriber(hub, s.channels, socket);
-    sub.expiresAt = s.credentials?.expiresAt ?? 0;
-    res.once('close', sub.onClose);
-    hub.attach(sub, s.start).catch((err: unknown) => {
-      hub.log?.warn({ err }, 'stream subscription failed');
-      sub.end('shutdown');
-    });
   },
 };
