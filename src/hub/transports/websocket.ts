@@ -20,7 +20,7 @@ import { Subscriber } from '../subscriber.js';
 import type { SubscribeRequest, UpgradeTransport } from './transport.js';
 
 /**
- * WebSocket close codes. 4xxx are cometa's own (docs/websocket.md); the client reconnects with its
+ * WebSocket close codes. Codes 4000-4999 are cometa's own (docs/websocket.md); the client reconnects with its
  * cursor after every one of them except 4001 (auth).
  */
 export const CLOSE_CODES: Readonly<Record<CloseReason, number>> = Object.freeze({
@@ -54,7 +54,7 @@ interface Command {
 /**
  * One WebSocket connection. Envelopes go out as text frames (the Frame's shared `text` bytes: a
  * message is serialized once for every socket); the first frame is the `open` control frame, the
- * last (when the hub ends the socket) a `close` control frame followed by a 4xxx close code.
+ * last (when the hub ends the socket) a `close` control frame followed by a 4000-range close code.
  */
 export class WebSocketSubscriber extends Subscriber {
   readonly transport = 'websocket';
