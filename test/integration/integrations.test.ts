@@ -24,45 +24,26 @@ after(() => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-/** Runs an example as its own process; resolves with its URL once it prints `listening on URL`. */
-function runExample(
-  file: string,
-): Promise<{ child: ChildProcess; url: string; exit: Promise<number | null>; log: () => string }> {
-  const child = spawn(process.execPath, ['--import', TSX, '--import', ALIAS, join(ROOT, 'examples', file)], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: '0', NODE_OPTIONS: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let log = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    log += d;
-  });
-  child.stderr!.on('data', (d: Buffer) => {
-    log += d;
-  });
-  const exit = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      children.delete(child);
-      resolve(code);
-    }),
-  );
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${file} did not start in 90 s:\n${log}`)), 90_000);
-    child.stdout!.on('data', () => {
-      const m = /listening on (http:\/\/\S+)/.exec(log);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, url: m[1]!, exit, log: () => log });
-      }
-    });
-    exit.then(() => reject(new Error(`${file} exited:\n${log}`)));
-  });
+/** A child process started by `spawnUntil`, with its output so far. */
+interface Started {
+  child: ChildProcess;
+  /** The first capture group of `ready` (e.g. the URL it listens on). */
+  url: string;
+  exit: Promise<number | null>;
+  log: () => string;
 }
 
-/** Runs `cometa ARGS` (from source) and resolves once it logs its URL. */
-function runCli(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli/main.ts'), ...args], {
+/**
+ * Spawns `node --import tsx ARGS` from the repo root and resolves once its stdout matches `ready`;
+ * rejects if it exits first or takes 90 s. Shared by the examples and the CLI.
+ */
+function spawnUntil(
+  what: string,
+  args: string[],
+  env: Record<string, string>,
+  ready: RegExp,
+): Promise<Started> {
+  const child = spawn(process.execPath, ['--import', TSX, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env, NODE_OPTIONS: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -81,18 +62,31 @@ function runCli(args: string[], env: Record<string, string>) {
       resolve(code);
     }),
   );
-  return new Promise<{ child: ChildProcess; exit: Promise<number | null> }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`cometa did not start in 90 s:\n${log}`)), 90_000);
-    const check = () => {
-      if (/"url":"http/.test(log)) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start in 90 s:\n${log}`)), 90_000);
+    child.stdout!.on('data', () => {
+      const m = ready.exec(log);
+      if (m) {
         clearTimeout(timer);
-        resolve({ child, exit });
+        resolve({ child, url: m[1] ?? '', exit, log: () => log });
       }
-    };
-    child.stdout!.on('data', check);
-    exit.then(() => reject(new Error(`cometa exited:\n${log}`)));
+    });
+    exit.then(() => reject(new Error(`${what} exited:\n${log}`)));
   });
 }
+
+/** Runs an example as its own process; resolves with its URL once it prints `listening on URL`. */
+const runExample = (file: string) =>
+  spawnUntil(
+    file,
+    ['--import', ALIAS, join(ROOT, 'examples', file)],
+    { PORT: '0' },
+    /listening on (http:\/\/\S+)/,
+  );
+
+/** Runs `cometa ARGS` (from source) and resolves once it logs its URL. */
+const runCli = (args: string[], env: Record<string, string>) =>
+  spawnUntil('cometa', [join(ROOT, 'src/cli/main.ts'), ...args], env, /"url":"(http[^"]+)"/);
 
 /** An SSE stream that records envelopes and when each arrived. */
 function sseClient(url: string) {
