@@ -359,48 +359,42 @@ function targets(wanted) {
   return out;
 }
 
+/** A delivery scenario over SSE and WebSocket on every peer: `plan(transport)` says who subscribes to what. */
+async function deliveryScenario(name, plan) {
+  const rows = [];
+  for (const [peer, transport] of targets(['sse', 'ws'])) {
+    const r = await withPeer(peer, (s) => deliveryRun(peer, s, plan(transport)));
+    r.transport = transport;
+    logDelivery(`${peer}/${transport}`, r);
+    rows.push(r);
+  }
+  return { params: pick(name), rows };
+}
+
 const scenarios = {
   async fanout() {
     log(
       `1. fan-out: ${P.fanoutSubs} subs on 1 channel, ${P.fanoutRate} msg/s x ${P.payloadBytes} B x ${P.fanoutSeconds} s`,
     );
-    const rows = [];
-    for (const [peer, transport] of targets(['sse', 'ws'])) {
-      const r = await withPeer(peer, (s) =>
-        deliveryRun(peer, s, {
-          list: Array.from({ length: P.fanoutSubs }, () => [transport, chan(0)]),
-          channels: [chan(0)],
-          rate: P.fanoutRate,
-          seconds: P.fanoutSeconds,
-        }),
-      );
-      r.transport = transport;
-      logDelivery(`${peer}/${transport}`, r);
-      rows.push(r);
-    }
-    return { params: pick('fanout'), rows };
+    return deliveryScenario('fanout', (transport) => ({
+      list: Array.from({ length: P.fanoutSubs }, () => [transport, chan(0)]),
+      channels: [chan(0)],
+      rate: P.fanoutRate,
+      seconds: P.fanoutSeconds,
+    }));
   },
 
   async channels() {
     log(
       `2. many channels: ${P.channelsSubs} subs on ${P.channelsCount} channels, ${P.channelsRate} msg/s for ${P.channelsSeconds} s`,
     );
-    const rows = [];
     const channels = Array.from({ length: P.channelsCount }, (_, i) => chan(i));
-    for (const [peer, transport] of targets(['sse', 'ws'])) {
-      const r = await withPeer(peer, (s) =>
-        deliveryRun(peer, s, {
-          list: Array.from({ length: P.channelsSubs }, (_, i) => [transport, channels[i % channels.length]]),
-          channels,
-          rate: P.channelsRate,
-          seconds: P.channelsSeconds,
-        }),
-      );
-      r.transport = transport;
-      logDelivery(`${peer}/${transport}`, r);
-      rows.push(r);
-    }
-    return { params: pick('channels'), rows };
+    return deliveryScenario('channels', (transport) => ({
+      list: Array.from({ length: P.channelsSubs }, (_, i) => [transport, channels[i % channels.length]]),
+      channels,
+      rate: P.channelsRate,
+      seconds: P.channelsSeconds,
+    }));
   },
 
   async idle() {
