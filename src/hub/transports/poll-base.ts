@@ -55,8 +55,8 @@ export class PollSubscriber extends Subscriber {
   begin(batch: Frame[]): void {
     const only = batch.length === 1 ? batch[0]! : undefined;
     // One message waiting and the cursor right after it: the answer's bytes are shared too.
-    if (only !== undefined && only.id !== null && this.callback === undefined && only.seq === this.lastSeq) {
-      this.respond(only.poll, false);
+    if (only !== undefined && only.id !== null && only.seq === this.lastSeq) {
+      this.respond(only.poll, this.callback !== undefined);
     } else if (batch.length > 0 || this.immediate) this.answer(batch);
   }
 
@@ -69,9 +69,10 @@ export class PollSubscriber extends Subscriber {
       this.#queued.push(frame);
       return;
     }
-    // The hot path: one message answers the poll with the bytes shared by every long-poller.
-    if (this.callback === undefined && frame.id !== null) {
-      this.respond(frame.poll, false);
+    // The hot path: one message answers the poll with the bytes shared by every long-poller
+    // (wrapped in the callback for JSONP).
+    if (frame.id !== null) {
+      this.respond(frame.poll, this.callback !== undefined);
       return;
     }
     // Hub events come in bursts (a gap per channel when the store loses its history) and exist
@@ -107,7 +108,7 @@ export class PollSubscriber extends Subscriber {
     this.detach();
     const res = this.res;
     if (res.destroyed || res.headersSent) return;
-    const payload = script ? `/**/${this.callback}(${body as string});` : body;
+    const payload = script ? `/**/${this.callback}(${body.toString()});` : body;
     res.writeHead(200, {
       ...this.headers,
       ...(script ? JS_HEADERS : JSON_HEADERS),
