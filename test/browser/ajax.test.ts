@@ -367,7 +367,7 @@ test('onDownloadProgress: real progress events with Content-Length (lengthComput
 });
 
 test('onUploadProgress: real upload progress to a slow sink', async () => {
-  const size = 4 * 1024 * 1024;
+  const size = 16 * 1024 * 1024;
   const r = await page.evaluate(
     async ({ o, size }) => {
       const seen: Array<{ loaded: number; total: number; lengthComputable: boolean }> = [];
