@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { installCleanup, track } from './lib/children.mjs';
 import { mergeSparse, newHist, summary } from './lib/hist.mjs';
 import { sleep } from './lib/net.mjs';
-import { machineBusy, sample } from './lib/proc.mjs';
+import { machineBusy, sample, softirqSeconds } from './lib/proc.mjs';
 import { start as startCometa } from './peers/cometa.mjs';
 import { start as startNchan } from './peers/nchan.mjs';
 import { startNodeServer } from './peers/node-peer.mjs';
@@ -277,6 +277,7 @@ async function deliveryRun(peer, server, { list, channels, rate, seconds }) {
     await Promise.all(workers.map((w) => w.call('reset')));
     const lg0 = workers.reduce((a, w) => a + w.cpuSeconds(), 0) + pub.cpuSeconds();
     const busy0 = machineBusy();
+    const soft0 = softirqSeconds();
     const before = sample(server.pid);
     const published = await pub.call('publish', {
       port: server.port,
@@ -306,6 +307,7 @@ async function deliveryRun(peer, server, { list, channels, rate, seconds }) {
     }
     const after = sample(server.pid);
     const busy1 = machineBusy();
+    const soft1 = softirqSeconds();
     const lg1 = workers.reduce((a, w) => a + w.cpuSeconds(), 0) + pub.cpuSeconds();
     const cpu = after.cpu - before.cpu;
     const wall = (after.t - before.t) / 1000;
@@ -325,6 +327,10 @@ async function deliveryRun(peer, server, { list, channels, rate, seconds }) {
       serverCpuSeconds: cpu,
       serverCpuPercent: (100 * cpu) / wall,
       usPerDelivery: c.received ? (cpu * 1e6) / c.received : null,
+      // Kernel share: the socket writes themselves (loopback TCP) are paid here by every peer.
+      sysPercentOfCpu: cpu ? (100 * (after.sys - before.sys)) / cpu : null,
+      softirqCpuPercent: (100 * (soft1 - soft0)) / wall,
+      usSoftirqPerDelivery: c.received ? ((soft1 - soft0) * 1e6) / c.received : null,
       rssBytes: after.rss,
       rssPerSubKB: opening.opened ? (after.rss - rssIdle) / 1024 / opening.opened : null,
       latencyMs: lat,
@@ -344,7 +350,7 @@ function logDelivery(label, r) {
   if (r.error) return log(`  ${label}: ERROR ${r.error.split('\n')[0]}`);
   log(
     `  ${label}: ${r.opened}/${r.subscribers} subs, ${r.received}/${r.expected} delivered (loss ${f(100 * r.loss, 2)}%), ` +
-      `${f(r.usPerDelivery, 2)} us CPU/delivery, server CPU ${f(r.serverCpuPercent, 0)}%, ` +
+      `${f(r.usPerDelivery, 2)} us CPU/delivery (${f(r.sysPercentOfCpu, 0)}% kernel; +${f(r.usSoftirqPerDelivery, 2)} us in ksoftirqd), server CPU ${f(r.serverCpuPercent, 0)}%, ` +
       `latency p50 ${f(r.latencyMs.p50, 2)} p99 ${f(r.latencyMs.p99, 2)} max ${f(r.latencyMs.max, 1)} ms, ` +
       `RSS +${f(r.rssPerSubKB, 1)} KB/sub, loadgen CPU ${f(r.loadgenCpuPercent, 0)}%, other processes ${f(r.otherCpuPercent, 0)}%` +
       (r.openFailed ? `, ${r.openFailed} failed to open (${r.openFailSamples[0]})` : '') +

@@ -7,7 +7,10 @@ try {
   tck = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 } catch {}
 
-/** @returns {{ cpu: number, rss: number, t: number }} cpu in seconds, rss in bytes, t wall ms */
+/**
+ * @returns {{ cpu: number, user: number, sys: number, rss: number, t: number }} cpu (= user + sys)
+ *   in seconds, rss in bytes, t wall ms
+ */
 export function sample(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
   // Fields after the ")" that closes the command name: state is field 3; utime 14, stime 15.
@@ -16,7 +19,13 @@ export function sample(pid) {
   const stime = Number(rest[12]);
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
   const m = /VmRSS:\s+(\d+) kB/.exec(status);
-  return { cpu: (utime + stime) / tck, rss: m ? Number(m[1]) * 1024 : 0, t: Date.now() };
+  return {
+    cpu: (utime + stime) / tck,
+    user: utime / tck,
+    sys: stime / tck,
+    rss: m ? Number(m[1]) * 1024 : 0,
+    t: Date.now(),
+  };
 }
 
 export function diff(a, b) {
@@ -29,4 +38,30 @@ export function machineBusy() {
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
   return (total - v[3] - v[4]) / tck;
+}
+
+let ksoftirqd = null;
+/**
+ * CPU seconds the kernel's softirq threads (ksoftirqd/N) have spent so far. Loopback packets are
+ * received in softirq context: in the sending process's syscall while the burst is short, in
+ * ksoftirqd once the kernel defers it. Which of the two pays depends on the sender's timing, so
+ * the report shows this next to the server's own CPU.
+ */
+export function softirqSeconds() {
+  if (ksoftirqd === null) {
+    try {
+      ksoftirqd = execFileSync('pgrep', ['ksoftirqd']).toString().trim().split('\n').map(Number);
+    } catch {
+      ksoftirqd = [];
+    }
+  }
+  let s = 0;
+  for (const pid of ksoftirqd) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      s += (Number(rest[11]) + Number(rest[12])) / tck;
+    } catch {}
+  }
+  return s;
 }

@@ -6,7 +6,7 @@
 // into $TMPDIR/cometa-bench-hub-snapshot/dist (outside the repo: tsconfig includes bench/) with a
 // node_modules symlink to the repo's, and runs that. COMETA_BENCH_SRC=head snapshots the last
 // commit (git archive HEAD) instead of the working tree; COMETA_BENCH_DIST=/path/to/dist runs an
-// existing build. Type errors of a work-in-progress tree do not stop the emit; a hub that then
+// existing build. COMETA_BENCH_NODE_FLAGS adds Node flags (profiling). Type errors of a work-in-progress tree do not stop the emit; a hub that then
 // fails to start is reported as skipped.
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -107,6 +107,8 @@ export async function start(storeArgs = []) {
   const cwd = mkdtempSync(join(tmpdir(), 'cometa-bench-hub-'));
   const p = await startNodeServer(cli, [], {
     cwd,
+    // For profiling runs, e.g. COMETA_BENCH_NODE_FLAGS='--perf-basic-prof' or '--cpu-prof'.
+    nodeArgs: (process.env.COMETA_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
     argsFor: (port) => ['serve', '--port', String(port), '--host', '127.0.0.1', ...LIMITS, ...storeArgs],
   });
   return {

@@ -3,12 +3,12 @@ import { fileURLToPath } from 'node:url';
 import { spawnTracked, stopChild } from '../lib/children.mjs';
 import { freePort, waitForPort } from '../lib/net.mjs';
 
-export async function startNodeServer(script, args = [], { env, cwd, argsFor } = {}) {
+export async function startNodeServer(script, args = [], { env, cwd, argsFor, nodeArgs = [] } = {}) {
   const port = await freePort();
   const file = script.startsWith('/') ? script : fileURLToPath(new URL(script, import.meta.url));
   const child = spawnTracked(
     process.execPath,
-    [file, ...(argsFor ? argsFor(port) : [String(port), ...args])],
+    [...nodeArgs, file, ...(argsFor ? argsFor(port) : [String(port), ...args])],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, ...env },
