@@ -1,3 +1,4 @@
+import * as wsModule from 'ws';
 import { formatCursor } from '../protocol/cursor.js';
 import type { Envelope } from '../protocol/envelope.js';
 import type { StoredMessage } from './stores/store.js';
@@ -21,6 +22,7 @@ export class Frame {
   #chunk: Buffer | undefined;
   #poll: Buffer | undefined;
   #text: Buffer | undefined;
+  #ws: Buffer | undefined;
 
   constructor(seq: number, id: string | null, channel: string, event: string, json: string) {
     this.seq = seq;
@@ -68,6 +70,19 @@ export class Frame {
     return this.#text;
   }
 
+  /**
+   * The envelope as one complete WebSocket text frame (header + payload). Server frames are never
+   * masked, so these bytes are the same for every socket: fan-out writes them to each socket as
+   * they are, instead of framing the message again per socket in `ws.send()`.
+   */
+  get ws(): Buffer {
+    if (this.#ws === undefined) {
+      const parts = Sender.frame(this.text, WS_TEXT_FRAME);
+      this.#ws = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    }
+    return this.#ws;
+  }
+
   /** A long-poll answer carrying only this message: `{"messages":[…],"cursor":"…"}`. */
   get poll(): Buffer {
     if (this.#poll === undefined) {
@@ -77,6 +92,17 @@ export class Frame {
     return this.#poll;
   }
 }
+
+/** `Sender.frame` options of one unmasked, uncompressed, final text frame. */
+const WS_TEXT_FRAME = { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false } as const;
+
+/**
+ * `ws` frames data with its public static `Sender.frame()` (made public for broadcasts, ws#1016),
+ * which @types/ws does not declare.
+ */
+const { Sender } = wsModule as unknown as {
+  Sender: { frame(data: Buffer, options: typeof WS_TEXT_FRAME): Buffer[] };
+};
 
 /** SSE text of one event. JSON never contains raw newlines, so `data:` is one line. */
 export function sseText(id: string | null, event: string, json: string): string {

@@ -234,7 +234,7 @@ describe('websocket options and refusals', () => {
     }
   });
 
-  it('negotiates permessage-deflate only when enabled', async () => {
+  it('negotiates permessage-deflate only when enabled, and delivers the same envelopes either way', async () => {
     const off = await startHub();
     const on = await startHub({ websocket: { perMessageDeflate: true } });
     try {
@@ -243,6 +243,20 @@ describe('websocket options and refusals', () => {
       await Promise.all([a.opened(), b.opened()]);
       assert.equal(a.ws.extensions, '');
       assert.match(b.ws.extensions, /permessage-deflate/);
+      // Pre-framed shared bytes on the plain socket, ws.send() through the compressor on the other;
+      // sizes on both sides of the 125 and 65535-byte frame-length boundaries.
+      const sizes = [1, 100, 126, 70_000, 3];
+      for (const [i, size] of sizes.entries()) {
+        await publish(off.url, 'x', { i, s: 'a'.repeat(size) });
+        await publish(on.url, 'x', { i, s: 'a'.repeat(size) });
+      }
+      for (const c of [a, b]) {
+        await waitFor(() => c.envelopes().length === sizes.length, 5000, 'every envelope');
+        assert.deepEqual(
+          c.envelopes().map((e) => [(e.data as { i: number }).i, (e.data as { s: string }).s.length]),
+          sizes.map((s, i) => [i, s]),
+        );
+      }
       a.ws.close();
       b.ws.close();
     } finally {

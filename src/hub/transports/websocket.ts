@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { isChannelName } from '../../protocol/channel.js';
@@ -60,6 +61,11 @@ export class WebSocketSubscriber extends Subscriber {
   readonly transport = 'websocket';
   readonly streaming = true;
   readonly ws: WebSocket;
+  /**
+   * The raw socket, for writing pre-framed envelopes (Frame.ws) when no extension was negotiated;
+   * undefined with permessage-deflate, where every frame must go through `ws.send()`.
+   */
+  readonly raw: Duplex | undefined;
   /** Cleared by each heartbeat sweep, set by the peer's pong (or any frame it sends). */
   alive = true;
   /** The upgrade's credentials: every subscribe/publish frame is authorized with them (http/auth.ts). */
@@ -79,22 +85,25 @@ export class WebSocketSubscriber extends Subscriber {
     }
   }
 
-  constructor(hub: HubCore, channels: string[], ws: WebSocket) {
+  constructor(hub: HubCore, channels: string[], ws: WebSocket, socket: Duplex) {
     super(hub, channels);
     this.ws = ws;
+    // ws writes its own frames (acks, pings, close) synchronously unless a compression extension
+    // queues them, so with no extension our direct writes keep their order on the socket.
+    this.raw = ws.extensions === '' ? socket : undefined;
   }
 
   send(frame: Frame): void {
-    this.write(frame.text);
+    this.write(frame);
   }
 
   begin(batch: Frame[]): void {
     this.control({ event: 'open', cursor: this.cursor, channels: this.channels, transport: 'websocket' });
-    for (const f of batch) this.write(f.text);
+    for (const f of batch) this.write(f);
   }
 
   more(batch: Frame[]): void {
-    for (const f of batch) this.write(f.text);
+    for (const f of batch) this.write(f);
   }
 
   /** Sends JSON that is not an envelope (control frames, acks, errors). */
@@ -106,15 +115,20 @@ export class WebSocketSubscriber extends Subscriber {
     this.json(c);
   }
 
-  /** Sends text; drops the socket when the peer stops reading (bounded memory per connection). */
-  write(buf: Buffer): void {
+  /**
+   * Sends an envelope: the frame's shared pre-framed bytes straight to the socket (one write, no
+   * per-socket framing), or through `ws.send()` when an extension must transform it. Drops the
+   * socket when the peer stops reading (bounded memory per connection).
+   */
+  write(frame: Frame): void {
     if (this.closed || this.ws.readyState !== 1) return;
     if (this.ws.bufferedAmount > this.hub.options.limits.maxBufferedBytes) {
       this.hub.stats.slowConsumerDrops++;
       this.end('slow-consumer');
       return;
     }
-    this.ws.send(buf, { binary: false });
+    if (this.raw !== undefined) this.raw.write(frame.ws);
+    else this.ws.send(frame.text, { binary: false });
   }
 
   end(reason: CloseReason): void {
@@ -253,7 +267,9 @@ export const websocket: UpgradeTransport = {
       return;
     }
     serverFor(hub).handleUpgrade(req, socket, head, (ws) => {
-      const sub = new WebSocketSubscriber(hub, s.channels, ws);
+      // ws turns Nagle off on every socket it takes; the hub's option decides.
+      if (!hub.options.tcpNoDelay) (socket as Partial<Socket>).setNoDelay?.(false);
+      const sub = new WebSocketSubscriber(hub, s.channels, ws, socket);
       sub.credentials = s.credentials;
       sub.expiresAt = s.credentials?.expiresAt ?? 0;
       sub.ip = clientIp(req);
