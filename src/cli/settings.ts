@@ -118,6 +118,14 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Bytes after which an XHR stream is recycled',
   },
   {
+    path: 'tcpNoDelay',
+    env: 'COMETA_TCP_NODELAY',
+    flag: 'tcp-no-delay',
+    kind: 'bool',
+    def: 'true',
+    doc: 'TCP_NODELAY on streams and WebSockets (false: Nagle merges bursts, less CPU, more latency)',
+  },
+  {
     path: 'cors.origins',
     env: 'COMETA_CORS_ORIGINS',
     flag: 'cors-origins',

@@ -131,6 +131,14 @@ export interface HubOptions {
   longPollMaxTimeout?: number;
   /** An XHR stream is ended (and the client resumes invisibly) after this many bytes. @default 262144 */
   streamMaxBytes?: number;
+  /**
+   * TCP_NODELAY on stream and WebSocket sockets: every frame leaves at once. `false` lets the
+   * kernel's Nagle algorithm hold a small frame while the previous one is unacknowledged, merging
+   * bursts into fewer packets (less CPU under load) at the cost of up to one round trip of extra
+   * latency per burst; nginx+nchan streams behave that way. See docs/operations.md.
+   * @default true
+   */
+  tcpNoDelay?: boolean;
   /** Mount prefix, e.g. `/cometa` (routes become `/cometa/pub/...`). @default '' */
   prefix?: string;
   /** Cross-origin settings. */
@@ -189,6 +197,7 @@ export interface ResolvedOptions {
   readonly longPollTimeout: number;
   readonly longPollMaxTimeout: number;
   readonly streamMaxBytes: number;
+  readonly tcpNoDelay: boolean;
   readonly prefix: string;
   readonly cors: ResolvedCors;
   readonly limits: Readonly<Required<LimitOptions>>;
@@ -214,6 +223,7 @@ const KNOWN = new Set([
   'longPollTimeout',
   'longPollMaxTimeout',
   'streamMaxBytes',
+  'tcpNoDelay',
   'prefix',
   'cors',
   'limits',
@@ -375,6 +385,7 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     longPollTimeout: int('longPollTimeout', o.longPollTimeout, 25, 1, longPollMaxTimeout),
     longPollMaxTimeout,
     streamMaxBytes: int('streamMaxBytes', o.streamMaxBytes, 256 * 1024, 1024),
+    tcpNoDelay: bool('tcpNoDelay', o.tcpNoDelay, true),
     prefix,
     cors,
     limits,

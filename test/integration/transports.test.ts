@@ -10,6 +10,28 @@ import { chan, DRIVERS, STREAMS, settled, transportSuite } from '../helpers/tran
 
 transportSuite({ name: 'memory', store: () => 'memory' });
 
+describe('tcpNoDelay: false (Nagle on the socket)', () => {
+  for (const driver of ['websocket', 'sse', 'stream'] as const) {
+    it(`still delivers a burst over ${driver} in order`, async () => {
+      const t = await startHub({ tcpNoDelay: false });
+      try {
+        const c = chan();
+        const s = openSubscription(driver, t.url, [c]);
+        await settled(t, s, c);
+        for (let i = 0; i < 50; i++) await publish(t.url, c, i);
+        await s.waitFor(50);
+        assert.deepEqual(
+          s.envelopes.map((e) => e.data),
+          Array.from({ length: 50 }, (_, i) => i),
+        );
+        s.close();
+      } finally {
+        await t.close();
+      }
+    });
+  }
+});
+
 describe('graceful close', () => {
   for (const driver of DRIVERS) {
     it(`ends ${driver} subscriptions with a final answer`, async () => {

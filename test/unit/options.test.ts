@@ -14,6 +14,7 @@ describe('hub options', () => {
     assert.equal(o.limits.maxChannelsPerSubscription, 64);
     assert.equal(o.cors.anyOrigin, true);
     assert.equal(o.cors.maxAge, 86400);
+    assert.equal(o.tcpNoDelay, true);
     assert.ok(Object.isFrozen(o) && Object.isFrozen(o.limits) && Object.isFrozen(o.cors));
     assert.throws(() => {
       (o as { heartbeatMs: number }).heartbeatMs = 1;
@@ -44,6 +45,7 @@ describe('hub options', () => {
       [{ cors: { origins: ['example.com'] } }, /options\.cors\.origins/],
       [{ prefix: 'nope/' }, /options\.prefix/],
       [{ store: 42 }, /options\.store/],
+      [{ tcpNoDelay: 'no' }, /options\.tcpNoDelay/],
       [{ heartbeat: 5 }, /options\.heartbeat is not a known option/],
     ];
     for (const [input, message] of cases) {

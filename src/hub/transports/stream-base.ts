@@ -22,6 +22,7 @@ export function openStream(
   res: ServerResponse,
   headers: Record<string, string>,
   chunked: boolean,
+  noDelay: boolean,
 ): Socket | undefined {
   if (chunked) headers['Transfer-Encoding'] = 'chunked';
   else {
@@ -34,7 +35,7 @@ export function openStream(
   res.flushHeaders();
   const socket = res.socket;
   if (!socket || socket.destroyed) return undefined;
-  socket.setNoDelay(true);
+  socket.setNoDelay(noDelay);
   return socket;
 }
 
@@ -137,6 +138,7 @@ export function startStream(
     res,
     { ...s.headers, ...STREAM_HEADERS, 'Content-Type': contentType },
     chunkedBody,
+    hub.options.tcpNoDelay,
   );
   if (!socket) return;
   const sub = make(socket);
