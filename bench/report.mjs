@@ -9,6 +9,7 @@ const COLORS = {
   faye: '#d97706',
   cometa: '#16a34a',
   'cometa-memory': '#4ade80',
+  'cometa-nagle': '#86efac',
 };
 const TRANSPORT = {
   sse: 'SSE',
@@ -23,6 +24,7 @@ const SHORT_PEER = {
   faye: 'Faye',
   cometa: 'cometa',
   'cometa-memory': 'cometa (memory)',
+  'cometa-nagle': 'cometa (Nagle)',
 };
 const SHORT_TRANSPORT = { sse: 'SSE', ws: 'WS', longpoll: 'long-poll', stream: 'stream', polling: 'polling' };
 const shortLabel = (r) =>
