@@ -93,6 +93,45 @@ export class Frame {
   }
 }
 
+/**
+ * Consecutive messages of one channel that fan-out delivers together (they were published in the
+ * same event-loop turn): each transport's bytes are the frames' bytes back to back, concatenated
+ * once and shared, so a live subscriber gets the whole run in one socket write.
+ */
+export class FrameRun {
+  /** Two or more message frames (seq > 0) of one channel, in seq order. */
+  readonly frames: readonly Frame[];
+  #sse: Buffer | undefined;
+  #sseUniform: Buffer | undefined;
+  #chunk: Buffer | undefined;
+  #ws: Buffer | undefined;
+
+  constructor(frames: readonly Frame[]) {
+    this.frames = frames;
+  }
+
+  get sse(): Buffer {
+    if (this.#sse === undefined) this.#sse = Buffer.concat(this.frames.map((f) => f.sse));
+    return this.#sse;
+  }
+
+  get sseUniform(): Buffer {
+    if (this.#sseUniform === undefined)
+      this.#sseUniform = Buffer.concat(this.frames.map((f) => f.sseUniform));
+    return this.#sseUniform;
+  }
+
+  get chunk(): Buffer {
+    if (this.#chunk === undefined) this.#chunk = Buffer.concat(this.frames.map((f) => f.chunk));
+    return this.#chunk;
+  }
+
+  get ws(): Buffer {
+    if (this.#ws === undefined) this.#ws = Buffer.concat(this.frames.map((f) => f.ws));
+    return this.#ws;
+  }
+}
+
 /** `Sender.frame` options of one unmasked, uncompressed, final text frame. */
 const WS_TEXT_FRAME = { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false } as const;
 

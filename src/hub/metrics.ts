@@ -71,6 +71,11 @@ export class HubMetrics {
       () => core.stats.delivered,
     );
     mirror(
+      'cometa_coalesced_deliveries_total',
+      'Deliveries written together with other messages of the same event-loop turn (one write per subscriber)',
+      () => core.stats.coalesced,
+    );
+    mirror(
       'cometa_slow_consumer_drops_total',
       'Connections dropped because the peer did not read fast enough (limits.maxBufferedBytes)',
       () => core.stats.slowConsumerDrops,

@@ -1,6 +1,6 @@
 import type { CloseReason } from '../protocol/envelope.js';
 import type { HubCore } from './core.js';
-import type { Frame } from './frame.js';
+import type { Frame, FrameRun } from './frame.js';
 import type { TransportName } from './transports/transport.js';
 
 /**
@@ -51,6 +51,32 @@ export abstract class Subscriber {
       return;
     }
     this.send(frame);
+  }
+
+  /**
+   * Called by fan-out for consecutive messages of one channel published in the same turn. A live
+   * subscriber that has none of them yet and whose transport writes bytes (`coalesces`) gets them
+   * in one write; otherwise they go one by one through `deliver`.
+   */
+  deliverRun(run: FrameRun): void {
+    const frames = run.frames;
+    if (this.coalesces && this.pending === null && frames[0]!.seq > this.lastSeq) {
+      this.lastSeq = frames[frames.length - 1]!.seq;
+      this.hub.stats.coalesced += frames.length;
+      this.sendRun(run);
+      return;
+    }
+    for (const f of frames) this.deliver(f);
+  }
+
+  /** Whether `sendRun` can write a run in one go (byte streams); polls answer frame by frame. */
+  get coalesces(): boolean {
+    return false;
+  }
+
+  /** Writes a run of live frames at once (only called when `coalesces`). */
+  sendRun(run: FrameRun): void {
+    for (const f of run.frames) this.send(f);
   }
 
   /** The cursor after everything this subscriber has been given. */

@@ -10,6 +10,42 @@ import { chan, DRIVERS, STREAMS, settled, transportSuite } from '../helpers/tran
 
 transportSuite({ name: 'memory', store: () => 'memory' });
 
+describe('write coalescing: messages published in one turn', () => {
+  for (const driver of DRIVERS) {
+    it(`reach ${driver} subscribers complete and in order`, async () => {
+      const t = await startHub();
+      try {
+        const a = chan('a');
+        const b = chan('b');
+        const one = openSubscription(driver, t.url, [a]);
+        const both = openSubscription(driver, t.url, [a, b]);
+        await settled(t, one, a);
+        await settled(t, both, a);
+        const before = t.hub.core.stats.coalesced;
+        // One turn: 30 on a (one run), then a and b interleaved (runs end at every change).
+        const order = [...Array.from({ length: 30 }, () => a), a, b, a, b, b, a];
+        const ids = await Promise.all(order.map((c, i) => t.hub.publish(c, i)));
+        await one.waitFor(order.filter((c) => c === a).length);
+        await both.waitFor(order.length);
+        assert.deepEqual(
+          one.envelopes.map((e) => e.id),
+          ids.filter((_, i) => order[i] === a),
+        );
+        assert.deepEqual(
+          both.envelopes.map((e) => e.id),
+          ids,
+        );
+        // Streams get each run in one write; polls answer frame by frame as before.
+        if (STREAMS.has(driver)) assert.ok(t.hub.core.stats.coalesced - before >= 60);
+        one.close();
+        both.close();
+      } finally {
+        await t.close();
+      }
+    });
+  }
+});
+
 describe('tcpNoDelay: false (Nagle on the socket)', () => {
   for (const driver of ['websocket', 'sse', 'stream'] as const) {
     it(`still delivers a burst over ${driver} in order`, async () => {

@@ -184,7 +184,11 @@ describe('websocket frames', () => {
       // The client stops reading: the kernel buffers fill, then the hub's.
       (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
       const big = 'x'.repeat(16 * 1024);
-      for (let i = 0; i < 600 && s.hub.core.stats.slowConsumerDrops === 0; i++) await s.hub.publish(c1, big);
+      // Fan-out runs once per event-loop turn: let it run between publishes.
+      for (let i = 0; i < 600 && s.hub.core.stats.slowConsumerDrops === 0; i++) {
+        await s.hub.publish(c1, big);
+        await new Promise(setImmediate);
+      }
       assert.equal(s.hub.core.stats.slowConsumerDrops, 1);
       assert.equal(s.hub.core.subscriberCount(c1), 0);
       (c.ws as unknown as { _socket: { resume(): void } })._socket.resume();

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ControlFrame } from '../../protocol/envelope.js';
 import type { HubCore } from '../core.js';
-import { type Frame, sseText } from '../frame.js';
+import { type Frame, type FrameRun, sseText } from '../frame.js';
 import { StreamSubscriber, startStream } from './stream-base.js';
 import type { SubscribeRequest, Transport } from './transport.js';
 
@@ -17,7 +17,7 @@ class SseSubscriber extends StreamSubscriber {
   readonly transport = 'sse';
   uniform = false;
 
-  protected encode(f: Frame): Buffer {
+  protected encode(f: Frame | FrameRun): Buffer {
     return this.uniform ? f.sseUniform : f.sse;
   }
 

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { CloseReason, ControlFrame } from '../../protocol/envelope.js';
 import type { HubCore } from '../core.js';
-import type { Frame } from '../frame.js';
+import type { Frame, FrameRun } from '../frame.js';
 import { Subscriber } from '../subscriber.js';
 import type { SubscribeRequest } from './transport.js';
 
@@ -54,8 +54,8 @@ export abstract class StreamSubscriber extends Subscriber {
     this.socket = socket;
   }
 
-  /** The bytes of a frame on this transport. */
-  protected abstract encode(frame: Frame): Buffer;
+  /** The bytes of a frame (or of a run of frames, back to back) on this transport. */
+  protected abstract encode(frame: Frame | FrameRun): Buffer;
   /** The bytes of a control frame (open/close). */
   protected abstract control(frame: ControlFrame): Buffer;
   /** The terminator written after the close frame (e.g. the last chunk), if any. */
@@ -69,6 +69,14 @@ export abstract class StreamSubscriber extends Subscriber {
 
   send(frame: Frame): void {
     this.write(this.encode(frame));
+  }
+
+  override get coalesces(): boolean {
+    return true;
+  }
+
+  override sendRun(run: FrameRun): void {
+    this.write(this.encode(run));
   }
 
   begin(batch: Frame[]): void {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ControlFrame } from '../../protocol/envelope.js';
 import type { HubCore } from '../core.js';
-import { chunked, type Frame } from '../frame.js';
+import { chunked, type Frame, type FrameRun } from '../frame.js';
 import { StreamSubscriber, startStream } from './stream-base.js';
 import type { SubscribeRequest, Transport } from './transport.js';
 
@@ -19,7 +19,7 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 class NdjsonSubscriber extends StreamSubscriber {
   readonly transport = 'stream';
 
-  protected encode(f: Frame): Buffer {
+  protected encode(f: Frame | FrameRun): Buffer {
     return f.chunk;
   }
 

@@ -12,7 +12,7 @@ import {
 } from '../../protocol/envelope.js';
 import type { HubErrorCode } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
-import type { Frame } from '../frame.js';
+import type { Frame, FrameRun } from '../frame.js';
 import { authorize, type Credentials } from '../http/auth.js';
 import { checkPublishRate, clientIp } from '../http/limits.js';
 import { isHubError } from '../http/respond.js';
@@ -97,6 +97,14 @@ export class WebSocketSubscriber extends Subscriber {
     this.write(frame);
   }
 
+  override get coalesces(): boolean {
+    return this.raw !== undefined;
+  }
+
+  override sendRun(run: FrameRun): void {
+    this.write(run);
+  }
+
   begin(batch: Frame[]): void {
     this.control({ event: 'open', cursor: this.cursor, channels: this.channels, transport: 'websocket' });
     for (const f of batch) this.write(f);
@@ -120,7 +128,7 @@ export class WebSocketSubscriber extends Subscriber {
    * per-socket framing), or through `ws.send()` when an extension must transform it. Drops the
    * socket when the peer stops reading (bounded memory per connection).
    */
-  write(frame: Frame): void {
+  write(frame: Frame | FrameRun): void {
     if (this.closed || this.ws.readyState !== 1) return;
     if (this.ws.bufferedAmount > this.hub.options.limits.maxBufferedBytes) {
       this.hub.stats.slowConsumerDrops++;
@@ -128,7 +136,8 @@ export class WebSocketSubscriber extends Subscriber {
       return;
     }
     if (this.raw !== undefined) this.raw.write(frame.ws);
-    else this.ws.send(frame.text, { binary: false });
+    else if ('text' in frame) this.ws.send(frame.text, { binary: false });
+    else for (const f of frame.frames) this.ws.send(f.text, { binary: false });
   }
 
   end(reason: CloseReason): void {
