@@ -10,6 +10,7 @@ const COLORS = {
   cometa: '#16a34a',
   'cometa-memory': '#4ade80',
   'cometa-nagle': '#86efac',
+  'node-http': '#d1d5db',
 };
 const TRANSPORT = {
   sse: 'SSE',
@@ -25,6 +26,7 @@ const SHORT_PEER = {
   cometa: 'cometa',
   'cometa-memory': 'cometa (memory)',
   'cometa-nagle': 'cometa (Nagle)',
+  'node-http': 'bare Node http',
 };
 const SHORT_TRANSPORT = { sse: 'SSE', ws: 'WS', longpoll: 'long-poll', stream: 'stream', polling: 'polling' };
 const shortLabel = (r) =>

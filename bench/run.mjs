@@ -155,6 +155,18 @@ const PEERS = {
     only: ['fanout', 'channels'],
     start: () => startCometa(['--store', 'memory', '--no-tcp-no-delay']),
   },
+  // Not a competitor: Node's http module answering the same requests with nothing behind them,
+  // the floor for any Node hub (peers/node-http-server.mjs).
+  'node-http': {
+    label: 'bare Node http (floor, not a hub)',
+    client: 'cometa',
+    transports: ['longpoll'],
+    only: ['publish', 'longpoll'],
+    start: async () => ({
+      ...(await startNodeServer('./node-http-server.mjs')),
+      version: `node ${process.version} http`,
+    }),
+  },
 };
 const peerKeys = args.peers ?? Object.keys(PEERS);
 for (const k of peerKeys) if (!PEERS[k]) throw new Error(`unknown peer ${k}`);
