@@ -1,23 +1,53 @@
 import type { IncomingMessage } from 'node:http';
 import { HubError } from './respond.js';
 
-/** Reads a request body, refusing more than `limit` bytes (by Content-Length first, then as it streams). */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Reads a request body, refusing more than `limit` bytes (by Content-Length first, then as it
+ * streams). Plain 'data'/'end' listeners: every publish goes through here, and an async iterator
+ * costs a promise and a generator step per chunk.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
-    throw new HubError('ERR_BODY_TOO_LARGE', `the body is larger than ${limit} bytes`);
+    return Promise.reject(new HubError('ERR_BODY_TOO_LARGE', `the body is larger than ${limit} bytes`));
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      // Stop reading; the router answers 413 and closes the connection.
-      throw new HubError('ERR_BODY_TOO_LARGE', `the body is larger than ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        // Stop reading; the router answers 413 and closes the connection.
+        done();
+        req.pause();
+        reject(new HubError('ERR_BODY_TOO_LARGE', `the body is larger than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      done();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error): void => {
+      done();
+      reject(err);
+    };
+    // A peer that goes away mid-body: 'close' without 'end' (aborted); nobody waits for the answer.
+    const onClose = (): void => {
+      if (!req.complete) onError(new Error('the request was aborted'));
+    };
+    const done = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
 /** Field values of a form: repeated names become arrays. */
