@@ -76,6 +76,14 @@ export class HubCore {
   #queue: Frame[] = [];
   #flushScheduled = false;
   readonly #flush = (): void => this.#flushNow();
+  /**
+   * The highest seq this hub knows was stored: the store's head when the hub started, then every
+   * message the store reported. A subscriber whose cursor is at or past it has nothing to replay
+   * (anything stored later reaches it by fan-out, since it registers first), so its attach skips
+   * the history read: a long-poll that re-polls after each answer costs no store query (no Redis
+   * round trip). MAX_SAFE_INTEGER until the head is known: no shortcut then.
+   */
+  #seen = Number.MAX_SAFE_INTEGER;
   /** Recent frames by seq (a power-of-two ring); see #frame. */
   readonly #recent: Array<Frame | undefined> = new Array(RECENT_FRAMES);
   /** Subscribers by channel. */
@@ -104,6 +112,7 @@ export class HubCore {
   /** Starts the sweep timer (after the store is open). */
   start(): void {
     this.#knownEpoch = this.store.epoch;
+    this.#learnHead();
     const every = Math.min(250, this.options.heartbeatMs);
     this.#timer = setInterval(() => this.#sweep(), every);
     this.#timer.unref();
@@ -148,6 +157,9 @@ export class HubCore {
         const r = await this.store.last(sub.channels, start.n);
         for (const m of r.messages) batch.push(this.#frame(m));
         sub.lastSeq = r.head;
+      } else if (start.cursor.epoch === this.epoch && start.cursor.seq >= this.#seen) {
+        // Up to date (see #seen): nothing to replay, no gap possible after the cursor.
+        sub.lastSeq = start.cursor.seq;
       } else {
         let after = start.cursor.seq;
         const lostEpoch = start.cursor.epoch !== this.epoch;
@@ -233,9 +245,34 @@ export class HubCore {
     }
   }
 
+  /** Collects seqs while the store's head is being read (see #seen, #learnHead). */
+  #track: ((e: StoreEvent) => void) | undefined;
+
+  /** Reads the store's head into #seen, counting messages reported meanwhile; shortcut off until then. */
+  #learnHead(): void {
+    this.#seen = Number.MAX_SAFE_INTEGER;
+    let latest = 0;
+    const track = (e: StoreEvent): void => {
+      if (e.type === 'message' && e.message.seq > latest) latest = e.message.seq;
+    };
+    this.#track = track;
+    this.store.head().then(
+      (head) => {
+        // A newer #learnHead (epoch change) replaced this one.
+        if (this.#track !== track) return;
+        this.#track = undefined;
+        this.#seen = Math.max(head, latest);
+      },
+      // Unknown head (store down): the shortcut stays off until the next epoch or restart.
+      () => {},
+    );
+  }
+
   #onStore(e: StoreEvent): void {
     switch (e.type) {
       case 'message':
+        if (this.#track !== undefined) this.#track(e);
+        else if (e.message.seq > this.#seen) this.#seen = e.message.seq;
         this.#fanout(e.message);
         break;
       case 'deleted':
@@ -333,6 +370,8 @@ export class HubCore {
   #onEpoch(): void {
     // What was queued belongs to the old epoch: deliver it before the gaps.
     this.#flushNow();
+    // The new epoch starts its seqs over: learn its head again (always read until then).
+    this.#learnHead();
     // Cached frames carry the old epoch in their ids, and the new epoch reuses their seqs.
     this.#recent.fill(undefined);
     this.log?.warn({ epoch: this.epoch }, 'store history lost; subscribers get gap events');

@@ -4,11 +4,61 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { MemoryStore } from '../../src/hub/stores/memory.js';
+import type { ReadResult } from '../../src/hub/stores/store.js';
 import { publish, sleep, startHub, type TestHub } from '../helpers/hub.js';
 import { openSubscription } from '../helpers/transport-clients.js';
 import { chan, DRIVERS, STREAMS, settled, transportSuite } from '../helpers/transport-suite.js';
 
 transportSuite({ name: 'memory', store: () => 'memory' });
+
+/** The real memory store, counting its history reads. */
+class CountingStore extends MemoryStore {
+  reads = 0;
+  override read(channels: readonly string[], after: number, limit: number): Promise<ReadResult> {
+    this.reads++;
+    return super.read(channels, after, limit);
+  }
+}
+
+describe('a poll whose cursor is up to date', () => {
+  it('is held without reading history, and an older cursor still replays', async () => {
+    const store = new CountingStore({ retentionFor: () => ({ maxMessages: 100, maxAgeMs: 60_000 }) });
+    const t = await startHub({ store });
+    try {
+      const c = chan();
+      const first = await publish(t.url, c, 1);
+      const second = await publish(t.url, c, 2);
+      // The hub learns the store's head right after start; from then on a current cursor skips the read.
+      await t.hub.ready;
+      await sleep(20);
+      const before = store.reads;
+      const r = await fetch(`${t.url}/sub/${c}?since=${second}&timeout=1`);
+      assert.deepEqual(((await r.json()) as { messages: unknown[] }).messages, []);
+      assert.equal(store.reads, before, 'no history read for a current cursor');
+      const held = fetch(`${t.url}/sub/${c}?since=${second}`).then((r) => r.json());
+      await sleep(50);
+      const third = await publish(t.url, c, 3);
+      const answer = (await held) as { messages: Array<{ id: string; data: unknown }>; cursor: string };
+      assert.deepEqual(
+        answer.messages.map((m) => m.data),
+        [3],
+      );
+      assert.equal(answer.cursor, third);
+      const reads = store.reads;
+      const replay = (await (await fetch(`${t.url}/sub/${c}?since=${first}`)).json()) as {
+        messages: Array<{ data: unknown }>;
+      };
+      assert.deepEqual(
+        replay.messages.map((m) => m.data),
+        [2, 3],
+      );
+      assert.equal(store.reads, reads + 1);
+    } finally {
+      await t.close();
+    }
+  });
+});
 
 describe('write coalescing: messages published in one turn', () => {
   for (const driver of DRIVERS) {
