@@ -8,6 +8,7 @@ import { DEFAULT_EVENT, isPublishableEvent } from '../protocol/envelope.js';
 import { HubCore } from './core.js';
 import { DemoFeed } from './demo-feed.js';
 import { type AuthorizeHook, setAuthorizeHook } from './http/auth.js';
+import { destroyDetached } from './http/detach.js';
 import { answerClientError, answerConnect } from './http/limits.js';
 import { HubError } from './http/respond.js';
 import { createRouter, type Next } from './http/router.js';
@@ -215,15 +216,20 @@ export class Hub {
       this.demoFeed?.stop();
       this.#stats?.stop();
       this.core.endAll('shutdown');
+      // Give written close frames a moment to leave, then cut what remains. Stream sockets left
+      // the server's connection list (http/detach.ts): closeAllConnections() does not see them.
       const server = this.#server;
+      const cut = () => {
+        destroyDetached(this.core);
+        server?.closeAllConnections();
+      };
       if (server) {
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
-          // Give written close frames a moment to leave, then cut what remains.
-          setTimeout(() => server.closeAllConnections(), 200).unref();
+          setTimeout(cut, 200).unref();
         });
-      }
+      } else setTimeout(cut, 200).unref();
       await this.store.close();
     })();
     return this.#closing;

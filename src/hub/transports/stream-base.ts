@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { CloseReason, ControlFrame } from '../../protocol/envelope.js';
 import type { HubCore } from '../core.js';
 import type { Frame, FrameRun } from '../frame.js';
+import { detachResponse } from '../http/detach.js';
 import { Subscriber } from '../subscriber.js';
 import type { SubscribeRequest } from './transport.js';
 
@@ -151,7 +152,9 @@ export function startStream(
   if (!socket) return;
   const sub = make(socket);
   sub.expiresAt = s.credentials?.expiresAt ?? 0;
-  res.once('close', sub.onClose);
+  res.on('close', sub.onClose);
+  // Keep only the socket: its 'close' runs the response's 'close' listeners (http/detach.ts).
+  detachResponse(res, socket, hub);
   hub.attach(sub, s.start).catch((err: unknown) => {
     hub.log?.warn({ err, transport: sub.transport }, 'stream subscription failed');
     sub.end('shutdown');
