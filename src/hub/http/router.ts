@@ -197,8 +197,11 @@ export function createRouter(host: RouterHost): {
       const params = parseSubscribe(options, req, rest, query);
       const callback = jsonpCallback(method, path, query);
       const credentials = await guardSubscribe(core, req, query, params.channels);
+      // Spelled out rather than spread: a spread gives the object a map of its own per request.
       const sub: SubscribeRequest = {
-        ...params,
+        channels: params.channels,
+        start: params.start,
+        timeoutMs: params.timeoutMs,
         query,
         headers: cors,
         credentials,
@@ -236,9 +239,10 @@ export function createRouter(host: RouterHost): {
       sendError(res, 'ERR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header', { Connection: 'close' });
       return;
     }
-    // Every open request counts against limits.maxConnections / maxConnectionsPerIp until it closes.
+    // Every open request counts against limits.maxConnections / maxConnectionsPerIp until it closes
+    // ('on', not 'once': a response closes once, and 'once' would add a wrapper per request).
     try {
-      res.once('close', admit(core, req));
+      res.on('close', admit(core, req));
     } catch (err) {
       fail(res, err, responseCors(options.cors, allowed, req.headers.origin));
       return;
@@ -259,7 +263,7 @@ export function createRouter(host: RouterHost): {
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // Node hands over an upgrade socket with no 'error' listener: a peer reset while we refuse or
     // check the token would otherwise be an uncaught exception that kills the hub (found by fuzzing).
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySelf);
     const parts = split(req.url);
     const refuse = (status: number, code: string, message: string) => {
       const body = JSON.stringify({ error: { code, message } });
@@ -314,7 +318,7 @@ export function createRouter(host: RouterHost): {
     };
     try {
       // The socket counts against the connection limits for as long as it is open.
-      socket.once('close', admit(core, req));
+      socket.on('close', admit(core, req));
       const params = parseSubscribe(options, req, parts.path.slice(5), parts.query);
       // The token is checked before the handshake: a refused socket never opens (401/403 as HTTP).
       guardSubscribe(core, req, parts.query, params.channels, { socket: true }).then((credentials) => {
@@ -329,11 +333,13 @@ export function createRouter(host: RouterHost): {
           }
         }
         websocket.upgrade(core, req, socket, head, {
-          ...params,
+          channels: params.channels,
+          start: params.start,
+          timeoutMs: params.timeoutMs,
           query: parts.query,
           headers: {},
           credentials,
-          fail: () => socket.destroy(),
+          fail: destroyer(socket),
         });
       }, failed);
     } catch (err) {
@@ -342,6 +348,19 @@ export function createRouter(host: RouterHost): {
   }
 
   return { handler, upgrade };
+}
+
+/**
+ * The 'error' listener of upgrade sockets. A shared function, not a closure: a closure here would
+ * keep this handler's whole scope (request, query, parameters) alive as long as the connection.
+ */
+function destroySelf(this: Duplex): void {
+  this.destroy();
+}
+
+/** A `fail` that destroys the socket, closing over nothing else (see destroySelf). */
+function destroyer(socket: Duplex): () => void {
+  return () => socket.destroy();
 }
 
 function decodeSafe(s: string): string {

@@ -33,7 +33,7 @@ export function attachPoll(
     headers: s.headers,
   });
   sub.expiresAt = s.credentials?.expiresAt ?? 0;
-  res.once('close', sub.onClose);
+  res.on('close', sub.onClose);
   hub.attach(sub, s.start).catch((err: unknown) => {
     sub.detach();
     s.fail(err);

@@ -259,6 +259,23 @@ function serverFor(hub: HubCore): WebSocketServer {
 }
 
 /**
+ * The connection's listeners, defined out here so that they close over `hub` and `sub` only, not
+ * over the upgrade's request and parameters (kept alive as long as the connection otherwise).
+ */
+function listen(hub: HubCore, sub: WebSocketSubscriber, ws: WebSocket): void {
+  ws.on('pong', () => {
+    sub.alive = true;
+  });
+  ws.on('message', (data, isBinary) => {
+    sub.alive = true;
+    void sub.command(data, isBinary);
+  });
+  ws.on('close', () => sub.detach());
+  // Protocol errors (maxPayload, bad frames) close the socket with their own code; just log.
+  ws.on('error', (err) => hub.log?.debug({ err }, 'websocket error'));
+}
+
+/**
  * WebSocket subscriptions: `GET /sub/{channels}` with `Upgrade: websocket`. `handleUpgrade` runs
  * on whatever server received the upgrade (the hub's own, or an Express/Fastify app's server via
  * `server.on('upgrade', hub.upgrade)`).
@@ -282,16 +299,7 @@ export const websocket: UpgradeTransport = {
       sub.credentials = s.credentials;
       sub.expiresAt = s.credentials?.expiresAt ?? 0;
       sub.ip = clientIp(req);
-      ws.on('pong', () => {
-        sub.alive = true;
-      });
-      ws.on('message', (data, isBinary) => {
-        sub.alive = true;
-        void sub.command(data, isBinary);
-      });
-      ws.on('close', () => sub.detach());
-      // Protocol errors (maxPayload, bad frames) close the socket with their own code; just log.
-      ws.on('error', (err) => hub.log?.debug({ err }, 'websocket error'));
+      listen(hub, sub, ws);
       hub.attach(sub, s.start).catch((err: unknown) => {
         hub.log?.warn({ err }, 'websocket subscription failed');
         sub.detach();
