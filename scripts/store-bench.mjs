@@ -1,11 +1,15 @@
-// Store throughput and Redis fan-out latency. Run: node --import tsx scripts/store-bench.mjs [seconds]
+// Store throughput and Redis fan-out latency.
+// Run: node --import tsx scripts/store-bench.mjs [seconds] [store name filter, e.g. sqlite]
 //
 // - appends/s for every store, one at a time (await each: a publisher waiting for its 202) and
-//   with 64 in flight (many publishers at once);
+//   with 64 in flight (many publishers at once), and the process CPU time per append (steadier
+//   than the rate on a shared machine). "full" rows first fill every channel to its retention,
+//   so each measured append also trims one message (a long-running hub); the others start empty;
 // - Redis fan-out, fanout=stream vs fanout=pubsub: two stores (two "hubs") on one Redis, one
 //   publishing at a fixed rate, latency from append() to the other store's listener, p50/p99/max,
 //   then the saturated delivery rate.
-// It starts its own redis-server on a free loopback port (no persistence) and uses a temp dir.
+// It starts its own redis-server on a free loopback port (no persistence; not when the filter
+// leaves out every Redis row) and uses a temp dir.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,38 +19,46 @@ import { SqliteStore } from '../src/hub/stores/sqlite.ts';
 import { startRedis } from '../test/helpers/redis.ts';
 
 const seconds = Number(process.argv[2] ?? 2);
-const ctx = { retentionFor: () => ({ maxMessages: 1000, maxAgeMs: 3_600_000 }) };
+const filter = process.argv[3] ?? '';
+const CHANNELS = 100;
+const RETAIN = 1000;
+const ctx = { retentionFor: () => ({ maxMessages: RETAIN, maxAgeMs: 3_600_000 }) };
 const payload = { user: 'alice', text: 'hello world, this is a chat message of moderate size', n: 0 };
 const dir = mkdtempSync(join(tmpdir(), 'cometa-bench-'));
-const redis = await startRedis();
+const REDIS_ROWS = ['redis (fanout=stream)', 'redis (fanout=pubsub)'];
+const redis = REDIS_ROWS.some((name) => name.includes(filter)) ? await startRedis() : null;
 let prefixes = 0;
 
+const FULL = CHANNELS * RETAIN + CHANNELS; // appends that fill every channel and start trimming
 const stores = {
-  memory: () => new MemoryStore(ctx),
-  'sqlite (sync=normal)': () => new SqliteStore(join(dir, `n${++prefixes}.db`), ctx),
-  'sqlite (sync=full)': () => new SqliteStore(join(dir, `f${++prefixes}.db`), ctx, { sync: 'full' }),
-  'redis (fanout=stream)': () =>
-    new RedisStore(redis.url, ctx, { prefix: `b${++prefixes}:`, fanout: 'stream' }),
-  'redis (fanout=pubsub)': () =>
-    new RedisStore(redis.url, ctx, { prefix: `b${++prefixes}:`, fanout: 'pubsub' }),
+  memory: [() => new MemoryStore(ctx)],
+  'sqlite (sync=normal)': [() => new SqliteStore(join(dir, `n${++prefixes}.db`), ctx)],
+  'sqlite (sync=normal), full': [() => new SqliteStore(join(dir, `n${++prefixes}.db`), ctx), FULL],
+  'sqlite (sync=full)': [() => new SqliteStore(join(dir, `f${++prefixes}.db`), ctx, { sync: 'full' })],
+  [REDIS_ROWS[0]]: [() => new RedisStore(redis.url, ctx, { prefix: `b${++prefixes}:`, fanout: 'stream' })],
+  [REDIS_ROWS[1]]: [() => new RedisStore(redis.url, ctx, { prefix: `b${++prefixes}:`, fanout: 'pubsub' })],
 };
 
-async function throughput(make, inFlight) {
+/** Appends for `seconds` with `inFlight` at a time (after `prefill` unmeasured appends). */
+async function throughput(make, inFlight, prefill = 0) {
   const store = make();
   await store.open();
   store.listen(() => {});
   let n = 0;
-  const end = performance.now() + seconds * 1000;
-  async function worker() {
-    while (performance.now() < end) {
-      await store.append(`ch${n % 100}`, 'msg', { ...payload, n: n++ }, Date.now());
-    }
+  async function worker(until) {
+    while (until()) await store.append(`ch${n % CHANNELS}`, 'msg', { ...payload, n: n++ }, Date.now());
   }
+  if (prefill > 0) await Promise.all(Array.from({ length: 64 }, () => worker(() => n < prefill)));
+  const n0 = n;
+  const end = performance.now() + seconds * 1000;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: inFlight }, worker));
-  const rate = n / ((performance.now() - t0) / 1000);
+  await Promise.all(Array.from({ length: inFlight }, () => worker(() => performance.now() < end)));
+  const cpu = process.cpuUsage(cpu0);
+  const rate = (n - n0) / ((performance.now() - t0) / 1000);
+  const cpuUs = (cpu.user + cpu.system) / (n - n0);
   await store.close();
-  return rate;
+  return { rate, cpuUs };
 }
 
 function pct(sorted, p) {
@@ -113,25 +125,27 @@ async function fanout(mode, ratePerSec) {
 
 try {
   console.log(`node ${process.version}, ${seconds} s per figure\n`);
-  console.log('appends/s            1 in flight   64 in flight');
-  for (const [name, make] of Object.entries(stores)) {
-    const one = await throughput(make, 1);
-    const many = await throughput(make, 64);
-    console.log(
-      `${name.padEnd(22)}${Math.round(one).toString().padStart(10)}${Math.round(many).toString().padStart(15)}`,
-    );
+  console.log('appends/s (us CPU/append)       1 in flight        64 in flight');
+  const cell = (r) => `${Math.round(r.rate)} (${r.cpuUs.toFixed(1)})`.padStart(20);
+  for (const [name, [make, prefill]] of Object.entries(stores)) {
+    if (!name.includes(filter)) continue;
+    const one = await throughput(make, 1, prefill);
+    const many = await throughput(make, 64, prefill);
+    console.log(`${name.padEnd(28)}${cell(one)}${cell(many)}`);
   }
-  console.log('\nRedis fan-out, append() on hub A -> listener on hub B (ms)');
-  for (const rate of [1000, 0]) {
-    for (const mode of ['stream', 'pubsub']) {
-      const r = await fanout(mode, rate);
-      console.log(
-        `${mode.padEnd(7)} ${rate ? `${rate}/s paced` : 'saturated '}  sent ${r.sent} received ${r.received} ` +
-          `(${r.deliveredPerSec}/s)  p50 ${r.p50}  p99 ${r.p99}  max ${r.max}`,
-      );
+  if (redis) {
+    console.log('\nRedis fan-out, append() on hub A -> listener on hub B (ms)');
+    for (const rate of [1000, 0]) {
+      for (const mode of ['stream', 'pubsub']) {
+        const r = await fanout(mode, rate);
+        console.log(
+          `${mode.padEnd(7)} ${rate ? `${rate}/s paced` : 'saturated '}  sent ${r.sent} received ${r.received} ` +
+            `(${r.deliveredPerSec}/s)  p50 ${r.p50}  p99 ${r.p99}  max ${r.max}`,
+        );
+      }
     }
   }
 } finally {
-  await redis.stop();
+  await redis?.stop();
   rmSync(dir, { recursive: true, force: true });
 }
