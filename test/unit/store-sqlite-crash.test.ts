@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/hub/stores/sqlite.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cometa-crash-'));
@@ -19,8 +20,8 @@ const retention = { retentionFor: () => ({ maxMessages: 1_000_000, maxAgeMs: 1e1
 
 const CHILD = `
 const { SqliteStore } = await import(process.env.STORE_MODULE);
-const store = new SqliteStore(process.env.DB, { retentionFor: () => ({ maxMessages: 1e6, maxAgeMs: 1e12 }) },
-  { sync: process.env.SYNC });
+const store = new SqliteStore(process.env.DB,
+  { retentionFor: () => ({ maxMessages: Number(process.env.KEEP), maxAgeMs: 1e12 }) }, { sync: process.env.SYNC });
 await store.open();
 process.stdout.write('epoch ' + store.epoch + '\\n');
 for (let i = 0; ; i++) {
@@ -29,13 +30,14 @@ for (let i = 0; ; i++) {
 }
 `;
 
-function crashRun(db: string, sync: 'normal' | 'full', killAfter: number) {
+function crashRun(db: string, sync: 'normal' | 'full', killAfter: number, keep = 1_000_000) {
   return new Promise<{ epoch: string; printed: Map<number, number> }>((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD], {
       env: {
         ...process.env,
         DB: db,
         SYNC: sync,
+        KEEP: String(keep),
         STORE_MODULE: pathToFileURL(join(import.meta.dirname, '../../src/hub/stores/sqlite.ts')).href,
       },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -103,4 +105,49 @@ describe('sqlite store survives kill -9', () => {
       }
     });
   }
+
+  it('keeps the newest messages of trimmed channels and purges dead rows, running and after kill -9', async () => {
+    // maxMessages 20: nearly every append trims, so the file holds dead rows (below a floor) that
+    // the store deletes in bulk; a crash leaves some, which the next open deletes.
+    const keep = 20;
+    const db = join(tmp, 'trim', 'cometa.db');
+    const run = await crashRun(db, 'normal', 6000, keep);
+    assert.ok(run.printed.size >= 6000, `child printed ${run.printed.size} seqs`);
+    const raw = new Database(db);
+    const onDisk = (raw.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n;
+    raw.close();
+    // Purged while running: at most PURGE_AFTER (4096) dead rows (plus one group commit) remain.
+    assert.ok(onDisk <= 3 * keep + 4096 + 64, `${onDisk} rows on disk after ${run.printed.size} appends`);
+
+    const store = new SqliteStore(db, { retentionFor: () => ({ maxMessages: keep, maxAgeMs: 1e12 }) });
+    await store.open();
+    try {
+      assert.equal(store.epoch, run.epoch);
+      const head = await store.head();
+      for (let c = 0; c < 3; c++) {
+        const channel = `ch${c}`;
+        const { messages, gaps } = await store.read([channel], 0, 1000);
+        assert.equal(messages.length, keep);
+        assert.deepEqual(gaps, [{ channel, reason: 'trimmed' }]);
+        assert.deepEqual(await store.info(channel), { lastSeq: messages[keep - 1]?.seq, stored: keep });
+        // Every acknowledged append of this channel above the floor is there, with its data.
+        const floor = (messages[0]?.seq ?? 0) - 1;
+        const byseq = new Map(messages.map((m) => [m.seq, m]));
+        for (const [seq, i] of run.printed) {
+          if (i % 3 !== c || seq <= floor) continue;
+          assert.deepEqual(byseq.get(seq)?.data, { i, pad: 'x'.repeat(i % 200) }, `seq ${seq} (i ${i})`);
+        }
+        // And the floor is no lower than the keep-th newest acknowledged append of the channel.
+        const acked = [...run.printed].filter(([, i]) => i % 3 === c).map(([seq]) => seq);
+        assert.ok(floor >= (acked.sort((a, b) => b - a)[keep] ?? 0));
+      }
+      assert.equal((await store.append('ch0', 'm', 'after', Date.now())).seq, head + 1);
+    } finally {
+      await store.close();
+    }
+    const after = new Database(db, { readonly: true });
+    const rows = (after.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n;
+    after.close();
+    assert.equal(rows, 3 * keep, 'dead rows left by the crash are deleted on open');
+  });
 });

@@ -55,6 +55,15 @@ interface ChannelRow {
   stored: number;
 }
 
+/**
+ * Trimmed messages stay on disk as dead rows (at or below their channel's floor, skipped by every
+ * query) until a purge deletes them: after a group commit once this many have piled up, after each
+ * age sweep (every second in a hub), on close and on open (after a crash). Deleting them in bulk
+ * dirties a few pages per channel instead of two more pages per append (measured with 100 full
+ * channels and one append in flight: 5.3 -> 3.2 WAL pages per append; 1024 or 16384 do no better).
+ */
+const PURGE_AFTER = 4096;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
   key TEXT PRIMARY KEY,
@@ -85,7 +94,8 @@ CREATE TABLE IF NOT EXISTS channels (
  *
  * - `messages(seq INTEGER PRIMARY KEY, channel, event, data JSON text, time)`, index (channel, seq)
  * - `channels(channel, last_seq, floor, floor_reason, stored)`: per-channel newest seq, gap floor
- *   (highest seq removed by retention or deletion, and why) and retained count
+ *   (highest seq removed by retention or deletion, and why) and retained count. Rows at or below
+ *   the floor are dead: every query skips them, and they are deleted in bulk (see PURGE_AFTER).
  * - `meta(key, value)`: `epoch`
  *
  * The head seq is `max(channels.last_seq)`: channel rows are never deleted (a drop keeps the row
@@ -106,6 +116,10 @@ export class SqliteStore implements Store {
   #pending: PendingAppend[] = [];
   #sweepTx: ((now: number) => void) | undefined;
   #dropTx: ((channel: string) => void) | undefined;
+  #purgeTx: ((channels: Iterable<string>) => void) | undefined;
+  /** Channels that may have dead rows on disk (trimmed by count but not yet deleted), and how many. */
+  #dead = new Set<string>();
+  #deadRows = 0;
 
   constructor(path: string, ctx: StoreContext, options: SqliteStoreOptions = {}) {
     this.path = path;
@@ -120,6 +134,11 @@ export class SqliteStore implements Store {
       db.pragma('locking_mode = EXCLUSIVE');
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${this.#sync === 'full' ? 'FULL' : 'NORMAL'}`);
+      // Checkpoint every 4096 WAL pages (16 MiB at 4 KiB pages) rather than SQLite's 1000: the hot
+      // pages (channel rows, index tails) are copied into the database once per checkpoint however
+      // often they were rewritten, and each checkpoint costs two fsyncs (measured with 4 appends in
+      // flight on 100 full channels: 24 -> 21 us CPU per append; 16384 pages did no better).
+      db.pragma('wal_autocheckpoint = 4096');
       db.exec(SCHEMA);
       // Take the write lock now (held until close in EXCLUSIVE mode): a second hub on this file
       // fails here, not on its first publish.
@@ -145,30 +164,45 @@ export class SqliteStore implements Store {
       for (const { channel, event, json, time } of batch) {
         seq++;
         st.insert.run(seq, channel, event, json, time);
-        const row = st.bump.get(channel, seq) as { stored: number };
+        const row = st.bump.get(channel, seq) as { stored: number; floor: number };
         const { maxMessages } = this.#ctx.retentionFor(channel);
         const excess = row.stored - Math.max(0, maxMessages);
         if (excess > 0) {
-          // The newest removed message becomes the floor.
-          const cut = st.nthOldest.get(channel, excess - 1) as { seq: number };
-          st.deleteUpTo.run(channel, cut.seq);
+          // Trim by raising the floor to the newest removed message. The rows stay on disk, dead
+          // (every query skips seq <= floor), until #purge() deletes many at once: deleting the
+          // oldest row here would dirty two more pages (its table and index leaves) per append.
+          const cut = st.nthLive.get(channel, row.floor, excess - 1) as { seq: number };
           st.setFloor.run(cut.seq, 'trimmed', excess, channel);
+          this.#dead.add(channel);
+          this.#deadRows += excess;
         }
       }
       return seq;
     });
 
+    // Deletes dead rows (seq <= floor). Safe for any channel at any time: the bound is the
+    // committed floor, never a figure held in memory.
+    this.#purgeTx = db.transaction((channels: Iterable<string>) => {
+      for (const channel of channels) st.deleteDead.run({ c: channel });
+    });
+    // Dead rows left by a crash between a trim and its purge.
+    for (const channel of st.deadChannels.pluck().all() as string[]) this.#dead.add(channel);
+    this.#purge();
+
     this.#sweepTx = db.transaction((now: number) => {
-      for (const { channel } of st.liveChannels.all() as { channel: string }[]) {
+      for (const { channel, floor } of st.liveChannels.all() as { channel: string; floor: number }[]) {
         const cutoff = now - this.#ctx.retentionFor(channel).maxAgeMs;
-        const oldest = st.oldest.get(channel) as { seq: number; time: number } | undefined;
+        const oldest = st.oldestLive.get(channel, floor) as { time: number } | undefined;
         if (!oldest || oldest.time >= cutoff) continue;
-        // Like the memory store: drop the prefix (in seq order) of messages older than the cutoff.
-        const keep = st.firstFresh.get(channel, cutoff) as { seq: number } | undefined;
+        // Like the memory store: drop the prefix (in seq order) of messages older than the cutoff,
+        // by raising the floor like a trim on append (the purge after this deletes the rows).
+        const keep = st.firstFresh.get(channel, floor, cutoff) as { seq: number } | undefined;
         const bound = keep ? keep.seq : Number.MAX_SAFE_INTEGER;
         const cut = st.lastBefore.get(channel, bound) as { seq: number };
-        const removed = st.deleteUpTo.run(channel, cut.seq).changes;
+        const removed = (st.countLive.get(channel, floor, cut.seq) as { n: number }).n;
         st.setFloor.run(cut.seq, 'trimmed', removed, channel);
+        this.#dead.add(channel);
+        this.#deadRows += removed;
       }
     });
 
@@ -231,6 +265,7 @@ export class SqliteStore implements Store {
       }
       p.resolve(message);
     }
+    if (this.#deadRows >= PURGE_AFTER) this.#purge(); // after the listener: live delivery first
   }
 
   async read(channels: readonly string[], after: number, limit: number): Promise<ReadResult> {
@@ -243,7 +278,8 @@ export class SqliteStore implements Store {
       if (!row) continue;
       if (after < row.floor) gaps.push({ channel, reason: row.floor_reason as GapReason });
       // Each channel contributes at most limit + 1 (the +1 tells whether there is more).
-      for (const m of st.readOne.iterate(channel, after, limit + 1)) rows.push(m as MessageRow);
+      const from = Math.max(after, row.floor); // rows at or below the floor are dead
+      for (const m of st.readOne.iterate(channel, from, limit + 1)) rows.push(m as MessageRow);
     }
     if (channels.length > 1) rows.sort(bySeq);
     const more = rows.length > limit;
@@ -255,7 +291,8 @@ export class SqliteStore implements Store {
     this.#flush();
     const st = this.#prepared();
     const rows: MessageRow[] = [];
-    if (n > 0) for (const channel of channels) rows.push(...(st.lastOne.all(channel, n) as MessageRow[]));
+    if (n > 0)
+      for (const channel of channels) rows.push(...(st.lastOne.all({ c: channel, n }) as MessageRow[]));
     rows.sort(bySeq);
     return { messages: rows.map(toMessage), head: this.#seq };
   }
@@ -273,6 +310,7 @@ export class SqliteStore implements Store {
     } catch (err) {
       throw unavailable(err);
     }
+    this.#dead.delete(channel); // the drop deleted every row of the channel
     this.#listener({ type: 'deleted', channel, time: Date.now() });
   }
 
@@ -280,14 +318,28 @@ export class SqliteStore implements Store {
     this.#flush();
     if (!this.#db) return;
     this.#tx(this.#sweepTx)(now);
+    this.#purge(); // once a second: dead rows do not outlive a second in a running hub
   }
 
   async close(): Promise<void> {
     this.#flush();
+    if (this.#db) this.#purge();
     const db = this.#db;
     this.#db = undefined;
     this.#st = undefined;
     db?.close();
+  }
+
+  /** Deletes the dead rows of every channel trimmed since the last purge (one transaction). */
+  #purge(): void {
+    if (this.#dead.size === 0) return;
+    try {
+      this.#tx(this.#purgeTx)(this.#dead);
+    } catch {
+      return; // the rows stay dead (invisible) and the next purge retries; a failing disk shows on appends
+    }
+    this.#dead.clear();
+    this.#deadRows = 0;
   }
 
   #prepared(): ReturnType<typeof prepare> {
@@ -309,17 +361,28 @@ function prepare(db: Database.Database) {
     bump: db.prepare(
       `INSERT INTO channels (channel, last_seq, stored) VALUES (?, ?, 1)
        ON CONFLICT (channel) DO UPDATE SET last_seq = excluded.last_seq, stored = stored + 1
-       RETURNING stored`,
+       RETURNING stored, floor`,
     ),
-    nthOldest: db.prepare('SELECT seq FROM messages WHERE channel = ? ORDER BY seq LIMIT 1 OFFSET ?'),
-    deleteUpTo: db.prepare('DELETE FROM messages WHERE channel = ? AND seq <= ?'),
+    nthLive: db.prepare(
+      'SELECT seq FROM messages WHERE channel = ? AND seq > ? ORDER BY seq LIMIT 1 OFFSET ?',
+    ),
+    deleteDead: db.prepare(
+      'DELETE FROM messages WHERE channel = $c AND seq <= (SELECT floor FROM channels WHERE channel = $c)',
+    ),
+    deadChannels: db.prepare(
+      `SELECT channel FROM channels c
+       WHERE floor > 0 AND EXISTS (SELECT 1 FROM messages m WHERE m.channel = c.channel AND m.seq <= c.floor)`,
+    ),
     setFloor: db.prepare(
       'UPDATE channels SET floor = ?, floor_reason = ?, stored = stored - ? WHERE channel = ?',
     ),
-    liveChannels: db.prepare('SELECT channel FROM channels WHERE stored > 0'),
-    oldest: db.prepare('SELECT seq, time FROM messages WHERE channel = ? ORDER BY seq LIMIT 1'),
-    firstFresh: db.prepare('SELECT seq FROM messages WHERE channel = ? AND time >= ? ORDER BY seq LIMIT 1'),
+    liveChannels: db.prepare('SELECT channel, floor FROM channels WHERE stored > 0'),
+    oldestLive: db.prepare('SELECT time FROM messages WHERE channel = ? AND seq > ? ORDER BY seq LIMIT 1'),
+    firstFresh: db.prepare(
+      'SELECT seq FROM messages WHERE channel = ? AND seq > ? AND time >= ? ORDER BY seq LIMIT 1',
+    ),
     lastBefore: db.prepare('SELECT max(seq) AS seq FROM messages WHERE channel = ? AND seq < ?'),
+    countLive: db.prepare('SELECT count(*) AS n FROM messages WHERE channel = ? AND seq > ? AND seq <= ?'),
     channel: db.prepare('SELECT * FROM channels WHERE channel = ?'),
     deleteChannel: db.prepare('DELETE FROM messages WHERE channel = ?'),
     setDropped: db.prepare(
@@ -329,7 +392,8 @@ function prepare(db: Database.Database) {
       'SELECT seq, channel, event, data, time FROM messages WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?',
     ),
     lastOne: db.prepare(
-      'SELECT seq, channel, event, data, time FROM messages WHERE channel = ? ORDER BY seq DESC LIMIT ?',
+      `SELECT seq, channel, event, data, time FROM messages
+       WHERE channel = $c AND seq > (SELECT floor FROM channels WHERE channel = $c) ORDER BY seq DESC LIMIT $n`,
     ),
   };
 }
