@@ -529,6 +529,7 @@ describe('limits', () => {
         .sign(secretKey);
       const statuses: number[] = [];
       let retry: string | null = null;
+      const started = Date.now();
       for (let i = 0; i < 10; i++) {
         const r = await call(`${t.url}/pub/c.x`, {
           method: 'POST',
@@ -541,14 +542,18 @@ describe('limits', () => {
           assert.equal(r.body.error?.code, 'ERR_RATE_LIMITED');
         }
       }
-      // Burst = 2 × rate = 6 for the token.
+      // Burst = 2 × rate = 6 for the token; the bucket refills 3 per second while the loop runs
+      // (slow on a loaded machine), and nothing beyond burst + refill gets through.
+      const refilled = Math.ceil(((Date.now() - started) / 1000) * 3);
       assert.deepEqual(statuses.slice(0, 6), [202, 202, 202, 202, 202, 202]);
+      const accepted = statuses.filter((s) => s === 202).length;
+      assert.ok(accepted <= 6 + refilled && statuses.includes(429), `${statuses} (refill ${refilled})`);
       assert.ok(
-        statuses.slice(6).every((s) => s === 429),
+        statuses.every((s) => s === 202 || s === 429),
         String(statuses),
       );
       assert.ok(Number(retry) >= 1, `Retry-After ${retry}`);
-      assert.ok(t.hub.core.stats.rateLimited >= 4);
+      assert.equal(t.hub.core.stats.rateLimited, 10 - accepted);
     } finally {
       await t.close();
     }
