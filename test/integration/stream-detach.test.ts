@@ -107,6 +107,23 @@ describe('streams keep only their socket', () => {
     }
   });
 
+  it('a request pipelined behind a stream in the same packet is released with the connection', async () => {
+    const t = await startHub({ limits: { maxConnectionsPerIp: 4 } });
+    try {
+      const core = t.hub.core;
+      for (const request of [SSE('p'), NDJSON('p')]) {
+        // Never answered (the stream before it never ends), so its response never closes.
+        const c = open(t.port, `${request}GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`);
+        await waitFor(() => core.subscriberCount('p') === 1, 5000, 'stream open');
+        await waitFor(() => connectionCounts(core).total === 2, 5000, 'both requests counted');
+        c.socket.destroy();
+        await waitFor(() => connectionCounts(core).total === 0, 5000, 'both released on close');
+      }
+    } finally {
+      await t.close();
+    }
+  });
+
   it('hub.close() ends streams whose peer never closes, and does not wait for them', async () => {
     const t = await startHub({});
     const a = open(t.port, SSE('h'), true);

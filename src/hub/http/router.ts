@@ -242,7 +242,16 @@ export function createRouter(host: RouterHost): {
     // Every open request counts against limits.maxConnections / maxConnectionsPerIp until it closes
     // ('on', not 'once': a response closes once, and 'once' would add a wrapper per request).
     try {
-      res.on('close', admit(core, req));
+      const release = admit(core, req);
+      res.on('close', release);
+      // A request pipelined behind another waits with no socket of its own (res.socket null); behind
+      // a stream it is never answered and its response never closes: release with the connection
+      // too (and forget that listener when the response does close, on a long keep-alive socket).
+      if (res.socket === null) {
+        const socket = req.socket;
+        socket.once('close', release);
+        res.on('close', () => socket.off('close', release));
+      }
     } catch (err) {
       fail(res, err, responseCors(options.cors, allowed, req.headers.origin));
       return;
