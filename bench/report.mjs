@@ -146,6 +146,8 @@ export function writeReport(result, base) {
       .map(([k, v]) => (result.versions?.[k] ? `${v} (${result.versions[k]})` : v))
       .join(', ')}.`,
     '',
+    // Notes added by hand to the JSON (e.g. rows replaced by a rerun, and why).
+    ...(result.notes ?? []).flatMap((n) => [`> ${n}`, '']),
   );
   const S = result.scenarios;
 
