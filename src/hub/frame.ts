@@ -35,6 +35,11 @@ export class Frame {
   /** A stored message, as an envelope of the given epoch. */
   static message(m: StoredMessage, epoch: string): Frame {
     const id = formatCursor(epoch, m.seq);
+    if (m.json !== undefined) {
+      // The same text JSON.stringify gives for the envelope below, around the stored JSON data.
+      const json = `{"id":${JSON.stringify(id)},"channel":${JSON.stringify(m.channel)},"event":${JSON.stringify(m.event)},"data":${m.json},"time":${JSON.stringify(m.time)}}`;
+      return new Frame(m.seq, id, m.channel, m.event, json);
+    }
     const env: Envelope = { id, channel: m.channel, event: m.event, data: m.data, time: m.time };
     return new Frame(m.seq, id, m.channel, m.event, JSON.stringify(env));
   }

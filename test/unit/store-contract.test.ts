@@ -75,7 +75,13 @@ export function storeContract(name: string, make: Factory): void {
         const b1 = await store.append('b', 'msg', { n: 2 }, 1001);
         const a2 = await store.append('a', 'other', 'three', 1002);
         assert.deepEqual(seqs([a1, b1, a2]), [1, 2, 3]);
-        assert.deepEqual(a1, { seq: 1, channel: 'a', event: 'msg', data: { n: 1 }, time: 1000 });
+        // The fields every store gives; `json` (the data as text) is optional, and right when present.
+        const { seq, channel, event, data, time, json } = a1;
+        assert.deepEqual(
+          { seq, channel, event, data, time },
+          { seq: 1, channel: 'a', event: 'msg', data: { n: 1 }, time: 1000 },
+        );
+        if (json !== undefined) assert.equal(json, '{"n":1}');
         assert.equal(await store.head(), 3);
         await rec.waitFor(countMessages(3), 'three messages');
         assert.deepEqual(rec.messages(), [a1, b1, a2]);
@@ -94,6 +100,7 @@ export function storeContract(name: string, make: Factory): void {
           messages.map((m) => m.data),
           values,
         );
+        assert.ok(messages.every((m) => m.json === undefined || m.json === JSON.stringify(m.data)));
         assert.ok(messages.every((m) => m.event === 'ev-😀' && m.time === 5 && m.channel === 'json'));
       } finally {
         await store.close();

@@ -257,6 +257,7 @@ export class SqliteStore implements Store {
         data: p.data,
         time: p.time,
       };
+      if (p.json !== null) message.json = p.json;
       try {
         this.#listener({ type: 'message', message });
       } catch (err) {
@@ -403,13 +404,15 @@ function bySeq(a: { seq: number }, b: { seq: number }): number {
 }
 
 function toMessage(row: MessageRow): StoredMessage {
-  return {
+  const m: StoredMessage = {
     seq: row.seq,
     channel: row.channel,
     event: row.event,
     data: row.data === null ? undefined : JSON.parse(row.data),
     time: row.time,
   };
+  if (row.data !== null) m.json = row.data;
+  return m;
 }
 
 function isBusy(err: unknown): boolean {

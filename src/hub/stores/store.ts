@@ -16,6 +16,11 @@ export interface StoredMessage {
   data: unknown;
   /** Publish time, ms since epoch. */
   time: number;
+  /**
+   * `data` as JSON text, when the store has it already (it stored it that way): the hub builds the
+   * envelope around it instead of serializing the data again. Absent when `data` is undefined.
+   */
+  json?: string;
 }
 
 /** Why a channel's history no longer reaches back to a cursor. */
