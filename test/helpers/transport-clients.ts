@@ -140,6 +140,8 @@ function openPoll(
       try {
         const res = await fetch(subUrl(hubUrl, channels, opts, extra), { signal: ac.signal });
         text = await res.text();
+        // A poll that arrives once the hub is closing is refused: the subscription has ended.
+        if (res.status === 503 && text.includes('ERR_SHUTTING_DOWN')) return;
         if (res.status !== 200) throw new Error(`poll answered ${res.status}: ${text}`);
       } catch (err) {
         if (ac.signal.aborted) return;
@@ -147,11 +149,14 @@ function openPoll(
         if ((err as Error).message.startsWith('poll answered')) throw err;
         return;
       }
-      let answer: { messages: Envelope[]; cursor: string };
+      let answer: { messages: Envelope[]; cursor: string; error?: { code: string } };
       if (kind === 'jsonp') {
         const m = JSONP_RE.exec(text);
         if (m?.[1] !== 'cb.receive') throw new Error(`not a JSONP answer: ${text}`);
         answer = JSON.parse(m[2] ?? '');
+        // JSONP errors arrive as script with status 200 (docs/cross-origin.md).
+        if (answer.error?.code === 'ERR_SHUTTING_DOWN') return;
+        if (answer.error) throw new Error(`poll answered ${text}`);
       } else answer = JSON.parse(text);
       for (const e of answer.messages) onValue(sub, e);
       sub.cursor = answer.cursor;
