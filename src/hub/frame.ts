@@ -106,36 +106,41 @@ export class Frame {
 export class FrameRun {
   /** Two or more message frames (seq > 0) of one channel, in seq order. */
   readonly frames: readonly Frame[];
-  #sse: Buffer | undefined;
-  #sseUniform: Buffer | undefined;
-  #chunk: Buffer | undefined;
-  #ws: Buffer | undefined;
+  /** Joined bytes per encoding, built on first use. */
+  readonly #joined = new Map<RunEncoding, Buffer>();
 
   constructor(frames: readonly Frame[]) {
     this.frames = frames;
   }
 
   get sse(): Buffer {
-    if (this.#sse === undefined) this.#sse = Buffer.concat(this.frames.map((f) => f.sse));
-    return this.#sse;
+    return this.#join('sse');
   }
 
   get sseUniform(): Buffer {
-    if (this.#sseUniform === undefined)
-      this.#sseUniform = Buffer.concat(this.frames.map((f) => f.sseUniform));
-    return this.#sseUniform;
+    return this.#join('sseUniform');
   }
 
   get chunk(): Buffer {
-    if (this.#chunk === undefined) this.#chunk = Buffer.concat(this.frames.map((f) => f.chunk));
-    return this.#chunk;
+    return this.#join('chunk');
   }
 
   get ws(): Buffer {
-    if (this.#ws === undefined) this.#ws = Buffer.concat(this.frames.map((f) => f.ws));
-    return this.#ws;
+    return this.#join('ws');
+  }
+
+  #join(encoding: RunEncoding): Buffer {
+    let bytes = this.#joined.get(encoding);
+    if (bytes === undefined) {
+      bytes = Buffer.concat(this.frames.map((f) => f[encoding]));
+      this.#joined.set(encoding, bytes);
+    }
+    return bytes;
   }
 }
+
+/** The Frame encodings a run joins (those of the byte-stream transports). */
+type RunEncoding = 'sse' | 'sseUniform' | 'chunk' | 'ws';
 
 /** `Sender.frame` options of one unmasked, uncompressed, final text frame. */
 const WS_TEXT_FRAME = { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false } as const;

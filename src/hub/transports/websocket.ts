@@ -93,25 +93,32 @@ export class WebSocketSubscriber extends Subscriber {
     this.raw = ws.extensions === '' ? socket : undefined;
   }
 
+  /**
+   * Sends an envelope: the frame's shared pre-framed bytes straight to the socket (one write, no
+   * per-socket framing), or through `ws.send()` when an extension must transform it.
+   */
   send(frame: Frame): void {
-    this.write(frame);
+    if (!this.#writable()) return;
+    if (this.raw !== undefined) this.raw.write(frame.ws);
+    else this.ws.send(frame.text, { binary: false });
   }
 
+  /** Only without an extension: a run's joined bytes are complete frames for the raw socket. */
   override get coalesces(): boolean {
     return this.raw !== undefined;
   }
 
   override sendRun(run: FrameRun): void {
-    this.write(run);
+    if (this.#writable()) this.raw?.write(run.ws);
   }
 
   begin(batch: Frame[]): void {
     this.control({ event: 'open', cursor: this.cursor, channels: this.channels, transport: 'websocket' });
-    for (const f of batch) this.write(f);
+    for (const f of batch) this.send(f);
   }
 
   more(batch: Frame[]): void {
-    for (const f of batch) this.write(f);
+    for (const f of batch) this.send(f);
   }
 
   /** Sends JSON that is not an envelope (control frames, acks, errors). */
@@ -123,21 +130,15 @@ export class WebSocketSubscriber extends Subscriber {
     this.json(c);
   }
 
-  /**
-   * Sends an envelope: the frame's shared pre-framed bytes straight to the socket (one write, no
-   * per-socket framing), or through `ws.send()` when an extension must transform it. Drops the
-   * socket when the peer stops reading (bounded memory per connection).
-   */
-  write(frame: Frame | FrameRun): void {
-    if (this.closed || this.ws.readyState !== 1) return;
+  /** Whether an envelope may be written now; drops a peer that stopped reading (bounded memory). */
+  #writable(): boolean {
+    if (this.closed || this.ws.readyState !== 1) return false;
     if (this.ws.bufferedAmount > this.hub.options.limits.maxBufferedBytes) {
       this.hub.stats.slowConsumerDrops++;
       this.end('slow-consumer');
-      return;
+      return false;
     }
-    if (this.raw !== undefined) this.raw.write(frame.ws);
-    else if ('text' in frame) this.ws.send(frame.text, { binary: false });
-    else for (const f of frame.frames) this.ws.send(f.text, { binary: false });
+    return true;
   }
 
   end(reason: CloseReason): void {
