@@ -406,6 +406,30 @@ async function deliveryScenario(name, plan) {
   return { params: pick(name), rows };
 }
 
+/**
+ * Runs `work()` (a load-generator call on worker `w`) and measures the server around it: CPU
+ * seconds, and server / load generator / other processes as % of one core over the window.
+ */
+async function measured(serverPid, w, work) {
+  const lg0 = w.cpuSeconds();
+  const busy0 = machineBusy();
+  const a = sample(serverPid);
+  const res = await work();
+  const b = sample(serverPid);
+  const busy1 = machineBusy();
+  const lg1 = w.cpuSeconds();
+  const cpu = b.cpu - a.cpu;
+  const wall = (b.t - a.t) / 1000;
+  return {
+    res,
+    cpu,
+    rssBytes: b.rss,
+    serverCpuPercent: (100 * cpu) / wall,
+    loadgenCpuPercent: (100 * (lg1 - lg0)) / wall,
+    otherCpuPercent: (100 * (busy1 - busy0 - cpu - (lg1 - lg0))) / wall,
+  };
+}
+
 const scenarios = {
   async fanout() {
     log(
@@ -484,19 +508,15 @@ const scenarios = {
       const r = await withPeer(peer, async (s) => {
         const w = new Worker('pub');
         try {
-          const lg0 = w.cpuSeconds();
-          const busy0 = machineBusy();
-          const a = sample(s.pid);
-          const res = await w.call('flood', {
-            port: s.port,
-            channels,
-            duration: P.publishSeconds,
-            conns: P.publishConns,
-            size: P.payloadBytes,
-          });
-          const b = sample(s.pid);
-          const busy1 = machineBusy();
-          const lg1 = w.cpuSeconds();
+          const { res, cpu, ...m } = await measured(s.pid, w, () =>
+            w.call('flood', {
+              port: s.port,
+              channels,
+              duration: P.publishSeconds,
+              conns: P.publishConns,
+              size: P.payloadBytes,
+            }),
+          );
           const ok = Object.entries(res.statuses).reduce(
             (n, [st, k]) => n + (st >= 200 && st < 300 ? k : 0),
             0,
@@ -506,11 +526,8 @@ const scenarios = {
             ok,
             statuses: res.statuses,
             perSecond: ok / res.seconds,
-            serverCpuPercent: (100 * (b.cpu - a.cpu)) / ((b.t - a.t) / 1000),
-            usPerPublish: ok ? ((b.cpu - a.cpu) * 1e6) / ok : null,
-            rssBytes: b.rss,
-            loadgenCpuPercent: (100 * (lg1 - lg0)) / ((b.t - a.t) / 1000),
-            otherCpuPercent: (100 * (busy1 - busy0 - (b.cpu - a.cpu) - (lg1 - lg0))) / ((b.t - a.t) / 1000),
+            usPerPublish: ok ? (cpu * 1e6) / ok : null,
+            ...m,
           };
         } finally {
           await w.close();
@@ -543,27 +560,26 @@ const scenarios = {
           const channel = chan(0);
           const { bodies } = await w.call('prime', { port: s.port, channel, count: 2, size: P.payloadBytes });
           const head = longPollHead(PEERS[peer].client, channel, bodies[0]);
-          const lg0 = w.cpuSeconds();
-          const busy0 = machineBusy();
-          const a = sample(s.pid);
-          const res = await w.call('lproundtrips', {
-            port: s.port,
-            head,
-            duration: P.longpollSeconds,
-            conns: P.longpollConns,
-          });
-          const b = sample(s.pid);
-          const busy1 = machineBusy();
-          const lg1 = w.cpuSeconds();
+          const {
+            res,
+            cpu,
+            rssBytes: _rss,
+            ...m
+          } = await measured(s.pid, w, () =>
+            w.call('lproundtrips', {
+              port: s.port,
+              head,
+              duration: P.longpollSeconds,
+              conns: P.longpollConns,
+            }),
+          );
           return {
             roundTrips: res.answered,
             withMessage: res.withPayload,
             statuses: res.statuses,
             perSecond: res.answered / res.seconds,
-            usPerRoundTrip: res.withPayload ? ((b.cpu - a.cpu) * 1e6) / res.withPayload : null,
-            serverCpuPercent: (100 * (b.cpu - a.cpu)) / ((b.t - a.t) / 1000),
-            loadgenCpuPercent: (100 * (lg1 - lg0)) / ((b.t - a.t) / 1000),
-            otherCpuPercent: (100 * (busy1 - busy0 - (b.cpu - a.cpu) - (lg1 - lg0))) / ((b.t - a.t) / 1000),
+            usPerRoundTrip: res.withPayload ? (cpu * 1e6) / res.withPayload : null,
+            ...m,
           };
         } finally {
           await w.close();
