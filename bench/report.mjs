@@ -11,6 +11,7 @@ const COLORS = {
   'cometa-memory': '#4ade80',
   'cometa-nagle': '#86efac',
   'node-http': '#d1d5db',
+  'node-net': '#e5e7eb',
 };
 const TRANSPORT = {
   sse: 'SSE',
@@ -27,6 +28,7 @@ const SHORT_PEER = {
   'cometa-memory': 'cometa (memory)',
   'cometa-nagle': 'cometa (Nagle)',
   'node-http': 'bare Node http',
+  'node-net': 'bare Node net',
 };
 const SHORT_TRANSPORT = { sse: 'SSE', ws: 'WS', longpoll: 'long-poll', stream: 'stream', polling: 'polling' };
 const shortLabel = (r) =>

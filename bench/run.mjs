@@ -167,6 +167,18 @@ const PEERS = {
       version: `node ${process.version} http`,
     }),
   },
+  // Not a competitor either: the same answers parsed by hand on raw net sockets
+  // (peers/node-net-server.mjs), the floor for a Node hub with its own HTTP/1.1 layer.
+  'node-net': {
+    label: 'bare Node net (floor, own HTTP parsing)',
+    client: 'cometa',
+    transports: ['longpoll'],
+    only: ['publish', 'longpoll'],
+    start: async () => ({
+      ...(await startNodeServer('./node-net-server.mjs')),
+      version: `node ${process.version} net`,
+    }),
+  },
 };
 const peerKeys = args.peers ?? Object.keys(PEERS);
 for (const k of peerKeys) if (!PEERS[k]) throw new Error(`unknown peer ${k}`);

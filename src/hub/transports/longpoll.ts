@@ -27,13 +27,17 @@ export function attachPoll(
   s: SubscribeRequest,
   opts: { transport: 'longpoll' | 'poll' | 'jsonp'; immediate: boolean; callback?: string },
 ): void {
-  const sub = new PollSubscriber(hub, s.channels, res, {
-    ...opts,
-    timeoutMs: s.timeoutMs,
-    headers: s.headers,
-  });
+  const sub = new PollSubscriber(
+    hub,
+    s.channels,
+    res,
+    opts.transport,
+    s.timeoutMs,
+    s.headers,
+    opts.immediate,
+    opts.callback,
+  );
   sub.expiresAt = s.credentials?.expiresAt ?? 0;
-  res.on('close', sub.onClose);
   hub.attach(sub, s.start).catch((err: unknown) => {
     sub.detach();
     s.fail(err);

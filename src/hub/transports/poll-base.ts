@@ -4,16 +4,20 @@ import { type Frame, pollBody } from '../frame.js';
 import { Subscriber } from '../subscriber.js';
 import type { TransportName } from './transport.js';
 
-const JSON_HEADERS = {
-  'Content-Type': 'application/json; charset=utf-8',
-  'Cache-Control': 'no-store',
-  'X-Content-Type-Options': 'nosniff',
-};
-const JS_HEADERS = {
-  'Content-Type': 'application/javascript; charset=utf-8',
-  'Cache-Control': 'no-store',
-  'X-Content-Type-Options': 'nosniff',
-};
+const JSON_TYPE = 'application/json; charset=utf-8';
+const JS_TYPE = 'application/javascript; charset=utf-8';
+
+/** Where a held poll's response keeps its subscriber, for the one shared 'close' listener. */
+const SUBSCRIBER = Symbol('cometa.pollSubscriber');
+type PollResponse = ServerResponse & { [SUBSCRIBER]?: PollSubscriber };
+
+/**
+ * The 'close' listener of every held poll: one function for all of them, where a listener per
+ * subscriber would be a closure allocated per request (a poll is one request per message).
+ */
+function onResponseClose(this: PollResponse): void {
+  this[SUBSCRIBER]?.detach();
+}
 
 /**
  * A held request answered once with `{"messages":[…],"cursor":"…"}`: long-poll (held until a
@@ -35,21 +39,21 @@ export class PollSubscriber extends Subscriber {
     hub: HubCore,
     channels: string[],
     res: ServerResponse,
-    opts: {
-      transport: TransportName;
-      callback?: string;
-      immediate: boolean;
-      timeoutMs: number;
-      headers: Record<string, string>;
-    },
+    transport: TransportName,
+    timeoutMs: number,
+    headers: Record<string, string>,
+    immediate: boolean,
+    callback?: string,
   ) {
     super(hub, channels);
     this.res = res;
-    this.transport = opts.transport;
-    this.callback = opts.callback;
-    this.immediate = opts.immediate;
-    this.headers = opts.headers;
-    this.deadline = opts.immediate ? 0 : Date.now() + opts.timeoutMs;
+    this.transport = transport;
+    this.callback = callback;
+    this.immediate = immediate;
+    this.headers = headers;
+    this.deadline = immediate ? 0 : Date.now() + timeoutMs;
+    (res as PollResponse)[SUBSCRIBER] = this;
+    res.on('close', onResponseClose);
   }
 
   begin(batch: Frame[]): void {
@@ -109,15 +113,22 @@ export class PollSubscriber extends Subscriber {
     const res = this.res;
     if (res.destroyed || res.headersSent) return;
     const payload = script ? `/**/${this.callback}(${body.toString()});` : body;
-    res.writeHead(200, {
-      ...this.headers,
-      ...(script ? JS_HEADERS : JSON_HEADERS),
-      'Content-Length': String(Buffer.byteLength(payload)),
-    });
+    // A flat [name, value, …] list: Node writes it as is, where an object spread per answer would
+    // build a new object (and often a new hidden class) for every poll.
+    const headers: string[] = [];
+    const extra = this.headers;
+    for (const name in extra) headers.push(name, extra[name]!);
+    headers.push(
+      'Content-Type',
+      script ? JS_TYPE : JSON_TYPE,
+      'Cache-Control',
+      'no-store',
+      'X-Content-Type-Options',
+      'nosniff',
+      'Content-Length',
+      String(Buffer.byteLength(payload)),
+    );
+    res.writeHead(200, headers);
     res.end(payload);
   }
-
-  readonly onClose = (): void => {
-    this.detach();
-  };
 }
