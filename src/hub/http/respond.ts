@@ -33,13 +33,20 @@ export function sendJson(
     res.destroy();
     return;
   }
-  res.writeHead(status, {
-    ...headers,
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
-  });
+  res.writeHead(
+    status,
+    headerList(
+      headers,
+      'Content-Type',
+      'application/json; charset=utf-8',
+      'Content-Length',
+      String(Buffer.byteLength(text)),
+      'Cache-Control',
+      'no-store',
+      'X-Content-Type-Options',
+      'nosniff',
+    ),
+  );
   res.end(text);
 }
 
@@ -51,4 +58,17 @@ export function sendError(
   headers?: Record<string, string>,
 ): void {
   sendJson(res, ERROR_CODES[code].status, { error: { code, message } }, headers);
+}
+
+/**
+ * `extra` then `fixed` as a flat `[name, value, …]` list for `writeHead`. Node writes such a list
+ * as is; an object spread per answer would build a new object (often a new hidden class) per
+ * request on the hot publish and poll paths.
+ */
+export function headerList(extra: Record<string, string> | undefined, ...fixed: string[]): string[] {
+  if (extra === undefined) return fixed;
+  const list: string[] = [];
+  for (const name in extra) list.push(name, extra[name]!);
+  for (const v of fixed) list.push(v);
+  return list;
 }

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { HubCore } from '../core.js';
 import { type Frame, pollBody } from '../frame.js';
+import { headerList } from '../http/respond.js';
 import { Subscriber } from '../subscriber.js';
 import type { TransportName } from './transport.js';
 
@@ -113,12 +114,8 @@ export class PollSubscriber extends Subscriber {
     const res = this.res;
     if (res.destroyed || res.headersSent) return;
     const payload = script ? `/**/${this.callback}(${body.toString()});` : body;
-    // A flat [name, value, …] list: Node writes it as is, where an object spread per answer would
-    // build a new object (and often a new hidden class) for every poll.
-    const headers: string[] = [];
-    const extra = this.headers;
-    for (const name in extra) headers.push(name, extra[name]!);
-    headers.push(
+    const headers = headerList(
+      this.headers,
       'Content-Type',
       script ? JS_TYPE : JSON_TYPE,
       'Cache-Control',
