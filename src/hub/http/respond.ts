@@ -63,12 +63,19 @@ export function sendError(
 /**
  * `extra` then `fixed` as a flat `[name, value, …]` list for `writeHead`. Node writes such a list
  * as is; an object spread per answer would build a new object (often a new hidden class) per
- * request on the hot publish and poll paths.
+ * request on the hot publish and poll paths. As with a spread, `fixed` wins: an `extra` header of
+ * the same name is left out rather than sent twice.
  */
 export function headerList(extra: Record<string, string> | undefined, ...fixed: string[]): string[] {
   if (extra === undefined) return fixed;
   const list: string[] = [];
-  for (const name in extra) list.push(name, extra[name]!);
+  for (const name in extra) if (!hasName(fixed, name)) list.push(name, extra[name]!);
   for (const v of fixed) list.push(v);
   return list;
+}
+
+function hasName(list: readonly string[], name: string): boolean {
+  const lower = name.toLowerCase();
+  for (let i = 0; i < list.length; i += 2) if (list[i]!.toLowerCase() === lower) return true;
+  return false;
 }
