@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ERROR_CODES, type HubErrorCode } from '../../protocol/errors.js';
 import { checkCallback } from '../transports/jsonp.js';
 import { parsePublishBody, readBody } from './body.js';
-import { HubError, headerList, sendJson } from './respond.js';
+import { bodyHeaders, HubError, sendJson } from './respond.js';
 import type { RouterHost } from './router.js';
 
 /**
@@ -91,20 +91,7 @@ export function sendScript(
     return;
   }
   const body = `/**/${callback}(${JSON.stringify(value)});`;
-  res.writeHead(
-    200,
-    headerList(
-      headers,
-      'Content-Type',
-      'application/javascript; charset=utf-8',
-      'Content-Length',
-      String(Buffer.byteLength(body)),
-      'Cache-Control',
-      'no-store',
-      'X-Content-Type-Options',
-      'nosniff',
-    ),
-  );
+  res.writeHead(200, bodyHeaders(headers, 'application/javascript; charset=utf-8', Buffer.byteLength(body)));
   res.end(body);
 }
 

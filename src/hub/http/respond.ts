@@ -33,20 +33,7 @@ export function sendJson(
     res.destroy();
     return;
   }
-  res.writeHead(
-    status,
-    headerList(
-      headers,
-      'Content-Type',
-      'application/json; charset=utf-8',
-      'Content-Length',
-      String(Buffer.byteLength(text)),
-      'Cache-Control',
-      'no-store',
-      'X-Content-Type-Options',
-      'nosniff',
-    ),
-  );
+  res.writeHead(status, bodyHeaders(headers, 'application/json; charset=utf-8', Buffer.byteLength(text)));
   res.end(text);
 }
 
@@ -72,6 +59,28 @@ export function headerList(extra: Record<string, string> | undefined, ...fixed: 
   for (const name in extra) if (!hasName(fixed, name)) list.push(name, extra[name]!);
   for (const v of fixed) list.push(v);
   return list;
+}
+
+/**
+ * The headers of every complete cometa answer (JSON, JSONP, poll): `extra` (CORS, Retry-After…),
+ * then type, length, `no-store` and `nosniff`, as a flat list (see {@link headerList}).
+ */
+export function bodyHeaders(
+  extra: Record<string, string> | undefined,
+  type: string,
+  length: number,
+): string[] {
+  return headerList(
+    extra,
+    'Content-Type',
+    type,
+    'Content-Length',
+    String(length),
+    'Cache-Control',
+    'no-store',
+    'X-Content-Type-Options',
+    'nosniff',
+  );
 }
 
 function hasName(list: readonly string[], name: string): boolean {

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { HubCore } from '../core.js';
 import { type Frame, pollBody } from '../frame.js';
-import { headerList } from '../http/respond.js';
+import { bodyHeaders } from '../http/respond.js';
 import { Subscriber } from '../subscriber.js';
 import type { TransportName } from './transport.js';
 
@@ -114,17 +114,7 @@ export class PollSubscriber extends Subscriber {
     const res = this.res;
     if (res.destroyed || res.headersSent) return;
     const payload = script ? `/**/${this.callback}(${body.toString()});` : body;
-    const headers = headerList(
-      this.headers,
-      'Content-Type',
-      script ? JS_TYPE : JSON_TYPE,
-      'Cache-Control',
-      'no-store',
-      'X-Content-Type-Options',
-      'nosniff',
-      'Content-Length',
-      String(Buffer.byteLength(payload)),
-    );
+    const headers = bodyHeaders(this.headers, script ? JS_TYPE : JSON_TYPE, Buffer.byteLength(payload));
     res.writeHead(200, headers);
     res.end(payload);
   }
