@@ -9,6 +9,7 @@ import { HubCore } from './core.js';
 import { DemoFeed } from './demo-feed.js';
 import { type AuthorizeHook, setAuthorizeHook } from './http/auth.js';
 import { destroyDetached } from './http/detach.js';
+import { FastPublish } from './http/fast-publish.js';
 import { answerClientError, answerConnect } from './http/limits.js';
 import { HubError } from './http/respond.js';
 import { createRouter, type Next } from './http/router.js';
@@ -64,6 +65,7 @@ export class Hub {
   readonly ready: Promise<void>;
   #ready = false;
   #server: Server | undefined;
+  #fast: FastPublish | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: HubOptions = {}) {
@@ -190,6 +192,13 @@ export class Hub {
     server.requestTimeout = 0;
     server.headersTimeout = limits.headersTimeoutMs;
     server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+    if (this.options.fastPublish) {
+      this.#fast = new FastPublish(server, {
+        core: this.core,
+        publish: (c, d) => this.publish(c, d),
+        ready: () => this.#ready && !this.core.closing,
+      });
+    }
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -216,11 +225,13 @@ export class Hub {
       this.demoFeed?.stop();
       this.#stats?.stop();
       this.core.endAll('shutdown');
+      this.#fast?.close();
       // Give written close frames a moment to leave, then cut what remains. Stream sockets left
       // the server's connection list (http/detach.ts): closeAllConnections() does not see them.
       const server = this.#server;
       const cut = () => {
         destroyDetached(this.core);
+        this.#fast?.destroyAll();
         server?.closeAllConnections();
       };
       if (server) {

@@ -139,6 +139,14 @@ export interface HubOptions {
    * @default true
    */
   tcpNoDelay?: boolean;
+  /**
+   * The publish fast lane of `hub.listen()`: a well-formed `POST /pub/{channel}` that needs no
+   * credentials is answered straight from the connection's bytes, without Node's HTTP parser and
+   * request objects (about half of a publish's CPU; docs/operations.md). Anything else goes to
+   * Node's HTTP server unchanged. No effect on a hub mounted in another server.
+   * @default true
+   */
+  fastPublish?: boolean;
   /** Mount prefix, e.g. `/cometa` (routes become `/cometa/pub/...`). @default '' */
   prefix?: string;
   /** Cross-origin settings. */
@@ -198,6 +206,7 @@ export interface ResolvedOptions {
   readonly longPollMaxTimeout: number;
   readonly streamMaxBytes: number;
   readonly tcpNoDelay: boolean;
+  readonly fastPublish: boolean;
   readonly prefix: string;
   readonly cors: ResolvedCors;
   readonly limits: Readonly<Required<LimitOptions>>;
@@ -224,6 +233,7 @@ const KNOWN = new Set([
   'longPollMaxTimeout',
   'streamMaxBytes',
   'tcpNoDelay',
+  'fastPublish',
   'prefix',
   'cors',
   'limits',
@@ -386,6 +396,7 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     longPollMaxTimeout,
     streamMaxBytes: int('streamMaxBytes', o.streamMaxBytes, 256 * 1024, 1024),
     tcpNoDelay: bool('tcpNoDelay', o.tcpNoDelay, true),
+    fastPublish: bool('fastPublish', o.fastPublish, true),
     prefix,
     cors,
     limits,

@@ -134,7 +134,8 @@ function unauthorized(description: string | undefined): HubError {
   );
 }
 
-const NONE: Credentials = Object.freeze({ claims: null, source: null, expiresAt: 0, req: undefined });
+/** No credentials (anonymous). */
+export const NONE: Credentials = Object.freeze({ claims: null, source: null, expiresAt: 0, req: undefined });
 
 /**
  * Verifies the token of a request, if it has one. Throws 401 (`ERR_UNAUTHORIZED` with
@@ -238,10 +239,16 @@ export async function guardSubscribe(
   return creds;
 }
 
+/** True when publishing on `channel` checks credentials (auth is on and the channel is not public). */
+export function publishNeedsCredentials(core: HubCore, channel: string): boolean {
+  return authActive(core) && !isPublic(core, 'publish', channel);
+}
+
 /**
  * Checks a state-changing request on a channel (publish, delete; GET publishes and pings too):
  * token and grant (`publish`), CSRF defences when the token came from the cookie, and the
- * publish rate limits (per token and per IP). Every way of publishing over HTTP goes through it.
+ * publish rate limits (per token and per IP). Every way of publishing over HTTP goes through it, except the publish fast lane
+ * (fast-publish.ts), which takes only requests that need no credentials and applies the rate limit itself.
  */
 export async function guardPublish(
   core: HubCore,
@@ -251,7 +258,7 @@ export async function guardPublish(
   cors: { allowed: (origin: string) => boolean },
 ): Promise<Credentials> {
   let creds = NONE;
-  if (authActive(core) && !isPublic(core, 'publish', channel)) {
+  if (publishNeedsCredentials(core, channel)) {
     creds = await authenticate(core, req, query);
     await authorize(core, creds, 'publish', channel);
     const auth = core.options.auth;

@@ -104,9 +104,23 @@ export function clientIp(req: IncomingMessage): string {
  * are the requests that stay open.
  */
 export function admit(core: HubCore, req: IncomingMessage): () => void {
+  const ip = clientIp(req);
+  admitIp(core, ip);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    releaseIp(core, ip);
+  };
+}
+
+/**
+ * {@link admit} for a peer address, without a release closure: the caller calls
+ * {@link releaseIp} exactly once (the publish fast lane, around one exchange).
+ */
+export function admitIp(core: HubCore, ip: string): void {
   const l = core.options.limits;
   const s = state(core);
-  const ip = clientIp(req);
   const mine = s.perIp.get(ip) ?? 0;
   if (l.maxConnections !== 0 && s.total >= l.maxConnections) {
     core.stats.connectionsRefused++;
@@ -122,15 +136,15 @@ export function admit(core: HubCore, req: IncomingMessage): () => void {
   }
   s.total++;
   s.perIp.set(ip, mine + 1);
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    s.total--;
-    const n = (s.perIp.get(ip) ?? 1) - 1;
-    if (n <= 0) s.perIp.delete(ip);
-    else s.perIp.set(ip, n);
-  };
+}
+
+/** Ends what {@link admitIp} counted. */
+export function releaseIp(core: HubCore, ip: string): void {
+  const s = state(core);
+  s.total--;
+  const n = (s.perIp.get(ip) ?? 1) - 1;
+  if (n <= 0) s.perIp.delete(ip);
+  else s.perIp.set(ip, n);
 }
 
 /** Open connections counted by {@link admit} (total, and the number of distinct IPs). */

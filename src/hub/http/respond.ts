@@ -1,5 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { ERROR_CODES, type ErrorCode, type HubErrorCode } from '../../protocol/errors.js';
+import type { HubCore } from '../core.js';
+import { StoreUnavailableError } from '../stores/store.js';
 
 /** An error the hub answers as `{"error":{"code","message"}}` with the code's status. */
 export class HubError extends Error {
@@ -19,6 +21,28 @@ export class HubError extends Error {
 /** Type guard that also works for HubErrors from another copy of the module. */
 export function isHubError(err: unknown): err is HubError {
   return err instanceof Error && err.name === 'HubError' && typeof (err as HubError).code === 'string';
+}
+
+/**
+ * What a request that failed with `err` is answered: a HubError as itself, an unreachable store as
+ * 503 `ERR_STORE_UNAVAILABLE` (counted), anything else as 500 `ERR_INTERNAL` (logged, never shown).
+ * Shared by the router and the publish fast lane so both answer a failure the same way.
+ */
+export function describeError(
+  core: HubCore,
+  err: unknown,
+): { code: HubErrorCode; message: string; headers: Record<string, string> | undefined } {
+  if (isHubError(err)) return { code: err.code, message: err.message, headers: err.headers };
+  if (err instanceof StoreUnavailableError) {
+    core.stats.storeErrors++;
+    return {
+      code: 'ERR_STORE_UNAVAILABLE',
+      message: `the ${core.store.kind} store cannot be reached; retry later`,
+      headers: { 'Retry-After': '1' },
+    };
+  }
+  core.log?.error({ err }, 'request failed');
+  return { code: 'ERR_INTERNAL', message: 'internal error', headers: undefined };
 }
 
 /** Answers with JSON. */

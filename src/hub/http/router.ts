@@ -3,7 +3,6 @@ import type { Duplex } from 'node:stream';
 import { isChannelName } from '../../protocol/channel.js';
 import type { HubErrorCode } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
-import { StoreUnavailableError } from '../stores/store.js';
 import { pickTransport, websocket } from '../transports/index.js';
 import type { SubscribeRequest } from '../transports/transport.js';
 import { guardInfo, guardPublish, guardSubscribe } from './auth.js';
@@ -13,7 +12,7 @@ import { admit } from './limits.js';
 import { handleOpsRoute } from './ops.js';
 import { handlePing } from './ping.js';
 import { handlePublishRoute, sendScriptError } from './publish.js';
-import { HubError, isHubError, sendError, sendJson } from './respond.js';
+import { describeError, HubError, isHubError, sendError, sendJson } from './respond.js';
 import { serveStatic } from './static.js';
 import { parseSubscribe } from './subscribe.js';
 
@@ -88,18 +87,8 @@ export function createRouter(host: RouterHost): {
       callback === undefined
         ? sendError(res, code, message, headers)
         : sendScriptError(res, callback, code, message, headers);
-    if (isHubError(err)) {
-      answer(err.code, err.message, { ...cors, ...err.headers });
-    } else if (err instanceof StoreUnavailableError) {
-      core.stats.storeErrors++;
-      answer('ERR_STORE_UNAVAILABLE', `the ${core.store.kind} store cannot be reached; retry later`, {
-        ...cors,
-        'Retry-After': '1',
-      });
-    } else {
-      core.log?.error({ err }, 'request failed');
-      answer('ERR_INTERNAL', 'internal error', cors);
-    }
+    const e = describeError(core, err);
+    answer(e.code, e.message, e.headers === undefined ? cors : { ...cors, ...e.headers });
   }
 
   async function route(

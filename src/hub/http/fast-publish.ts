@@ -1,0 +1,343 @@
+import { type Server, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { isChannelName } from '../../protocol/channel.js';
+import { ERROR_CODES } from '../../protocol/errors.js';
+import type { HubCore } from '../core.js';
+import { NONE, publishNeedsCredentials } from './auth.js';
+import { parsePublishBody } from './body.js';
+import { responseCors } from './cors.js';
+import { admitIp, checkPublishRate, releaseIp } from './limits.js';
+import { bodyHeaders, describeError } from './respond.js';
+
+/**
+ * The publish fast lane: `POST {prefix}/pub/{channel}` answered straight from the connection's
+ * bytes, without Node's HTTP parser, IncomingMessage and ServerResponse. Publishing is the hub's
+ * busiest request and Node's HTTP machinery costs more than the publish itself (bench/README.md,
+ * the `node-http` and `node-net` floors), so `hub.listen()` puts this in front of its server.
+ *
+ * It is strict and narrow on purpose. It takes a request only when every byte is what it expects:
+ * an HTTP/1.1 request line with a plain channel name and no query, CRLF line ends, a header set
+ * from a short allowlist, each at most once, and a Content-Length body within `limits`. It never
+ * takes a request that needs credentials, carries an Origin, a Cookie, Transfer-Encoding or
+ * Expect, or arrives while the hub is not ready. Anything else, at the start of a connection or
+ * after any number of fast publishes, is handed to Node's HTTP server with the bytes not yet
+ * answered, and the connection is Node's from then on (what Node itself would answer, including
+ * its refusals of malformed or smuggling-shaped requests, is unchanged). A publish taken here is
+ * admitted, rate-limited, parsed, stored and answered exactly as on the regular path.
+ */
+
+/** Request headers the lane understands; any other header hands the request to Node. */
+const ALLOWED = new Set([
+  'host',
+  'content-length',
+  'content-type',
+  'connection',
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'user-agent',
+  'sec-fetch-mode',
+  'sec-fetch-site',
+  'sec-fetch-dest',
+  'pragma',
+  'cache-control',
+  'priority',
+]);
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A header value with a control character (other than tab) is never ours to interpret. */
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+const PLAIN_CHANNEL = /^[A-Za-z0-9_~:.-]+$/;
+const CRLF2 = Buffer.from('\r\n\r\n');
+
+/** What the lane needs from the hub. */
+export interface FastLaneHost {
+  core: HubCore;
+  publish(channel: string, data: unknown): Promise<string>;
+  /** Whether the hub is ready (store open) and not closing. */
+  ready(): boolean;
+}
+
+/** A parsed request the lane will answer. */
+interface FastRequest {
+  channel: string;
+  contentType: string | undefined;
+  body: Buffer;
+  close: boolean;
+}
+
+/** `more`: the request is incomplete; `node`: hand the connection to Node. */
+type Parsed = FastRequest | 'more' | 'node';
+
+const LANE = Symbol('cometa.fastLane');
+type LaneSocket = Socket & { [LANE]?: Lane | undefined };
+
+/** The lane of one hub server: its settings, computed once, and its open connections. */
+export class FastPublish {
+  readonly #host: FastLaneHost;
+  readonly #server: Server;
+  readonly #nodeListeners: Array<(socket: Socket) => void>;
+  readonly #start: Buffer;
+  readonly #prefix: string;
+  readonly #fixedHeaders: Record<string, string>;
+  readonly #keepAlive: string;
+  readonly sockets = new Set<Socket>();
+  closing = false;
+
+  constructor(server: Server, host: FastLaneHost) {
+    this.#host = host;
+    this.#server = server;
+    const o = host.core.options;
+    this.#prefix = `${o.prefix}/pub/`;
+    this.#start = Buffer.from(`POST ${this.#prefix}`, 'latin1');
+    // The CORS headers of a request without Origin do not depend on the request.
+    this.#fixedHeaders = responseCors(o.cors, () => false, undefined);
+    this.#keepAlive = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(o.limits.keepAliveTimeoutMs / 1000)}\r\n`;
+    // Node's own 'connection' listener (the HTTP server's) gets every connection the lane gives up.
+    this.#nodeListeners = server.listeners('connection') as Array<(socket: Socket) => void>;
+    server.removeAllListeners('connection');
+    server.on('connection', (socket: Socket) => this.#accept(socket));
+  }
+
+  #accept(socket: LaneSocket): void {
+    socket[LANE] = new Lane(this, socket);
+    this.sockets.add(socket);
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.on('end', onEnd);
+    socket.on('timeout', onTimeout);
+    socket.setTimeout(this.#host.core.options.limits.keepAliveTimeoutMs);
+  }
+
+  /** Gives a connection, with its unanswered bytes, to Node's HTTP server. */
+  handOver(lane: Lane): void {
+    const socket = lane.socket as LaneSocket;
+    // After the peer's FIN a stream cannot take bytes back: what follows the answered publishes
+    // of a half-closed connection is dropped, and the connection closes.
+    if (lane.ended) {
+      lane.buf = null;
+      socket.end();
+      return;
+    }
+    const rest = lane.buf;
+    lane.buf = null;
+    socket[LANE] = undefined;
+    this.sockets.delete(socket);
+    socket.setTimeout(0);
+    socket.removeListener('data', onData);
+    socket.removeListener('timeout', onTimeout);
+    socket.removeListener('close', onClose);
+    socket.removeListener('end', onEnd);
+    socket.pause();
+    if (rest !== null) socket.unshift(rest);
+    for (const l of this.#nodeListeners) l.call(this.#server, socket);
+    // Node's listener has its own 'error' handler now.
+    socket.removeListener('error', onError);
+    socket.resume();
+  }
+
+  /** Parses the request at the start of `buf` (see the file's comment for what is taken). */
+  parse(buf: Buffer): Parsed {
+    const start = this.#start;
+    const n = Math.min(buf.length, start.length);
+    if (buf.compare(start, 0, n, 0, n) !== 0) return 'node';
+    const limits = this.#host.core.options.limits;
+    const headEnd = buf.indexOf(CRLF2);
+    if (headEnd === -1) return buf.length > limits.maxHeaderBytes ? 'node' : 'more';
+    if (headEnd > limits.maxHeaderBytes) return 'node';
+    const lines = buf.toString('latin1', 0, headEnd).split('\r\n');
+    const line = lines[0]!;
+    if (!line.endsWith(' HTTP/1.1')) return 'node';
+    const channel = line.slice(this.#start.length, line.length - 9);
+    if (!PLAIN_CHANNEL.test(channel) || !isChannelName(channel)) return 'node';
+    let host: string | undefined;
+    let length: string | undefined;
+    let contentType: string | undefined;
+    let close = false;
+    let connection = false;
+    for (let i = 1; i < lines.length; i++) {
+      const h = lines[i]!;
+      const colon = h.indexOf(':');
+      if (colon <= 0) return 'node';
+      const name = h.slice(0, colon);
+      if (!TOKEN.test(name)) return 'node';
+      const lower = name.toLowerCase();
+      if (!ALLOWED.has(lower)) return 'node';
+      const value = h.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+      if (BAD_VALUE.test(value)) return 'node';
+      if (lower === 'host') {
+        if (host !== undefined) return 'node';
+        host = value;
+      } else if (lower === 'content-length') {
+        if (length !== undefined || !/^[0-9]{1,9}$/.test(value)) return 'node';
+        length = value;
+      } else if (lower === 'content-type') {
+        if (contentType !== undefined) return 'node';
+        contentType = value;
+      } else if (lower === 'connection') {
+        const v = value.toLowerCase();
+        if (connection || (v !== 'keep-alive' && v !== 'close')) return 'node';
+        connection = true;
+        close = v === 'close';
+      }
+    }
+    if (host === undefined || length === undefined) return 'node';
+    const size = Number(length);
+    if (size > limits.maxBodyBytes) return 'node';
+    const bodyStart = headEnd + 4;
+    if (buf.length < bodyStart + size) return 'more';
+    // The state checks come last: they may change while a request is being read.
+    if (!this.#host.ready() || this.closing || publishNeedsCredentials(this.#host.core, channel))
+      return 'node';
+    return { channel, contentType, body: buf.subarray(bodyStart, bodyStart + size), close };
+  }
+
+  /** Publishes one request and answers it, as the regular path would. */
+  async exchange(socket: Socket, r: FastRequest): Promise<void> {
+    const core = this.#host.core;
+    const ip = socket.remoteAddress ?? 'unknown';
+    let status: number;
+    let text: string;
+    let extra: Record<string, string>;
+    let admitted = false;
+    try {
+      admitIp(core, ip);
+      admitted = true;
+      checkPublishRate(core, ip, NONE);
+      const data = await parsePublishBody(r.body, r.contentType, null);
+      const id = await this.#host.publish(r.channel, data);
+      status = 202;
+      text = JSON.stringify({ id, channel: r.channel });
+      extra = { ...this.#fixedHeaders, 'Cometa-Id': id };
+    } catch (err) {
+      const e = describeError(core, err);
+      status = ERROR_CODES[e.code].status;
+      text = JSON.stringify({ error: { code: e.code, message: e.message } });
+      extra = e.headers === undefined ? this.#fixedHeaders : { ...this.#fixedHeaders, ...e.headers };
+    } finally {
+      if (admitted) releaseIp(core, ip);
+    }
+    if (socket.destroyed) return;
+    const list = bodyHeaders(extra, 'application/json; charset=utf-8', Buffer.byteLength(text));
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+    for (let i = 0; i < list.length; i += 2) head += `${list[i]}: ${list[i + 1]}\r\n`;
+    const close = r.close || this.closing;
+    head += `Date: ${utcDate()}\r\n${close ? 'Connection: close\r\n' : this.#keepAlive}\r\n`;
+    socket.write(head + text);
+    if (close) socket.end();
+  }
+
+  /** hub.close(): idle connections close now; one with a publish in flight after its answer. */
+  close(): void {
+    this.closing = true;
+    for (const socket of this.sockets) {
+      const lane = (socket as LaneSocket)[LANE];
+      if (lane === undefined || !lane.busy) socket.destroy();
+    }
+  }
+
+  /** Cuts whatever is left (after close()'s grace period). */
+  destroyAll(): void {
+    for (const socket of this.sockets) socket.destroy();
+  }
+}
+
+/** One connection's state: the bytes not yet answered and whether an exchange is in flight. */
+class Lane {
+  buf: Buffer | null = null;
+  busy = false;
+  /** The peer sent its FIN: close once the exchange in flight is answered. */
+  ended = false;
+  readonly owner: FastPublish;
+  readonly socket: Socket;
+
+  constructor(owner: FastPublish, socket: Socket) {
+    this.owner = owner;
+    this.socket = socket;
+  }
+
+  /** Answers the complete requests in `buf`, one at a time, in order. */
+  pump(): void {
+    while (!this.busy && this.buf !== null) {
+      const buf = this.buf;
+      const r = this.owner.parse(buf);
+      // Incomplete: wait for more bytes (parse() bounds how many, by the head and body limits).
+      if (r === 'more') return;
+      if (r === 'node') {
+        this.owner.handOver(this);
+        return;
+      }
+      const end = r.body.byteOffset - buf.byteOffset + r.body.length;
+      this.buf = end < buf.length ? buf.subarray(end) : null;
+      this.busy = true;
+      // A pipelining peer ahead of the answers: stop reading until they catch up (bounded memory).
+      if (this.buf !== null) this.socket.pause();
+      this.owner.exchange(this.socket, r).then(
+        () => this.#done(r.close),
+        () => this.socket.destroy(),
+      );
+    }
+  }
+
+  #done(close: boolean): void {
+    this.busy = false;
+    if (close || this.owner.closing) {
+      this.buf = null;
+      return;
+    }
+    if (this.ended) {
+      // Requests complete before the FIN are answered (a peer may send them all, then shut down).
+      this.pump();
+      if (!this.busy) this.socket.end();
+      return;
+    }
+    this.socket.resume();
+    this.pump();
+  }
+}
+
+function onData(this: LaneSocket, chunk: Buffer): void {
+  const lane = this[LANE];
+  if (lane === undefined) return;
+  lane.buf = lane.buf === null ? chunk : Buffer.concat([lane.buf, chunk]);
+  lane.pump();
+}
+
+/**
+ * The peer's FIN (the server allows half-open connections, as Node's HTTP server does): requests
+ * complete before it are still answered, then the connection closes.
+ */
+function onEnd(this: LaneSocket): void {
+  const lane = this[LANE];
+  if (lane === undefined) return;
+  lane.ended = true;
+  if (!lane.busy) this.end();
+}
+
+function onError(this: Socket): void {
+  this.destroy();
+}
+
+function onClose(this: LaneSocket): void {
+  const lane = this[LANE];
+  if (lane !== undefined) lane.owner.sockets.delete(this);
+}
+
+/** An idle keep-alive connection closes after `limits.keepAliveTimeoutMs`, as Node's would. */
+function onTimeout(this: LaneSocket): void {
+  const lane = this[LANE];
+  if (lane !== undefined && !lane.busy) this.destroy();
+}
+
+let dateSecond = -1;
+let dateText = '';
+/** The Date header, formatted once per second (as Node does). */
+function utcDate(): string {
+  const now = Date.now();
+  const s = Math.floor(now / 1000);
+  if (s !== dateSecond) {
+    dateSecond = s;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
