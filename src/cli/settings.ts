@@ -126,6 +126,14 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'TCP_NODELAY on streams and WebSockets (false: Nagle merges bursts, less CPU, more latency)',
   },
   {
+    path: 'fastPublish',
+    env: 'COMETA_FAST_PUBLISH',
+    flag: 'fast-publish',
+    kind: 'bool',
+    def: 'true',
+    doc: 'answer plain POST /pub/{channel} without the Node HTTP parser (the publish fast lane)',
+  },
+  {
     path: 'cors.origins',
     env: 'COMETA_CORS_ORIGINS',
     flag: 'cors-origins',

@@ -36,6 +36,8 @@ export interface HubStats {
   rateLimited: number;
   /** Requests refused with 503 by `limits.maxConnections` / `maxConnectionsPerIp`. */
   connectionsRefused: number;
+  /** HTTP publishes answered by the fast lane (http/fast-publish.ts), failures included. */
+  fastPublishes: number;
 }
 
 /**
@@ -58,6 +60,7 @@ export class HubCore {
     slowConsumerBytes: 0,
     authExpired: 0,
     rateLimited: 0,
+    fastPublishes: 0,
     connectionsRefused: 0,
   };
   /** Called once per sweep tick with the time (rate-limit bucket cleanup...): no timers of their own. */

@@ -111,6 +111,11 @@ export class HubMetrics {
       () => core.stats.connectionsRefused,
     );
     mirror(
+      'cometa_fast_publishes_total',
+      'HTTP publishes answered by the publish fast lane (option fastPublish), failures included',
+      () => core.stats.fastPublishes,
+    );
+    mirror(
       'cometa_auth_expired_total',
       'Subscriptions ended because their token expired (close reason auth)',
       () => core.stats.authExpired,

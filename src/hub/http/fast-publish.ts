@@ -65,11 +65,17 @@ interface FastRequest {
   close: boolean;
 }
 
-/** `more`: the request is incomplete; `node`: hand the connection to Node. */
-type Parsed = FastRequest | 'more' | 'node';
+/** An incomplete request: how many bytes to wait for, and whether its head is still incomplete. */
+interface More {
+  need: number;
+  inHead: boolean;
+}
 
-const LANE = Symbol('cometa.fastLane');
-type LaneSocket = Socket & { [LANE]?: Lane | undefined };
+/** `node`: hand the connection to Node. */
+type Parsed = FastRequest | More | 'node';
+
+/** The lane state of each connection it holds (a WeakMap: no property added to Node's sockets). */
+const lanes = new WeakMap<Socket, Lane>();
 
 /** The lane of one hub server: its settings, computed once, and its open connections. */
 export class FastPublish {
@@ -81,6 +87,7 @@ export class FastPublish {
   readonly #fixedHeaders: Record<string, string>;
   readonly #keepAlive: string;
   readonly sockets = new Set<Socket>();
+  readonly headersTimeoutMs: number;
   closing = false;
 
   constructor(server: Server, host: FastLaneHost) {
@@ -88,6 +95,7 @@ export class FastPublish {
     this.#server = server;
     const o = host.core.options;
     this.#prefix = `${o.prefix}/pub/`;
+    this.headersTimeoutMs = o.limits.headersTimeoutMs;
     this.#start = Buffer.from(`POST ${this.#prefix}`, 'latin1');
     // The CORS headers of a request without Origin do not depend on the request.
     this.#fixedHeaders = responseCors(o.cors, () => false, undefined);
@@ -98,8 +106,8 @@ export class FastPublish {
     server.on('connection', (socket: Socket) => this.#accept(socket));
   }
 
-  #accept(socket: LaneSocket): void {
-    socket[LANE] = new Lane(this, socket);
+  #accept(socket: Socket): void {
+    lanes.set(socket, new Lane(this, socket));
     this.sockets.add(socket);
     socket.on('data', onData);
     socket.on('error', onError);
@@ -111,17 +119,15 @@ export class FastPublish {
 
   /** Gives a connection, with its unanswered bytes, to Node's HTTP server. */
   handOver(lane: Lane): void {
-    const socket = lane.socket as LaneSocket;
+    const socket = lane.socket;
+    const rest = lane.takeAll();
     // After the peer's FIN a stream cannot take bytes back: what follows the answered publishes
     // of a half-closed connection is dropped, and the connection closes.
     if (lane.ended) {
-      lane.buf = null;
       socket.end();
       return;
     }
-    const rest = lane.buf;
-    lane.buf = null;
-    socket[LANE] = undefined;
+    lanes.delete(socket);
     this.sockets.delete(socket);
     socket.setTimeout(0);
     socket.removeListener('data', onData);
@@ -143,7 +149,8 @@ export class FastPublish {
     if (buf.compare(start, 0, n, 0, n) !== 0) return 'node';
     const limits = this.#host.core.options.limits;
     const headEnd = buf.indexOf(CRLF2);
-    if (headEnd === -1) return buf.length > limits.maxHeaderBytes ? 'node' : 'more';
+    if (headEnd === -1)
+      return buf.length > limits.maxHeaderBytes ? 'node' : { need: buf.length + 1, inHead: true };
     if (headEnd > limits.maxHeaderBytes) return 'node';
     const lines = buf.toString('latin1', 0, headEnd).split('\r\n');
     const line = lines[0]!;
@@ -185,7 +192,7 @@ export class FastPublish {
     const size = Number(length);
     if (size > limits.maxBodyBytes) return 'node';
     const bodyStart = headEnd + 4;
-    if (buf.length < bodyStart + size) return 'more';
+    if (buf.length < bodyStart + size) return { need: bodyStart + size, inHead: false };
     // The state checks come last: they may change while a request is being read.
     if (!this.#host.ready() || this.closing || publishNeedsCredentials(this.#host.core, channel))
       return 'node';
@@ -200,6 +207,7 @@ export class FastPublish {
     let text: string;
     let extra: Record<string, string>;
     let admitted = false;
+    core.stats.fastPublishes++;
     try {
       admitIp(core, ip);
       admitted = true;
@@ -231,7 +239,7 @@ export class FastPublish {
   close(): void {
     this.closing = true;
     for (const socket of this.sockets) {
-      const lane = (socket as LaneSocket)[LANE];
+      const lane = lanes.get(socket);
       if (lane === undefined || !lane.busy) socket.destroy();
     }
   }
@@ -244,7 +252,15 @@ export class FastPublish {
 
 /** One connection's state: the bytes not yet answered and whether an exchange is in flight. */
 class Lane {
+  /** The unanswered bytes, contiguous (what parse() reads). */
   buf: Buffer | null = null;
+  /** Chunks received after `buf`, joined only once there are `need` bytes: a body arriving in many
+   * small reads is copied once, not once per read. */
+  #more: Buffer[] = [];
+  #moreBytes = 0;
+  #need = 0;
+  /** When the head at the start of `buf` began arriving (0: none pending). */
+  #headSince = 0;
   busy = false;
   /** The peer sent its FIN: close once the exchange in flight is answered. */
   ended = false;
@@ -256,17 +272,55 @@ class Lane {
     this.socket = socket;
   }
 
+  /** Takes a chunk; true when there are enough bytes to parse again. */
+  add(chunk: Buffer): boolean {
+    if (this.buf === null) this.buf = chunk;
+    else {
+      this.#more.push(chunk);
+      this.#moreBytes += chunk.length;
+    }
+    if (this.buf.length + this.#moreBytes < this.#need) return false;
+    this.#join();
+    return true;
+  }
+
+  #join(): void {
+    if (this.#more.length === 0 || this.buf === null) return;
+    this.buf = Buffer.concat([this.buf, ...this.#more]);
+    this.#more = [];
+    this.#moreBytes = 0;
+  }
+
+  /** Every unanswered byte, leaving the lane empty (for a handover). */
+  takeAll(): Buffer | null {
+    this.#join();
+    const rest = this.buf;
+    this.buf = null;
+    return rest;
+  }
+
   /** Answers the complete requests in `buf`, one at a time, in order. */
   pump(): void {
     while (!this.busy && this.buf !== null) {
+      this.#join();
       const buf = this.buf;
       const r = this.owner.parse(buf);
-      // Incomplete: wait for more bytes (parse() bounds how many, by the head and body limits).
-      if (r === 'more') return;
       if (r === 'node') {
         this.owner.handOver(this);
         return;
       }
+      if (!('channel' in r)) {
+        // Incomplete: wait for more bytes (parse() bounds how many, by the head and body limits).
+        this.#need = r.need;
+        // A head trickling in for longer than limits.headersTimeoutMs (slowloris) is cut, as
+        // Node's server cuts one (the socket's idle timeout covers a head that stops altogether).
+        if (!r.inHead) this.#headSince = 0;
+        else if (this.#headSince === 0) this.#headSince = Date.now();
+        else if (Date.now() - this.#headSince > this.owner.headersTimeoutMs) this.socket.destroy();
+        return;
+      }
+      this.#need = 0;
+      this.#headSince = 0;
       const end = r.body.byteOffset - buf.byteOffset + r.body.length;
       this.buf = end < buf.length ? buf.subarray(end) : null;
       this.busy = true;
@@ -282,7 +336,7 @@ class Lane {
   #done(close: boolean): void {
     this.busy = false;
     if (close || this.owner.closing) {
-      this.buf = null;
+      this.takeAll();
       return;
     }
     if (this.ended) {
@@ -296,19 +350,17 @@ class Lane {
   }
 }
 
-function onData(this: LaneSocket, chunk: Buffer): void {
-  const lane = this[LANE];
-  if (lane === undefined) return;
-  lane.buf = lane.buf === null ? chunk : Buffer.concat([lane.buf, chunk]);
-  lane.pump();
+function onData(this: Socket, chunk: Buffer): void {
+  const lane = lanes.get(this);
+  if (lane !== undefined && lane.add(chunk)) lane.pump();
 }
 
 /**
  * The peer's FIN (the server allows half-open connections, as Node's HTTP server does): requests
  * complete before it are still answered, then the connection closes.
  */
-function onEnd(this: LaneSocket): void {
-  const lane = this[LANE];
+function onEnd(this: Socket): void {
+  const lane = lanes.get(this);
   if (lane === undefined) return;
   lane.ended = true;
   if (!lane.busy) this.end();
@@ -318,14 +370,14 @@ function onError(this: Socket): void {
   this.destroy();
 }
 
-function onClose(this: LaneSocket): void {
-  const lane = this[LANE];
+function onClose(this: Socket): void {
+  const lane = lanes.get(this);
   if (lane !== undefined) lane.owner.sockets.delete(this);
 }
 
 /** An idle keep-alive connection closes after `limits.keepAliveTimeoutMs`, as Node's would. */
-function onTimeout(this: LaneSocket): void {
-  const lane = this[LANE];
+function onTimeout(this: Socket): void {
+  const lane = lanes.get(this);
   if (lane !== undefined && !lane.busy) this.destroy();
 }
 

@@ -1,0 +1,308 @@
+/**
+ * The publish fast lane (src/hub/http/fast-publish.ts): what it takes, that its answers are the
+ * regular path's answers, and that everything else (at the start of a connection or after fast
+ * publishes, pipelined or split into single bytes) reaches Node's HTTP server intact. Raw sockets,
+ * because chunk boundaries and pipelining are the point.
+ */
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { createHub, type Hub } from '../../src/hub/index.js';
+import { sleep, startHub, type TestHub, waitFor } from '../helpers/hub.js';
+
+/** Writes `parts` (one write each, `gapMs` apart) and collects what the hub sends until it closes. */
+function exchange(port: number, parts: string[], gapMs = 0, endAfterMs = 400): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let text = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no close; got: ${JSON.stringify(text)}`));
+    }, 10_000);
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      text += d;
+    });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+    void (async () => {
+      for (const p of parts) {
+        socket.write(p);
+        if (gapMs > 0) await sleep(gapMs);
+      }
+      await sleep(endAfterMs);
+      socket.end();
+    })();
+  });
+}
+
+const pub = (channel: string, body: string, extra = '', type = 'application/json') =>
+  `POST /pub/${channel} HTTP/1.1\r\nHost: h\r\nContent-Type: ${type}\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+
+interface Answer {
+  status: number;
+  headers: Map<string, string>;
+  body: string;
+}
+
+/** Splits a stream of Content-Length answers into answers. */
+function answers(text: string): Answer[] {
+  const out: Answer[] = [];
+  let rest = text;
+  while (rest.length > 0) {
+    const end = rest.indexOf('\r\n\r\n');
+    assert.ok(end > 0, `an answer head in ${JSON.stringify(rest)}`);
+    const lines = rest.slice(0, end).split('\r\n');
+    const status = Number(lines[0]!.split(' ')[1]);
+    const headers = new Map<string, string>();
+    for (const l of lines.slice(1)) {
+      const c = l.indexOf(':');
+      headers.set(l.slice(0, c).toLowerCase(), l.slice(c + 1).trim());
+    }
+    const length = Number(headers.get('content-length') ?? 0);
+    out.push({ status, headers, body: rest.slice(end + 4, end + 4 + length) });
+    rest = rest.slice(end + 4 + length);
+  }
+  return out;
+}
+
+let t: TestHub;
+before(async () => {
+  t = await startHub();
+});
+after(() => t.close());
+
+/** Runs `fn` and says how many publishes the lane answered meanwhile. */
+async function counted(fn: () => Promise<void>): Promise<number> {
+  const before = t.hub.core.stats.fastPublishes;
+  await fn();
+  return t.hub.core.stats.fastPublishes - before;
+}
+
+describe('publish fast lane', () => {
+  it('answers a publish with the same status, headers and body as the regular path', async () => {
+    let fast: Answer | undefined;
+    const n = await counted(async () => {
+      [fast] = answers(await exchange(t.port, [pub('fl.same', '{"a":1}')]));
+    });
+    assert.equal(n, 1);
+    // The same request with a header the lane does not take goes through Node's server.
+    let slow: Answer | undefined;
+    const m = await counted(async () => {
+      [slow] = answers(await exchange(t.port, [pub('fl.same', '{"a":2}', 'X-Trace: 1\r\n')]));
+    });
+    assert.equal(m, 0);
+    assert.ok(fast && slow);
+    assert.equal(fast.status, 202);
+    assert.equal(slow.status, 202);
+    const names = (a: Answer) => [...a.headers.keys()].sort();
+    assert.deepEqual(names(fast), names(slow));
+    for (const [k, v] of slow.headers) {
+      if (k === 'date' || k === 'cometa-id' || k === 'content-length') continue;
+      assert.equal(fast.headers.get(k), v, k);
+    }
+    const fb = JSON.parse(fast.body) as { id: string; channel: string };
+    assert.equal(fb.channel, 'fl.same');
+    assert.equal(fast.headers.get('cometa-id'), fb.id);
+    const info = (await (await fetch(`${t.url}/pub/fl.same`)).json()) as { stored: number };
+    assert.equal(info.stored, 2);
+  });
+
+  it('answers pipelined publishes in order, then hands the connection to Node for a GET', async () => {
+    const text = await exchange(t.port, [
+      pub('fl.pipe', '1') +
+        pub('fl.pipe', '2') +
+        pub('fl.pipe', '3') +
+        'GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n',
+    ]);
+    const a = answers(text);
+    assert.deepEqual(
+      a.map((x) => x.status),
+      [202, 202, 202, 200],
+    );
+    const ids = a.slice(0, 3).map((x) => (JSON.parse(x.body) as { id: string }).id);
+    assert.deepEqual([...ids].sort(), ids, 'ids in publish order');
+    assert.deepEqual(JSON.parse(a[3]!.body), { ok: true });
+    // And publishes after Node took over still work (Node's server answers them).
+    const later = answers(
+      await exchange(t.port, [`GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n${pub('fl.pipe', '4')}`]),
+    );
+    assert.deepEqual(
+      later.map((x) => x.status),
+      [200, 202],
+    );
+  });
+
+  it('takes a request split into single bytes', async () => {
+    const n = await counted(async () => {
+      const a = answers(await exchange(t.port, [...pub('fl.bytes', '{"split":true}')], 1));
+      assert.equal(a.length, 1);
+      assert.equal(a[0]!.status, 202);
+    });
+    assert.equal(n, 1);
+  });
+
+  it('takes a large body arriving in many small writes', async () => {
+    const text = JSON.stringify({ blob: 'y'.repeat(200_000) });
+    const request = pub('fl.large', text);
+    const parts: string[] = [];
+    for (let i = 0; i < request.length; i += 1000) parts.push(request.slice(i, i + 1000));
+    const n = await counted(async () => {
+      const a = answers(await exchange(t.port, parts));
+      assert.equal(a[0]!.status, 202);
+    });
+    assert.equal(n, 1);
+    const stored = await t.hub.store.last(['fl.large'], 1);
+    assert.equal((stored.messages[0]!.data as { blob: string }).blob.length, 200_000);
+  });
+
+  it('cuts a head that trickles in for longer than limits.headersTimeoutMs', async () => {
+    const slow = await startHub({ limits: { headersTimeoutMs: 1000 } });
+    try {
+      const socket = connect(slow.port, '127.0.0.1');
+      socket.on('error', () => {});
+      const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+      const started = Date.now();
+      socket.write('POST /pub/fl.slow HTTP/1.1\r\nHost: h\r\nAccept: ');
+      let open = true;
+      void closed.then(() => {
+        open = false;
+      });
+      for (let i = 0; i < 40 && open; i++) {
+        await sleep(100);
+        if (open) socket.write('a');
+      }
+      const at = await closed;
+      assert.ok(at - started < 3000, `cut after ${at - started} ms`);
+      assert.ok(at - started >= 1000, `cut too early: ${at - started} ms`);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('hands smuggling-shaped and unusual requests to Node, which refuses or answers them', async () => {
+    const cases: Array<[string, string, number]> = [
+      ['Transfer-Encoding with Content-Length', pub('fl.x', '{}', 'Transfer-Encoding: chunked\r\n'), 400],
+      ['two Content-Lengths', pub('fl.x', '{}', 'Content-Length: 2\r\n'), 400],
+      ['obs-fold', pub('fl.x', '{}', 'Accept: a\r\n b\r\n'), 400],
+      ['a bare LF inside the head', 'POST /pub/fl.x HTTP/1.1\r\nHost: h\nContent-Length: 2\r\n\r\n{}', 400],
+      ['a query', pub('fl.x?event=e', '{}'), 202],
+      ['an encoded channel', pub('fl.%78', '{}'), 202],
+      ['an Origin', pub('fl.x', '{}', 'Origin: http://a.example\r\n'), 202],
+      ['HTTP/1.0', 'POST /pub/fl.x HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}', 202],
+      ['Expect: 100-continue', pub('fl.x', '{}', 'Expect: 100-continue\r\n'), 202],
+      ['lower-case method', 'post /pub/fl.x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}', 400],
+      ['no Host', 'POST /pub/fl.x HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}', 400],
+    ];
+    for (const [what, request, status] of cases) {
+      const n = await counted(async () => {
+        const text = await exchange(t.port, [request]);
+        const first = text.split('\r\n', 1)[0]!;
+        // Expect: 100-continue gets its interim answer first.
+        const final = first.includes(' 100 ') ? text.slice(text.indexOf('\r\n\r\n') + 4) : text;
+        assert.equal(Number(final.split(' ', 2)[1]), status, `${what}: ${JSON.stringify(text)}`);
+      });
+      assert.equal(n, 0, `${what} went through the fast lane`);
+    }
+  });
+
+  it('hands a body over limits.maxBodyBytes to Node (413) and answers bad bodies itself', async () => {
+    const small = await startHub({ limits: { maxBodyBytes: 16 } });
+    try {
+      const big = answers(await exchange(small.port, [pub('fl.big', JSON.stringify('x'.repeat(40)))]));
+      assert.equal(big[0]!.status, 413);
+      assert.equal(small.hub.core.stats.fastPublishes, 0);
+      const bad = answers(
+        await exchange(small.port, [pub('fl.bad', '{nope'), pub('fl.bad', 'x', '', 'image/png')]),
+      );
+      assert.deepEqual(
+        bad.map((a) => [a.status, (JSON.parse(a.body) as { error: { code: string } }).error.code]),
+        [
+          [400, 'ERR_BAD_BODY'],
+          [415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
+        ],
+      );
+      assert.equal(small.hub.core.stats.fastPublishes, 2);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('applies the publish rate limit and Connection: close', async () => {
+    const limited = await startHub({ limits: { publishRatePerIp: 1 } });
+    try {
+      const a = answers(
+        await exchange(limited.port, [pub('fl.r', '1') + pub('fl.r', '2') + pub('fl.r', '3')]),
+      );
+      assert.deepEqual(
+        a.map((x) => x.status),
+        [202, 202, 429],
+      );
+      assert.ok(Number(a[2]!.headers.get('retry-after')) >= 1);
+      assert.equal(limited.hub.core.stats.rateLimited, 1);
+      // Connection: close ends the connection after the answer (the client has not closed yet).
+      const closed = await exchange(limited.port, [pub('fl.c', '1', 'Connection: close\r\n')], 0, 5000);
+      assert.match(closed, /\r\nConnection: close\r\n/);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('leaves publishes that need credentials to the regular path', async () => {
+    const secret = 'a-test-secret-that-is-long-enough-for-hs256';
+    const authed = await startHub({ auth: { key: secret } });
+    try {
+      const a = answers(await exchange(authed.port, [pub('fl.a', '1')]));
+      assert.equal(a[0]!.status, 401);
+      assert.equal(authed.hub.core.stats.fastPublishes, 0);
+    } finally {
+      await authed.close();
+    }
+  });
+
+  it('is off with fastPublish: false', async () => {
+    const off = await startHub({ fastPublish: false });
+    try {
+      const a = answers(await exchange(off.port, [pub('fl.off', '1')]));
+      assert.equal(a[0]!.status, 202);
+      assert.equal(off.hub.core.stats.fastPublishes, 0);
+    } finally {
+      await off.close();
+    }
+  });
+
+  it('delivers a fast publish to subscribers and keeps WebSocket upgrades working', async () => {
+    const res = await fetch(`${t.url}/sub/fl.live?transport=longpoll&timeout=5`);
+    const body = (await res.json()) as { cursor: string };
+    const poll = fetch(`${t.url}/sub/fl.live?transport=longpoll&timeout=5&since=${body.cursor}`);
+    await waitFor(() => t.hub.core.subscriberCount('fl.live') > 0, 5000, 'a held poll');
+    answers(await exchange(t.port, [pub('fl.live', '{"live":1}')], 0, 50));
+    const got = (await (await poll).json()) as { messages: Array<{ data: unknown }> };
+    assert.deepEqual(
+      got.messages.map((m) => m.data),
+      [{ live: 1 }],
+    );
+    const ws = new WebSocket(`ws://127.0.0.1:${t.port}/sub/fl.live`);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    ws.close();
+  });
+
+  it('closes idle connections on hub.close() and answers a publish in flight first', async () => {
+    const hub: Hub = createHub({ store: 'memory', logger: false });
+    const { port } = await hub.listen(0, '127.0.0.1');
+    const idle = exchange(port, [pub('fl.z', '1')], 0, 60_000);
+    await waitFor(() => hub.core.stats.published === 1, 5000, 'the publish');
+    const started = Date.now();
+    await hub.close();
+    const text = await idle;
+    assert.equal(answers(text)[0]!.status, 202);
+    assert.ok(Date.now() - started < 5000, 'close did not wait for the idle connection');
+  });
+});
