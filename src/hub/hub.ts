@@ -135,7 +135,8 @@ export class Hub {
       );
     }
     if (data === undefined) data = null;
-    await this.ready;
+    // One await fewer per publish once the store is open (the common case).
+    if (!this.#ready) await this.ready;
     const m = await this.store.append(channel, event, data, Date.now());
     this.core.stats.published++;
     return formatCursor(this.store.epoch, m.seq);

@@ -252,6 +252,30 @@ describe('publish fast lane', () => {
     }
   });
 
+  it('counts a publishing connection against limits.maxConnectionsPerIp until it closes', async () => {
+    const one = await startHub({ limits: { maxConnectionsPerIp: 1 } });
+    try {
+      const first = connect(one.port, '127.0.0.1');
+      let got = '';
+      first.setEncoding('latin1');
+      first.on('data', (d: string) => {
+        got += d;
+      });
+      first.write(pub('fl.l', '1'));
+      await waitFor(() => got.includes('\r\n\r\n{'), 5000, 'the first answer');
+      const second = answers(await exchange(one.port, [pub('fl.l', '2')]));
+      assert.equal(second[0]!.status, 503);
+      assert.match(second[0]!.body, /ERR_TOO_MANY_CONNECTIONS/);
+      first.destroy();
+      await waitFor(() => one.hub.core.stats.connectionsRefused === 1, 5000, 'the refusal');
+      await sleep(50);
+      const third = answers(await exchange(one.port, [pub('fl.l', '3')]));
+      assert.equal(third[0]!.status, 202);
+    } finally {
+      await one.close();
+    }
+  });
+
   it('leaves publishes that need credentials to the regular path', async () => {
     const secret = 'a-test-secret-that-is-long-enough-for-hs256';
     const authed = await startHub({ auth: { key: secret } });

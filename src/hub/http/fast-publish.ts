@@ -86,6 +86,8 @@ export class FastPublish {
   readonly #prefix: string;
   readonly #fixedHeaders: Record<string, string>;
   readonly #keepAlive: string;
+  /** The 202 answer's head around its two variable values: [before the id, before the length, after]. */
+  readonly #ok: readonly [string, string, string];
   readonly sockets = new Set<Socket>();
   readonly headersTimeoutMs: number;
   closing = false;
@@ -100,6 +102,7 @@ export class FastPublish {
     // The CORS headers of a request without Origin do not depend on the request.
     this.#fixedHeaders = responseCors(o.cors, () => false, undefined);
     this.#keepAlive = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(o.limits.keepAliveTimeoutMs / 1000)}\r\n`;
+    this.#ok = okHead(this.#fixedHeaders);
     // Node's own 'connection' listener (the HTTP server's) gets every connection the lane gives up.
     this.#nodeListeners = server.listeners('connection') as Array<(socket: Socket) => void>;
     server.removeAllListeners('connection');
@@ -128,6 +131,7 @@ export class FastPublish {
       return;
     }
     lanes.delete(socket);
+    this.release(lane);
     this.sockets.delete(socket);
     socket.setTimeout(0);
     socket.removeListener('data', onData);
@@ -200,39 +204,46 @@ export class FastPublish {
   }
 
   /** Publishes one request and answers it, as the regular path would. */
-  async exchange(socket: Socket, r: FastRequest): Promise<void> {
+  async exchange(lane: Lane, r: FastRequest): Promise<void> {
     const core = this.#host.core;
+    const socket = lane.socket;
     const ip = socket.remoteAddress ?? 'unknown';
-    let status: number;
+    let head: string;
     let text: string;
-    let extra: Record<string, string>;
-    let admitted = false;
     core.stats.fastPublishes++;
     try {
-      admitIp(core, ip);
-      admitted = true;
+      // The connection counts against the connection limits from its first fast publish until it
+      // closes or is handed over (one admission per connection, not one per request).
+      if (lane.admitted === undefined) {
+        admitIp(core, ip);
+        lane.admitted = ip;
+      }
       checkPublishRate(core, ip, NONE);
       const data = await parsePublishBody(r.body, r.contentType, null);
       const id = await this.#host.publish(r.channel, data);
-      status = 202;
       text = JSON.stringify({ id, channel: r.channel });
-      extra = { ...this.#fixedHeaders, 'Cometa-Id': id };
+      const ok = this.#ok;
+      head = ok[0] + id + ok[1] + Buffer.byteLength(text) + ok[2];
     } catch (err) {
       const e = describeError(core, err);
-      status = ERROR_CODES[e.code].status;
+      const status = ERROR_CODES[e.code].status;
       text = JSON.stringify({ error: { code: e.code, message: e.message } });
-      extra = e.headers === undefined ? this.#fixedHeaders : { ...this.#fixedHeaders, ...e.headers };
-    } finally {
-      if (admitted) releaseIp(core, ip);
+      const extra = e.headers === undefined ? this.#fixedHeaders : { ...this.#fixedHeaders, ...e.headers };
+      head = headOf(status, bodyHeaders(extra, JSON_TYPE, Buffer.byteLength(text)));
     }
     if (socket.destroyed) return;
-    const list = bodyHeaders(extra, 'application/json; charset=utf-8', Buffer.byteLength(text));
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
-    for (let i = 0; i < list.length; i += 2) head += `${list[i]}: ${list[i + 1]}\r\n`;
     const close = r.close || this.closing;
-    head += `Date: ${utcDate()}\r\n${close ? 'Connection: close\r\n' : this.#keepAlive}\r\n`;
-    socket.write(head + text);
+    socket.write(
+      `${head}Date: ${utcDate()}\r\n${close ? 'Connection: close\r\n' : this.#keepAlive}\r\n${text}`,
+    );
     if (close) socket.end();
+  }
+
+  /** Ends a connection's admission (on close or handover). */
+  release(lane: Lane): void {
+    if (lane.admitted === undefined) return;
+    releaseIp(this.#host.core, lane.admitted);
+    lane.admitted = undefined;
   }
 
   /** hub.close(): idle connections close now; one with a publish in flight after its answer. */
@@ -262,6 +273,8 @@ class Lane {
   /** When the head at the start of `buf` began arriving (0: none pending). */
   #headSince = 0;
   busy = false;
+  /** The address this connection was admitted under (see exchange()), until it closes. */
+  admitted: string | undefined = undefined;
   /** The peer sent its FIN: close once the exchange in flight is answered. */
   ended = false;
   readonly owner: FastPublish;
@@ -326,7 +339,7 @@ class Lane {
       this.busy = true;
       // A pipelining peer ahead of the answers: stop reading until they catch up (bounded memory).
       if (this.buf !== null) this.socket.pause();
-      this.owner.exchange(this.socket, r).then(
+      this.owner.exchange(this, r).then(
         () => this.#done(r.close),
         () => this.socket.destroy(),
       );
@@ -372,13 +385,41 @@ function onError(this: Socket): void {
 
 function onClose(this: Socket): void {
   const lane = lanes.get(this);
-  if (lane !== undefined) lane.owner.sockets.delete(this);
+  if (lane === undefined) return;
+  lane.owner.sockets.delete(this);
+  lane.owner.release(lane);
 }
 
 /** An idle keep-alive connection closes after `limits.keepAliveTimeoutMs`, as Node's would. */
 function onTimeout(this: Socket): void {
   const lane = lanes.get(this);
   if (lane !== undefined && !lane.busy) this.destroy();
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** A status line and header lines (the connection headers and Date are added per answer). */
+function headOf(status: number, list: readonly string[]): string {
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+  for (let i = 0; i < list.length; i += 2) head += `${list[i]}: ${list[i + 1]}\r\n`;
+  return head;
+}
+
+/**
+ * The 202 head, built once from the same bodyHeaders() as every JSON answer, split around the two
+ * values that change per publish: the Cometa-Id and the Content-Length.
+ */
+function okHead(fixed: Record<string, string>): [string, string, string] {
+  const ID = '\u0000id\u0000';
+  const list = bodyHeaders({ ...fixed, 'Cometa-Id': ID }, JSON_TYPE, 0);
+  const LEN = '\u0000length\u0000';
+  for (let i = 0; i < list.length; i += 2) if (list[i] === 'Content-Length') list[i + 1] = LEN;
+  const head = headOf(202, list);
+  const a = head.indexOf(ID);
+  const b = head.indexOf(LEN);
+  // bodyHeaders() puts the extra headers (Cometa-Id) before the fixed ones (Content-Length).
+  if (a < 0 || b < a) throw new Error('fast lane: unexpected header order');
+  return [head.slice(0, a), head.slice(a + ID.length, b), head.slice(b + LEN.length)];
 }
 
 let dateSecond = -1;
