@@ -184,6 +184,20 @@ describe('publish fast lane', () => {
     }
   });
 
+  it('closes a lane connection idle for limits.keepAliveTimeoutMs', async () => {
+    const idle = await startHub({ limits: { keepAliveTimeoutMs: 1000 } });
+    try {
+      const started = Date.now();
+      // The client never closes: the hub must.
+      const text = await exchange(idle.port, [pub('fl.idle', '1')], 0, 8000);
+      const took = Date.now() - started;
+      assert.equal(answers(text)[0]!.status, 202);
+      assert.ok(took >= 1000 && took < 3500, `closed after ${took} ms`);
+    } finally {
+      await idle.close();
+    }
+  });
+
   it('hands smuggling-shaped and unusual requests to Node, which refuses or answers them', async () => {
     const cases: Array<[string, string, number]> = [
       ['Transfer-Encoding with Content-Length', pub('fl.x', '{}', 'Transfer-Encoding: chunked\r\n'), 400],

@@ -89,7 +89,9 @@ export class FastPublish {
   /** The 202 answer's head around its two variable values: [before the id, before the length, after]. */
   readonly #ok: readonly [string, string, string];
   readonly sockets = new Set<Socket>();
-  readonly headersTimeoutMs: number;
+  readonly #headersTimeoutMs: number;
+  readonly #keepAliveTimeoutMs: number;
+  readonly #sweeper: NodeJS.Timeout;
   closing = false;
 
   constructor(server: Server, host: FastLaneHost) {
@@ -97,7 +99,12 @@ export class FastPublish {
     this.#server = server;
     const o = host.core.options;
     this.#prefix = `${o.prefix}/pub/`;
-    this.headersTimeoutMs = o.limits.headersTimeoutMs;
+    this.#headersTimeoutMs = o.limits.headersTimeoutMs;
+    this.#keepAliveTimeoutMs = o.limits.keepAliveTimeoutMs;
+    // One timer for every lane connection: a socket timer per connection would stay behind (as a
+    // cleared Timeout object) on every subscriber connection the lane hands over.
+    this.#sweeper = setInterval(() => this.#sweep(), 1000);
+    this.#sweeper.unref();
     this.#start = Buffer.from(`POST ${this.#prefix}`, 'latin1');
     // The CORS headers of a request without Origin do not depend on the request.
     this.#fixedHeaders = responseCors(o.cors, () => false, undefined);
@@ -116,8 +123,6 @@ export class FastPublish {
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.on('end', onEnd);
-    socket.on('timeout', onTimeout);
-    socket.setTimeout(this.#host.core.options.limits.keepAliveTimeoutMs);
   }
 
   /** Gives a connection, with its unanswered bytes, to Node's HTTP server. */
@@ -133,9 +138,7 @@ export class FastPublish {
     lanes.delete(socket);
     this.release(lane);
     this.sockets.delete(socket);
-    socket.setTimeout(0);
     socket.removeListener('data', onData);
-    socket.removeListener('timeout', onTimeout);
     socket.removeListener('close', onClose);
     socket.removeListener('end', onEnd);
     socket.pause();
@@ -246,9 +249,26 @@ export class FastPublish {
     lane.admitted = undefined;
   }
 
+  /**
+   * Closes what waits too long: a head still incomplete after `limits.headersTimeoutMs` (counted
+   * from its first byte, or from the connection's start: slowloris), and a keep-alive connection
+   * idle for `limits.keepAliveTimeoutMs`, as Node's server would.
+   */
+  #sweep(): void {
+    const now = Date.now();
+    for (const socket of this.sockets) {
+      const lane = lanes.get(socket);
+      if (lane === undefined || lane.busy) continue;
+      if (lane.headSince !== 0) {
+        if (now - lane.headSince > this.#headersTimeoutMs) socket.destroy();
+      } else if (lane.buf === null && now - lane.idleSince > this.#keepAliveTimeoutMs) socket.destroy();
+    }
+  }
+
   /** hub.close(): idle connections close now; one with a publish in flight after its answer. */
   close(): void {
     this.closing = true;
+    clearInterval(this.#sweeper);
     for (const socket of this.sockets) {
       const lane = lanes.get(socket);
       if (lane === undefined || !lane.busy) socket.destroy();
@@ -270,8 +290,10 @@ class Lane {
   #more: Buffer[] = [];
   #moreBytes = 0;
   #need = 0;
-  /** When the head at the start of `buf` began arriving (0: none pending). */
-  #headSince = 0;
+  /** When the head now expected began (its first byte, or the connection's start); 0: none pending. */
+  headSince = Date.now();
+  /** When the last answer was written (or the connection opened). */
+  idleSince = this.headSince;
   busy = false;
   /** The address this connection was admitted under (see exchange()), until it closes. */
   admitted: string | undefined = undefined;
@@ -325,15 +347,13 @@ class Lane {
       if (!('channel' in r)) {
         // Incomplete: wait for more bytes (parse() bounds how many, by the head and body limits).
         this.#need = r.need;
-        // A head trickling in for longer than limits.headersTimeoutMs (slowloris) is cut, as
-        // Node's server cuts one (the socket's idle timeout covers a head that stops altogether).
-        if (!r.inHead) this.#headSince = 0;
-        else if (this.#headSince === 0) this.#headSince = Date.now();
-        else if (Date.now() - this.#headSince > this.owner.headersTimeoutMs) this.socket.destroy();
+        // A head pending for too long is cut by the lane's sweep.
+        if (!r.inHead) this.headSince = 0;
+        else if (this.headSince === 0) this.headSince = Date.now();
         return;
       }
       this.#need = 0;
-      this.#headSince = 0;
+      this.headSince = 0;
       const end = r.body.byteOffset - buf.byteOffset + r.body.length;
       this.buf = end < buf.length ? buf.subarray(end) : null;
       this.busy = true;
@@ -348,6 +368,7 @@ class Lane {
 
   #done(close: boolean): void {
     this.busy = false;
+    this.idleSince = Date.now();
     if (close || this.owner.closing) {
       this.takeAll();
       return;
@@ -388,12 +409,6 @@ function onClose(this: Socket): void {
   if (lane === undefined) return;
   lane.owner.sockets.delete(this);
   lane.owner.release(lane);
-}
-
-/** An idle keep-alive connection closes after `limits.keepAliveTimeoutMs`, as Node's would. */
-function onTimeout(this: Socket): void {
-  const lane = lanes.get(this);
-  if (lane !== undefined && !lane.busy) this.destroy();
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
