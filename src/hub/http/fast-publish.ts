@@ -6,7 +6,7 @@ import type { HubCore } from '../core.js';
 import { NONE, publishNeedsCredentials } from './auth.js';
 import { parsePublishBody } from './body.js';
 import { responseCors } from './cors.js';
-import { admitIp, checkPublishRate, releaseIp } from './limits.js';
+import { admitIp, answerClientError, checkPublishRate, releaseIp } from './limits.js';
 import { bodyHeaders, describeError } from './respond.js';
 
 /**
@@ -128,13 +128,13 @@ export class FastPublish {
   /** Gives a connection, with its unanswered bytes, to Node's HTTP server. */
   handOver(lane: Lane): void {
     const socket = lane.socket;
-    const rest = lane.takeAll();
-    // After the peer's FIN a stream cannot take bytes back: what follows the answered publishes
-    // of a half-closed connection is dropped, and the connection closes.
+    // After the peer's FIN a stream cannot take bytes back: a request the lane does not take on a
+    // half-closed connection is refused as Node refuses a request cut short by a FIN.
     if (lane.ended) {
-      socket.end();
+      lane.finish();
       return;
     }
+    const rest = lane.takeAll();
     lanes.delete(socket);
     this.release(lane);
     this.sockets.delete(socket);
@@ -260,7 +260,7 @@ export class FastPublish {
       const lane = lanes.get(socket);
       if (lane === undefined || lane.busy) continue;
       if (lane.headSince !== 0) {
-        if (now - lane.headSince > this.#headersTimeoutMs) socket.destroy();
+        if (now - lane.headSince > this.#headersTimeoutMs) answerClientError(HEAD_TIMEOUT, socket);
       } else if (lane.buf === null && now - lane.idleSince > this.#keepAliveTimeoutMs) socket.destroy();
     }
   }
@@ -376,11 +376,21 @@ class Lane {
     if (this.ended) {
       // Requests complete before the FIN are answered (a peer may send them all, then shut down).
       this.pump();
-      if (!this.busy) this.socket.end();
+      if (!this.busy) this.finish();
       return;
     }
     this.socket.resume();
     this.pump();
+  }
+
+  /**
+   * Closes a half-closed connection once nothing is in flight: at once when every request was
+   * answered, else as Node's server does for a request cut short by the FIN (400, or a plain close
+   * when answers were already written; answerClientError()).
+   */
+  finish(): void {
+    if (this.takeAll() === null) this.socket.end();
+    else answerClientError(EOF, this.socket);
   }
 }
 
@@ -397,7 +407,7 @@ function onEnd(this: Socket): void {
   const lane = lanes.get(this);
   if (lane === undefined) return;
   lane.ended = true;
-  if (!lane.busy) this.end();
+  if (!lane.busy) lane.finish();
 }
 
 function onError(this: Socket): void {
@@ -412,6 +422,13 @@ function onClose(this: Socket): void {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+/** What Node's parser reports for these cases, for answerClientError() (the answers Node's path gives). */
+const EOF: NodeJS.ErrnoException = Object.assign(new Error('request cut short by the peer'), {
+  code: 'HPE_INVALID_EOF_STATE',
+});
+const HEAD_TIMEOUT: NodeJS.ErrnoException = Object.assign(new Error('request head timeout'), {
+  code: 'ERR_HTTP_REQUEST_TIMEOUT',
+});
 
 /** A status line and header lines (the connection headers and Date are added per answer). */
 function headOf(status: number, list: readonly string[]): string {
