@@ -396,7 +396,7 @@ class Lane {
 
 function onData(this: Socket, chunk: Buffer): void {
   const lane = lanes.get(this);
-  if (lane !== undefined && lane.add(chunk)) lane.pump();
+  if (lane?.add(chunk)) lane.pump();
 }
 
 /**
