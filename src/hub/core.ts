@@ -91,6 +91,11 @@ export class HubCore {
   readonly #recent: Array<Frame | undefined> = new Array(RECENT_FRAMES);
   /** Subscribers by channel. */
   readonly #channels = new Map<string, Set<Subscriber>>();
+  /**
+   * Channels whose subscriber set became empty. The sweep forgets those still empty, so a channel
+   * that one long-poll leaves and the next rejoins keeps its set (no Map and Set churn per poll).
+   */
+  readonly #emptied = new Set<string>();
   /** Every attached subscriber, for heartbeats, deadlines and shutdown. */
   readonly #all = new Set<Subscriber>();
   readonly #byTransport = new Map<TransportName, number>();
@@ -134,7 +139,7 @@ export class HubCore {
   /** Subscriber counts of every channel that has subscribers here (dashboard, metrics). */
   channelCounts(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const [name, set] of this.#channels) out.set(name, set.size);
+    for (const [name, set] of this.#channels) if (set.size > 0) out.set(name, set.size);
     return out;
   }
 
@@ -215,7 +220,7 @@ export class HubCore {
 
   /** Changes a live subscriber's channel set (WebSocket subscribe/unsubscribe frames). */
   setChannels(sub: Subscriber, channels: string[]): void {
-    for (const c of sub.channels) this.#channels.get(c)?.delete(sub);
+    for (const c of sub.channels) this.#leave(c, sub);
     sub.channels = channels;
     for (const c of channels) this.#join(c, sub);
   }
@@ -239,13 +244,14 @@ export class HubCore {
   remove(sub: Subscriber): void {
     if (!this.#all.delete(sub)) return;
     this.#byTransport.set(sub.transport, (this.#byTransport.get(sub.transport) ?? 1) - 1);
-    for (const c of sub.channels) {
-      const set = this.#channels.get(c);
-      if (set) {
-        set.delete(sub);
-        if (set.size === 0) this.#channels.delete(c);
-      }
-    }
+    for (const c of sub.channels) this.#leave(c, sub);
+  }
+
+  #leave(channel: string, sub: Subscriber): void {
+    const set = this.#channels.get(channel);
+    if (set === undefined) return;
+    set.delete(sub);
+    if (set.size === 0) this.#emptied.add(channel);
   }
 
   /** Collects seqs while the store's head is being read (see #seen, #learnHead). */
@@ -298,12 +304,12 @@ export class HubCore {
     const set = this.#channels.get(m.channel);
     this.onFanout?.(m, set?.size ?? 0);
     // Nobody here now: a subscriber that attaches before the flush reads this message as history.
-    if (set === undefined) return;
+    if (set === undefined || set.size === 0) return;
     this.#enqueue(this.#frame(m));
   }
 
   #broadcast(channel: string, frame: Frame): void {
-    if (this.#channels.has(channel)) this.#enqueue(frame);
+    if ((this.#channels.get(channel)?.size ?? 0) > 0) this.#enqueue(frame);
   }
 
   #enqueue(frame: Frame): void {
@@ -410,6 +416,8 @@ export class HubCore {
       }
     }
     for (const hook of this.sweepHooks) hook(now);
+    for (const c of this.#emptied) if (this.#channels.get(c)?.size === 0) this.#channels.delete(c);
+    this.#emptied.clear();
     if (now - this.#lastStoreSweep >= 1000) {
       this.#lastStoreSweep = now;
       Promise.resolve(this.store.sweep(now)).catch((err: unknown) =>
