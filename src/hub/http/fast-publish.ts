@@ -369,7 +369,8 @@ class Lane {
   #done(close: boolean): void {
     this.busy = false;
     this.idleSince = Date.now();
-    if (close || this.owner.closing) {
+    // A connection that closed meanwhile: requests pipelined behind are dropped, as Node drops them.
+    if (close || this.owner.closing || this.socket.destroyed) {
       this.takeAll();
       return;
     }
