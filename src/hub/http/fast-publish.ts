@@ -94,7 +94,11 @@ export class FastPublish {
   readonly #sweeper: NodeJS.Timeout;
   /** Answers waiting for this turn's flush: lane, text, lane, text... (no object per answer). */
   #answers: Array<Lane | string> = [];
-  #flushing = false;
+  /** A check-phase flush is scheduled (see expect()). */
+  #turnPending = false;
+  /** This turn's check-phase flush has run: answers now go out on the next tick. */
+  #late = false;
+  #tickPending = false;
   closing = false;
 
   constructor(server: Server, host: FastLaneHost) {
@@ -245,26 +249,52 @@ export class FastPublish {
   }
 
   /**
-   * Queues an answer for the end of this event-loop turn. The answers to the publishes read in one
-   * turn go out back to back: the first write wakes a sleeping peer process, the next ones find it
-   * awake, and waking a peer costs more than the write itself on loopback and in VMs (about 5% more
-   * publishes/s: docs/operations.md).
+   * Called as a request's exchange starts (while reading, in the poll phase): makes sure this
+   * turn's check phase has a flush, ahead of anything the exchange itself schedules.
+   */
+  expect(): void {
+    if (this.#turnPending) return;
+    this.#turnPending = true;
+    this.#late = false;
+    setImmediate(this.#flushTurn);
+  }
+
+  /**
+   * Queues an answer. The answers to the publishes read in one turn go out back to back: the first
+   * write wakes a sleeping peer process, the next ones find it awake, and waking a peer costs more
+   * than the write itself on loopback and in VMs (docs/operations.md). An answer ready while the
+   * requests are read (a store that resolves at once) waits for the turn's flush; one that comes
+   * after it (a store that commits in the check phase, as SQLite's group commit does) goes out once
+   * the promises resolved with it have run (nextTick: after the microtask queue drains).
    */
   answer(lane: Lane, text: string): void {
     this.#answers.push(lane, text);
-    if (!this.#flushing) {
-      this.#flushing = true;
-      setImmediate(this.#flush);
+    if (!this.#late) {
+      if (!this.#turnPending) this.expect();
+    } else if (!this.#tickPending) {
+      this.#tickPending = true;
+      process.nextTick(this.#flushTick);
     }
   }
 
-  /** Writes the queued answers in order; each lane then reads its next request, if any. */
-  readonly #flush = (): void => {
-    const q = this.#answers;
-    this.#answers = [];
-    this.#flushing = false;
-    for (let i = 0; i < q.length; i += 2) (q[i] as Lane).answered(q[i + 1] as string);
+  readonly #flushTurn = (): void => {
+    this.#turnPending = false;
+    this.#late = true;
+    this.#write();
   };
+
+  readonly #flushTick = (): void => {
+    this.#tickPending = false;
+    this.#write();
+  };
+
+  /** Writes the queued answers in order; each lane then reads its next request, if any. */
+  #write(): void {
+    const q = this.#answers;
+    if (q.length === 0) return;
+    this.#answers = [];
+    for (let i = 0; i < q.length; i += 2) (q[i] as Lane).answered(q[i + 1] as string);
+  }
 
   /** Ends a connection's admission (on close or handover). */
   release(lane: Lane): void {
@@ -386,6 +416,7 @@ class Lane {
       // A pipelining peer ahead of the answers: stop reading until they catch up (bounded memory).
       if (this.buf !== null) this.socket.pause();
       this.close = r.close;
+      this.owner.expect();
       this.owner.exchange(this, r).then(
         (text) => this.owner.answer(this, text),
         () => this.socket.destroy(),
