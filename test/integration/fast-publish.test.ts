@@ -5,7 +5,10 @@
  * because chunk boundaries and pipelining are the point.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { createHub, type Hub } from '../../src/hub/index.js';
@@ -138,6 +141,43 @@ describe('publish fast lane', () => {
       later.map((x) => x.status),
       [200, 202],
     );
+  });
+
+  it('answers concurrent and pipelined publishes in order on the SQLite store (group commit)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cometa-fl-'));
+    const s = await startHub({ store: `sqlite:${join(dir, 'fl.db')}` });
+    try {
+      // Four connections at once, three pipelined publishes each: the store commits them in one
+      // turn and the lane answers them after the commit (src/hub/http/fast-publish.ts, answer()).
+      const texts = await Promise.all(
+        [0, 1, 2, 3].map((c) =>
+          exchange(s.port, [
+            pub('fl.sql', `${c + 1}1`) + pub('fl.sql', `${c + 1}2`) + pub('fl.sql', `${c + 1}3`),
+          ]),
+        ),
+      );
+      for (const text of texts) {
+        const a = answers(text);
+        assert.deepEqual(
+          a.map((x) => x.status),
+          [202, 202, 202],
+        );
+        const seqs = a.map((x) => Number((JSON.parse(x.body) as { id: string }).id.split('-').pop()));
+        assert.deepEqual(
+          [...seqs].sort((x, y) => x - y),
+          seqs,
+          'ids in publish order',
+        );
+      }
+      const stored = await s.hub.store.last(['fl.sql'], 20);
+      assert.deepEqual(
+        stored.messages.map((m) => m.data).sort(),
+        [1, 2, 3].flatMap((i) => [1, 2, 3, 4].map((c) => Number(`${c}${i}`))).sort(),
+      );
+    } finally {
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('takes a request split into single bytes', async () => {
