@@ -1,5 +1,6 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { HubCore } from './core.js';
+import { LeanHistogram } from './histogram.js';
 import type { TransportName } from './transports/transport.js';
 
 /** Every transport, so each `cometa_connections` series exists (at 0) from the first scrape. */
@@ -8,8 +9,8 @@ const TRANSPORTS: readonly TransportName[] = ['websocket', 'sse', 'stream', 'lon
 /**
  * The hub's Prometheus metrics, in a registry of its own (two hubs in one process never mix
  * series). Almost everything is read from `hub.core` at scrape time, so the delivery hot path
- * pays nothing for metrics; the only per-message cost is one histogram observation per
- * published message (not per subscriber) for the publish→fan-out latency.
+ * pays nothing for metrics; the only per-message cost is two histogram observations per
+ * published message (not per subscriber): fan-out latency and size, in lean histograms.
  *
  * Served at `GET /metrics` (option `metrics`, on by default). See docs/operations.md.
  *
@@ -129,18 +130,19 @@ export class HubMetrics {
       },
     });
 
-    const latency = new Histogram({
-      name: 'cometa_publish_to_fanout_seconds',
-      help: 'Time from publish (message time) to fan-out on this hub; includes the backplane hop with Redis',
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers: [registry],
-    });
-    const fanoutSize = new Histogram({
-      name: 'cometa_fanout_subscribers',
-      help: 'Subscribers each published message was delivered to on this hub',
-      buckets: [0, 1, 10, 100, 1000, 10_000, 100_000],
-      registers: [registry],
-    });
+    // Observed once per published message: lean histograms (histogram.ts), not prom-client's.
+    const latency = new LeanHistogram(
+      registry,
+      'cometa_publish_to_fanout_seconds',
+      'Time from publish (message time) to fan-out on this hub; includes the backplane hop with Redis',
+      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    );
+    const fanoutSize = new LeanHistogram(
+      registry,
+      'cometa_fanout_subscribers',
+      'Subscribers each published message was delivered to on this hub',
+      [0, 1, 10, 100, 1000, 10_000, 100_000],
+    );
     const previous = core.onFanout;
     core.onFanout = (m, subscribers) => {
       previous?.(m, subscribers);

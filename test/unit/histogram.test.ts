@@ -1,0 +1,54 @@
+/**
+ * LeanHistogram (src/hub/histogram.ts) against prom-client's own Histogram: the same observations
+ * must give the same Prometheus text, line for line, in both exposition formats.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Histogram, Registry } from 'prom-client';
+import { LeanHistogram } from '../../src/hub/histogram.js';
+
+const BUCKETS = [0, 0.001, 0.01, 0.5, 1, 100];
+const VALUES = [0, 0, 0.0005, 0.001, 0.0010001, 0.2, 0.5, 0.75, 1, 3, 99.9, 100, 100.5, 1e9, -1];
+
+async function texts(observe: boolean, contentType?: string): Promise<[string, string]> {
+  const a = new Registry(contentType as never);
+  const b = new Registry(contentType as never);
+  const theirs = new Histogram({ name: 'h_seconds', help: 'help text', buckets: BUCKETS, registers: [a] });
+  const ours = new LeanHistogram(b, 'h_seconds', 'help text', BUCKETS);
+  if (observe) {
+    for (const v of VALUES) {
+      theirs.observe(v);
+      ours.observe(v);
+    }
+  }
+  return [await a.metrics(), await b.metrics()];
+}
+
+describe('LeanHistogram', () => {
+  it('exposes what prom-client’s Histogram exposes for the same observations', async () => {
+    const [theirs, ours] = await texts(true);
+    assert.equal(ours, theirs);
+    assert.match(ours, /h_seconds_bucket\{le="0\.01"\} 6/);
+    assert.match(ours, /h_seconds_count 15/);
+  });
+
+  it('matches in the OpenMetrics format too', async () => {
+    const [theirs, ours] = await texts(true, Registry.OPENMETRICS_CONTENT_TYPE);
+    assert.equal(ours, theirs);
+  });
+
+  it('exposes zeros before the first observation, and again after reset()', async () => {
+    const [, ours] = await texts(false);
+    assert.match(ours, /h_seconds_bucket\{le="\+Inf"\} 0/);
+    assert.match(ours, /h_seconds_sum 0/);
+    const r = new Registry();
+    const h = new LeanHistogram(r, 'r_total', 'r', [1]);
+    h.observe(5);
+    r.resetMetrics();
+    assert.match(await r.metrics(), /r_total_count 0/);
+  });
+
+  it('refuses buckets that do not increase, naming the metric', () => {
+    assert.throws(() => new LeanHistogram(new Registry(), 'bad', 'b', [1, 1]), /bad: buckets must increase/);
+  });
+});
