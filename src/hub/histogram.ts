@@ -1,4 +1,4 @@
-import type { Metric, Registry } from 'prom-client';
+import type { Metric, Registry, RegistryContentType } from 'prom-client';
 
 /** One exported sample, in the shape prom-client's registry formats. */
 interface Sample {
@@ -31,7 +31,12 @@ export class LeanHistogram {
   #sum = 0;
   #count = 0;
 
-  constructor(registry: Registry, name: string, help: string, buckets: readonly number[]) {
+  constructor(
+    registry: Registry<RegistryContentType>,
+    name: string,
+    help: string,
+    buckets: readonly number[],
+  ) {
     for (let i = 1; i < buckets.length; i++) {
       if (!(buckets[i]! > buckets[i - 1]!)) throw new TypeError(`${name}: buckets must increase`);
     }

@@ -4,15 +4,19 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Histogram, Registry } from 'prom-client';
+import { Histogram, Registry, type RegistryContentType } from 'prom-client';
 import { LeanHistogram } from '../../src/hub/histogram.js';
 
 const BUCKETS = [0, 0.001, 0.01, 0.5, 1, 100];
 const VALUES = [0, 0, 0.0005, 0.001, 0.0010001, 0.2, 0.5, 0.75, 1, 3, 99.9, 100, 100.5, 1e9, -1];
 
-async function texts(observe: boolean, contentType?: string): Promise<[string, string]> {
-  const a = new Registry(contentType as never);
-  const b = new Registry(contentType as never);
+async function texts(observe: boolean, contentType?: RegistryContentType): Promise<[string, string]> {
+  const a = new Registry<RegistryContentType>();
+  const b = new Registry<RegistryContentType>();
+  if (contentType !== undefined) {
+    a.setContentType(contentType);
+    b.setContentType(contentType);
+  }
   const theirs = new Histogram({ name: 'h_seconds', help: 'help text', buckets: BUCKETS, registers: [a] });
   const ours = new LeanHistogram(b, 'h_seconds', 'help text', BUCKETS);
   if (observe) {

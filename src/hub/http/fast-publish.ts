@@ -43,11 +43,15 @@ const ALLOWED = new Set([
   'cache-control',
   'priority',
 ]);
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const DIGITS = /^[0-9]{1,9}$/;
 /** A header value with a control character (other than tab) is never ours to interpret. */
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const PLAIN_CHANNEL = /^[A-Za-z0-9_~:.-]+$/;
 const CRLF2 = Buffer.from('\r\n\r\n');
+
+function isOws(c: number): boolean {
+  return c === 32 || c === 9;
+}
 
 /** What the lane needs from the hub. */
 export interface FastLaneHost {
@@ -166,8 +170,10 @@ export class FastPublish {
     if (headEnd === -1)
       return buf.length > limits.maxHeaderBytes ? 'node' : { need: buf.length + 1, inHead: true };
     if (headEnd > limits.maxHeaderBytes) return 'node';
-    const lines = buf.toString('latin1', 0, headEnd).split('\r\n');
-    const line = lines[0]!;
+    // One latin1 string for the head, scanned line by line (no array of lines, no regex per line).
+    const head = buf.toString('latin1', 0, headEnd);
+    let eol = head.indexOf('\r\n');
+    const line = eol === -1 ? head : head.slice(0, eol);
     if (!line.endsWith(' HTTP/1.1')) return 'node';
     const channel = line.slice(this.#start.length, line.length - 9);
     if (!PLAIN_CHANNEL.test(channel) || !isChannelName(channel)) return 'node';
@@ -176,21 +182,28 @@ export class FastPublish {
     let contentType: string | undefined;
     let close = false;
     let connection = false;
-    for (let i = 1; i < lines.length; i++) {
-      const h = lines[i]!;
-      const colon = h.indexOf(':');
-      if (colon <= 0) return 'node';
-      const name = h.slice(0, colon);
-      if (!TOKEN.test(name)) return 'node';
-      const lower = name.toLowerCase();
+    while (eol !== -1) {
+      const from = eol + 2;
+      eol = head.indexOf('\r\n', from);
+      const to = eol === -1 ? head.length : eol;
+      const colon = head.indexOf(':', from);
+      if (colon <= from || colon >= to) return 'node';
+      // Only names on the list are taken, and each of those is a token: the lowercased name of
+      // anything else (latin1 letters lowercase to latin1 letters, never to ASCII) is not on it.
+      const lower = head.slice(from, colon).toLowerCase();
       if (!ALLOWED.has(lower)) return 'node';
-      const value = h.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+      // The value without the optional whitespace around it (SP and HTAB only, RFC 9110 §5.6.3).
+      let v0 = colon + 1;
+      let v1 = to;
+      while (v0 < v1 && isOws(head.charCodeAt(v0))) v0++;
+      while (v1 > v0 && isOws(head.charCodeAt(v1 - 1))) v1--;
+      const value = head.slice(v0, v1);
       if (BAD_VALUE.test(value)) return 'node';
       if (lower === 'host') {
         if (host !== undefined) return 'node';
         host = value;
       } else if (lower === 'content-length') {
-        if (length !== undefined || !/^[0-9]{1,9}$/.test(value)) return 'node';
+        if (length !== undefined || !DIGITS.test(value)) return 'node';
         length = value;
       } else if (lower === 'content-type') {
         if (contentType !== undefined) return 'node';
