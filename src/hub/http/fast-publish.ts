@@ -228,7 +228,7 @@ export class FastPublish {
 
   /**
    * Publishes one request and builds its answer, as the regular path would; the answer is written
-   * by {@link flush}.
+   * by {@link answer} (queued, then written with the turn's other answers).
    */
   async exchange(lane: Lane, r: FastRequest): Promise<string> {
     const core = this.#host.core;
