@@ -100,7 +100,15 @@ export class HubCore {
   readonly #all = new Set<Subscriber>();
   readonly #byTransport = new Map<TransportName, number>();
   #timer: NodeJS.Timeout | undefined;
-  #lastHeartbeat = Date.now();
+  /**
+   * Heartbeats are spread over the interval instead of sent to every stream at once: each stream
+   * has a slot, and each sweep beats the streams of one slot, so a stream hears from the hub every
+   * `#slots` sweeps (at most `heartbeatMs`). Beating 100,000 streams (and reading 100,000 pongs) in
+   * one go would stall delivery for everyone for as long as that takes.
+   */
+  #slots = 1;
+  #nextSlot = 0;
+  #sweeps = 0;
   #lastStoreSweep = Date.now();
   /** The epoch subscribers' cursors refer to; differs from store.epoch right after the store lost history. */
   #knownEpoch = '';
@@ -122,6 +130,7 @@ export class HubCore {
     this.#knownEpoch = this.store.epoch;
     this.#learnHead();
     const every = Math.min(250, this.options.heartbeatMs);
+    this.#slots = Math.max(1, Math.floor(this.options.heartbeatMs / every));
     this.#timer = setInterval(() => this.#sweep(), every);
     this.#timer.unref();
   }
@@ -227,6 +236,9 @@ export class HubCore {
 
   #add(sub: Subscriber): void {
     this.#all.add(sub);
+    // Round-robin over the heartbeat slots: the streams' heartbeats spread evenly over the interval.
+    sub.beatSlot = this.#nextSlot;
+    this.#nextSlot = (this.#nextSlot + 1) % this.#slots;
     this.#byTransport.set(sub.transport, (this.#byTransport.get(sub.transport) ?? 0) + 1);
     for (const c of sub.channels) this.#join(c, sub);
   }
@@ -400,8 +412,7 @@ export class HubCore {
   /** The single timer: heartbeats for streams, deadlines for long-polls, age retention. */
   #sweep(): void {
     const now = Date.now();
-    const beat = now - this.#lastHeartbeat >= this.options.heartbeatMs;
-    if (beat) this.#lastHeartbeat = now;
+    const slot = this.#sweeps++ % this.#slots;
     for (const sub of this.#all) {
       // A token that expired ends its subscription (close reason `auth`); one compare per sweep.
       if (sub.expiresAt !== 0 && now >= sub.expiresAt) {
@@ -410,7 +421,7 @@ export class HubCore {
         continue;
       }
       if (sub.streaming) {
-        if (beat && sub.pending === null) sub.tick();
+        if (sub.beatSlot === slot && sub.pending === null) sub.tick();
       } else if (sub.deadline !== 0 && now >= sub.deadline) {
         sub.tick();
       }
