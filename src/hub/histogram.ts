@@ -10,7 +10,7 @@ interface Sample {
 /**
  * A label-less Prometheus histogram whose `observe()` is a few comparisons and two additions.
  * prom-client's own `Histogram.observe()` validates and hashes labels and allocates per call; the
- * hub observes once per published message, and that cost showed up in the publish benchmark (2–3 µs
+ * hub observes once per published message, and that cost showed up in the publish benchmark (2–5 µs
  * per publish, docs/operations.md). The exposition is prom-client's: the registry formats what
  * `get()` returns exactly as it formats a `Histogram` (`_bucket{le}` cumulative, `_sum`, `_count`).
  *
