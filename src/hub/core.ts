@@ -102,13 +102,17 @@ export class HubCore {
   #timer: NodeJS.Timeout | undefined;
   /**
    * Heartbeats are spread over the interval instead of sent to every stream at once: each stream
-   * has a slot, and each sweep beats the streams of one slot, so a stream hears from the hub every
-   * `#slots` sweeps (at most `heartbeatMs`). Beating 100,000 streams (and reading 100,000 pongs) in
+   * has a slot, and a sweep beats the streams of one slot, so a stream hears from the hub every
+   * `heartbeatMs` (plus at most one sweep). Beating 100,000 streams (and reading 100,000 pongs) in
    * one go would stall delivery for everyone for as long as that takes.
    */
   #slots = 1;
   #nextSlot = 0;
-  #sweeps = 0;
+  /** The slot the sweeps are on; it moves to the next one once beaten. */
+  #slot = 0;
+  /** When each slot was last beaten: a slot is beaten again only heartbeatMs later, however the
+   * sweep timer drifts (a peer is never pinged, and judged on its pong, more often than that). */
+  #beatAt: number[] = [0];
   #lastStoreSweep = Date.now();
   /** The epoch subscribers' cursors refer to; differs from store.epoch right after the store lost history. */
   #knownEpoch = '';
@@ -131,6 +135,7 @@ export class HubCore {
     this.#learnHead();
     const every = Math.min(250, this.options.heartbeatMs);
     this.#slots = Math.max(1, Math.floor(this.options.heartbeatMs / every));
+    this.#beatAt = new Array<number>(this.#slots).fill(Date.now());
     this.#timer = setInterval(() => this.#sweep(), every);
     this.#timer.unref();
   }
@@ -412,7 +417,12 @@ export class HubCore {
   /** The single timer: heartbeats for streams, deadlines for long-polls, age retention. */
   #sweep(): void {
     const now = Date.now();
-    const slot = this.#sweeps++ % this.#slots;
+    const slot = this.#slot;
+    const beat = now - this.#beatAt[slot]! >= this.options.heartbeatMs;
+    if (beat) {
+      this.#beatAt[slot] = now;
+      this.#slot = (slot + 1) % this.#slots;
+    }
     for (const sub of this.#all) {
       // A token that expired ends its subscription (close reason `auth`); one compare per sweep.
       if (sub.expiresAt !== 0 && now >= sub.expiresAt) {
@@ -421,7 +431,7 @@ export class HubCore {
         continue;
       }
       if (sub.streaming) {
-        if (sub.beatSlot === slot && sub.pending === null) sub.tick();
+        if (beat && sub.beatSlot === slot && sub.pending === null) sub.tick();
       } else if (sub.deadline !== 0 && now >= sub.deadline) {
         sub.tick();
       }
