@@ -135,7 +135,11 @@ export class HubCore {
     this.#learnHead();
     const every = Math.min(250, this.options.heartbeatMs);
     this.#slots = Math.max(1, Math.floor(this.options.heartbeatMs / every));
-    this.#beatAt = new Array<number>(this.#slots).fill(Date.now());
+    // The first round is staggered too: slot k is first due k + 1 sweeps from now, so every stream
+    // hears from the hub within heartbeatMs of the start (not twice that for the last slot).
+    const now = Date.now();
+    const hb = this.options.heartbeatMs;
+    this.#beatAt = Array.from({ length: this.#slots }, (_, k) => now - hb + (k + 1) * every);
     this.#timer = setInterval(() => this.#sweep(), every);
     this.#timer.unref();
   }

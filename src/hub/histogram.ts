@@ -13,6 +13,8 @@ interface Sample {
  * hub observes once per published message, and that cost showed up in the publish benchmark (2–5 µs
  * per publish, docs/operations.md). The exposition is prom-client's: the registry formats what
  * `get()` returns exactly as it formats a `Histogram` (`_bucket{le}` cumulative, `_sum`, `_count`).
+ * It is not a prom-client `Histogram` object: `registry.getSingleMetric()` returns this class,
+ * which has no `labels()`, `startTimer()` or `zero()`.
  *
  * @example
  * ```ts
@@ -30,6 +32,9 @@ export class LeanHistogram {
   readonly #counts: Float64Array;
   #sum = 0;
   #count = 0;
+  /** Whether the series is exposed: from creation, gone after reset() until the next observe(), as
+   * prom-client does for a histogram without labels. */
+  #present = true;
 
   constructor(
     registry: Registry<RegistryContentType>,
@@ -48,7 +53,11 @@ export class LeanHistogram {
     registry.registerMetric(this as unknown as Metric);
   }
 
+  /** Counts one observation; a value that is not a finite number is ignored (a NaN would poison
+   * `_sum` for good, and throwing here would fail the publish that is being fanned out). */
   observe(value: number): void {
+    if (!Number.isFinite(value)) return;
+    this.#present = true;
     const b = this.#bounds;
     let i = 0;
     while (i < b.length && value > b[i]!) i++;
@@ -60,6 +69,9 @@ export class LeanHistogram {
   /** What prom-client's registry formats (and `registry.getMetricsAsJSON()` returns). */
   get(): { name: string; help: string; type: string; aggregator: string; values: Sample[] } {
     const values: Sample[] = [];
+    if (!this.#present) {
+      return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+    }
     let cumulative = 0;
     const name = `${this.name}_bucket`;
     for (let i = 0; i < this.#bounds.length; i++) {
@@ -76,5 +88,6 @@ export class LeanHistogram {
     this.#counts.fill(0);
     this.#sum = 0;
     this.#count = 0;
+    this.#present = false;
   }
 }

@@ -41,15 +41,36 @@ describe('LeanHistogram', () => {
     assert.equal(ours, theirs);
   });
 
-  it('exposes zeros before the first observation, and again after reset()', async () => {
-    const [, ours] = await texts(false);
+  it('exposes zeros before the first observation, and nothing after a reset until the next one, as prom-client does', async () => {
+    const [theirs, ours] = await texts(false);
+    assert.equal(ours, theirs);
     assert.match(ours, /h_seconds_bucket\{le="\+Inf"\} 0/);
-    assert.match(ours, /h_seconds_sum 0/);
+    const a = new Registry();
+    const b = new Registry();
+    const h1 = new Histogram({ name: 'r_seconds', help: 'r', buckets: [1], registers: [a] });
+    const h2 = new LeanHistogram(b, 'r_seconds', 'r', [1]);
+    h1.observe(5);
+    h2.observe(5);
+    a.resetMetrics();
+    b.resetMetrics();
+    assert.equal(await b.metrics(), await a.metrics());
+    assert.doesNotMatch(await b.metrics(), /r_seconds_count/);
+    assert.deepEqual(await b.getMetricsAsJSON(), await a.getMetricsAsJSON());
+    h1.observe(0.5);
+    h2.observe(0.5);
+    assert.equal(await b.metrics(), await a.metrics());
+    assert.match(await b.metrics(), /r_seconds_count 1/);
+  });
+
+  it('ignores values that are not finite numbers', async () => {
     const r = new Registry();
-    const h = new LeanHistogram(r, 'r_total', 'r', [1]);
-    h.observe(5);
-    r.resetMetrics();
-    assert.match(await r.metrics(), /r_total_count 0/);
+    const h = new LeanHistogram(r, 'n_seconds', 'n', [1]);
+    h.observe(Number.NaN);
+    h.observe(Number.POSITIVE_INFINITY);
+    h.observe(0.5);
+    const text = await r.metrics();
+    assert.match(text, /n_seconds_sum 0\.5/);
+    assert.match(text, /n_seconds_count 1/);
   });
 
   it('refuses buckets that do not increase, naming the metric', () => {

@@ -119,7 +119,7 @@ export class FastPublish {
     this.#start = Buffer.from(`POST ${this.#prefix}`, 'latin1');
     // The CORS headers of a request without Origin do not depend on the request.
     this.#fixedHeaders = responseCors(o.cors, () => false, undefined);
-    this.#keepAlive = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(o.limits.keepAliveTimeoutMs / 1000)}\r\n`;
+    this.#keepAlive = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(o.limits.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
     this.#ok = okHead(this.#fixedHeaders);
     // Node's own 'connection' listener (the HTTP server's) gets every connection the lane gives up.
     this.#nodeListeners = server.listeners('connection') as Array<(socket: Socket) => void>;
@@ -257,8 +257,13 @@ export class FastPublish {
       const extra = e.headers === undefined ? this.#fixedHeaders : { ...this.#fixedHeaders, ...e.headers };
       head = headOf(status, bodyHeaders(extra, JSON_TYPE, Buffer.byteLength(text)));
     }
-    const close = r.close || this.closing;
-    return `${head}Date: ${utcDate()}\r\n${close ? 'Connection: close\r\n' : this.#keepAlive}\r\n${text}`;
+    lane.body = text;
+    return `${head}Date: ${utcDate()}\r\n`;
+  }
+
+  /** The answer's Connection header and the blank line, decided when the answer is written. */
+  connection(close: boolean): string {
+    return close ? 'Connection: close\r\n\r\n' : this.#keepAlive;
   }
 
   /**
@@ -368,6 +373,8 @@ class Lane {
   ended = false;
   /** The request in flight asked for `Connection: close`. */
   close = false;
+  /** The answer's body, from exchange() until answered() writes it. */
+  body = '';
   readonly owner: FastPublish;
   readonly socket: Socket;
 
@@ -437,12 +444,18 @@ class Lane {
     }
   }
 
-  /** Writes the answer to the request in flight, then goes on with the connection. */
-  answered(text: string): void {
+  /**
+   * Writes the answer to the request in flight (`head`: its head up to the Connection header, the
+   * body in `body`), then goes on with the connection. Whether it closes is decided here, at the
+   * write, so the header says what happens (hub.close() may have begun since the publish).
+   */
+  answered(head: string): void {
     const socket = this.socket;
     const close = this.close || this.owner.closing;
+    const body = this.body;
+    this.body = '';
     if (!socket.destroyed) {
-      socket.write(text);
+      socket.write(head + this.owner.connection(close) + body);
       if (close) socket.end();
     }
     this.busy = false;
