@@ -245,9 +245,12 @@ export class HubCore {
 
   #add(sub: Subscriber): void {
     this.#all.add(sub);
-    // Round-robin over the heartbeat slots: the streams' heartbeats spread evenly over the interval.
-    sub.beatSlot = this.#nextSlot;
-    this.#nextSlot = (this.#nextSlot + 1) % this.#slots;
+    // Round-robin over the heartbeat slots: the streams' heartbeats spread over the interval
+    // (polls are never beaten, so they take no slot). Slots are not rebalanced as streams leave.
+    if (sub.streaming) {
+      sub.beatSlot = this.#nextSlot;
+      this.#nextSlot = (this.#nextSlot + 1) % this.#slots;
+    }
     this.#byTransport.set(sub.transport, (this.#byTransport.get(sub.transport) ?? 0) + 1);
     for (const c of sub.channels) this.#join(c, sub);
   }
