@@ -100,8 +100,6 @@ export class FastPublish {
   #answers: Array<Lane | string> = [];
   /** A check-phase flush is scheduled (see expect()). */
   #turnPending = false;
-  /** This turn's check-phase flush has run: answers now go out on the next tick. */
-  #late = false;
   #tickPending = false;
   closing = false;
 
@@ -273,7 +271,6 @@ export class FastPublish {
   expect(): void {
     if (this.#turnPending) return;
     this.#turnPending = true;
-    this.#late = false;
     setImmediate(this.#flushTurn);
   }
 
@@ -287,9 +284,8 @@ export class FastPublish {
    */
   answer(lane: Lane, text: string): void {
     this.#answers.push(lane, text);
-    if (!this.#late) {
-      if (!this.#turnPending) this.expect();
-    } else if (!this.#tickPending) {
+    // The exchange called expect() as it started: no flush pending means this turn's has run.
+    if (!this.#turnPending && !this.#tickPending) {
       this.#tickPending = true;
       process.nextTick(this.#flushTick);
     }
@@ -297,7 +293,6 @@ export class FastPublish {
 
   readonly #flushTurn = (): void => {
     this.#turnPending = false;
-    this.#late = true;
     this.#write();
   };
 
