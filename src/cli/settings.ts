@@ -134,6 +134,14 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'answer plain POST /pub/{channel} without the Node HTTP parser (the publish fast lane)',
   },
   {
+    path: 'compactWhenIdleMs',
+    env: 'COMETA_COMPACT_WHEN_IDLE_MS',
+    flag: 'compact-when-idle-ms',
+    kind: 'int',
+    def: '3000',
+    doc: 'ms of quiet after which one full GC gives memory back (0: never)',
+  },
+  {
     path: 'cors.origins',
     env: 'COMETA_CORS_ORIGINS',
     flag: 'cors-origins',

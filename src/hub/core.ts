@@ -38,6 +38,8 @@ export interface HubStats {
   connectionsRefused: number;
   /** HTTP publishes answered by the fast lane (http/fast-publish.ts), failures included. */
   fastPublishes: number;
+  /** Full collections run by idle compaction (idle-gc.ts) in this process while this hub took part (`compactWhenIdleMs` > 0). */
+  idleCompactions: number;
 }
 
 /**
@@ -62,6 +64,7 @@ export class HubCore {
     rateLimited: 0,
     fastPublishes: 0,
     connectionsRefused: 0,
+    idleCompactions: 0,
   };
   /** Called once per sweep tick with the time (rate-limit bucket cleanup...): no timers of their own. */
   readonly sweepHooks: Array<(now: number) => void> = [];

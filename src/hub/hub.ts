@@ -13,6 +13,7 @@ import { FastPublish } from './http/fast-publish.js';
 import { answerClientError, answerConnect } from './http/limits.js';
 import { HubError } from './http/respond.js';
 import { createRouter, type Next } from './http/router.js';
+import { compactWhenIdle } from './idle-gc.js';
 import { HubMetrics } from './metrics.js';
 import { type HubOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { StatsPublisher } from './stats-publisher.js';
@@ -66,6 +67,8 @@ export class Hub {
   #ready = false;
   #server: Server | undefined;
   #fast: FastPublish | undefined;
+  /** Unregisters from idle compaction (idle-gc.ts). */
+  #uncompact: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: HubOptions = {}) {
@@ -86,6 +89,15 @@ export class Hub {
       this.core.start();
       this.#stats?.start();
       this.demoFeed?.start();
+      if (o.compactWhenIdleMs > 0) {
+        this.#uncompact = compactWhenIdle(o.compactWhenIdleMs, (c) => {
+          this.core.stats.idleCompactions++;
+          this.log?.debug(
+            { ms: Math.round(c.ms), heapBefore: c.heapBefore, heapAfter: c.heapAfter },
+            'idle compaction',
+          );
+        });
+      }
       this.#ready = true;
     });
     // Keep an unobserved failure from crashing the process; listen() and requests report it.
@@ -225,6 +237,7 @@ export class Hub {
       await this.ready.catch(() => {});
       this.demoFeed?.stop();
       this.#stats?.stop();
+      this.#uncompact?.();
       this.core.endAll('shutdown');
       this.#fast?.close();
       // Give written close frames a moment to leave, then cut what remains. Stream sockets left

@@ -117,6 +117,11 @@ export class HubMetrics {
       () => core.stats.fastPublishes,
     );
     mirror(
+      'cometa_idle_compactions_total',
+      'Full garbage collections run after quiet to give memory back (option compactWhenIdleMs)',
+      () => core.stats.idleCompactions,
+    );
+    mirror(
       'cometa_auth_expired_total',
       'Subscriptions ended because their token expired (close reason auth)',
       () => core.stats.authExpired,

@@ -147,6 +147,14 @@ export interface HubOptions {
    * @default true
    */
   fastPublish?: boolean;
+  /**
+   * Give memory back once quiet: after this many ms with the event loop at least 95% idle, and when
+   * V8's heap holds 8 MB or more beyond what it uses, one full garbage collection runs (a pause of
+   * a few ms per 10 MB of live heap), shrinking the young generation a burst of connections grew.
+   * Checked once a second, process-wide. 0: never (V8 alone decides). See docs/operations.md.
+   * @default 3000
+   */
+  compactWhenIdleMs?: number;
   /** Mount prefix, e.g. `/cometa` (routes become `/cometa/pub/...`). @default '' */
   prefix?: string;
   /** Cross-origin settings. */
@@ -207,6 +215,7 @@ export interface ResolvedOptions {
   readonly streamMaxBytes: number;
   readonly tcpNoDelay: boolean;
   readonly fastPublish: boolean;
+  readonly compactWhenIdleMs: number;
   readonly prefix: string;
   readonly cors: ResolvedCors;
   readonly limits: Readonly<Required<LimitOptions>>;
@@ -234,6 +243,7 @@ const KNOWN = new Set([
   'streamMaxBytes',
   'tcpNoDelay',
   'fastPublish',
+  'compactWhenIdleMs',
   'prefix',
   'cors',
   'limits',
@@ -397,6 +407,7 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     streamMaxBytes: int('streamMaxBytes', o.streamMaxBytes, 256 * 1024, 1024),
     tcpNoDelay: bool('tcpNoDelay', o.tcpNoDelay, true),
     fastPublish: bool('fastPublish', o.fastPublish, true),
+    compactWhenIdleMs: int('compactWhenIdleMs', o.compactWhenIdleMs, 3000, 0, 86_400_000),
     prefix,
     cors,
     limits,
