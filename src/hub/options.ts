@@ -149,8 +149,8 @@ export interface HubOptions {
   fastPublish?: boolean;
   /**
    * Give memory back once quiet: after this many ms with the event loop at least 95% idle, and when
-   * V8's heap holds 8 MB or more beyond what it uses, one full garbage collection runs (a pause of
-   * a few ms per 10 MB of live heap), shrinking the young generation a burst of connections grew.
+   * V8's old generation holds 8 MB or more beyond what it uses, one full garbage collection runs (a
+   * pause of 21–28 ms with 5,000 idle streams), compacting what a burst of connections left.
    * Checked once a second, process-wide. 0: never (V8 alone decides). See docs/operations.md.
    * @default 3000
    */
