@@ -435,6 +435,7 @@ async function measured(serverPid, w, work) {
   return {
     res,
     cpu,
+    sysPercentOfCpu: cpu ? (100 * (b.sys - a.sys)) / cpu : null,
     rssBytes: b.rss,
     serverCpuPercent: (100 * cpu) / wall,
     loadgenCpuPercent: (100 * (lg1 - lg0)) / wall,
@@ -548,7 +549,7 @@ const scenarios = {
       if (r.skipped || r.error) log(`  ${peer}: ${r.skipped ? 'skipped' : 'ERROR'} ${r.skipped ?? r.error}`);
       else
         log(
-          `  ${peer}: ${f(r.perSecond, 0)} publishes/s (${JSON.stringify(r.statuses)}), ${f(r.usPerPublish, 1)} us CPU/publish, server CPU ${f(r.serverCpuPercent, 0)}%, loadgen CPU ${f(r.loadgenCpuPercent, 0)}%, other processes ${f(r.otherCpuPercent, 0)}%`,
+          `  ${peer}: ${f(r.perSecond, 0)} publishes/s (${JSON.stringify(r.statuses)}), ${f(r.usPerPublish, 1)} us CPU/publish (${f(r.sysPercentOfCpu, 0)}% kernel), server CPU ${f(r.serverCpuPercent, 0)}%, loadgen CPU ${f(r.loadgenCpuPercent, 0)}%, other processes ${f(r.otherCpuPercent, 0)}%`,
         );
       rows.push(r);
     }
@@ -600,7 +601,7 @@ const scenarios = {
       if (r.skipped || r.error) log(`  ${peer}: ${r.skipped ? 'skipped' : 'ERROR'} ${r.skipped ?? r.error}`);
       else
         log(
-          `  ${peer}: ${f(r.perSecond, 0)} round trips/s (${r.withMessage}/${r.roundTrips} with the message, ${JSON.stringify(r.statuses)}), ${f(r.usPerRoundTrip, 1)} us CPU/round trip, server CPU ${f(r.serverCpuPercent, 0)}%, loadgen CPU ${f(r.loadgenCpuPercent, 0)}%, other processes ${f(r.otherCpuPercent, 0)}%`,
+          `  ${peer}: ${f(r.perSecond, 0)} round trips/s (${r.withMessage}/${r.roundTrips} with the message, ${JSON.stringify(r.statuses)}), ${f(r.usPerRoundTrip, 1)} us CPU/round trip (${f(r.sysPercentOfCpu, 0)}% kernel), server CPU ${f(r.serverCpuPercent, 0)}%, loadgen CPU ${f(r.loadgenCpuPercent, 0)}%, other processes ${f(r.otherCpuPercent, 0)}%`,
         );
       rows.push(r);
     }

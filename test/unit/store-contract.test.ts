@@ -315,6 +315,13 @@ const tmpFile = () => join(tmp, `db${++files}`, 'cometa.db');
 
 storeContract('sqlite', (c) => new SqliteStore(tmpFile(), c));
 storeContract('sqlite (sync=full)', (c) => new SqliteStore(tmpFile(), c, { sync: 'full' }));
+// The tail cache off (every read queries the file) and tiny (tails of 2 messages, one channel's worth
+// of bytes: reads past the tail, evictions and refills all the time).
+storeContract('sqlite (cache off)', (c) => new SqliteStore(tmpFile(), c, { cacheMessages: 0 }));
+storeContract(
+  'sqlite (cache=2)',
+  (c) => new SqliteStore(tmpFile(), c, { cacheMessages: 2, cacheBytes: 1200 }),
+);
 
 describe('sqlite store', () => {
   it('keeps the epoch and history across close and reopen; seq continues, never reused', async () => {
@@ -386,6 +393,14 @@ describe('createStore', () => {
     assert.throws(() => createStore('mongo://x', ctx, tmp), /unknown store/);
     assert.throws(() => createStore('redis://x:1/0?bogus=1', ctx, tmp), /unknown Redis option/);
     assert.throws(() => createStore('sqlite:x.db?sync=maybe', ctx, tmp), /unknown sqlite option/);
+    assert.throws(() => createStore('sqlite:x.db?cache=-1', ctx, tmp), /unknown sqlite option cache=-1/);
+    const tuned = createStore(`sqlite:${join(tmp, 't', 't.db')}?cache=0&cacheBytes=1024`, ctx, tmp);
+    assert.ok(tuned instanceof SqliteStore);
+    await tuned.open();
+    await tuned.append('c', 'm', 1, 1);
+    await tuned.read(['c'], 0, 10);
+    assert.deepEqual(tuned.cacheStats, { hits: 0, misses: 0, channels: 0, bytes: 0 }); // cache=0: off
+    await tuned.close();
   });
 
   it('rejects open() of an unreachable Redis with StoreUnavailableError', async () => {

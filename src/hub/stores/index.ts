@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { MemoryStore } from './memory.js';
 import { RedisStore, type RedisStoreOptions } from './redis.js';
-import { SqliteStore, type SqliteSync } from './sqlite.js';
+import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import type { Store, StoreContext } from './store.js';
 
 export { MemoryStore } from './memory.js';
@@ -19,7 +19,9 @@ export function defaultStoreSpec(dataDir: string): string {
  * Builds a store from its spec:
  * - `memory`
  * - `sqlite:PATH` (relative to the working directory; the directory is created), optionally
- *   `sqlite:PATH?sync=full` to fsync every commit (see docs/stores.md)
+ *   `sqlite:PATH?sync=full` to fsync every commit, `cache=N` newest messages kept in memory per
+ *   recently read channel (default 32, 0 off), `cacheBytes=N` their bound (default 16 MiB); see
+ *   docs/stores.md
  * - `redis://[:PASSWORD@]HOST:PORT/DB` (also `rediss://`), optionally `?prefix=cometa:` (key
  *   prefix), `&fanout=pubsub|stream`, `&log=100000` (entries kept in the global log)
  *
@@ -30,21 +32,23 @@ export function createStore(spec: string, ctx: StoreContext, dataDir: string): S
   if (spec === 'memory') return new MemoryStore(ctx);
   if (spec.startsWith('sqlite:')) {
     let rest = spec.slice('sqlite:'.length);
-    let sync: SqliteSync = 'normal';
+    const options: SqliteStoreOptions = {};
     const q = rest.lastIndexOf('?');
     if (q >= 0) {
       const params = new URLSearchParams(rest.slice(q + 1));
       rest = rest.slice(0, q);
       for (const [key, value] of params) {
-        if (key === 'sync' && (value === 'normal' || value === 'full')) sync = value;
+        if (key === 'sync' && (value === 'normal' || value === 'full')) options.sync = value;
+        else if ((key === 'cache' || key === 'cacheBytes') && /^\d{1,12}$/.test(value))
+          options[key === 'cache' ? 'cacheMessages' : 'cacheBytes'] = Number(value);
         else
           throw new TypeError(
-            `options.store: unknown sqlite option ${key}=${value} (expected sync=normal|full)`,
+            `options.store: unknown sqlite option ${key}=${value} (expected sync=normal|full, cache=N, cacheBytes=N)`,
           );
       }
     }
     if (rest === '') throw new TypeError('options.store: sqlite:PATH needs a path');
-    return new SqliteStore(rest === ':memory:' ? rest : resolve(rest), ctx, { sync });
+    return new SqliteStore(rest === ':memory:' ? rest : resolve(rest), ctx, options);
   }
   if (spec.startsWith('redis://') || spec.startsWith('rediss://')) {
     return new RedisStore(spec, ctx, parseRedisParams(spec));

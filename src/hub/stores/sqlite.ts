@@ -14,6 +14,7 @@ import {
   type StoreEvent,
   StoreUnavailableError,
 } from './store.js';
+import { TailCache, type TailCacheStats } from './tail-cache.js';
 
 /** How hard a commit is pushed to disk; see docs/stores.md. */
 export type SqliteSync = 'normal' | 'full';
@@ -27,7 +28,24 @@ export interface SqliteStoreOptions {
    * of one fsync per publish.
    */
   sync?: SqliteSync;
+  /**
+   * Newest messages kept in memory per recently read channel, so resume reads (every long-poll
+   * round trip, every reconnect) do not query the file; 0 turns the cache off.
+   * @default 32
+   */
+  cacheMessages?: number;
+  /**
+   * Bound on the memory the cache holds (estimated from message sizes); least recently read
+   * channels are evicted first.
+   * @default 16777216 (16 MiB)
+   */
+  cacheBytes?: number;
 }
+
+/** @see SqliteStoreOptions.cacheMessages */
+export const DEFAULT_CACHE_MESSAGES = 32;
+/** @see SqliteStoreOptions.cacheBytes */
+export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 
 interface PendingAppend {
   channel: string;
@@ -120,11 +138,17 @@ export class SqliteStore implements Store {
   /** Channels that may have dead rows on disk (trimmed by count but not yet deleted), and how many. */
   #dead = new Set<string>();
   #deadRows = 0;
+  readonly #cache: TailCache;
+  readonly #cacheMessages: number;
+  /** Floors raised by the running transaction: channel, floor, channel, floor... (applied to the cache after it commits). */
+  #raised: Array<string | number> = [];
 
   constructor(path: string, ctx: StoreContext, options: SqliteStoreOptions = {}) {
     this.path = path;
     this.#ctx = ctx;
     this.#sync = options.sync ?? 'normal';
+    this.#cacheMessages = options.cacheMessages ?? DEFAULT_CACHE_MESSAGES;
+    this.#cache = new TailCache(this.#cacheMessages, options.cacheBytes ?? DEFAULT_CACHE_BYTES);
   }
 
   async open(): Promise<void> {
@@ -173,6 +197,7 @@ export class SqliteStore implements Store {
           // oldest row here would dirty two more pages (its table and index leaves) per append.
           const cut = st.nthLive.get(channel, row.floor, excess - 1) as { seq: number };
           st.setFloor.run(cut.seq, 'trimmed', excess, channel);
+          this.#raised.push(channel, cut.seq);
           this.#dead.add(channel);
           this.#deadRows += excess;
         }
@@ -201,6 +226,7 @@ export class SqliteStore implements Store {
         const cut = st.lastBefore.get(channel, bound) as { seq: number };
         const removed = (st.countLive.get(channel, floor, cut.seq) as { n: number }).n;
         st.setFloor.run(cut.seq, 'trimmed', removed, channel);
+        this.#raised.push(channel, cut.seq);
         this.#dead.add(channel);
         this.#deadRows += removed;
       }
@@ -212,6 +238,11 @@ export class SqliteStore implements Store {
       st.deleteChannel.run(channel);
       st.setDropped.run(channel);
     });
+  }
+
+  /** The tail cache's counters (see {@link SqliteStoreOptions.cacheMessages}). */
+  get cacheStats(): TailCacheStats {
+    return this.#cache.stats;
   }
 
   async head(): Promise<number> {
@@ -240,9 +271,11 @@ export class SqliteStore implements Store {
     if (batch.length === 0) return;
     this.#pending = [];
     let last: number;
+    this.#raised.length = 0;
     try {
       last = this.#tx(this.#appendTx)(batch);
     } catch (err) {
+      this.#raised.length = 0; // rolled back
       const error = unavailable(err);
       for (const p of batch) p.reject(error);
       return;
@@ -258,6 +291,7 @@ export class SqliteStore implements Store {
         time: p.time,
       };
       if (p.json !== null) message.json = p.json;
+      this.#cache.append(message);
       try {
         this.#listener({ type: 'message', message });
       } catch (err) {
@@ -266,6 +300,7 @@ export class SqliteStore implements Store {
       }
       p.resolve(message);
     }
+    this.#applyRaised();
     if (this.#deadRows >= PURGE_AFTER) this.#purge(); // after the listener: live delivery first
   }
 
@@ -273,29 +308,64 @@ export class SqliteStore implements Store {
     this.#flush();
     const st = this.#prepared();
     const gaps: ChannelGap[] = [];
-    let rows: MessageRow[] = [];
+    let messages: StoredMessage[] = [];
     for (const channel of channels) {
+      // Each channel contributes at most limit + 1 (the +1 tells whether there is more).
+      const cached = this.#cached(channel, () => this.#cache.read(channel, after, limit + 1));
+      if (cached !== undefined) {
+        for (const m of cached) messages.push(m);
+        continue;
+      }
       const row = st.channel.get(channel) as ChannelRow | undefined;
       if (!row) continue;
       if (after < row.floor) gaps.push({ channel, reason: row.floor_reason as GapReason });
-      // Each channel contributes at most limit + 1 (the +1 tells whether there is more).
       const from = Math.max(after, row.floor); // rows at or below the floor are dead
-      for (const m of st.readOne.iterate(channel, from, limit + 1)) rows.push(m as MessageRow);
+      for (const m of st.readOne.all(channel, from, limit + 1) as MessageRow[]) messages.push(toMessage(m));
     }
-    if (channels.length > 1) rows.sort(bySeq);
-    const more = rows.length > limit;
-    if (more) rows = rows.slice(0, limit);
-    return { messages: rows.map(toMessage), gaps, more, head: this.#seq };
+    if (channels.length > 1) messages.sort(bySeq);
+    const more = messages.length > limit;
+    if (more) messages = messages.slice(0, limit);
+    return { messages, gaps, more, head: this.#seq };
   }
 
   async last(channels: readonly string[], n: number): Promise<LastResult> {
     this.#flush();
     const st = this.#prepared();
-    const rows: MessageRow[] = [];
+    const messages: StoredMessage[] = [];
     if (n > 0)
-      for (const channel of channels) rows.push(...(st.lastOne.all({ c: channel, n }) as MessageRow[]));
-    rows.sort(bySeq);
-    return { messages: rows.map(toMessage), head: this.#seq };
+      for (const channel of channels) {
+        const cached = this.#cached(channel, () => this.#cache.last(channel, n));
+        if (cached !== undefined) for (const m of cached) messages.push(m);
+        else for (const m of st.lastOne.all({ c: channel, n }) as MessageRow[]) messages.push(toMessage(m));
+      }
+    messages.sort(bySeq);
+    return { messages, head: this.#seq };
+  }
+
+  /**
+   * Answers from the tail cache, giving the channel a tail first if it has none (its first read:
+   * one query for its newest messages, then every later resume read is answered from memory).
+   * Undefined: the cache is off, or the read reaches further back than the tail.
+   */
+  #cached(channel: string, answer: () => StoredMessage[] | undefined): StoredMessage[] | undefined {
+    const cache = this.#cache;
+    if (!cache.enabled) return undefined;
+    if (!cache.has(channel)) {
+      const st = this.#prepared();
+      const row = st.channel.get(channel) as ChannelRow | undefined;
+      const newest = row
+        ? (st.lastOne.all({ c: channel, n: this.#cacheMessages }) as MessageRow[]).reverse().map(toMessage)
+        : [];
+      cache.fill(channel, newest, row?.floor ?? 0);
+    }
+    return answer();
+  }
+
+  /** Applies the floors the last committed transaction raised to the tail cache. */
+  #applyRaised(): void {
+    const raised = this.#raised;
+    for (let i = 0; i < raised.length; i += 2) this.#cache.trim(raised[i] as string, raised[i + 1] as number);
+    raised.length = 0;
   }
 
   async info(channel: string): Promise<ChannelInfo> {
@@ -306,6 +376,7 @@ export class SqliteStore implements Store {
 
   async drop(channel: string): Promise<void> {
     this.#flush();
+    this.#cache.delete(channel); // a reload after the drop sees its floor
     try {
       this.#tx(this.#dropTx)(channel);
     } catch (err) {
@@ -318,7 +389,14 @@ export class SqliteStore implements Store {
   sweep(now: number): void {
     this.#flush();
     if (!this.#db) return;
-    this.#tx(this.#sweepTx)(now);
+    this.#raised.length = 0;
+    try {
+      this.#tx(this.#sweepTx)(now);
+    } catch (err) {
+      this.#raised.length = 0; // rolled back
+      throw err;
+    }
+    this.#applyRaised();
     this.#purge(); // once a second: dead rows do not outlive a second in a running hub
   }
 
@@ -328,6 +406,7 @@ export class SqliteStore implements Store {
     const db = this.#db;
     this.#db = undefined;
     this.#st = undefined;
+    this.#cache.clear();
     db?.close();
   }
 
