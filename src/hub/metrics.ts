@@ -121,6 +121,25 @@ export class HubMetrics {
       'Full garbage collections run after quiet to give memory back (option compactWhenIdleMs)',
       () => core.stats.idleCompactions,
     );
+    const cache = () => core.store.cacheStats;
+    mirror(
+      'cometa_store_cache_hits_total',
+      'Store reads answered from its cache (SQLite tail cache: resume reads of recently read channels)',
+      () => cache()?.hits ?? 0,
+    );
+    mirror(
+      'cometa_store_cache_misses_total',
+      'Store reads its cache could not answer (a cursor older than what the cache holds of the channel)',
+      () => cache()?.misses ?? 0,
+    );
+    new Gauge({
+      name: 'cometa_store_cache_bytes',
+      help: 'Estimated memory held by the store cache (bounded by the SQLite cacheBytes option)',
+      registers: [registry],
+      collect() {
+        this.set(cache()?.bytes ?? 0);
+      },
+    });
     mirror(
       'cometa_auth_expired_total',
       'Subscriptions ended because their token expired (close reason auth)',

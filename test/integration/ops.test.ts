@@ -1,7 +1,10 @@
 // Operations and demo plumbing against a real hub: /metrics (Prometheus text, a registry per hub),
 // the stats channel behind the dashboard, the simulated feed, and the demo-only routes.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { DemoFeed, FEED_CHANNELS, type Quote, type ScoreUpdate } from '../../src/hub/demo-feed.js';
 import { STATS_CHANNEL, type StatsSnapshot } from '../../src/hub/stats-publisher.js';
@@ -100,6 +103,38 @@ describe('/metrics', () => {
     b.close();
     await waitFor(() => (h.hub.core.connections().sse ?? 0) === 0, 5000, 'sse gone');
     assert.equal((await scrape(h)).get('cometa_connections{transport="sse"}'), 0);
+  });
+
+  test('counts SQLite tail-cache hits and misses of resume reads', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cometa-ops-cache-'));
+    try {
+      const h = await hub({ store: `sqlite:${join(dir, 'c.db')}`, retention: { maxMessages: 100 } });
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push(await publish(h.url, 'cache.a', { n: i }));
+      // Three polls resuming from recent cursors (not the newest: a poll at the head reads nothing):
+      // the first fills the channel's tail, and all three are answered from it.
+      for (const id of ids.slice(1, 4)) {
+        const res = await fetch(`${h.url}/sub/cache.a?mode=poll&since=${id}`);
+        assert.equal(res.status, 200);
+        await res.text();
+      }
+      let m = await scrape(h);
+      assert.equal(m.get('cometa_store_cache_hits_total'), 3);
+      assert.equal(m.get('cometa_store_cache_misses_total'), 0);
+      assert.ok((m.get('cometa_store_cache_bytes') ?? 0) > 5 * 160, 'five messages held');
+      // A cursor older than the tail (32 newest) goes to the file.
+      for (let i = 0; i < 40; i++) await publish(h.url, 'cache.a', { n: i });
+      await (await fetch(`${h.url}/sub/cache.a?mode=poll&since=${ids[0]}`)).text();
+      m = await scrape(h);
+      assert.equal(m.get('cometa_store_cache_misses_total'), 1);
+      await h.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // Stores without a cache export the series at 0.
+    const mem = await scrape(await hub());
+    assert.equal(mem.get('cometa_store_cache_hits_total'), 0);
+    assert.equal(mem.get('cometa_store_cache_bytes'), 0);
   });
 
   test('counts slow-consumer drops', async () => {

@@ -9,12 +9,13 @@ import {
   type LastResult,
   type ReadResult,
   type Store,
+  type StoreCacheStats,
   type StoreContext,
   type StoredMessage,
   type StoreEvent,
   StoreUnavailableError,
 } from './store.js';
-import { TailCache, type TailCacheStats } from './tail-cache.js';
+import { TailCache } from './tail-cache.js';
 
 /** How hard a commit is pushed to disk; see docs/stores.md. */
 export type SqliteSync = 'normal' | 'full';
@@ -241,7 +242,7 @@ export class SqliteStore implements Store {
   }
 
   /** The tail cache's counters (see {@link SqliteStoreOptions.cacheMessages}). */
-  get cacheStats(): TailCacheStats {
+  get cacheStats(): StoreCacheStats {
     return this.#cache.stats;
   }
 

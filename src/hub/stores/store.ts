@@ -79,9 +79,22 @@ export interface StoreContext {
   retentionFor(channel: string): Retention;
 }
 
+/** See {@link Store.cacheStats}. */
+export interface StoreCacheStats {
+  hits: number;
+  misses: number;
+  channels: number;
+  bytes: number;
+}
+
 export interface Store {
   /** `memory`, `sqlite` or `redis`. */
   readonly kind: string;
+  /**
+   * Counters of a read cache, for stores that keep one (SQLite's tail cache): reads answered from
+   * memory and not, channels held, estimated bytes. Exported as `cometa_store_cache_*` metrics.
+   */
+  readonly cacheStats?: StoreCacheStats;
   /** Current epoch (valid after `open()`); changes only if the store loses its history. */
   readonly epoch: string;
   /** Connects/creates; sets `epoch`. */

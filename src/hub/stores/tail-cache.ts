@@ -1,4 +1,4 @@
-import type { StoredMessage } from './store.js';
+import type { StoreCacheStats, StoredMessage } from './store.js';
 
 /**
  * One channel's newest messages, ascending. Invariant: every live message of the channel with
@@ -10,13 +10,6 @@ interface Tail {
   msgs: StoredMessage[];
   /** `msgs` holds every live message of the channel (nothing was evicted from its front). */
   complete: boolean;
-  bytes: number;
-}
-
-export interface TailCacheStats {
-  hits: number;
-  misses: number;
-  channels: number;
   bytes: number;
 }
 
@@ -155,7 +148,7 @@ export class TailCache {
   }
 
   /** Reads answered and not, channels held and their estimated bytes. */
-  get stats(): TailCacheStats {
+  get stats(): StoreCacheStats {
     return { hits: this.hits, misses: this.misses, channels: this.#tails.size, bytes: this.#bytes };
   }
 
