@@ -129,7 +129,7 @@ export class HubMetrics {
     );
     mirror(
       'cometa_store_cache_misses_total',
-      'Store reads its cache could not answer (a cursor older than what the cache holds of the channel)',
+      'Store reads its cache could not answer (the first read of a channel, or a cursor older than what the cache holds of it)',
       () => cache()?.misses ?? 0,
     );
     new Gauge({

@@ -59,6 +59,7 @@ async function run(seed: number, variants: SqliteStoreOptions[]): Promise<{ read
   }
   let now = 1000;
   let reads = 0;
+  const appended: number[] = [];
   try {
     for (let step = 0; step < 600; step++) {
       const op = rnd();
@@ -74,13 +75,21 @@ async function run(seed: number, variants: SqliteStoreOptions[]): Promise<{ read
         );
         for (const r of results.slice(1))
           assert.deepEqual(plain(r), plain(results[0]!), `seed ${seed} step ${step}`);
+        for (const m of results[0]!) appended.push(m.seq);
       } else if (op < 0.85) {
         const head = await stores[0]!.head();
         const channels = CHANNELS.filter(() => rnd() < 0.4);
         if (channels.length === 0) channels.push(pick(CHANNELS));
-        // Mostly the resume reads the cache is for (a cursor near the head), some from far back.
+        // Mostly the resume reads the cache is for: a cursor near the head, or at (or just before) a
+        // recent message, where a tail's boundary is; some from far back.
+        const r = rnd();
+        const recent = appended.slice(-40);
         const cursor =
-          rnd() < 0.7 ? Math.max(0, head - Math.floor(rnd() * 12)) : Math.floor(rnd() * (head + 1));
+          r < 0.4
+            ? Math.max(0, head - Math.floor(rnd() * 12))
+            : r < 0.75 && recent.length > 0
+              ? Math.max(0, pick(recent) - Math.floor(rnd() * 2))
+              : Math.floor(rnd() * (head + 1));
         const limit = 1 + Math.floor(rnd() * 20);
         const answers = await Promise.all(stores.map((s) => s.read(channels, cursor, limit)));
         const first = answers[0]!;
@@ -125,6 +134,38 @@ describe('sqlite store: tail cache', () => {
     // The comparison means something only if the cached stores did answer from memory.
     assert.ok(reads > 1000, `reads ${reads}`);
     assert.ok(hits > reads / 2, `hits ${hits} of ${2 * reads} reads`);
+  });
+
+  it('keeps the newest N of a longer read, and sends cursors before them to the file', async () => {
+    const cached = new SqliteStore(tmpFile(), ctx, { cacheMessages: 4 });
+    const plainStore = new SqliteStore(tmpFile(), ctx, { cacheMessages: 0 });
+    const both = [cached, plainStore];
+    for (const s of both) {
+      await s.open();
+      s.listen(() => {});
+      for (let i = 1; i <= 10; i++) await s.append('c', 'm', i, i); // seqs 1..10 (c keeps 40)
+    }
+    try {
+      for (const s of both) await s.read(['c'], 0, 100); // all ten; the tail keeps 7..10
+      const hits = cached.cacheStats.hits;
+      for (const after of [5, 6, 7, 9, 10]) {
+        const [a, b] = await Promise.all(both.map((s) => s.read(['c'], after, 100)));
+        assert.deepEqual(plain(a!.messages), plain(b!.messages), `after ${after}`);
+        assert.deepEqual(a!.gaps, b!.gaps);
+      }
+      // 6 and above are answered from the tail (it holds everything after 6); 5 is not.
+      assert.equal(cached.cacheStats.hits, hits + 4);
+      assert.deepEqual(
+        (await cached.last(['c'], 4)).messages.map((m) => m.seq),
+        [7, 8, 9, 10],
+      );
+      assert.deepEqual(
+        (await cached.last(['c'], 6)).messages.map((m) => m.seq),
+        [5, 6, 7, 8, 9, 10],
+      );
+    } finally {
+      for (const s of both) await s.close();
+    }
   });
 
   it('answers a resume read from memory after the first, and follows appends, trims and drops', async () => {

@@ -140,7 +140,6 @@ export class SqliteStore implements Store {
   #dead = new Set<string>();
   #deadRows = 0;
   readonly #cache: TailCache;
-  readonly #cacheMessages: number;
   /** Floors raised by the running transaction: channel, floor, channel, floor... (applied to the cache after it commits). */
   #raised: Array<string | number> = [];
 
@@ -148,8 +147,10 @@ export class SqliteStore implements Store {
     this.path = path;
     this.#ctx = ctx;
     this.#sync = options.sync ?? 'normal';
-    this.#cacheMessages = options.cacheMessages ?? DEFAULT_CACHE_MESSAGES;
-    this.#cache = new TailCache(this.#cacheMessages, options.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.#cache = new TailCache(
+      options.cacheMessages ?? DEFAULT_CACHE_MESSAGES,
+      options.cacheBytes ?? DEFAULT_CACHE_BYTES,
+    );
   }
 
   async open(): Promise<void> {
@@ -308,20 +309,27 @@ export class SqliteStore implements Store {
   async read(channels: readonly string[], after: number, limit: number): Promise<ReadResult> {
     this.#flush();
     const st = this.#prepared();
+    const cache = this.#cache;
     const gaps: ChannelGap[] = [];
     let messages: StoredMessage[] = [];
     for (const channel of channels) {
       // Each channel contributes at most limit + 1 (the +1 tells whether there is more).
-      const cached = this.#cached(channel, () => this.#cache.read(channel, after, limit + 1));
+      const cached = cache.read(channel, after, limit + 1);
       if (cached !== undefined) {
         for (const m of cached) messages.push(m);
         continue;
       }
       const row = st.channel.get(channel) as ChannelRow | undefined;
-      if (!row) continue;
+      if (!row) {
+        cache.fill(channel, 0, [], true); // never published: no message after any cursor
+        continue;
+      }
       if (after < row.floor) gaps.push({ channel, reason: row.floor_reason as GapReason });
       const from = Math.max(after, row.floor); // rows at or below the floor are dead
-      for (const m of st.readOne.all(channel, from, limit + 1) as MessageRow[]) messages.push(toMessage(m));
+      const rows = (st.readOne.all(channel, from, limit + 1) as MessageRow[]).map(toMessage);
+      // Not cut by the limit: every live message after `from`, which is what a tail holds.
+      if (rows.length <= limit) cache.fill(channel, from, rows, from === row.floor);
+      for (const m of rows) messages.push(m);
     }
     if (channels.length > 1) messages.sort(bySeq);
     const more = messages.length > limit;
@@ -332,34 +340,23 @@ export class SqliteStore implements Store {
   async last(channels: readonly string[], n: number): Promise<LastResult> {
     this.#flush();
     const st = this.#prepared();
+    const cache = this.#cache;
     const messages: StoredMessage[] = [];
     if (n > 0)
       for (const channel of channels) {
-        const cached = this.#cached(channel, () => this.#cache.last(channel, n));
-        if (cached !== undefined) for (const m of cached) messages.push(m);
-        else for (const m of st.lastOne.all({ c: channel, n }) as MessageRow[]) messages.push(toMessage(m));
+        const cached = cache.last(channel, n);
+        if (cached !== undefined) {
+          for (const m of cached) messages.push(m);
+          continue;
+        }
+        const rows = (st.lastOne.all({ c: channel, n }) as MessageRow[]).reverse().map(toMessage);
+        // The newest live messages from the oldest returned on; all of them when fewer than n.
+        const first = rows[0];
+        if (first !== undefined) cache.fill(channel, first.seq - 1, rows, rows.length < n);
+        for (const m of rows) messages.push(m);
       }
     messages.sort(bySeq);
     return { messages, head: this.#seq };
-  }
-
-  /**
-   * Answers from the tail cache, giving the channel a tail first if it has none (its first read:
-   * one query for its newest messages, then every later resume read is answered from memory).
-   * Undefined: the cache is off, or the read reaches further back than the tail.
-   */
-  #cached(channel: string, answer: () => StoredMessage[] | undefined): StoredMessage[] | undefined {
-    const cache = this.#cache;
-    if (!cache.enabled) return undefined;
-    if (!cache.has(channel)) {
-      const st = this.#prepared();
-      const row = st.channel.get(channel) as ChannelRow | undefined;
-      const newest = row
-        ? (st.lastOne.all({ c: channel, n: this.#cacheMessages }) as MessageRow[]).reverse().map(toMessage)
-        : [];
-      cache.fill(channel, newest, row?.floor ?? 0);
-    }
-    return answer();
   }
 
   /** Applies the floors the last committed transaction raised to the tail cache. */
@@ -377,7 +374,7 @@ export class SqliteStore implements Store {
 
   async drop(channel: string): Promise<void> {
     this.#flush();
-    this.#cache.delete(channel); // a reload after the drop sees its floor
+    this.#cache.delete(channel); // the next read fills it again, with the drop's floor
     try {
       this.#tx(this.#dropTx)(channel);
     } catch (err) {

@@ -15,6 +15,8 @@ interface Tail {
 
 /** What a cached message is assumed to cost besides its JSON text (object, parsed data, slot). */
 const OVERHEAD = 160;
+/** What a tail costs with no message (map entry, tail object, array): bounds empty tails too. */
+const TAIL_OVERHEAD = 200;
 
 function cost(m: StoredMessage): number {
   // The parsed `data` is about as large as its JSON text again.
@@ -27,8 +29,9 @@ function cost(m: StoredMessage): number {
  * from memory). Resume reads are the hot read path (every long-poll round trip, every reconnecting
  * stream) and nearly always ask for the last few messages of a channel.
  *
- * A channel gets a tail on its first read (`fill`), then follows its appends, trims and drops;
- * the store applies each only after its transaction committed. Bounded twice: at most
+ * A channel gets a tail from the result of a read of the store that reached its newest message
+ * (`fill`: no extra query), then follows its appends, trims and drops; the store applies each only
+ * after its transaction committed. Bounded twice: at most
  * `perChannel` messages per channel, and `maxBytes` in all (estimated), least recently read
  * channels evicted first.
  */
@@ -45,21 +48,18 @@ export class TailCache {
   constructor(perChannel: number, maxBytes: number) {
     this.#perChannel = perChannel;
     this.#maxBytes = maxBytes;
+    this.enabled = perChannel > 0 && maxBytes > 0;
   }
 
-  get enabled(): boolean {
-    return this.#perChannel > 0 && this.#maxBytes > 0;
-  }
-
-  has(channel: string): boolean {
-    return this.#tails.has(channel);
-  }
+  /** Off with `perChannel` or `maxBytes` 0: every read goes to the store, and nothing is counted. */
+  readonly enabled: boolean;
 
   /**
    * Up to `max` live messages of `channel` with seq > `after`, oldest first, or undefined when
    * the tail cannot answer (no tail, or the cursor is older than what it holds).
    */
   read(channel: string, after: number, max: number): StoredMessage[] | undefined {
+    if (!this.enabled) return undefined;
     const tail = this.#touch(channel);
     if (tail === undefined || after < tail.from) {
       this.misses++;
@@ -74,6 +74,7 @@ export class TailCache {
 
   /** The newest `n` live messages of `channel`, oldest first, or undefined when not all held. */
   last(channel: string, n: number): StoredMessage[] | undefined {
+    if (!this.enabled) return undefined;
     const tail = this.#touch(channel);
     if (tail === undefined || (tail.msgs.length < n && !tail.complete)) {
       this.misses++;
@@ -84,20 +85,22 @@ export class TailCache {
   }
 
   /**
-   * Gives `channel` a tail from the store: its newest live messages (oldest first; at most
-   * `perChannel`, all of them when there are fewer) and its floor.
+   * Gives `channel` a tail from what a read of the store just returned: `msgs` (oldest first) are
+   * every live message of the channel with seq > `from`; `complete` when that is every live message
+   * it has. Only the newest `perChannel` are kept. Replaces the channel's tail, if any.
    */
-  fill(channel: string, newest: StoredMessage[], floor: number): void {
+  fill(channel: string, from: number, msgs: StoredMessage[], complete: boolean): void {
     if (!this.enabled) return;
     this.delete(channel);
-    const complete = newest.length < this.#perChannel;
-    const first = newest[0];
-    // Fewer than asked for: these are all the live messages, every one above the floor. Else the
-    // messages from the oldest returned on are all held.
-    const from = complete || first === undefined ? floor : first.seq - 1;
-    let bytes = 0;
-    for (const m of newest) bytes += cost(m);
-    this.#tails.set(channel, { from, msgs: newest, complete, bytes });
+    const excess = msgs.length - this.#perChannel;
+    if (excess > 0) {
+      from = msgs[excess - 1]!.seq;
+      msgs = msgs.slice(excess);
+      complete = false;
+    } else msgs = msgs.slice(); // the caller returns its array to its own caller
+    let bytes = TAIL_OVERHEAD;
+    for (const m of msgs) bytes += cost(m);
+    this.#tails.set(channel, { from, msgs, complete, bytes });
     this.#bytes += bytes;
     this.#fit();
   }
