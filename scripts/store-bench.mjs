@@ -1,6 +1,8 @@
 // Store throughput and Redis fan-out latency.
 // Run: node --import tsx scripts/store-bench.mjs [seconds] [store name filter, e.g. sqlite]
 //
+// - resume reads (the newest message after a cursor: every long-poll round trip), us CPU per read
+//   for memory and SQLite with its tail cache on and off;
 // - appends/s for every store, one at a time (await each: a publisher waiting for its 202) and
 //   with 64 in flight (many publishers at once), and the process CPU time per append (steadier
 //   than the rate on a shared machine). "full" rows first fill every channel to its retention,
@@ -59,6 +61,28 @@ async function throughput(make, inFlight, prefill = 0) {
   const cpuUs = (cpu.user + cpu.system) / (n - n0);
   await store.close();
   return { rate, cpuUs };
+}
+
+/**
+ * Resume reads: the read a long-poll round trip or a reconnecting stream makes, the newest message
+ * of one channel after a cursor just before it, in a loop for `seconds` (100 channels of 50).
+ */
+async function resumeReads(make) {
+  const store = make();
+  await store.open();
+  store.listen(() => {});
+  for (let i = 0; i < CHANNELS * 50; i++)
+    await store.append(`ch${i % CHANNELS}`, 'msg', { ...payload, n: i }, Date.now());
+  const newest = (await store.info('ch7')).lastSeq;
+  let n = 0;
+  const end = performance.now() + seconds * 1000;
+  const cpu0 = process.cpuUsage();
+  while (performance.now() < end)
+    for (let k = 0; k < 100; k++, n++)
+      if ((await store.read(['ch7'], newest - 1, 100)).messages.length !== 1) throw new Error('read');
+  const cpu = process.cpuUsage(cpu0);
+  await store.close();
+  return (cpu.user + cpu.system) / n;
 }
 
 function pct(sorted, p) {
@@ -132,6 +156,16 @@ try {
     const one = await throughput(make, 1, prefill);
     const many = await throughput(make, 64, prefill);
     console.log(`${name.padEnd(28)}${cell(one)}${cell(many)}`);
+  }
+  const readers = {
+    memory: () => new MemoryStore(ctx),
+    'sqlite (tail cache)': () => new SqliteStore(join(dir, `r${++prefixes}.db`), ctx),
+    'sqlite (cache=0)': () => new SqliteStore(join(dir, `r${++prefixes}.db`), ctx, { cacheMessages: 0 }),
+  };
+  console.log('\nresume read of the newest message, us CPU/read');
+  for (const [name, make] of Object.entries(readers)) {
+    if (!name.includes(filter)) continue;
+    console.log(`${name.padEnd(28)}${(await resumeReads(make)).toFixed(2).padStart(20)}`);
   }
   if (redis) {
     console.log('\nRedis fan-out, append() on hub A -> listener on hub B (ms)');
