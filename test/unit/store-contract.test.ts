@@ -315,12 +315,12 @@ const tmpFile = () => join(tmp, `db${++files}`, 'cometa.db');
 
 storeContract('sqlite', (c) => new SqliteStore(tmpFile(), c));
 storeContract('sqlite (sync=full)', (c) => new SqliteStore(tmpFile(), c, { sync: 'full' }));
-// The tail cache off (every read queries the file) and tiny (tails of 2 messages, one channel's worth
-// of bytes: reads past the tail, evictions and refills all the time).
+// The tail cache off (every read queries the file) and tiny (tails of at most 2 messages and 750
+// bytes: reads past the tail, evictions and refills all the time).
 storeContract('sqlite (cache off)', (c) => new SqliteStore(tmpFile(), c, { cacheMessages: 0 }));
 storeContract(
   'sqlite (cache=2)',
-  (c) => new SqliteStore(tmpFile(), c, { cacheMessages: 2, cacheBytes: 1200 }),
+  (c) => new SqliteStore(tmpFile(), c, { cacheMessages: 2, cacheBytes: 12000 }),
 );
 
 describe('sqlite store', () => {

@@ -148,8 +148,8 @@ export class SqliteStore implements Store {
     this.#ctx = ctx;
     this.#sync = options.sync ?? 'normal';
     this.#cache = new TailCache(
-      options.cacheMessages ?? DEFAULT_CACHE_MESSAGES,
-      options.cacheBytes ?? DEFAULT_CACHE_BYTES,
+      count('cacheMessages', options.cacheMessages, DEFAULT_CACHE_MESSAGES),
+      count('cacheBytes', options.cacheBytes, DEFAULT_CACHE_BYTES),
     );
   }
 
@@ -284,6 +284,7 @@ export class SqliteStore implements Store {
     }
     let seq = last - batch.length;
     this.#seq = last;
+    const messages: StoredMessage[] = [];
     for (const p of batch) {
       const message: StoredMessage = {
         seq: ++seq,
@@ -293,7 +294,15 @@ export class SqliteStore implements Store {
         time: p.time,
       };
       if (p.json !== null) message.json = p.json;
+      messages.push(message);
       this.#cache.append(message);
+    }
+    // The cache holds the whole committed batch, trims included, before any listener runs: a
+    // listener may read (or publish and flush) synchronously, and must see what the file holds.
+    this.#applyRaised();
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      const message = messages[i]!;
       try {
         this.#listener({ type: 'message', message });
       } catch (err) {
@@ -302,7 +311,6 @@ export class SqliteStore implements Store {
       }
       p.resolve(message);
     }
-    this.#applyRaised();
     if (this.#deadRows >= PURGE_AFTER) this.#purge(); // after the listener: live delivery first
   }
 
@@ -474,6 +482,14 @@ function prepare(db: Database.Database) {
        WHERE channel = $c AND seq > (SELECT floor FROM channels WHERE channel = $c) ORDER BY seq DESC LIMIT $n`,
     ),
   };
+}
+
+/** A non-negative integer option, or its default. */
+function count(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new TypeError(`sqlite store option ${name} must be a non-negative integer, got ${String(value)}`);
+  return value;
 }
 
 function bySeq(a: { seq: number }, b: { seq: number }): number {

@@ -15,29 +15,37 @@ interface Tail {
 
 /** What a cached message is assumed to cost besides its JSON text (object, parsed data, slot). */
 const OVERHEAD = 160;
-/** What a tail costs with no message (map entry, tail object, array): bounds empty tails too. */
-const TAIL_OVERHEAD = 200;
+/** What a tail costs with no message (map entry, tail object, array, the key): bounds empty tails too. */
+function tailCost(channel: string): number {
+  return 200 + 2 * channel.length;
+}
+
+/** One tail holds at most this share of `maxBytes`, so one channel of large messages cannot evict the rest. */
+const TAIL_SHARE = 16;
 
 function cost(m: StoredMessage): number {
-  // The parsed `data` is about as large as its JSON text again.
-  return OVERHEAD + 2 * (m.json?.length ?? 0);
+  // The parsed `data` is as large as its JSON text again for strings, up to about twice for many
+  // small objects (measured with V8 heap statistics): three times the text, in all.
+  return OVERHEAD + 3 * (m.json?.length ?? 0);
 }
 
 /**
  * The newest messages of recently read channels, kept in memory by a store whose reads are
- * expensive (SQLite: about 18 µs for a one-row resume read on the bench machine, against 0.2 µs
- * from memory). Resume reads are the hot read path (every long-poll round trip, every reconnecting
+ * expensive (SQLite: 9–17 µs of CPU for a one-row resume read on the bench machine, against
+ * 0.2 µs from memory; scripts/store-bench.mjs). Resume reads are the hot read path (every long-poll round trip, every reconnecting
  * stream) and nearly always ask for the last few messages of a channel.
  *
  * A channel gets a tail from the result of a read of the store that reached its newest message
  * (`fill`: no extra query), then follows its appends, trims and drops; the store applies each only
- * after its transaction committed. Bounded twice: at most
- * `perChannel` messages per channel, and `maxBytes` in all (estimated), least recently read
+ * after its transaction committed. Bounded three ways, by estimated bytes: at most `perChannel`
+ * messages per channel, at most 1/16 of `maxBytes` per channel (a channel of large messages keeps
+ * fewer, and cannot push every other channel out), and `maxBytes` in all, least recently read
  * channels evicted first.
  */
 export class TailCache {
   readonly #perChannel: number;
   readonly #maxBytes: number;
+  readonly #maxTailBytes: number;
   /** In least recently read order (a Map keeps insertion order: a read re-inserts). */
   readonly #tails = new Map<string, Tail>();
   #bytes = 0;
@@ -48,6 +56,7 @@ export class TailCache {
   constructor(perChannel: number, maxBytes: number) {
     this.#perChannel = perChannel;
     this.#maxBytes = maxBytes;
+    this.#maxTailBytes = Math.floor(maxBytes / TAIL_SHARE);
     this.enabled = perChannel > 0 && maxBytes > 0;
   }
 
@@ -92,16 +101,20 @@ export class TailCache {
   fill(channel: string, from: number, msgs: StoredMessage[], complete: boolean): void {
     if (!this.enabled) return;
     this.delete(channel);
-    const excess = msgs.length - this.#perChannel;
-    if (excess > 0) {
-      from = msgs[excess - 1]!.seq;
-      msgs = msgs.slice(excess);
+    // Only the newest perChannel are kept (#shrink also bounds the bytes), in a copy: the caller
+    // returns its array to its own caller.
+    const cut = msgs.length - this.#perChannel;
+    if (cut > 0) {
+      from = msgs[cut - 1]!.seq;
       complete = false;
-    } else msgs = msgs.slice(); // the caller returns its array to its own caller
-    let bytes = TAIL_OVERHEAD;
+      msgs = msgs.slice(cut);
+    } else msgs = msgs.slice();
+    let bytes = tailCost(channel);
     for (const m of msgs) bytes += cost(m);
-    this.#tails.set(channel, { from, msgs, complete, bytes });
+    const tail: Tail = { from, msgs, complete, bytes };
+    this.#tails.set(channel, tail);
     this.#bytes += bytes;
+    this.#shrink(tail);
     this.#fit();
   }
 
@@ -109,17 +122,13 @@ export class TailCache {
   append(m: StoredMessage): void {
     const tail = this.#tails.get(m.channel);
     if (tail === undefined) return;
+    const newest = tail.msgs[tail.msgs.length - 1];
+    if (newest !== undefined && m.seq <= newest.seq) return; // already held (appends come in seq order)
     tail.msgs.push(m);
     const c = cost(m);
     tail.bytes += c;
     this.#bytes += c;
-    if (tail.msgs.length > this.#perChannel) {
-      const dropped = tail.msgs.shift()!;
-      tail.from = dropped.seq;
-      tail.complete = false;
-      tail.bytes -= cost(dropped);
-      this.#bytes -= cost(dropped);
-    }
+    this.#shrink(tail);
     this.#fit();
   }
 
@@ -153,6 +162,22 @@ export class TailCache {
   /** Reads answered and not, channels held and their estimated bytes. */
   get stats(): StoreCacheStats {
     return { hits: this.hits, misses: this.misses, channels: this.#tails.size, bytes: this.#bytes };
+  }
+
+  /** Drops a tail's oldest messages while it holds more than `perChannel` or its share of bytes. */
+  #shrink(tail: Tail): void {
+    const msgs = tail.msgs;
+    let k = 0;
+    while (k < msgs.length && (msgs.length - k > this.#perChannel || tail.bytes > this.#maxTailBytes)) {
+      const c = cost(msgs[k]!);
+      tail.bytes -= c;
+      this.#bytes -= c;
+      k++;
+    }
+    if (k === 0) return;
+    tail.from = msgs[k - 1]!.seq;
+    tail.complete = false;
+    msgs.splice(0, k);
   }
 
   #touch(channel: string): Tail | undefined {
