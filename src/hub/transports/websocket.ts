@@ -68,6 +68,8 @@ export class WebSocketSubscriber extends Subscriber {
   readonly raw: Duplex | undefined;
   /** Cleared by each heartbeat sweep, set by the peer's pong (or any frame it sends). */
   alive = true;
+  /** Heartbeat sweeps in a row that found no pong since the previous one. */
+  missed = 0;
   /** The upgrade's credentials: every subscribe/publish frame is authorized with them (http/auth.ts). */
   credentials: Credentials | undefined;
   /** The peer address (publish rate limit per IP). */
@@ -156,9 +158,15 @@ export class WebSocketSubscriber extends Subscriber {
     setTimeout(() => ws.terminate(), reason === 'slow-consumer' ? 1000 : 2000).unref();
   }
 
-  /** The hub's heartbeat sweep: a peer that did not pong since the previous sweep is dead. */
+  /**
+   * The hub's heartbeat sweep: a peer that did not pong after two pings in a row is dead. One
+   * missed ping is not enough: when the hub's own event loop stalls for longer than a heartbeat,
+   * the next turn runs its timers, and so this sweep, before it reads the pong already waiting in
+   * the socket.
+   */
   tick(): void {
-    if (!this.alive) {
+    if (this.alive) this.missed = 0;
+    else if (++this.missed >= 2) {
       this.detach();
       this.ws.terminate();
       return;
