@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { rng as prng } from '../../scripts/fuzz.js';
 import { SqliteStore, type SqliteStoreOptions } from '../../src/hub/stores/sqlite.js';
 import type { StoreContext, StoredMessage } from '../../src/hub/stores/store.js';
 import { TailCache } from '../../src/hub/stores/tail-cache.js';
@@ -19,19 +20,6 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 let files = 0;
 const tmpFile = () => join(tmp, `db${++files}`, 'cometa.db');
 
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Enough channels that the small cache evicts whole tails, not only messages within one. */
 const CHANNELS = ['a', 'b', 'c', 'd', 'e', ...Array.from({ length: 19 }, (_, i) => `x${i}`)];
 /** Retention differs by channel: some trim on nearly every append, some never by count. */
 const ctx: StoreContext = {
