@@ -140,7 +140,7 @@ export class SqliteStore implements Store {
   #dead = new Set<string>();
   #deadRows = 0;
   readonly #cache: TailCache;
-  /** Floors raised by the running transaction: channel, floor, channel, floor... (applied to the cache after it commits). */
+  /** Floors the running transaction raised, as channel, floor, channel, floor... (for the cache, after commit). */
   #raised: Array<string | number> = [];
 
   constructor(path: string, ctx: StoreContext, options: SqliteStoreOptions = {}) {

@@ -20,7 +20,7 @@ function tailCost(channel: string): number {
   return 200 + 2 * channel.length;
 }
 
-/** One tail holds at most this share of `maxBytes`, so one channel of large messages cannot evict the rest. */
+/** One tail holds at most 1/TAIL_SHARE of `maxBytes`: one channel of large messages cannot evict the rest. */
 const TAIL_SHARE = 16;
 
 function cost(m: StoredMessage): number {
@@ -32,8 +32,9 @@ function cost(m: StoredMessage): number {
 /**
  * The newest messages of recently read channels, kept in memory by a store whose reads are
  * expensive (SQLite: 9–17 µs of CPU for a one-row resume read on the bench machine, against
- * 0.2 µs from memory; scripts/store-bench.mjs). Resume reads are the hot read path (every long-poll round trip, every reconnecting
- * stream) and nearly always ask for the last few messages of a channel.
+ * 0.2 µs from memory; scripts/store-bench.mjs). Resume reads are the hot read path (every
+ * long-poll round trip, every reconnecting stream) and nearly always ask for the last few messages
+ * of a channel.
  *
  * A channel gets a tail from the result of a read of the store that reached its newest message
  * (`fill`: no extra query), then follows its appends, trims and drops; the store applies each only

@@ -66,10 +66,8 @@ export class WebSocketSubscriber extends Subscriber {
    * undefined with permessage-deflate, where every frame must go through `ws.send()`.
    */
   readonly raw: Duplex | undefined;
-  /** Cleared by each heartbeat sweep, set by the peer's pong (or any frame it sends). */
-  alive = true;
-  /** Heartbeat sweeps in a row that found no pong since the previous one. */
-  missed = 0;
+  /** Pings sent since the peer's last pong (or any frame it sent). */
+  unanswered = 0;
   /** The upgrade's credentials: every subscribe/publish frame is authorized with them (http/auth.ts). */
   credentials: Credentials | undefined;
   /** The peer address (publish rate limit per IP). */
@@ -165,13 +163,12 @@ export class WebSocketSubscriber extends Subscriber {
    * the socket.
    */
   tick(): void {
-    if (this.alive) this.missed = 0;
-    else if (++this.missed >= 2) {
+    if (this.unanswered >= 2) {
       this.detach();
       this.ws.terminate();
       return;
     }
-    this.alive = false;
+    this.unanswered++;
     if (this.ws.readyState === 1) this.ws.ping();
   }
 
@@ -273,10 +270,10 @@ function serverFor(hub: HubCore): WebSocketServer {
  */
 function listen(hub: HubCore, sub: WebSocketSubscriber, ws: WebSocket): void {
   ws.on('pong', () => {
-    sub.alive = true;
+    sub.unanswered = 0;
   });
   ws.on('message', (data, isBinary) => {
-    sub.alive = true;
+    sub.unanswered = 0;
     void sub.command(data, isBinary);
   });
   ws.on('close', () => sub.detach());
