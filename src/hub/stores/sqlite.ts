@@ -140,7 +140,10 @@ export class SqliteStore implements Store {
   #dead = new Set<string>();
   #deadRows = 0;
   readonly #cache: TailCache;
-  /** Floors the running transaction raised, as channel, floor, channel, floor... (for the cache, after commit). */
+  /**
+   * Floors the running transaction raised, as channel, floor, rows now dead, channel, ...: applied
+   * (to the tail cache and the dead-row bookkeeping) only once it committed.
+   */
   #raised: Array<string | number> = [];
 
   constructor(path: string, ctx: StoreContext, options: SqliteStoreOptions = {}) {
@@ -199,9 +202,7 @@ export class SqliteStore implements Store {
           // oldest row here would dirty two more pages (its table and index leaves) per append.
           const cut = st.nthLive.get(channel, row.floor, excess - 1) as { seq: number };
           st.setFloor.run(cut.seq, 'trimmed', excess, channel);
-          this.#raised.push(channel, cut.seq);
-          this.#dead.add(channel);
-          this.#deadRows += excess;
+          this.#raised.push(channel, cut.seq, excess);
         }
       }
       return seq;
@@ -228,9 +229,7 @@ export class SqliteStore implements Store {
         const cut = st.lastBefore.get(channel, bound) as { seq: number };
         const removed = (st.countLive.get(channel, floor, cut.seq) as { n: number }).n;
         st.setFloor.run(cut.seq, 'trimmed', removed, channel);
-        this.#raised.push(channel, cut.seq);
-        this.#dead.add(channel);
-        this.#deadRows += removed;
+        this.#raised.push(channel, cut.seq, removed);
       }
     });
 
@@ -367,10 +366,15 @@ export class SqliteStore implements Store {
     return { messages, head: this.#seq };
   }
 
-  /** Applies the floors the last committed transaction raised to the tail cache. */
+  /** Applies the floors the last committed transaction raised: tail cache, dead rows to purge. */
   #applyRaised(): void {
     const raised = this.#raised;
-    for (let i = 0; i < raised.length; i += 2) this.#cache.trim(raised[i] as string, raised[i + 1] as number);
+    for (let i = 0; i < raised.length; i += 3) {
+      const channel = raised[i] as string;
+      this.#cache.trim(channel, raised[i + 1] as number);
+      this.#dead.add(channel);
+      this.#deadRows += raised[i + 2] as number;
+    }
     raised.length = 0;
   }
 
