@@ -285,14 +285,10 @@ export class SqliteStore implements Store {
     this.#seq = last;
     const messages: StoredMessage[] = [];
     for (const p of batch) {
-      const message: StoredMessage = {
-        seq: ++seq,
-        channel: p.channel,
-        event: p.event,
-        data: p.data,
-        time: p.time,
-      };
-      if (p.json !== null) message.json = p.json;
+      const { channel, event, data, time, json } = p;
+      seq++;
+      const message: StoredMessage =
+        json === null ? { seq, channel, event, data, time } : { seq, channel, event, data, time, json };
       messages.push(message);
       this.#cache.append(message);
     }
@@ -501,15 +497,10 @@ function bySeq(a: { seq: number }, b: { seq: number }): number {
 }
 
 function toMessage(row: MessageRow): StoredMessage {
-  const m: StoredMessage = {
-    seq: row.seq,
-    channel: row.channel,
-    event: row.event,
-    data: row.data === null ? undefined : JSON.parse(row.data),
-    time: row.time,
-  };
-  if (row.data !== null) m.json = row.data;
-  return m;
+  const { seq, channel, event, data, time } = row;
+  return data === null
+    ? { seq, channel, event, data: undefined, time }
+    : { seq, channel, event, data: JSON.parse(data), time, json: data };
 }
 
 function isBusy(err: unknown): boolean {

@@ -7,20 +7,24 @@
  * Implementations: memory.ts (one process, history lost on restart), sqlite.ts (durable, one
  * process), redis.ts (durable per Redis config, any number of hub processes).
  */
+/**
+ * A stored message. Read-only: stores hand the same object to every reader and keep it (the memory
+ * store, SQLite's tail cache), so nothing may change it; `data` is the publisher's value as given.
+ */
 export interface StoredMessage {
   /** Global sequence number, > 0, increasing by one per message across all channels of the store. */
-  seq: number;
-  channel: string;
-  event: string;
+  readonly seq: number;
+  readonly channel: string;
+  readonly event: string;
   /** Any JSON value. */
-  data: unknown;
+  readonly data: unknown;
   /** Publish time, ms since epoch. */
-  time: number;
+  readonly time: number;
   /**
    * `data` as JSON text, when the store has it already (it stored it that way): the hub builds the
    * envelope around it instead of serializing the data again. Absent when `data` is undefined.
    */
-  json?: string;
+  readonly json?: string;
 }
 
 /** Why a channel's history no longer reaches back to a cursor. */
