@@ -51,8 +51,8 @@ export class TailCache {
   readonly #tails = new Map<string, Tail>();
   #bytes = 0;
   /** Reads answered here, and reads that went to the store (the tail did not reach back far enough). */
-  hits = 0;
-  misses = 0;
+  #hits = 0;
+  #misses = 0;
 
   constructor(perChannel: number, maxBytes: number) {
     this.#perChannel = perChannel;
@@ -72,10 +72,10 @@ export class TailCache {
     if (!this.enabled) return undefined;
     const tail = this.#touch(channel);
     if (tail === undefined || after < tail.from) {
-      this.misses++;
+      this.#misses++;
       return undefined;
     }
-    this.hits++;
+    this.#hits++;
     const msgs = tail.msgs;
     let i = msgs.length;
     while (i > 0 && msgs[i - 1]!.seq > after) i--; // resumes ask for the last few: scan from the end
@@ -87,10 +87,10 @@ export class TailCache {
     if (!this.enabled) return undefined;
     const tail = this.#touch(channel);
     if (tail === undefined || (tail.msgs.length < n && !tail.complete)) {
-      this.misses++;
+      this.#misses++;
       return undefined;
     }
-    this.hits++;
+    this.#hits++;
     return tail.msgs.slice(Math.max(0, tail.msgs.length - n));
   }
 
@@ -102,17 +102,10 @@ export class TailCache {
   fill(channel: string, from: number, msgs: StoredMessage[], complete: boolean): void {
     if (!this.enabled) return;
     this.delete(channel);
-    // Only the newest perChannel are kept (#shrink also bounds the bytes), in a copy: the caller
-    // returns its array to its own caller.
-    const cut = msgs.length - this.#perChannel;
-    if (cut > 0) {
-      from = msgs[cut - 1]!.seq;
-      complete = false;
-      msgs = msgs.slice(cut);
-    } else msgs = msgs.slice();
+    // A copy (the caller returns its array to its own caller), cut to size by #shrink.
     let bytes = tailCost(channel);
     for (const m of msgs) bytes += cost(m);
-    const tail: Tail = { from, msgs, complete, bytes };
+    const tail: Tail = { from, msgs: msgs.slice(), complete, bytes };
     this.#tails.set(channel, tail);
     this.#bytes += bytes;
     this.#shrink(tail);
@@ -138,13 +131,8 @@ export class TailCache {
     const tail = this.#tails.get(channel);
     if (tail === undefined) return;
     let k = 0;
-    while (k < tail.msgs.length && tail.msgs[k]!.seq <= floor) {
-      const c = cost(tail.msgs[k]!);
-      tail.bytes -= c;
-      this.#bytes -= c;
-      k++;
-    }
-    if (k > 0) tail.msgs.splice(0, k);
+    while (k < tail.msgs.length && tail.msgs[k]!.seq <= floor) k++;
+    this.#dropOldest(tail, k);
     if (floor > tail.from) tail.from = floor;
   }
 
@@ -162,23 +150,30 @@ export class TailCache {
 
   /** Reads answered and not, channels held and their estimated bytes. */
   get stats(): StoreCacheStats {
-    return { hits: this.hits, misses: this.misses, channels: this.#tails.size, bytes: this.#bytes };
+    return { hits: this.#hits, misses: this.#misses, channels: this.#tails.size, bytes: this.#bytes };
   }
 
   /** Drops a tail's oldest messages while it holds more than `perChannel` or its share of bytes. */
   #shrink(tail: Tail): void {
     const msgs = tail.msgs;
     let k = 0;
-    while (k < msgs.length && (msgs.length - k > this.#perChannel || tail.bytes > this.#maxTailBytes)) {
-      const c = cost(msgs[k]!);
-      tail.bytes -= c;
-      this.#bytes -= c;
-      k++;
-    }
+    let bytes = tail.bytes;
+    while (k < msgs.length && (msgs.length - k > this.#perChannel || bytes > this.#maxTailBytes))
+      bytes -= cost(msgs[k++]!);
     if (k === 0) return;
-    tail.from = msgs[k - 1]!.seq;
+    tail.from = msgs[k - 1]!.seq; // everything after the newest dropped is still held
     tail.complete = false;
-    msgs.splice(0, k);
+    this.#dropOldest(tail, k);
+  }
+
+  /** Removes a tail's `k` oldest messages and their bytes. */
+  #dropOldest(tail: Tail, k: number): void {
+    if (k === 0) return;
+    let c = 0;
+    for (let i = 0; i < k; i++) c += cost(tail.msgs[i]!);
+    tail.bytes -= c;
+    this.#bytes -= c;
+    tail.msgs.splice(0, k);
   }
 
   #touch(channel: string): Tail | undefined {
