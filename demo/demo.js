@@ -410,7 +410,7 @@
   function trackClicks() {
     if (typeof cometa.subscribe !== 'function') return;
     // Its own subscription, with every stored click, so the counts include earlier visitors' clicks.
-    cometa.subscribe(HUB, ['clicks.demo'], {
+    demo.clickSubscription = cometa.subscribe(HUB, ['clicks.demo'], {
       last: 1000,
       onMessage: (e) => {
         renderClick(e.data);
