@@ -134,6 +134,14 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'answer plain POST /pub/{channel} without the Node HTTP parser (the publish fast lane)',
   },
   {
+    path: 'fastPoll',
+    env: 'COMETA_FAST_POLL',
+    flag: 'fast-poll',
+    kind: 'bool',
+    def: 'true',
+    doc: 'answer and hold plain long-polls without the Node HTTP parser (the fast lane)',
+  },
+  {
     path: 'compactWhenIdleMs',
     env: 'COMETA_COMPACT_WHEN_IDLE_MS',
     flag: 'compact-when-idle-ms',

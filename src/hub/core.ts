@@ -38,6 +38,8 @@ export interface HubStats {
   connectionsRefused: number;
   /** HTTP publishes answered by the fast lane (http/fast-publish.ts), failures included. */
   fastPublishes: number;
+  /** Long-polls and interval polls taken by the fast lane (http/fast-poll.ts), failures included. */
+  fastPolls: number;
   /** Full collections run by idle compaction (idle-gc.ts) in this process while this hub took part (`compactWhenIdleMs` > 0). */
   idleCompactions: number;
 }
@@ -63,6 +65,7 @@ export class HubCore {
     authExpired: 0,
     rateLimited: 0,
     fastPublishes: 0,
+    fastPolls: 0,
     connectionsRefused: 0,
     idleCompactions: 0,
   };

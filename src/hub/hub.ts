@@ -205,7 +205,7 @@ export class Hub {
     server.requestTimeout = 0;
     server.headersTimeout = limits.headersTimeoutMs;
     server.keepAliveTimeout = limits.keepAliveTimeoutMs;
-    if (this.options.fastPublish) {
+    if (this.options.fastPublish || this.options.fastPoll) {
       this.#fast = new FastPublish(server, {
         core: this.core,
         publish: (c, d) => this.publish(c, d),

@@ -117,6 +117,11 @@ export class HubMetrics {
       () => core.stats.fastPublishes,
     );
     mirror(
+      'cometa_fast_polls_total',
+      'Long-polls and interval polls taken by the fast lane (option fastPoll), failures included',
+      () => core.stats.fastPolls,
+    );
+    mirror(
       'cometa_idle_compactions_total',
       'Full garbage collections run after quiet to give memory back (option compactWhenIdleMs)',
       () => core.stats.idleCompactions,

@@ -148,6 +148,15 @@ export interface HubOptions {
    */
   fastPublish?: boolean;
   /**
+   * The poll side of the same lane: a plain long-poll or interval poll (`GET /sub/{channels}`
+   * with only `since`, `last`, `timeout`, `mode=poll`, `transport=longpoll`, no Origin, channels
+   * that need no credentials) is answered, or held, without Node's HTTP parser and request
+   * objects: a held long-poll then costs its socket and one subscriber object (docs/operations.md).
+   * Anything else goes to Node's HTTP server unchanged. No effect on a hub mounted in another server.
+   * @default true
+   */
+  fastPoll?: boolean;
+  /**
    * Give memory back once quiet: after this many ms with the event loop at least 95% idle, and when
    * V8's old generation holds 8 MB or more beyond what it uses, one full garbage collection runs (a
    * pause of 21–28 ms with 5,000 idle streams), compacting what a burst of connections left.
@@ -215,6 +224,7 @@ export interface ResolvedOptions {
   readonly streamMaxBytes: number;
   readonly tcpNoDelay: boolean;
   readonly fastPublish: boolean;
+  readonly fastPoll: boolean;
   readonly compactWhenIdleMs: number;
   readonly prefix: string;
   readonly cors: ResolvedCors;
@@ -243,6 +253,7 @@ const KNOWN = new Set([
   'streamMaxBytes',
   'tcpNoDelay',
   'fastPublish',
+  'fastPoll',
   'compactWhenIdleMs',
   'prefix',
   'cors',
@@ -407,6 +418,7 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     streamMaxBytes: int('streamMaxBytes', o.streamMaxBytes, 256 * 1024, 1024),
     tcpNoDelay: bool('tcpNoDelay', o.tcpNoDelay, true),
     fastPublish: bool('fastPublish', o.fastPublish, true),
+    fastPoll: bool('fastPoll', o.fastPoll, true),
     compactWhenIdleMs: int('compactWhenIdleMs', o.compactWhenIdleMs, 3000, 0, 86_400_000),
     prefix,
     cors,

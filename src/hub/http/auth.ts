@@ -239,6 +239,16 @@ export async function guardSubscribe(
   return creds;
 }
 
+/**
+ * True when subscribing to `channels` over HTTP checks credentials (auth is on and one of them is
+ * not public). When false, guardSubscribe() looks at no token, cookie or header.
+ */
+export function subscribeNeedsCredentials(core: HubCore, channels: readonly string[]): boolean {
+  if (!authActive(core)) return false;
+  for (const c of channels) if (!isPublic(core, 'subscribe', c)) return true;
+  return false;
+}
+
 /** True when publishing on `channel` checks credentials (auth is on and the channel is not public). */
 export function publishNeedsCredentials(core: HubCore, channel: string): boolean {
   return authActive(core) && !isPublic(core, 'publish', channel);

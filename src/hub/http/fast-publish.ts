@@ -6,6 +6,15 @@ import type { HubCore } from '../core.js';
 import { NONE, publishNeedsCredentials } from './auth.js';
 import { parsePublishBody } from './body.js';
 import { responseCors } from './cors.js';
+import {
+  type LanePollSubscriber,
+  POLL_HEADERS,
+  type PollLane,
+  type PollLaneOwner,
+  type PollRequest,
+  parsePollTarget,
+  startPoll,
+} from './fast-poll.js';
 import { admitIp, answerClientError, checkPublishRate, releaseIp } from './limits.js';
 import { bodyHeaders, describeError } from './respond.js';
 
@@ -49,6 +58,12 @@ const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const PLAIN_CHANNEL = /^[A-Za-z0-9_~:.-]+$/;
 const CRLF2 = Buffer.from('\r\n\r\n');
 
+function startsWith(buf: Buffer, start: Buffer | null): start is Buffer {
+  if (start === null) return false;
+  const n = Math.min(buf.length, start.length);
+  return buf.compare(start, 0, n, 0, n) === 0;
+}
+
 function isOws(c: number): boolean {
   return c === 32 || c === 9;
 }
@@ -61,12 +76,18 @@ export interface FastLaneHost {
   ready(): boolean;
 }
 
-/** A parsed request the lane will answer. */
+/** A parsed publish the lane will answer. */
 interface FastRequest {
   channel: string;
   contentType: string | undefined;
   body: Buffer;
   close: boolean;
+}
+
+/** A parsed poll the lane will answer (fast-poll.ts), and where its request ends in the buffer. */
+interface FastPoll {
+  poll: PollRequest;
+  end: number;
 }
 
 /** An incomplete request: how many bytes to wait for, and whether its head is still incomplete. */
@@ -76,19 +97,22 @@ interface More {
 }
 
 /** `node`: hand the connection to Node. */
-type Parsed = FastRequest | More | 'node';
+type Parsed = FastRequest | FastPoll | More | 'node';
 
 /** The lane state of each connection it holds (a WeakMap: no property added to Node's sockets). */
 const lanes = new WeakMap<Socket, Lane>();
 
 /** The lane of one hub server: its settings, computed once, and its open connections. */
-export class FastPublish {
+export class FastPublish implements PollLaneOwner {
   readonly #host: FastLaneHost;
   readonly #server: Server;
   readonly #nodeListeners: Array<(socket: Socket) => void>;
-  readonly #start: Buffer;
+  /** `POST {prefix}/pub/` when publishes are taken (option fastPublish), else null. */
+  readonly #start: Buffer | null;
+  /** `GET {prefix}/sub/` when polls are taken (option fastPoll), else null. */
+  readonly #getStart: Buffer | null;
   readonly #prefix: string;
-  readonly #fixedHeaders: Record<string, string>;
+  readonly fixedHeaders: Record<string, string>;
   readonly #keepAlive: string;
   /** The 202 answer's head around its two variable values: [before the id, before the length, after]. */
   readonly #ok: readonly [string, string, string];
@@ -114,15 +138,20 @@ export class FastPublish {
     // cleared Timeout object) on every subscriber connection the lane hands over.
     this.#sweeper = setInterval(() => this.#sweep(), 1000);
     this.#sweeper.unref();
-    this.#start = Buffer.from(`POST ${this.#prefix}`, 'latin1');
+    this.#start = o.fastPublish ? Buffer.from(`POST ${this.#prefix}`, 'latin1') : null;
+    this.#getStart = o.fastPoll ? Buffer.from(`GET ${o.prefix}/sub/`, 'latin1') : null;
     // The CORS headers of a request without Origin do not depend on the request.
-    this.#fixedHeaders = responseCors(o.cors, () => false, undefined);
+    this.fixedHeaders = responseCors(o.cors, () => false, undefined);
     this.#keepAlive = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(o.limits.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
-    this.#ok = okHead(this.#fixedHeaders);
+    this.#ok = okHead(this.fixedHeaders);
     // Node's own 'connection' listener (the HTTP server's) gets every connection the lane gives up.
     this.#nodeListeners = server.listeners('connection') as Array<(socket: Socket) => void>;
     server.removeAllListeners('connection');
     server.on('connection', (socket: Socket) => this.#accept(socket));
+  }
+
+  get core(): HubCore {
+    return this.#host.core;
   }
 
   #accept(socket: Socket): void {
@@ -158,11 +187,15 @@ export class FastPublish {
     socket.resume();
   }
 
-  /** Parses the request at the start of `buf` (see the file's comment for what is taken). */
+  /** Parses the request at the start of `buf` (see the file's comment, and fast-poll.ts). */
   parse(buf: Buffer): Parsed {
-    const start = this.#start;
-    const n = Math.min(buf.length, start.length);
-    if (buf.compare(start, 0, n, 0, n) !== 0) return 'node';
+    const start = startsWith(buf, this.#start)
+      ? this.#start
+      : startsWith(buf, this.#getStart)
+        ? this.#getStart
+        : null;
+    if (start === null) return 'node';
+    const post = start === this.#start;
     const limits = this.#host.core.options.limits;
     const headEnd = buf.indexOf(CRLF2);
     if (headEnd === -1)
@@ -173,11 +206,12 @@ export class FastPublish {
     let eol = head.indexOf('\r\n');
     const line = eol === -1 ? head : head.slice(0, eol);
     if (!line.endsWith(' HTTP/1.1')) return 'node';
-    const channel = line.slice(this.#start.length, line.length - 9);
-    if (!PLAIN_CHANNEL.test(channel) || !isChannelName(channel)) return 'node';
+    const target = line.slice(start.length, line.length - 9);
+    if (post && (!PLAIN_CHANNEL.test(target) || !isChannelName(target))) return 'node';
     let host: string | undefined;
     let length: string | undefined;
     let contentType: string | undefined;
+    let accept: string | undefined;
     let close = false;
     let connection = false;
     while (eol !== -1) {
@@ -189,7 +223,7 @@ export class FastPublish {
       // Only names on the list are taken, and each of those is a token: the lowercased name of
       // anything else (latin1 letters lowercase to latin1 letters, never to ASCII) is not on it.
       const lower = head.slice(from, colon).toLowerCase();
-      if (!ALLOWED.has(lower)) return 'node';
+      if (!ALLOWED.has(lower) && (post || !POLL_HEADERS.has(lower))) return 'node';
       // The value without the optional whitespace around it (SP and HTAB only, RFC 9110 §5.6.3).
       let v0 = colon + 1;
       let v1 = to;
@@ -206,6 +240,9 @@ export class FastPublish {
       } else if (lower === 'content-type') {
         if (contentType !== undefined) return 'node';
         contentType = value;
+      } else if (lower === 'accept') {
+        if (accept !== undefined) return 'node';
+        accept = value;
       } else if (lower === 'connection') {
         const v = value.toLowerCase();
         if (connection || (v !== 'keep-alive' && v !== 'close')) return 'node';
@@ -213,15 +250,23 @@ export class FastPublish {
         close = v === 'close';
       }
     }
-    if (host === undefined || length === undefined) return 'node';
+    if (host === undefined) return 'node';
+    if (!post) {
+      // A poll has no body.
+      if (length !== undefined && Number(length) !== 0) return 'node';
+      if (!this.#host.ready() || this.closing) return 'node';
+      const poll = parsePollTarget(this.#host.core, target, accept, close);
+      return poll === null ? 'node' : { poll, end: headEnd + 4 };
+    }
+    if (length === undefined) return 'node';
     const size = Number(length);
     if (size > limits.maxBodyBytes) return 'node';
     const bodyStart = headEnd + 4;
     if (buf.length < bodyStart + size) return { need: bodyStart + size, inHead: false };
     // The state checks come last: they may change while a request is being read.
-    if (!this.#host.ready() || this.closing || publishNeedsCredentials(this.#host.core, channel))
+    if (!this.#host.ready() || this.closing || publishNeedsCredentials(this.#host.core, target))
       return 'node';
-    return { channel, contentType, body: buf.subarray(bodyStart, bodyStart + size), close };
+    return { channel: target, contentType, body: buf.subarray(bodyStart, bodyStart + size), close };
   }
 
   /**
@@ -238,10 +283,7 @@ export class FastPublish {
     try {
       // The connection counts against the connection limits from its first fast publish until it
       // closes or is handed over (one admission per connection, not one per request).
-      if (lane.admitted === undefined) {
-        admitIp(core, ip);
-        lane.admitted = ip;
-      }
+      this.admit(lane);
       checkPublishRate(core, ip, NONE);
       const data = await parsePublishBody(r.body, r.contentType, null);
       const id = await this.#host.publish(r.channel, data);
@@ -252,11 +294,36 @@ export class FastPublish {
       const e = describeError(core, err);
       const status = ERROR_CODES[e.code].status;
       text = JSON.stringify({ error: { code: e.code, message: e.message } });
-      const extra = e.headers === undefined ? this.#fixedHeaders : { ...this.#fixedHeaders, ...e.headers };
+      const extra = e.headers === undefined ? this.fixedHeaders : { ...this.fixedHeaders, ...e.headers };
       head = headOf(status, bodyHeaders(extra, JSON_TYPE, Buffer.byteLength(text)));
     }
     lane.body = text;
     return `${head}Date: ${utcDate()}\r\n`;
+  }
+
+  /** Counts a poll's connection against the connection limits (once per connection, as a publish). */
+  admit(lane: PollLane): void {
+    const l = lane as Lane;
+    if (l.admitted !== undefined) return;
+    const ip = l.socket.remoteAddress ?? 'unknown';
+    admitIp(this.#host.core, ip);
+    l.admitted = ip;
+  }
+
+  /** Answers a poll (fast-poll.ts): queued like a publish's answer, written with the turn's others. */
+  reply(
+    lane: PollLane,
+    status: number,
+    headers: Record<string, string>,
+    type: string,
+    body: Buffer | string,
+  ): void {
+    const l = lane as Lane;
+    l.body = body;
+    this.answer(
+      l,
+      `${headOf(status, bodyHeaders(headers, type, Buffer.byteLength(body)))}Date: ${utcDate()}\r\n`,
+    );
   }
 
   /** The answer's Connection header and the blank line, decided when the answer is written. */
@@ -349,7 +416,7 @@ export class FastPublish {
 }
 
 /** One connection's state: the bytes not yet answered and whether an exchange is in flight. */
-class Lane {
+class Lane implements PollLane {
   /** The unanswered bytes, contiguous (what parse() reads). */
   buf: Buffer | null = null;
   /** Chunks received after `buf`, joined only once there are `need` bytes: a body arriving in many
@@ -368,8 +435,10 @@ class Lane {
   ended = false;
   /** The request in flight asked for `Connection: close`. */
   close = false;
-  /** The answer's body, from exchange() until answered() writes it. */
-  body = '';
+  /** The answer's body, from exchange() (or reply()) until answered() writes it. */
+  body: Buffer | string = '';
+  /** The poll held on this connection (fast-poll.ts), until answered or closed. */
+  poll: LanePollSubscriber | undefined = undefined;
   readonly owner: FastPublish;
   readonly socket: Socket;
 
@@ -415,7 +484,7 @@ class Lane {
         this.owner.handOver(this);
         return;
       }
-      if (!('channel' in r)) {
+      if ('need' in r) {
         // Incomplete: wait for more bytes (parse() bounds how many, by the head and body limits).
         this.#need = r.need;
         // A head pending for too long is cut by the lane's sweep.
@@ -425,13 +494,18 @@ class Lane {
       }
       this.#need = 0;
       this.headSince = 0;
-      const end = r.body.byteOffset - buf.byteOffset + r.body.length;
+      const end = 'poll' in r ? r.end : r.body.byteOffset - buf.byteOffset + r.body.length;
       this.buf = end < buf.length ? buf.subarray(end) : null;
       this.busy = true;
       // A pipelining peer ahead of the answers: stop reading until they catch up (bounded memory).
       if (this.buf !== null) this.socket.pause();
-      this.close = r.close;
       this.owner.expect();
+      if ('poll' in r) {
+        this.close = r.poll.close;
+        startPoll(this.owner, this, r.poll);
+        continue;
+      }
+      this.close = r.close;
       this.owner.exchange(this, r).then(
         (text) => this.owner.answer(this, text),
         () => this.socket.destroy(),
@@ -450,7 +524,14 @@ class Lane {
     const body = this.body;
     this.body = '';
     if (!socket.destroyed) {
-      socket.write(head + this.owner.connection(close) + body);
+      if (typeof body === 'string') socket.write(head + this.owner.connection(close) + body);
+      else {
+        // A poll's shared answer bytes (one Buffer for every long-poller): one writev, no copy.
+        socket.cork();
+        socket.write(head + this.owner.connection(close));
+        socket.write(body);
+        socket.uncork();
+      }
       if (close) socket.end();
     }
     this.busy = false;
@@ -483,7 +564,12 @@ class Lane {
 
 function onData(this: Socket, chunk: Buffer): void {
   const lane = lanes.get(this);
-  if (lane?.add(chunk)) lane.pump();
+  if (lane === undefined) return;
+  const busy = lane.busy;
+  if (lane.add(chunk)) lane.pump();
+  // Bytes that arrive while an answer is pending (a held poll can be pending for minutes) wait
+  // unread in the kernel, not in memory; answered() resumes reading.
+  if (busy) this.pause();
 }
 
 /**
@@ -494,6 +580,15 @@ function onEnd(this: Socket): void {
   const lane = lanes.get(this);
   if (lane === undefined) return;
   lane.ended = true;
+  const poll = lane.poll;
+  if (poll !== undefined) {
+    // A held poll ends with the peer's FIN, as on Node's path (the server aborts the request and
+    // ends the socket): a client that gave up must not hold a subscriber until the deadline.
+    lane.poll = undefined;
+    poll.detach();
+    this.end();
+    return;
+  }
   if (!lane.busy) lane.finish();
 }
 
@@ -506,6 +601,11 @@ function onClose(this: Socket): void {
   if (lane === undefined) return;
   lane.owner.sockets.delete(this);
   lane.owner.release(lane);
+  const poll = lane.poll;
+  if (poll !== undefined) {
+    lane.poll = undefined;
+    poll.detach();
+  }
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';

@@ -19,7 +19,7 @@ export interface SubscribeParams {
  */
 export function parseSubscribe(
   options: ResolvedOptions,
-  req: IncomingMessage,
+  req: Pick<IncomingMessage, 'headers'>,
   rawChannels: string,
   query: URLSearchParams,
 ): SubscribeParams {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HubCore } from '../core.js';
-import { PollSubscriber } from './poll-base.js';
+import { ResponsePollSubscriber } from './poll-base.js';
 import type { SubscribeRequest, Transport } from './transport.js';
 
 /**
@@ -20,14 +20,14 @@ export const longpoll: Transport = {
   },
 };
 
-/** Shared by long-poll, interval poll and JSONP: attach a PollSubscriber and report failures. */
+/** Shared by long-poll, interval poll and JSONP: attach a poll subscriber and report failures. */
 export function attachPoll(
   hub: HubCore,
   res: ServerResponse,
   s: SubscribeRequest,
   opts: { transport: 'longpoll' | 'poll' | 'jsonp'; immediate: boolean; callback?: string },
 ): void {
-  const sub = new PollSubscriber(
+  const sub = new ResponsePollSubscriber(
     hub,
     s.channels,
     res,

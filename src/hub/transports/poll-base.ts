@@ -5,7 +5,7 @@ import { bodyHeaders } from '../http/respond.js';
 import { Subscriber } from '../subscriber.js';
 import type { TransportName } from './transport.js';
 
-const JSON_TYPE = 'application/json; charset=utf-8';
+export const JSON_TYPE = 'application/json; charset=utf-8';
 const JS_TYPE = 'application/javascript; charset=utf-8';
 
 /** Where a held poll's response keeps its subscriber, for the one shared 'close' listener. */
@@ -24,11 +24,14 @@ function onResponseClose(this: PollResponse): void {
  * A held request answered once with `{"messages":[…],"cursor":"…"}`: long-poll (held until a
  * message or the deadline), interval poll (answered at once) and JSONP (the same answer wrapped
  * as `/**∕NAME(…);`). After answering it detaches; the client polls again with the cursor.
+ *
+ * How the answer reaches the peer is the subclass's: through Node's ServerResponse
+ * ({@link ResponsePollSubscriber}), or as raw bytes on a connection the fast lane holds
+ * (http/fast-poll.ts).
  */
-export class PollSubscriber extends Subscriber {
+export abstract class PollSubscriber extends Subscriber {
   readonly streaming = false;
   readonly transport: TransportName;
-  readonly res: ServerResponse;
   /** JSONP callback name (validated), or undefined for JSON. */
   readonly callback: string | undefined;
   /** Answer at `begin` even with nothing (interval poll). */
@@ -39,7 +42,6 @@ export class PollSubscriber extends Subscriber {
   constructor(
     hub: HubCore,
     channels: string[],
-    res: ServerResponse,
     transport: TransportName,
     timeoutMs: number,
     headers: Record<string, string>,
@@ -47,15 +49,15 @@ export class PollSubscriber extends Subscriber {
     callback?: string,
   ) {
     super(hub, channels);
-    this.res = res;
     this.transport = transport;
     this.callback = callback;
     this.immediate = immediate;
     this.headers = headers;
     this.deadline = immediate ? 0 : Date.now() + timeoutMs;
-    (res as PollResponse)[SUBSCRIBER] = this;
-    res.on('close', onResponseClose);
   }
+
+  /** Writes the 200 answer (`type`, `payload`, this subscriber's headers) if the peer is still there. */
+  protected abstract write(type: string, payload: Buffer | string): void;
 
   begin(batch: Frame[]): void {
     const only = batch.length === 1 ? batch[0]! : undefined;
@@ -111,11 +113,35 @@ export class PollSubscriber extends Subscriber {
   respond(body: Buffer | string, script: boolean): void {
     if (this.closed) return;
     this.detach();
+    if (script) this.write(JS_TYPE, `/**/${this.callback}(${body.toString()});`);
+    else this.write(JSON_TYPE, body);
+  }
+}
+
+/** A poll answered through Node's ServerResponse (the regular path, and a hub mounted in an app). */
+export class ResponsePollSubscriber extends PollSubscriber {
+  readonly res: ServerResponse;
+
+  constructor(
+    hub: HubCore,
+    channels: string[],
+    res: ServerResponse,
+    transport: TransportName,
+    timeoutMs: number,
+    headers: Record<string, string>,
+    immediate: boolean,
+    callback?: string,
+  ) {
+    super(hub, channels, transport, timeoutMs, headers, immediate, callback);
+    this.res = res;
+    (res as PollResponse)[SUBSCRIBER] = this;
+    res.on('close', onResponseClose);
+  }
+
+  protected write(type: string, payload: Buffer | string): void {
     const res = this.res;
     if (res.destroyed || res.headersSent) return;
-    const payload = script ? `/**/${this.callback}(${body.toString()});` : body;
-    const headers = bodyHeaders(this.headers, script ? JS_TYPE : JSON_TYPE, Buffer.byteLength(payload));
-    res.writeHead(200, headers);
+    res.writeHead(200, bodyHeaders(this.headers, type, Buffer.byteLength(payload)));
     res.end(payload);
   }
 }
