@@ -225,6 +225,55 @@ describe('poll fast lane', () => {
     }
   });
 
+  it('counts a poll against the connection limits only while it is open, as the regular path does', async () => {
+    const s = await startHub({ limits: { maxConnectionsPerIp: 1 } });
+    try {
+      // A answers an interval poll and stays open, idle; B's poll is then admitted.
+      const a = client(s.port);
+      a.socket.write(get('/sub/fp.count?mode=poll'));
+      await waitFor(() => answers(a.text()).length === 1, 5000, 'the first answer');
+      assert.equal(connectionCounts(s.hub.core).total, 0);
+      const [b] = answers(await exchange(s.port, [get('/sub/fp.count?mode=poll')]));
+      assert.equal(b!.status, 200);
+      a.socket.destroy();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('frees a held poll at the peer’s FIN even after more bytes came, dropping them as Node does', async () => {
+    const c = client(t.port);
+    c.socket.write(get('/sub/fp.fin?timeout=30'));
+    await waitFor(() => t.hub.core.subscriberCount('fp.fin') === 1, 5000, 'the poll held');
+    c.socket.write('\r\n');
+    await sleep(30);
+    c.socket.write(get('/healthz'));
+    await sleep(30);
+    c.socket.end();
+    await waitFor(() => t.hub.core.subscriberCount('fp.fin') === 0, 2000, 'the subscriber detached');
+    await c.closed;
+    assert.equal(c.text(), '');
+  });
+
+  it('closes a Connection: close answer’s socket even when bytes wait unread behind it', async () => {
+    const server = t.hub.server!;
+    const count = () => new Promise<number>((r) => server.getConnections((_e, n) => r(n)));
+    const base = await count();
+    const c = client(t.port);
+    c.socket.write(get('/sub/fp.closing', 'Connection: close\r\n'));
+    await waitFor(() => t.hub.core.subscriberCount('fp.closing') === 1, 5000, 'the poll held');
+    // More than the lane keeps while a poll is held (limits.maxHeaderBytes): the rest is not read.
+    c.socket.write('x'.repeat(64 * 1024));
+    await sleep(50);
+    await publish(t.url, 'fp.closing', 1);
+    await c.closed;
+    assert.match(c.text(), /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(c.text(), /\r\nConnection: close\r\n/i);
+    const start = Date.now();
+    while ((await count()) > base && Date.now() - start < 2000) await sleep(20);
+    assert.equal(await count(), base);
+  });
+
   it('answers held polls with Connection: close when the hub closes, without waiting for them', async () => {
     const s = await startHub();
     const c = client(s.port);

@@ -118,6 +118,8 @@ export class FastPublish implements PollLaneOwner {
   readonly #ok: readonly [string, string, string];
   readonly sockets = new Set<Socket>();
   readonly #headersTimeoutMs: number;
+  /** Bytes a connection may have waiting while its request is answered before it is not read. */
+  readonly maxWaiting: number;
   readonly #keepAliveTimeoutMs: number;
   readonly #sweeper: NodeJS.Timeout;
   /** Answers waiting for this turn's flush: lane, text, lane, text... (no object per answer). */
@@ -133,6 +135,7 @@ export class FastPublish implements PollLaneOwner {
     const o = host.core.options;
     this.#prefix = `${o.prefix}/pub/`;
     this.#headersTimeoutMs = o.limits.headersTimeoutMs;
+    this.maxWaiting = o.limits.maxHeaderBytes;
     this.#keepAliveTimeoutMs = o.limits.keepAliveTimeoutMs;
     // One timer for every lane connection: a socket timer per connection would stay behind (as a
     // cleared Timeout object) on every subscriber connection the lane hands over.
@@ -283,7 +286,12 @@ export class FastPublish implements PollLaneOwner {
     try {
       // The connection counts against the connection limits from its first fast publish until it
       // closes or is handed over (one admission per connection, not one per request).
-      this.admit(lane);
+      // The connection counts against the connection limits from its first fast publish until it
+      // closes or is handed over (one admission per connection, not one per request).
+      if (lane.admitted === undefined) {
+        admitIp(core, ip);
+        lane.admitted = ip;
+      }
       checkPublishRate(core, ip, NONE);
       const data = await parsePublishBody(r.body, r.contentType, null);
       const id = await this.#host.publish(r.channel, data);
@@ -301,13 +309,18 @@ export class FastPublish implements PollLaneOwner {
     return `${head}Date: ${utcDate()}\r\n`;
   }
 
-  /** Counts a poll's connection against the connection limits (once per connection, as a publish). */
+  /**
+   * Counts a poll against the connection limits while it is open, as the regular path counts each
+   * open request: released by reply() (or when the connection closes). A connection that a fast
+   * publish already counted is not counted twice.
+   */
   admit(lane: PollLane): void {
     const l = lane as Lane;
     if (l.admitted !== undefined) return;
     const ip = l.socket.remoteAddress ?? 'unknown';
     admitIp(this.#host.core, ip);
     l.admitted = ip;
+    l.admittedPoll = true;
   }
 
   /** Answers a poll (fast-poll.ts): queued like a publish's answer, written with the turn's others. */
@@ -319,6 +332,10 @@ export class FastPublish implements PollLaneOwner {
     body: Buffer | string,
   ): void {
     const l = lane as Lane;
+    if (l.admittedPoll) {
+      l.admittedPoll = false;
+      this.release(l);
+    }
     l.body = body;
     this.answer(
       l,
@@ -431,6 +448,8 @@ class Lane implements PollLane {
   busy = false;
   /** The address this connection was admitted under (see exchange()), until it closes. */
   admitted: string | undefined = undefined;
+  /** The admission is the held poll's, released with its answer (FastPublish.admit()). */
+  admittedPoll = false;
   /** The peer sent its FIN: close once the exchange in flight is answered. */
   ended = false;
   /** The request in flight asked for `Connection: close`. */
@@ -466,6 +485,11 @@ class Lane implements PollLane {
     this.#moreBytes = 0;
   }
 
+  /** Bytes received and not yet answered. */
+  get buffered(): number {
+    return (this.buf?.length ?? 0) + this.#moreBytes;
+  }
+
   /** Every unanswered byte, leaving the lane empty (for a handover). */
   takeAll(): Buffer | null {
     this.#join();
@@ -497,8 +521,7 @@ class Lane implements PollLane {
       const end = 'poll' in r ? r.end : r.body.byteOffset - buf.byteOffset + r.body.length;
       this.buf = end < buf.length ? buf.subarray(end) : null;
       this.busy = true;
-      // A pipelining peer ahead of the answers: stop reading until they catch up (bounded memory).
-      if (this.buf !== null) this.socket.pause();
+      // A pipelining peer ahead of the answers: onData() stops reading once a head's worth waits.
       this.owner.expect();
       if ('poll' in r) {
         this.close = r.poll.close;
@@ -532,7 +555,9 @@ class Lane implements PollLane {
         socket.write(body);
         socket.uncork();
       }
-      if (close) socket.end();
+      // As Node's server does: destroyed once the answer is flushed, so a FIN the peer sends into a
+      // paused socket (never read) cannot keep it half-open.
+      if (close) socket.destroySoon();
     }
     this.busy = false;
     this.idleSince = Date.now();
@@ -565,11 +590,11 @@ class Lane implements PollLane {
 function onData(this: Socket, chunk: Buffer): void {
   const lane = lanes.get(this);
   if (lane === undefined) return;
-  const busy = lane.busy;
   if (lane.add(chunk)) lane.pump();
-  // Bytes that arrive while an answer is pending (a held poll can be pending for minutes) wait
-  // unread in the kernel, not in memory; answered() resumes reading.
-  if (busy) this.pause();
+  // While an answer is pending (a held poll can be for minutes) reading goes on, so that a FIN or
+  // reset is seen, until a head's worth of bytes waits; the rest waits in the kernel, unread, and
+  // answered() resumes reading.
+  if (lane.busy && lane.buffered > lane.owner.maxWaiting) this.pause();
 }
 
 /**
@@ -583,9 +608,13 @@ function onEnd(this: Socket): void {
   const poll = lane.poll;
   if (poll !== undefined) {
     // A held poll ends with the peer's FIN, as on Node's path (the server aborts the request and
-    // ends the socket): a client that gave up must not hold a subscriber until the deadline.
+    // ends the socket, dropping requests pipelined behind it): a client that gave up must not
+    // hold a subscriber until the deadline.
     lane.poll = undefined;
     poll.detach();
+    lane.takeAll();
+    lane.owner.release(lane);
+    lane.admittedPoll = false;
     this.end();
     return;
   }
