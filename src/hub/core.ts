@@ -36,7 +36,7 @@ export interface HubStats {
   rateLimited: number;
   /** Requests refused with 503 by `limits.maxConnections` / `maxConnectionsPerIp`. */
   connectionsRefused: number;
-  /** HTTP publishes answered by the fast lane (http/fast-publish.ts), failures included. */
+  /** HTTP publishes answered by the fast lane (http/fast-lane.ts), failures included. */
   fastPublishes: number;
   /** Long-polls and interval polls taken by the fast lane (http/fast-poll.ts), failures included. */
   fastPolls: number;

@@ -9,7 +9,7 @@ import { HubCore } from './core.js';
 import { DemoFeed } from './demo-feed.js';
 import { type AuthorizeHook, setAuthorizeHook } from './http/auth.js';
 import { destroyDetached } from './http/detach.js';
-import { FastPublish } from './http/fast-publish.js';
+import { FastLane } from './http/fast-lane.js';
 import { answerClientError, answerConnect } from './http/limits.js';
 import { HubError } from './http/respond.js';
 import { createRouter, type Next } from './http/router.js';
@@ -66,7 +66,7 @@ export class Hub {
   readonly ready: Promise<void>;
   #ready = false;
   #server: Server | undefined;
-  #fast: FastPublish | undefined;
+  #fast: FastLane | undefined;
   /** Unregisters from idle compaction (idle-gc.ts). */
   #uncompact: (() => void) | undefined;
   #closing: Promise<void> | undefined;
@@ -206,7 +206,7 @@ export class Hub {
     server.headersTimeout = limits.headersTimeoutMs;
     server.keepAliveTimeout = limits.keepAliveTimeoutMs;
     if (this.options.fastPublish || this.options.fastPoll) {
-      this.#fast = new FastPublish(server, {
+      this.#fast = new FastLane(server, {
         core: this.core,
         publish: (c, d) => this.publish(c, d),
         ready: () => this.#ready && !this.core.closing,

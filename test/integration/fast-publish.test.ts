@@ -1,5 +1,5 @@
 /**
- * The publish fast lane (src/hub/http/fast-publish.ts): what it takes, that its answers are the
+ * The publish fast lane (src/hub/http/fast-lane.ts): what it takes, that its answers are the
  * regular path's answers, and that everything else (at the start of a connection or after fast
  * publishes, pipelined or split into single bytes) reaches Node's HTTP server intact. Raw sockets,
  * because chunk boundaries and pipelining are the point.
@@ -90,7 +90,7 @@ describe('publish fast lane', () => {
     const s = await startHub({ store: `sqlite:${join(dir, 'fl.db')}` });
     try {
       // Four connections at once, three pipelined publishes each: the store commits them in one
-      // turn and the lane answers them after the commit (src/hub/http/fast-publish.ts, answer()).
+      // turn and the lane answers them after the commit (src/hub/http/fast-lane.ts, answer()).
       const texts = await Promise.all(
         [0, 1, 2, 3].map((c) =>
           exchange(s.port, [

@@ -258,7 +258,7 @@ export function publishNeedsCredentials(core: HubCore, channel: string): boolean
  * Checks a state-changing request on a channel (publish, delete; GET publishes and pings too):
  * token and grant (`publish`), CSRF defences when the token came from the cookie, and the
  * publish rate limits (per token and per IP). Every way of publishing over HTTP goes through it, except the publish fast lane
- * (fast-publish.ts), which takes only requests that need no credentials and applies the rate limit itself.
+ * (fast-lane.ts), which takes only requests that need no credentials and applies the rate limit itself.
  */
 export async function guardPublish(
   core: HubCore,

@@ -8,7 +8,7 @@ import { describeError } from './respond.js';
 import { parseSubscribe } from './subscribe.js';
 
 /**
- * The poll side of the fast lane (fast-publish.ts holds the connections): a plain long-poll or
+ * The poll side of the fast lane (fast-lane.ts holds the connections): a plain long-poll or
  * interval poll, `GET {prefix}/sub/{channels}?since=…`, answered and held without Node's HTTP
  * parser, IncomingMessage and ServerResponse. A held long-poll then costs its socket and one
  * subscriber object; a poll answered at once skips about half of Node's per-request work
@@ -23,7 +23,7 @@ import { parseSubscribe } from './subscribe.js';
  * (connection limits, a store that cannot be read).
  */
 
-/** Request headers a poll may carry besides the publish lane's (fast-publish.ts, ALLOWED). */
+/** Request headers a poll may carry besides the publish lane's (fast-lane.ts, ALLOWED). */
 export const POLL_HEADERS: ReadonlySet<string> = new Set([
   // Browsers send these with every same-origin fetch; none changes an HTTP subscription to
   // channels that need no credentials (guardSubscribe() then reads no cookie).

@@ -19,7 +19,11 @@ import { admitIp, answerClientError, checkPublishRate, releaseIp } from './limit
 import { bodyHeaders, describeError } from './respond.js';
 
 /**
- * The publish fast lane: `POST {prefix}/pub/{channel}` answered straight from the connection's
+ * The fast lane: the connections of `hub.listen()`'s server are read here first. This file holds
+ * the lane itself (connections, pipelining, timeouts, handover to Node) and its publishes;
+ * fast-poll.ts its long-polls and interval polls (option `fastPoll`).
+ *
+ * Publishes: `POST {prefix}/pub/{channel}` answered straight from the connection's
  * bytes, without Node's HTTP parser, IncomingMessage and ServerResponse. Publishing is the hub's
  * busiest request and Node's HTTP machinery costs more than the publish itself (bench/README.md,
  * the `node-http` and `node-net` floors), so `hub.listen()` puts this in front of its server.
@@ -103,7 +107,7 @@ type Parsed = FastRequest | FastPoll | More | 'node';
 const lanes = new WeakMap<Socket, Lane>();
 
 /** The lane of one hub server: its settings, computed once, and its open connections. */
-export class FastPublish implements PollLaneOwner {
+export class FastLane implements PollLaneOwner {
   readonly #host: FastLaneHost;
   readonly #server: Server;
   readonly #nodeListeners: Array<(socket: Socket) => void>;
@@ -448,7 +452,7 @@ class Lane implements PollLane {
   busy = false;
   /** The address this connection was admitted under (see exchange()), until it closes. */
   admitted: string | undefined = undefined;
-  /** The admission is the held poll's, released with its answer (FastPublish.admit()). */
+  /** The admission is the held poll's, released with its answer (FastLane.admit()). */
   admittedPoll = false;
   /** The peer sent its FIN: close once the exchange in flight is answered. */
   ended = false;
@@ -458,10 +462,10 @@ class Lane implements PollLane {
   body: Buffer | string = '';
   /** The poll held on this connection (fast-poll.ts), until answered or closed. */
   poll: LanePollSubscriber | undefined = undefined;
-  readonly owner: FastPublish;
+  readonly owner: FastLane;
   readonly socket: Socket;
 
-  constructor(owner: FastPublish, socket: Socket) {
+  constructor(owner: FastLane, socket: Socket) {
     this.owner = owner;
     this.socket = socket;
   }
