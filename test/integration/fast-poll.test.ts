@@ -289,6 +289,22 @@ describe('poll fast lane', () => {
     assert.deepEqual((JSON.parse(a!.body) as { messages: unknown[] }).messages, []);
   });
 
+  it('takes polls under the mount prefix, and only there', async () => {
+    const s = await startHub({ prefix: '/cometa' });
+    try {
+      await publish(`${s.url}/cometa`, 'fp.prefix', 1);
+      const [a] = answers(await exchange(s.port, [get('/cometa/sub/fp.prefix?last=1&mode=poll')]));
+      assert.equal(a!.status, 200);
+      assert.equal((JSON.parse(a!.body) as { messages: unknown[] }).messages.length, 1);
+      assert.equal(s.hub.core.stats.fastPolls, 1);
+      const [b] = answers(await exchange(s.port, [get('/sub/fp.prefix?last=1&mode=poll')]));
+      assert.equal(b!.status, 404);
+      assert.equal(s.hub.core.stats.fastPolls, 1);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('is off with fastPoll: false', async () => {
     const s = await startHub({ fastPoll: false });
     try {
