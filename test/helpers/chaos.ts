@@ -19,7 +19,8 @@ export function cutAbruptly(s: Subscriber): void {
   };
   if (x.ws) x.ws.terminate();
   else if (x.socket) x.socket.destroy();
-  else if (x.lane) x.lane.socket.destroy(); // a poll held by the fast lane (http/fast-poll.ts)
+  // A poll held by the fast lane (http/fast-poll.ts).
+  else if (x.lane) x.lane.socket.destroy();
   else if (x.res) x.res.socket?.destroy();
   // A subscriber kind this does not know would make every "cut" a silent no-op.
   else throw new Error(`cutAbruptly: no socket found on a ${s.transport} subscriber`);
