@@ -3,39 +3,52 @@
  * mutations are the point, so no HTTP client library sits in between.
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { sleep } from './hub.js';
 
-/** Writes `parts` (one write each, `gapMs` apart) and collects what the hub sends until it closes. */
-export function exchange(port: number, parts: string[], gapMs = 0, endAfterMs = 400): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let text = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no close; got: ${JSON.stringify(text)}`));
-    }, 10_000);
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => {
-      text += d;
-    });
-    socket.on('error', reject);
-    let ender: NodeJS.Timeout | undefined;
-    socket.on('close', () => {
-      clearTimeout(timer);
-      clearTimeout(ender);
-      resolve(text);
-    });
-    void (async () => {
-      for (const p of parts) {
-        if (socket.destroyed) return;
-        socket.write(p);
-        if (gapMs > 0) await sleep(gapMs);
-      }
-      // Cleared when the hub closes first (a pending timer would hold the test process open).
-      ender = setTimeout(() => socket.end(), endAfterMs);
-    })();
+/** A connection that collects everything the hub sends (latin1), until it closes. */
+export interface RawClient {
+  socket: Socket;
+  text(): string;
+  closed: Promise<void>;
+}
+
+/** Opens a raw connection to the hub on loopback; socket errors only end it. */
+export function client(port: number): RawClient {
+  const socket = connect(port, '127.0.0.1');
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d: string) => {
+    text += d;
   });
+  socket.on('error', () => {});
+  const closed = new Promise<void>((r) => socket.on('close', () => r()));
+  return { socket, text: () => text, closed };
+}
+
+/** Writes `parts` (one write each, `gapMs` apart) and collects what the hub sends until it closes. */
+export async function exchange(port: number, parts: string[], gapMs = 0, endAfterMs = 400): Promise<string> {
+  const c = client(port);
+  const timer = setTimeout(() => c.socket.destroy(new Error('no close')), 10_000);
+  let failed: Error | undefined;
+  c.socket.on('error', (err) => {
+    failed = err;
+  });
+  let ender: NodeJS.Timeout | undefined;
+  void (async () => {
+    for (const p of parts) {
+      if (c.socket.destroyed) return;
+      c.socket.write(p);
+      if (gapMs > 0) await sleep(gapMs);
+    }
+    // Cleared when the hub closes first (a pending timer would hold the test process open).
+    ender = setTimeout(() => c.socket.end(), endAfterMs);
+  })();
+  await c.closed;
+  clearTimeout(timer);
+  clearTimeout(ender);
+  if (failed !== undefined) throw new Error(`${failed.message}; got: ${JSON.stringify(c.text())}`);
+  return c.text();
 }
 
 export interface Answer {
@@ -66,22 +79,13 @@ export function answers(text: string): Answer[] {
 }
 
 /** Status codes of every answer on a connection that sends `bytes`, then its FIN. */
-export function statuses(port: number, bytes: Buffer): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    let text = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => {
-      text += d;
-    });
-    socket.on('error', () => {});
-    const timer = setTimeout(() => socket.destroy(), 3000);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]).join(','));
-    });
-    socket.end(bytes);
-  });
+export async function statuses(port: number, bytes: Buffer): Promise<string> {
+  const c = client(port);
+  const timer = setTimeout(() => c.socket.destroy(), 3000);
+  c.socket.end(bytes);
+  await c.closed;
+  clearTimeout(timer);
+  return [...c.text().matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]).join(',');
 }
 
 /** `count` seeded mutations (1 to 3 byte edits each) of `base`. */

@@ -5,11 +5,10 @@
  * keep-alive, pipelining and byte-level mutations are the point.
  */
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { connectionCounts } from '../../src/hub/http/limits.js';
 import { publish, sleep, startHub, type TestHub, waitFor } from '../helpers/hub.js';
-import { type Answer, answers, exchange, mutations, statuses } from '../helpers/raw-http.js';
+import { type Answer, answers, client, exchange, mutations, statuses } from '../helpers/raw-http.js';
 
 const get = (target: string, extra = '') => `GET ${target} HTTP/1.1\r\nHost: h\r\n${extra}\r\n`;
 
@@ -36,19 +35,6 @@ function sameAnswer(fast: Answer, slow: Answer): void {
     assert.equal(fast.headers.get(k), v, k);
   }
   assert.equal(fast.body, slow.body);
-}
-
-/** A keep-alive connection that collects answers, for held polls and what follows them. */
-function client(port: number): { socket: Socket; text: () => string; closed: Promise<void> } {
-  const socket = connect(port, '127.0.0.1');
-  let text = '';
-  socket.setEncoding('latin1');
-  socket.on('data', (d: string) => {
-    text += d;
-  });
-  socket.on('error', () => {});
-  const closed = new Promise<void>((r) => socket.on('close', () => r()));
-  return { socket, text: () => text, closed };
 }
 
 describe('poll fast lane', () => {

@@ -104,7 +104,7 @@ export interface PollLaneOwner {
   readonly core: HubCore;
   /** The CORS headers of a request without Origin (every lane answer carries them). */
   readonly fixedHeaders: Record<string, string>;
-  /** Counts the connection against the connection limits (once); throws the limit's HubError. */
+  /** Counts the poll against the connection limits until its answer; throws the limit's HubError. */
   admit(lane: PollLane): void;
   /** Answers the request in flight on `lane`, then goes on with the connection. */
   reply(
