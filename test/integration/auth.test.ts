@@ -196,7 +196,8 @@ describe('JWT channel auth (HS256 secret)', () => {
   });
 
   it('ends an SSE stream with close reason auth when its token expires (one sweep, no timer)', async () => {
-    const token = await tok(grants(['scores.*']), Math.floor(Date.now() / 1000) + 2);
+    // exp is whole seconds: ceil keeps at least a full second before expiry (floor + 1 can be 1 ms).
+    const token = await tok(grants(['scores.*']), Math.ceil(Date.now() / 1000) + 1);
     const s = sse(`${t.url}/sub/scores.exp?token=${token}`);
     await waitFor(() => s.events.length > 0, 5000, 'open');
     await waitFor(() => s.ended(), 6000, 'stream end at expiry');
@@ -207,7 +208,7 @@ describe('JWT channel auth (HS256 secret)', () => {
   });
 
   it('answers a held long-poll when its token expires (the next poll gets 401)', async () => {
-    const token = await tok(grants(['scores.*']), Math.floor(Date.now() / 1000) + 1);
+    const token = await tok(grants(['scores.*']), Math.ceil(Date.now() / 1000) + 1);
     const started = Date.now();
     const r = await call(`${t.url}/sub/scores.lp?timeout=20&token=${token}`);
     assert.equal(r.status, 200);
