@@ -149,8 +149,8 @@ export interface HubOptions {
   fastPublish?: boolean;
   /**
    * The poll side of the same lane: a plain long-poll or interval poll (`GET /sub/{channels}`
-   * with only `since`, `last`, `timeout`, `mode=poll`, `transport=longpoll`, no Origin, channels
-   * that need no credentials) is answered, or held, without Node's HTTP parser and request
+   * with only `since`, `last`, `timeout`, `mode=poll`, `transport=longpoll`, channels that need
+   * no credentials; cross-origin too, with the Origin's CORS headers) is answered, or held, without Node's HTTP parser and request
    * objects: a held long-poll then costs its socket and one subscriber object (docs/operations.md).
    * Anything else goes to Node's HTTP server unchanged. No effect on a hub mounted in another server.
    * @default true

@@ -83,6 +83,7 @@ describe('subscribe() in Chromium', () => {
         const a = chan('a');
         const b = chan('b');
         const name = `${transport}-multi`;
+        const fastBefore = t.hub.core.stats.fastPolls;
         await start(page, name, [a, b], { transports: [transport] });
         await until(page, name, "r.statuses.some((s) => s.state === 'open')");
         const ids: string[] = [];
@@ -91,6 +92,9 @@ describe('subscribe() in Chromium', () => {
         const r = await until(page, name, 'r.got.length >= 6');
         await closeSub(page, name);
         assert.equal(r.sub.transport, transport);
+        // Chromium's own poll requests are plain enough for the fast lane (http/fast-poll.ts).
+        if (transport === 'longpoll')
+          assert.ok(t.hub.core.stats.fastPolls > fastBefore, 'the lane took the polls');
         assert.deepEqual(
           r.got.map((e) => e.id),
           ids,

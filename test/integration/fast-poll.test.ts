@@ -143,13 +143,8 @@ describe('poll fast lane', () => {
     c.socket.destroy();
   });
 
-  it('leaves to Node what it does not take: Origin, SSE, JSONP, other parameters, errors', async () => {
+  it('leaves to Node what it does not take: SSE, JSONP, other parameters, errors', async () => {
     const cases: Array<[string, string, (a: Answer) => void]> = [
-      [
-        '/sub/fp.node?mode=poll',
-        'Origin: http://example.com\r\n',
-        (a) => assert.equal(a.headers.get('access-control-allow-origin'), '*'),
-      ],
       ['/sub/fp.node?mode=poll&callback=cb', '', (a) => assert.match(a.body, /^\/\*\*\/cb\(/)],
       ['/sub/fp.node?mode=poll&x=1', '', (a) => assert.equal(a.status, 200)],
       ['/sub/fp.node?mode=poll&mode=poll', '', (a) => assert.equal(a.status, 200)],
@@ -174,6 +169,61 @@ describe('poll fast lane', () => {
     });
     assert.equal(n, 0);
     c.socket.destroy();
+  });
+
+  it('takes cross-origin polls with the CORS headers the regular path gives each Origin', async () => {
+    const s = await startHub({
+      cors: { origins: ['https://app.example', 'https://*.example.org'], credentials: true },
+      limits: { maxConnectionsPerIp: 0 },
+    });
+    try {
+      await publish(`${s.url}`, 'fp.cors', { x: 1 });
+      const origins = ['https://app.example', 'https://a.example.org', 'https://evil.example', 'null', ''];
+      for (const origin of origins) {
+        const extra = `Origin: ${origin}\r\nSec-Fetch-Mode: cors\r\n`;
+        const before = s.hub.core.stats.fastPolls;
+        const [fast] = answers(await exchange(s.port, [get('/sub/fp.cors?last=1&mode=poll', extra)]));
+        assert.equal(s.hub.core.stats.fastPolls, before + 1, origin);
+        const [slow] = answers(
+          await exchange(s.port, [get('/sub/fp.cors?last=1&mode=poll', `${extra}X-Trace: 1\r\n`)]),
+        );
+        assert.equal(s.hub.core.stats.fastPolls, before + 1, origin);
+        assert.ok(fast && slow, origin);
+        sameAnswer(fast, slow);
+      }
+      // An allowed origin gets itself back with credentials; a refused one gets no CORS grant.
+      const allowed = answers(
+        await exchange(s.port, [get('/sub/fp.cors?last=1&mode=poll', 'Origin: https://app.example\r\n')]),
+      )[0]!;
+      assert.equal(allowed.headers.get('access-control-allow-origin'), 'https://app.example');
+      assert.equal(allowed.headers.get('access-control-allow-credentials'), 'true');
+      const refused = answers(
+        await exchange(s.port, [get('/sub/fp.cors?last=1&mode=poll', 'Origin: https://evil.example\r\n')]),
+      )[0]!;
+      assert.equal(refused.headers.get('access-control-allow-origin'), undefined);
+      // The connection limit's 503 carries the Origin's headers too.
+      const limited = await startHub({
+        cors: { origins: ['https://app.example'] },
+        limits: { maxConnectionsPerIp: 1 },
+      });
+      try {
+        const c = client(limited.port);
+        c.socket.write(get('/sub/fp.cors'));
+        await waitFor(() => limited.hub.core.subscriberCount('fp.cors') === 1, 5000, 'the poll held');
+        const extra = 'Origin: https://app.example\r\n';
+        const [fast] = answers(await exchange(limited.port, [get('/sub/fp.cors?mode=poll', extra)]));
+        const [slow] = answers(
+          await exchange(limited.port, [get('/sub/fp.cors?mode=poll', `${extra}X-Trace: 1\r\n`)]),
+        );
+        assert.equal(fast!.status, 503);
+        sameAnswer(fast!, slow!);
+        c.socket.destroy();
+      } finally {
+        await limited.close();
+      }
+    } finally {
+      await s.close();
+    }
   });
 
   it('leaves channels that need credentials to Node (401 there)', async () => {

@@ -5,7 +5,7 @@ import { ERROR_CODES } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
 import { NONE, publishNeedsCredentials } from './auth.js';
 import { parsePublishBody } from './body.js';
-import { responseCors } from './cors.js';
+import { compileOrigins, responseCors } from './cors.js';
 import {
   type LanePollSubscriber,
   POLL_HEADERS,
@@ -116,7 +116,10 @@ export class FastLane implements PollLaneOwner {
   /** `GET {prefix}/sub/` when polls are taken (option fastPoll), else null. */
   readonly #getStart: Buffer | null;
   readonly #prefix: string;
+  /** The CORS headers of a request without Origin (every publish answer carries them). */
   readonly fixedHeaders: Record<string, string>;
+  /** The hub's CORS origin check, for the Origin of a poll. */
+  readonly #allowed: (origin: string) => boolean;
   readonly #keepAlive: string;
   /** The 202 answer's head around its two variable values: [before the id, before the length, after]. */
   readonly #ok: readonly [string, string, string];
@@ -149,6 +152,7 @@ export class FastLane implements PollLaneOwner {
     this.#getStart = o.fastPoll ? Buffer.from(`GET ${o.prefix}/sub/`, 'latin1') : null;
     // The CORS headers of a request without Origin do not depend on the request.
     this.fixedHeaders = responseCors(o.cors, () => false, undefined);
+    this.#allowed = compileOrigins(o.cors);
     this.#keepAlive = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(o.limits.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
     this.#ok = okHead(this.fixedHeaders);
     // Node's own 'connection' listener (the HTTP server's) gets every connection the lane gives up.
@@ -219,6 +223,7 @@ export class FastLane implements PollLaneOwner {
     let length: string | undefined;
     let contentType: string | undefined;
     let accept: string | undefined;
+    let origin: string | undefined;
     let close = false;
     let connection = false;
     while (eol !== -1) {
@@ -250,6 +255,9 @@ export class FastLane implements PollLaneOwner {
       } else if (lower === 'accept') {
         if (accept !== undefined) return 'node';
         accept = value;
+      } else if (lower === 'origin') {
+        if (origin !== undefined) return 'node';
+        origin = value;
       } else if (lower === 'connection') {
         const v = value.toLowerCase();
         if (connection || (v !== 'keep-alive' && v !== 'close')) return 'node';
@@ -262,7 +270,11 @@ export class FastLane implements PollLaneOwner {
       // A poll has no body.
       if (length !== undefined && Number(length) !== 0) return 'node';
       if (!this.#host.ready() || this.closing) return 'node';
-      const poll = parsePollTarget(this.#host.core, target, accept, close);
+      const cors =
+        origin === undefined
+          ? this.fixedHeaders
+          : responseCors(this.#host.core.options.cors, this.#allowed, origin);
+      const poll = parsePollTarget(this.#host.core, target, accept, close, cors);
       return poll === null ? 'node' : { poll, end: headEnd + 4 };
     }
     if (length === undefined) return 'node';

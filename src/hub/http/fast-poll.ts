@@ -16,8 +16,10 @@ import { parseSubscribe } from './subscribe.js';
  *
  * As narrow as the publish lane: the target is visible ASCII with only `since`, `last`,
  * `timeout`, `mode=poll` and `transport=longpoll` in the query (each at most once), the channels
- * need no credentials, there is no Origin (CORS answers depend on it), no Last-Event-ID, no body,
- * and an `Accept: text/event-stream` without `?transport=` (that is SSE) goes to Node. So does
+ * need no credentials, there is no Last-Event-ID and no body; an `Accept: text/event-stream`
+ * without `?transport=` (that is SSE) goes to Node. An Origin is taken: the answer carries the
+ * CORS headers the regular path computes for it (a GET subscribe is not state-changing, so the
+ * Origin decides only those headers). So does
  * every request the regular path would refuse: the lane answers only what it can answer exactly
  * as the regular path does, and an error only when it arises after the lane took the request
  * (connection limits, a store that cannot be read).
@@ -25,8 +27,10 @@ import { parseSubscribe } from './subscribe.js';
 
 /** Request headers a poll may carry besides the publish lane's (fast-lane.ts, ALLOWED). */
 export const POLL_HEADERS: ReadonlySet<string> = new Set([
-  // Browsers send these with every same-origin fetch; none changes an HTTP subscription to
-  // channels that need no credentials (guardSubscribe() then reads no cookie).
+  // Browsers send these with every fetch; none changes an HTTP subscription to channels that
+  // need no credentials (guardSubscribe() then reads no cookie). The Origin only picks the CORS
+  // headers (FastLane.parse()).
+  'origin',
   'cookie',
   'referer',
   'dnt',
@@ -48,17 +52,20 @@ export interface PollRequest {
   /** Interval poll (`mode=poll`): answered at once, even with nothing. */
   readonly immediate: boolean;
   readonly close: boolean;
+  /** The answer's CORS headers (those of the request's Origin, as on the regular path). */
+  readonly headers: Record<string, string>;
 }
 
 /**
  * Reads a poll's request target (what follows `GET {prefix}/sub/`), or null when it is not one
- * the lane takes. `accept` is the Accept header, if any.
+ * the lane takes. `accept` is the Accept header, if any; `headers` the answer's CORS headers.
  */
 export function parsePollTarget(
   core: HubCore,
   target: string,
   accept: string | undefined,
   close: boolean,
+  headers: Record<string, string>,
 ): PollRequest | null {
   if (!VISIBLE.test(target)) return null;
   const q = target.indexOf('?');
@@ -87,6 +94,7 @@ export function parsePollTarget(
     timeoutMs: params.timeoutMs,
     immediate: mode === 'poll',
     close,
+    headers,
   };
 }
 
@@ -100,8 +108,6 @@ export interface PollLane {
 /** What the poll side needs from the lane. */
 export interface PollLaneOwner {
   readonly core: HubCore;
-  /** The CORS headers of a request without Origin (every lane answer carries them). */
-  readonly fixedHeaders: Record<string, string>;
   /** Counts the poll against the connection limits until its answer; throws the limit's HubError. */
   admit(lane: PollLane): void;
   /** Answers the request in flight on `lane`, then goes on with the connection. */
@@ -120,14 +126,7 @@ export class LanePollSubscriber extends PollSubscriber {
   readonly owner: PollLaneOwner;
 
   constructor(owner: PollLaneOwner, lane: PollLane, r: PollRequest) {
-    super(
-      owner.core,
-      r.channels,
-      r.immediate ? 'poll' : 'longpoll',
-      r.timeoutMs,
-      owner.fixedHeaders,
-      r.immediate,
-    );
+    super(owner.core, r.channels, r.immediate ? 'poll' : 'longpoll', r.timeoutMs, r.headers, r.immediate);
     this.owner = owner;
     this.lane = lane;
   }
@@ -147,7 +146,7 @@ export function startPoll(owner: PollLaneOwner, lane: PollLane, r: PollRequest):
   try {
     owner.admit(lane);
   } catch (err) {
-    replyError(owner, lane, err);
+    replyError(owner, lane, err, r.headers);
     return;
   }
   const sub = new LanePollSubscriber(owner, lane, r);
@@ -156,14 +155,14 @@ export function startPoll(owner: PollLaneOwner, lane: PollLane, r: PollRequest):
     sub.detach();
     if (lane.poll !== sub) return;
     lane.poll = undefined;
-    replyError(owner, lane, err);
+    replyError(owner, lane, err, r.headers);
   });
 }
 
 /** Answers the request in flight with a cometa error body, as the regular path's fail() does. */
-function replyError(owner: PollLaneOwner, lane: PollLane, err: unknown): void {
+function replyError(owner: PollLaneOwner, lane: PollLane, err: unknown, cors: Record<string, string>): void {
   const e = describeError(owner.core, err);
   const body = JSON.stringify({ error: { code: e.code, message: e.message } });
-  const headers = e.headers === undefined ? owner.fixedHeaders : { ...owner.fixedHeaders, ...e.headers };
+  const headers = e.headers === undefined ? cors : { ...cors, ...e.headers };
   owner.reply(lane, ERROR_CODES[e.code].status, headers, JSON_TYPE, body);
 }
