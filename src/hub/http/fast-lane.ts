@@ -1,7 +1,6 @@
 import { type Server, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { isChannelName } from '../../protocol/channel.js';
-import { ERROR_CODES } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
 import { NONE, publishNeedsCredentials } from './auth.js';
 import { parsePublishBody } from './body.js';
@@ -16,7 +15,7 @@ import {
   startPoll,
 } from './fast-poll.js';
 import { admitIp, answerClientError, checkPublishRate, releaseIp } from './limits.js';
-import { bodyHeaders, describeError } from './respond.js';
+import { bodyHeaders, errorAnswer } from './respond.js';
 
 /**
  * The fast lane: the connections of `hub.listen()`'s server are read here first. This file holds
@@ -117,7 +116,7 @@ export class FastLane implements PollLaneOwner {
   readonly #getStart: Buffer | null;
   readonly #prefix: string;
   /** The CORS headers of a request without Origin (every publish answer carries them). */
-  readonly fixedHeaders: Record<string, string>;
+  readonly #fixedHeaders: Record<string, string>;
   /** The hub's CORS origin check, for the Origin of a poll. */
   readonly #allowed: (origin: string) => boolean;
   readonly #keepAlive: string;
@@ -151,10 +150,10 @@ export class FastLane implements PollLaneOwner {
     this.#start = o.fastPublish ? Buffer.from(`POST ${this.#prefix}`, 'latin1') : null;
     this.#getStart = o.fastPoll ? Buffer.from(`GET ${o.prefix}/sub/`, 'latin1') : null;
     // The CORS headers of a request without Origin do not depend on the request.
-    this.fixedHeaders = responseCors(o.cors, () => false, undefined);
+    this.#fixedHeaders = responseCors(o.cors, () => false, undefined);
     this.#allowed = compileOrigins(o.cors);
     this.#keepAlive = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(o.limits.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
-    this.#ok = okHead(this.fixedHeaders);
+    this.#ok = okHead(this.#fixedHeaders);
     // Node's own 'connection' listener (the HTTP server's) gets every connection the lane gives up.
     this.#nodeListeners = server.listeners('connection') as Array<(socket: Socket) => void>;
     server.removeAllListeners('connection');
@@ -272,7 +271,7 @@ export class FastLane implements PollLaneOwner {
       if (!this.#host.ready() || this.closing) return 'node';
       const cors =
         origin === undefined
-          ? this.fixedHeaders
+          ? this.#fixedHeaders
           : responseCors(this.#host.core.options.cors, this.#allowed, origin);
       const poll = parsePollTarget(this.#host.core, target, accept, close, cors);
       return poll === null ? 'node' : { poll, end: headEnd + 4 };
@@ -296,33 +295,31 @@ export class FastLane implements PollLaneOwner {
     const core = this.#host.core;
     const socket = lane.socket;
     const ip = socket.remoteAddress ?? 'unknown';
-    let head: string;
-    let text: string;
     core.stats.fastPublishes++;
     try {
       // The connection counts against the connection limits from its first fast publish until it
       // closes or is handed over (one admission per connection, not one per request).
-      // The connection counts against the connection limits from its first fast publish until it
-      // closes or is handed over (one admission per connection, not one per request).
-      if (lane.admitted === undefined) {
-        admitIp(core, ip);
-        lane.admitted = ip;
-      }
+      this.#admit(lane);
       checkPublishRate(core, ip, NONE);
       const data = await parsePublishBody(r.body, r.contentType, null);
       const id = await this.#host.publish(r.channel, data);
-      text = JSON.stringify({ id, channel: r.channel });
+      const text = JSON.stringify({ id, channel: r.channel });
       const ok = this.#ok;
-      head = ok[0] + id + ok[1] + Buffer.byteLength(text) + ok[2];
+      lane.body = text;
+      return `${ok[0]}${id}${ok[1]}${Buffer.byteLength(text)}${ok[2]}Date: ${utcDate()}\r\n`;
     } catch (err) {
-      const e = describeError(core, err);
-      const status = ERROR_CODES[e.code].status;
-      text = JSON.stringify({ error: { code: e.code, message: e.message } });
-      const extra = e.headers === undefined ? this.fixedHeaders : { ...this.fixedHeaders, ...e.headers };
-      head = headOf(status, bodyHeaders(extra, JSON_TYPE, Buffer.byteLength(text)));
+      const a = errorAnswer(core, err, this.#fixedHeaders);
+      lane.body = a.body;
+      return answerHead(a.status, a.headers, JSON_TYPE, a.body);
     }
-    lane.body = text;
-    return `${head}Date: ${utcDate()}\r\n`;
+  }
+
+  /** Counts the connection against the connection limits, unless it already is (the address kept for release()). */
+  #admit(lane: Lane): void {
+    if (lane.admitted !== undefined) return;
+    const ip = lane.socket.remoteAddress ?? 'unknown';
+    admitIp(this.#host.core, ip);
+    lane.admitted = ip;
   }
 
   /**
@@ -333,9 +330,7 @@ export class FastLane implements PollLaneOwner {
   admit(lane: PollLane): void {
     const l = lane as Lane;
     if (l.admitted !== undefined) return;
-    const ip = l.socket.remoteAddress ?? 'unknown';
-    admitIp(this.#host.core, ip);
-    l.admitted = ip;
+    this.#admit(l);
     l.admittedPoll = true;
   }
 
@@ -353,10 +348,7 @@ export class FastLane implements PollLaneOwner {
       this.release(l);
     }
     l.body = body;
-    this.answer(
-      l,
-      `${headOf(status, bodyHeaders(headers, type, Buffer.byteLength(body)))}Date: ${utcDate()}\r\n`,
-    );
+    this.answer(l, answerHead(status, headers, type, body));
   }
 
   /** The answer's Connection header and the blank line, decided when the answer is written. */
@@ -661,6 +653,16 @@ const EOF: NodeJS.ErrnoException = Object.assign(new Error('request cut short by
 const HEAD_TIMEOUT: NodeJS.ErrnoException = Object.assign(new Error('request head timeout'), {
   code: 'ERR_HTTP_REQUEST_TIMEOUT',
 });
+
+/** An answer's head up to its Connection header (added when it is written), Date included. */
+function answerHead(
+  status: number,
+  headers: Record<string, string>,
+  type: string,
+  body: Buffer | string,
+): string {
+  return `${headOf(status, bodyHeaders(headers, type, Buffer.byteLength(body)))}Date: ${utcDate()}\r\n`;
+}
 
 /** A status line and header lines (the connection headers and Date are added per answer). */
 function headOf(status: number, list: readonly string[]): string {

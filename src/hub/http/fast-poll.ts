@@ -1,10 +1,9 @@
 import type { Socket } from 'node:net';
-import { ERROR_CODES } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
 import { JSON_TYPE, PollSubscriber } from '../transports/poll-base.js';
 import type { Start } from '../transports/transport.js';
 import { subscribeNeedsCredentials } from './auth.js';
-import { describeError } from './respond.js';
+import { errorAnswer } from './respond.js';
 import { parseSubscribe } from './subscribe.js';
 
 /**
@@ -161,8 +160,6 @@ export function startPoll(owner: PollLaneOwner, lane: PollLane, r: PollRequest):
 
 /** Answers the request in flight with a cometa error body, as the regular path's fail() does. */
 function replyError(owner: PollLaneOwner, lane: PollLane, err: unknown, cors: Record<string, string>): void {
-  const e = describeError(owner.core, err);
-  const body = JSON.stringify({ error: { code: e.code, message: e.message } });
-  const headers = e.headers === undefined ? cors : { ...cors, ...e.headers };
-  owner.reply(lane, ERROR_CODES[e.code].status, headers, JSON_TYPE, body);
+  const a = errorAnswer(owner.core, err, cors);
+  owner.reply(lane, a.status, a.headers, JSON_TYPE, a.body);
 }

@@ -45,6 +45,23 @@ export function describeError(
   return { code: 'ERR_INTERNAL', message: 'internal error', headers: undefined };
 }
 
+/**
+ * A failure as the raw-bytes answers of the fast lane write it: status, `base` headers with the
+ * error's own (Retry-After...), and the cometa error body, the same as {@link sendError} sends.
+ */
+export function errorAnswer(
+  core: HubCore,
+  err: unknown,
+  base: Record<string, string>,
+): { status: number; headers: Record<string, string>; body: string } {
+  const e = describeError(core, err);
+  return {
+    status: ERROR_CODES[e.code].status,
+    headers: e.headers === undefined ? base : { ...base, ...e.headers },
+    body: JSON.stringify({ error: { code: e.code, message: e.message } }),
+  };
+}
+
 /** Answers with JSON. */
 export function sendJson(
   res: ServerResponse,
