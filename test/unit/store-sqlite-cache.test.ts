@@ -349,7 +349,7 @@ async function runWithFailures(seed: number, variants: SqliteStoreOptions[]): Pr
 }
 
 describe('sqlite store: tail cache under failures', () => {
-  it('still answers exactly as the file does (rollbacks, throwing listeners, reopen; 8 seeds)', async () => {
+  it('still answers exactly as the file does (rollbacks, throwing listeners, reopen; 8 seeds; channel counters held or reloaded)', async () => {
     let hits = 0;
     for (let seed = 1; seed <= 8; seed++)
       hits += await runWithFailures(seed, [
@@ -357,6 +357,9 @@ describe('sqlite store: tail cache under failures', () => {
         { cacheMessages: 1, cacheBytes: 800 },
         { cacheMessages: 4, cacheBytes: 3000 },
         {},
+        // Channel counters forgotten after every commit (read back from the file) or after one.
+        { cacheChannels: 0 },
+        { cacheChannels: 1, cacheMessages: 0 },
       ]);
     assert.ok(hits > 1000, `hits ${hits}`);
   });

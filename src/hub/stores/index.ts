@@ -20,8 +20,8 @@ export function defaultStoreSpec(dataDir: string): string {
  * - `memory`
  * - `sqlite:PATH` (relative to the working directory; the directory is created), optionally
  *   `sqlite:PATH?sync=full` to fsync every commit, `cache=N` newest messages kept in memory per
- *   recently read channel (default 32, 0 off), `cacheBytes=N` their bound (default 16 MiB); see
- *   docs/stores.md
+ *   recently read channel (default 32, 0 off), `cacheBytes=N` their bound (default 16 MiB),
+ *   `cacheChannels=N` channel counters kept in memory (default 65536); see docs/stores.md
  * - `redis://[:PASSWORD@]HOST:PORT/DB` (also `rediss://`), optionally `?prefix=cometa:` (key
  *   prefix), `&fanout=pubsub|stream`, `&log=100000` (entries kept in the global log)
  *
@@ -39,11 +39,14 @@ export function createStore(spec: string, ctx: StoreContext, dataDir: string): S
       rest = rest.slice(0, q);
       for (const [key, value] of params) {
         if (key === 'sync' && (value === 'normal' || value === 'full')) options.sync = value;
-        else if ((key === 'cache' || key === 'cacheBytes') && /^\d{1,12}$/.test(value))
-          options[key === 'cache' ? 'cacheMessages' : 'cacheBytes'] = Number(value);
+        else if (
+          (key === 'cache' || key === 'cacheBytes' || key === 'cacheChannels') &&
+          /^\d{1,12}$/.test(value)
+        )
+          options[key === 'cache' ? 'cacheMessages' : key] = Number(value);
         else
           throw new TypeError(
-            `options.store: unknown sqlite option ${key}=${value} (expected sync=normal|full, cache=N, cacheBytes=N)`,
+            `options.store: unknown sqlite option ${key}=${value} (expected sync=normal|full, cache=N, cacheBytes=N, cacheChannels=N)`,
           );
       }
     }

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { newEpoch } from '../../protocol/cursor.js';
+import { type ChannelState, ChannelStates } from './sqlite-channels.js';
 import {
   type ChannelGap,
   type ChannelInfo,
@@ -41,12 +42,21 @@ export interface SqliteStoreOptions {
    * @default 16777216 (16 MiB)
    */
   cacheBytes?: number;
+  /**
+   * Channels whose counters (newest seq, floor, retained count) are kept in memory without changes
+   * waiting to be written; beyond it the least recently loaded are read from the file again when
+   * needed (sqlite-channels.ts).
+   * @default 65536
+   */
+  cacheChannels?: number;
 }
 
 /** @see SqliteStoreOptions.cacheMessages */
 export const DEFAULT_CACHE_MESSAGES = 32;
 /** @see SqliteStoreOptions.cacheBytes */
 export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
+/** @see SqliteStoreOptions.cacheChannels */
+export const DEFAULT_CACHE_CHANNELS = 65536;
 
 interface PendingAppend {
   channel: string;
@@ -115,10 +125,14 @@ CREATE TABLE IF NOT EXISTS channels (
  * - `channels(channel, last_seq, floor, floor_reason, stored)`: per-channel newest seq, gap floor
  *   (highest seq removed by retention or deletion, and why) and retained count. Rows at or below
  *   the floor are dead: every query skips them, and they are deleted in bulk (see PURGE_AFTER).
- * - `meta(key, value)`: `epoch`
+ *   The store keeps these counters in memory and writes them back lazily (sqlite-channels.ts): a
+ *   row is exact up to seq `meta.through`, and open() recounts channels with messages above it.
+ * - `meta(key, value)`: `epoch`, `through`
  *
- * The head seq is `max(channels.last_seq)`: channel rows are never deleted (a drop keeps the row
- * with its floor), so a seq is never reused even when the newest messages are dropped.
+ * The head seq is the larger of `max(messages.seq)` and `max(channels.last_seq)`: channel rows are
+ * never deleted (a drop keeps the row with its floor, written in the drop's transaction), and dead
+ * rows are deleted only in a transaction that first writes their floor, so a seq is never reused
+ * even when the newest messages are dropped.
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -140,6 +154,8 @@ export class SqliteStore implements Store {
   #dead = new Set<string>();
   #deadRows = 0;
   readonly #cache: TailCache;
+  readonly #states: ChannelStates;
+  #writeBackTx: (() => void) | undefined;
   /**
    * Floors the running transaction raised, as channel, floor, rows now dead, channel, ...: applied
    * (to the tail cache and the dead-row bookkeeping) only once it committed.
@@ -153,6 +169,10 @@ export class SqliteStore implements Store {
     this.#cache = new TailCache(
       count('cacheMessages', options.cacheMessages, DEFAULT_CACHE_MESSAGES),
       count('cacheBytes', options.cacheBytes, DEFAULT_CACHE_BYTES),
+    );
+    this.#states = new ChannelStates(
+      count('cacheChannels', options.cacheChannels, DEFAULT_CACHE_CHANNELS),
+      (channel) => this.#loadState(channel),
     );
   }
 
@@ -186,38 +206,67 @@ export class SqliteStore implements Store {
     const st = prepare(db);
     this.#st = st;
     this.epoch = (st.getMeta.get('epoch') as { value: string }).value;
-    this.#seq = (st.head.get() as { head: number | null }).head ?? 0;
+    this.#seq = Math.max(
+      (st.head.get() as { head: number | null }).head ?? 0,
+      (st.maxSeq.get() as { seq: number | null }).seq ?? 0,
+    );
 
     this.#appendTx = db.transaction((batch: readonly PendingAppend[]) => {
       let seq = this.#seq;
       for (const { channel, event, json, time } of batch) {
         seq++;
         st.insert.run(seq, channel, event, json, time);
-        const row = st.bump.get(channel, seq) as { stored: number; floor: number };
-        const { maxMessages } = this.#ctx.retentionFor(channel);
-        const excess = row.stored - Math.max(0, maxMessages);
-        if (excess > 0) {
-          // Trim by raising the floor to the newest removed message. The rows stay on disk, dead
-          // (every query skips seq <= floor), until #purge() deletes many at once: deleting the
-          // oldest row here would dirty two more pages (its table and index leaves) per append.
-          const cut = st.nthLive.get(channel, row.floor, excess - 1) as { seq: number };
-          st.setFloor.run(cut.seq, 'trimmed', excess, channel);
-          this.#raised.push(channel, cut.seq, excess);
-        }
+        const s = this.#states.change(channel);
+        s.lastSeq = seq;
+        s.stored++;
+        this.#trimByCount(channel, s);
       }
       return seq;
     });
 
-    // Deletes dead rows (seq <= floor). Safe for any channel at any time: the bound is the
-    // committed floor, never a figure held in memory.
+    // Writes the changed channel rows, exact up to the head (meta.through), in the transaction
+    // that calls it.
+    const writeBack = (): void => {
+      if (this.#states.writeBack((c, s) => st.putChannel.run(c, s.lastSeq, s.floor, s.reason, s.stored)))
+        st.putMeta.run('through', String(this.#seq));
+    };
+    this.#writeBackTx = db.transaction(writeBack);
+    // Deletes dead rows (seq <= floor), after writing the floors: the bound is the floor in the
+    // file, so a crash never leaves a channel without rows and without the floor that covers them.
     this.#purgeTx = db.transaction((channels: Iterable<string>) => {
+      writeBack();
       for (const channel of channels) st.deleteDead.run({ c: channel });
     });
+
+    // After a crash, rows are exact only up to meta.through (every row when it is missing: files
+    // written before rows were kept in memory). Channels with messages above it are counted again,
+    // and trimmed to their retention as the appends would have (count only; age: the next sweep).
+    const stored = st.getMeta.get('through') as { value: string } | undefined;
+    const through = stored === undefined ? this.#seq : Number(stored.value);
+    this.#raised.length = 0;
+    this.#tx(
+      db.transaction(() => {
+        // From now on the file says how far its rows are exact, so a crash before the first write-back
+        // is recovered like any other.
+        if (stored === undefined) st.putMeta.run('through', String(this.#seq));
+        for (const channel of st.staleChannels.pluck().all(through) as string[]) {
+          const s = this.#states.change(channel);
+          const newest = (st.maxSeqOf.get(channel) as { seq: number }).seq;
+          s.lastSeq = Math.max(s.lastSeq, s.floor, newest);
+          s.stored = (st.countLive.get(channel, s.floor, Number.MAX_SAFE_INTEGER) as { n: number }).n;
+          this.#trimByCount(channel, s);
+        }
+        writeBack();
+      }),
+    )();
+    this.#states.committed();
+    this.#applyRaised();
     // Dead rows left by a crash between a trim and its purge.
     for (const channel of st.deadChannels.pluck().all() as string[]) this.#dead.add(channel);
     this.#purge();
 
     this.#sweepTx = db.transaction((now: number) => {
+      writeBack(); // the file's rows are the channels with live messages, and their floors
       for (const { channel, floor } of st.liveChannels.all() as { channel: string; floor: number }[]) {
         const cutoff = now - this.#ctx.retentionFor(channel).maxAgeMs;
         const oldest = st.oldestLive.get(channel, floor) as { time: number } | undefined;
@@ -228,17 +277,60 @@ export class SqliteStore implements Store {
         const bound = keep ? keep.seq : Number.MAX_SAFE_INTEGER;
         const cut = st.lastBefore.get(channel, bound) as { seq: number };
         const removed = (st.countLive.get(channel, floor, cut.seq) as { n: number }).n;
-        st.setFloor.run(cut.seq, 'trimmed', removed, channel);
+        const s = this.#states.change(channel);
+        s.floor = cut.seq;
+        s.reason = 'trimmed';
+        s.stored -= removed;
         this.#raised.push(channel, cut.seq, removed);
       }
+      writeBack();
     });
 
     this.#dropTx = db.transaction((channel: string) => {
-      const row = st.channel.get(channel) as ChannelRow | undefined;
-      if (!row || row.last_seq <= 0) return;
+      const known = this.#states.get(channel);
+      if (!known || known.lastSeq <= 0) return;
       st.deleteChannel.run(channel);
-      st.setDropped.run(channel);
+      const s = this.#states.change(channel);
+      s.floor = s.lastSeq;
+      s.reason = 'deleted';
+      s.stored = 0;
+      writeBack(); // the floor is in the file with the deletion
     });
+  }
+
+  /**
+   * Trims a channel to its count retention by raising its floor to the newest removed message. The
+   * rows stay on disk, dead (every query skips seq <= floor), until #purge() deletes many at once:
+   * deleting the oldest row here would dirty two more pages (its table and index leaves) per append.
+   */
+  #trimByCount(channel: string, s: ChannelState): void {
+    const excess = s.stored - Math.max(0, this.#ctx.retentionFor(channel).maxMessages);
+    if (excess <= 0) return;
+    const cut = (this.#prepared().nthLive.get(channel, s.floor, excess - 1) as { seq: number }).seq;
+    s.floor = cut;
+    s.reason = 'trimmed';
+    s.stored -= excess;
+    this.#raised.push(channel, cut, excess);
+  }
+
+  /** A channel's row from the file, for {@link ChannelStates}. */
+  #loadState(channel: string): ChannelState | undefined {
+    const row = this.#prepared().channel.get(channel) as ChannelRow | undefined;
+    if (row === undefined) return undefined;
+    return {
+      lastSeq: row.last_seq,
+      floor: row.floor,
+      reason: row.floor_reason as GapReason,
+      stored: row.stored,
+    };
+  }
+
+  /**
+   * Channel counters held in memory: at most {@link SqliteStoreOptions.cacheChannels} once written
+   * back, plus the channels changed since.
+   */
+  get heldChannels(): number {
+    return this.#states.size;
   }
 
   /** The tail cache's counters (see {@link SqliteStoreOptions.cacheMessages}). */
@@ -277,10 +369,12 @@ export class SqliteStore implements Store {
       last = this.#tx(this.#appendTx)(batch);
     } catch (err) {
       this.#raised.length = 0; // rolled back
+      this.#states.rolledBack();
       const error = unavailable(err);
       for (const p of batch) p.reject(error);
       return;
     }
+    this.#states.committed();
     let seq = last - batch.length;
     this.#seq = last;
     const messages: StoredMessage[] = [];
@@ -322,16 +416,16 @@ export class SqliteStore implements Store {
         for (const m of cached) messages.push(m);
         continue;
       }
-      const row = st.channel.get(channel) as ChannelRow | undefined;
-      if (!row) {
+      const s = this.#states.get(channel);
+      if (!s) {
         cache.fill(channel, 0, [], true); // never published: no message after any cursor
         continue;
       }
-      if (after < row.floor) gaps.push({ channel, reason: row.floor_reason as GapReason });
-      const from = Math.max(after, row.floor); // rows at or below the floor are dead
+      if (after < s.floor) gaps.push({ channel, reason: s.reason });
+      const from = Math.max(after, s.floor); // rows at or below the floor are dead
       const rows = (st.readOne.all(channel, from, limit + 1) as MessageRow[]).map(toMessage);
       // Not cut by the limit: every live message after `from`, which is what a tail holds.
-      if (rows.length <= limit) cache.fill(channel, from, rows, from === row.floor);
+      if (rows.length <= limit) cache.fill(channel, from, rows, from === s.floor);
       for (const m of rows) messages.push(m);
     }
     if (channels.length > 1) messages.sort(bySeq);
@@ -352,7 +446,9 @@ export class SqliteStore implements Store {
           for (const m of cached) messages.push(m);
           continue;
         }
-        const rows = (st.lastOne.all({ c: channel, n }) as MessageRow[]).reverse().map(toMessage);
+        const s = this.#states.get(channel);
+        if (!s) continue;
+        const rows = (st.lastOne.all({ c: channel, f: s.floor, n }) as MessageRow[]).reverse().map(toMessage);
         // The newest live messages from the oldest returned on; all of them when fewer than n.
         const first = rows[0];
         if (first !== undefined) cache.fill(channel, first.seq - 1, rows, rows.length < n);
@@ -376,8 +472,9 @@ export class SqliteStore implements Store {
 
   async info(channel: string): Promise<ChannelInfo> {
     this.#flush();
-    const row = this.#prepared().channel.get(channel) as ChannelRow | undefined;
-    return { lastSeq: row?.last_seq ?? 0, stored: row?.stored ?? 0 };
+    this.#prepared();
+    const s = this.#states.get(channel);
+    return { lastSeq: s?.lastSeq ?? 0, stored: s?.stored ?? 0 };
   }
 
   async drop(channel: string): Promise<void> {
@@ -386,8 +483,10 @@ export class SqliteStore implements Store {
     try {
       this.#tx(this.#dropTx)(channel);
     } catch (err) {
+      this.#states.rolledBack();
       throw unavailable(err);
     }
+    this.#states.committed();
     this.#dead.delete(channel); // the drop deleted every row of the channel
     this.#listener({ type: 'deleted', channel, time: Date.now() });
   }
@@ -400,30 +499,47 @@ export class SqliteStore implements Store {
       this.#tx(this.#sweepTx)(now);
     } catch (err) {
       this.#raised.length = 0; // rolled back
+      this.#states.rolledBack();
       throw err;
     }
+    this.#states.committed();
     this.#applyRaised();
     this.#purge(); // once a second: dead rows do not outlive a second in a running hub
   }
 
   async close(): Promise<void> {
     this.#flush();
-    if (this.#db) this.#purge();
+    if (this.#db) {
+      this.#purge();
+      try {
+        this.#tx(this.#writeBackTx)();
+        this.#states.committed();
+      } catch {
+        this.#states.rolledBack(); // the next open counts these channels again
+      }
+    }
     const db = this.#db;
     this.#db = undefined;
     this.#st = undefined;
+    this.#writeBackTx = undefined;
     this.#cache.clear();
+    this.#states.clear();
     db?.close();
   }
 
-  /** Deletes the dead rows of every channel trimmed since the last purge (one transaction). */
+  /**
+   * Deletes the dead rows of every channel trimmed since the last purge, with the channel rows
+   * written back first (one transaction).
+   */
   #purge(): void {
     if (this.#dead.size === 0) return;
     try {
       this.#tx(this.#purgeTx)(this.#dead);
     } catch {
+      this.#states.rolledBack();
       return; // the rows stay dead (invisible) and the next purge retries; a failing disk shows on appends
     }
+    this.#states.committed();
     this.#dead.clear();
     this.#deadRows = 0;
   }
@@ -444,10 +560,16 @@ function prepare(db: Database.Database) {
     getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
     head: db.prepare('SELECT max(last_seq) AS head FROM channels'),
     insert: db.prepare('INSERT INTO messages (seq, channel, event, data, time) VALUES (?, ?, ?, ?, ?)'),
-    bump: db.prepare(
-      `INSERT INTO channels (channel, last_seq, stored) VALUES (?, ?, 1)
-       ON CONFLICT (channel) DO UPDATE SET last_seq = excluded.last_seq, stored = stored + 1
-       RETURNING stored, floor`,
+    maxSeq: db.prepare('SELECT max(seq) AS seq FROM messages'),
+    maxSeqOf: db.prepare('SELECT max(seq) AS seq FROM messages WHERE channel = ?'),
+    staleChannels: db.prepare('SELECT DISTINCT channel FROM messages WHERE seq > ?'),
+    putChannel: db.prepare(
+      `INSERT INTO channels (channel, last_seq, floor, floor_reason, stored) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (channel) DO UPDATE SET last_seq = excluded.last_seq, floor = excluded.floor,
+       floor_reason = excluded.floor_reason, stored = excluded.stored`,
+    ),
+    putMeta: db.prepare(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
     ),
     nthLive: db.prepare(
       'SELECT seq FROM messages WHERE channel = ? AND seq > ? ORDER BY seq LIMIT 1 OFFSET ?',
@@ -459,9 +581,6 @@ function prepare(db: Database.Database) {
       `SELECT channel FROM channels c
        WHERE floor > 0 AND EXISTS (SELECT 1 FROM messages m WHERE m.channel = c.channel AND m.seq <= c.floor)`,
     ),
-    setFloor: db.prepare(
-      'UPDATE channels SET floor = ?, floor_reason = ?, stored = stored - ? WHERE channel = ?',
-    ),
     liveChannels: db.prepare('SELECT channel, floor FROM channels WHERE stored > 0'),
     oldestLive: db.prepare('SELECT time FROM messages WHERE channel = ? AND seq > ? ORDER BY seq LIMIT 1'),
     firstFresh: db.prepare(
@@ -471,15 +590,12 @@ function prepare(db: Database.Database) {
     countLive: db.prepare('SELECT count(*) AS n FROM messages WHERE channel = ? AND seq > ? AND seq <= ?'),
     channel: db.prepare('SELECT * FROM channels WHERE channel = ?'),
     deleteChannel: db.prepare('DELETE FROM messages WHERE channel = ?'),
-    setDropped: db.prepare(
-      `UPDATE channels SET floor = last_seq, floor_reason = 'deleted', stored = 0 WHERE channel = ?`,
-    ),
     readOne: db.prepare(
       'SELECT seq, channel, event, data, time FROM messages WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?',
     ),
     lastOne: db.prepare(
       `SELECT seq, channel, event, data, time FROM messages
-       WHERE channel = $c AND seq > (SELECT floor FROM channels WHERE channel = $c) ORDER BY seq DESC LIMIT $n`,
+       WHERE channel = $c AND seq > $f ORDER BY seq DESC LIMIT $n`,
     ),
   };
 }
