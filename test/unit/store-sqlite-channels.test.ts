@@ -57,7 +57,7 @@ describe('sqlite store: channel counters', () => {
       );
       assert.deepEqual(r.gaps, [{ channel: `c${c}`, reason: 'trimmed' }]);
     }
-    assert.ok(store.heldChannels <= 5 + 50);
+    assert.ok(store.heldChannels <= 5, `held ${store.heldChannels} after reading every channel`);
     await store.close();
     const { rows, through } = fileState(path);
     assert.equal(through, '200');

@@ -52,7 +52,12 @@ export class ChannelStates {
     let s = this.#map.get(channel);
     if (s === undefined) {
       s = this.#load(channel);
-      if (s !== undefined) this.#map.set(channel, s);
+      if (s !== undefined) {
+        // Room is made before the insert: the state returned must be in the map (change() may be
+        // about to change it).
+        if (this.#map.size >= this.#cap) this.#evict(this.#cap - 1);
+        this.#map.set(channel, s);
+      }
     }
     return s;
   }
@@ -81,14 +86,25 @@ export class ChannelStates {
     return true;
   }
 
-  /** The running transaction committed: forget its undo log; trim the cache to its bound. */
+  /** The running transaction committed: forget its undo log; after a write-back, trim to the bound. */
   committed(): void {
     this.#undo.length = 0;
+    const wrote = this.#written.length > 0;
     this.#written.length = 0;
-    if (this.#map.size <= this.#cap) return;
-    for (const channel of this.#map.keys()) {
-      if (this.#map.size <= this.#cap) break;
-      if (!this.#dirty.has(channel)) this.#map.delete(channel);
+    if (wrote && this.#map.size > this.#cap) this.#evict(this.#cap);
+  }
+
+  /**
+   * Forgets clean states, first loaded first, down to `bound`. Changed ones are moved to the back
+   * instead (kept until written back), and each state is visited at most once per call, so a call
+   * costs O(states over the bound) when few are changed, never a loop.
+   */
+  #evict(bound: number): void {
+    let budget = this.#map.size;
+    for (const [channel, s] of this.#map) {
+      if (this.#map.size <= bound || budget-- <= 0) break;
+      this.#map.delete(channel);
+      if (this.#dirty.has(channel)) this.#map.set(channel, s);
     }
   }
 
