@@ -1,10 +1,12 @@
-// A/B of two or more hub builds on the publish flood (the `publish` scenario's load), alternating
+// A/B of two or more hub builds on the publish flood (the `publish` scenario's load) or on
+// long-poll round trips with a message waiting (`--scenario longpoll`, that scenario's load), alternating
 // builds run by run so that the machine's drift hits every build alike, and pinned: the hub on CPU
 // 0, this script and its load generator on CPU 1 (taskset), which takes most of the scheduler's
 // noise out of a 2-core VM. Prints each run and the medians; the figure to trust is how many
 // alternating pairs favour a build, not one run.
 //
-// Usage: taskset -c 1 node bench/ab.mjs [--reps 6] [--seconds 5] [--store sqlite|memory] DIST...
+// Usage: taskset -c 1 node bench/ab.mjs [--scenario publish|longpoll] [--reps 6] [--seconds 5]
+//        [--store sqlite|memory] DIST...
 // Each DIST is a built `dist/` directory whose parent resolves the hub's dependencies (a
 // node_modules next to it), e.g. two copies of the repo built at different commits.
 import { fork, spawn } from 'node:child_process';
@@ -21,6 +23,7 @@ const { values, positionals } = parseArgs({
     reps: { type: 'string', default: '6' },
     seconds: { type: 'string', default: '5' },
     store: { type: 'string', default: 'sqlite' },
+    scenario: { type: 'string', default: 'publish' },
   },
 });
 if (positionals.length === 0) {
@@ -63,18 +66,25 @@ async function one(dist) {
   });
   try {
     await waitForPort(port, '127.0.0.1', 15000, () => hub.exitCode === null);
-    await call('flood', { port, channels: CH, duration: 1, conns: 4, size: 64 }); // warm-up
+    const seconds = Number(values.seconds);
+    let run;
+    if (values.scenario === 'longpoll') {
+      // As the longpoll scenario: a cursor before the newest of two stored messages.
+      const { bodies } = await call('prime', { port, channel: CH[0], count: 2, size: 64 });
+      const since = encodeURIComponent(JSON.parse(bodies[0].body).id);
+      const head = `GET /sub/${CH[0]}?since=${since} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+      run = async (duration) => (await call('lproundtrips', { port, head, duration, conns: 4 })).withPayload;
+    } else {
+      run = async (duration) =>
+        (await call('flood', { port, channels: CH, duration, conns: 4, size: 64 })).statuses['202'] ?? 0;
+    }
+    await run(1); // warm-up
     const a = sample(hub.pid);
-    const r = await call('flood', {
-      port,
-      channels: CH,
-      duration: Number(values.seconds),
-      conns: 4,
-      size: 64,
-    });
+    const t0 = Date.now();
+    const ok = await run(seconds);
     const b = sample(hub.pid);
-    const ok = r.statuses['202'] ?? 0;
-    return { rate: ok / r.seconds, us: ((b.cpu - a.cpu) * 1e6) / ok, user: ((b.user - a.user) * 1e6) / ok };
+    const wall = (Date.now() - t0) / 1000;
+    return { rate: ok / wall, us: ((b.cpu - a.cpu) * 1e6) / ok, user: ((b.user - a.user) * 1e6) / ok };
   } finally {
     hub.kill('SIGTERM');
     await new Promise((res) => hub.once('exit', res));
@@ -82,13 +92,15 @@ async function one(dist) {
   }
 }
 
+const unit = values.scenario === 'longpoll' ? 'round trip' : 'publish';
+const units = values.scenario === 'longpoll' ? 'round trips' : 'publishes';
 const runs = builds.map(() => []);
 for (let r = 0; r < Number(values.reps); r++) {
   for (let i = 0; i < builds.length; i++) {
     const x = await one(builds[i]);
     runs[i].push(x);
     console.log(
-      `${builds[i]}: ${x.rate.toFixed(0)} publishes/s, ${x.us.toFixed(1)} µs CPU/publish (user ${x.user.toFixed(1)})`,
+      `${builds[i]}: ${x.rate.toFixed(0)} ${units}/s, ${x.us.toFixed(1)} µs CPU/${unit} (user ${x.user.toFixed(1)})`,
     );
   }
 }
@@ -101,12 +113,12 @@ console.log('--- medians');
 builds.forEach((b, i) => {
   const rs = runs[i];
   console.log(
-    `${b}: ${median(rs.map((x) => x.rate)).toFixed(0)} publishes/s, ${median(rs.map((x) => x.us)).toFixed(1)} µs CPU/publish`,
+    `${b}: ${median(rs.map((x) => x.rate)).toFixed(0)} ${units}/s, ${median(rs.map((x) => x.us)).toFixed(1)} µs CPU/${unit}`,
   );
 });
 if (builds.length === 2) {
   const wins = runs[1].filter((x, k) => x.us < runs[0][k].us).length;
-  console.log(`pairs where the second build spent less CPU per publish: ${wins} of ${runs[1].length}`);
+  console.log(`pairs where the second build spent less CPU per ${unit}: ${wins} of ${runs[1].length}`);
 }
 worker.disconnect();
 worker.kill();
