@@ -146,7 +146,11 @@ export class Hub {
         'event names match ^[A-Za-z][A-Za-z0-9_.:-]{0,63}$ and are not reserved (open, close, gap, deleted, heartbeat, error)',
       );
     }
-    if (data === undefined) data = null;
+    return this.#append(channel, event, data === undefined ? null : data);
+  }
+
+  /** Stores a message whose channel and event are valid (publish(), and the fast lane's own checks). */
+  async #append(channel: string, event: string, data: unknown): Promise<string> {
     // One await fewer per publish once the store is open (the common case).
     if (!this.#ready) await this.ready;
     const m = await this.store.append(channel, event, data, Date.now());
@@ -208,7 +212,8 @@ export class Hub {
     if (this.options.fastPublish || this.options.fastPoll) {
       this.#fast = new FastLane(server, {
         core: this.core,
-        publish: (c, d) => this.publish(c, d),
+        // The lane takes only plain valid channel names (isChannelName) and the default event.
+        publish: (c, d) => this.#append(c, DEFAULT_EVENT, d === undefined ? null : d),
         ready: () => this.#ready && !this.core.closing,
       });
     }

@@ -56,6 +56,9 @@ describe('publish fast lane', () => {
     const fb = JSON.parse(fast.body) as { id: string; channel: string };
     assert.equal(fb.channel, 'fl.same');
     assert.equal(fast.headers.get('cometa-id'), fb.id);
+    // Byte for byte what the regular path writes (the lane builds it from a template), but the id.
+    const sb = JSON.parse(slow.body) as { id: string };
+    assert.equal(fast.body, slow.body.replace(sb.id, fb.id));
     const info = (await (await fetch(`${t.url}/pub/fl.same`)).json()) as { stored: number };
     assert.equal(info.stored, 2);
   });

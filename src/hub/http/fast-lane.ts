@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { isChannelName } from '../../protocol/channel.js';
 import type { HubCore } from '../core.js';
 import { NONE, publishNeedsCredentials } from './auth.js';
-import { parsePublishBody } from './body.js';
+import { parsePublishBody, parsePublishBodyNow } from './body.js';
 import { compileOrigins, responseCors } from './cors.js';
 import {
   type LanePollSubscriber,
@@ -304,9 +304,13 @@ export class FastLane implements PollLaneOwner {
       // closes or is handed over (one admission per connection, not one per request).
       this.#admit(lane);
       checkPublishRate(core, ip, NONE);
-      const data = await parsePublishBody(r.body, r.contentType, null);
+      // JSON, text and forms are parsed without a promise; multipart has an asynchronous parser.
+      let data = parsePublishBodyNow(r.body, r.contentType);
+      if (data === undefined) data = await parsePublishBody(r.body, r.contentType, null);
       const id = await this.#host.publish(r.channel, data);
-      const text = JSON.stringify({ id, channel: r.channel });
+      // What JSON.stringify({ id, channel }) gives: neither a cursor nor a plain channel name
+      // (PLAIN_CHANNEL) has a character JSON escapes.
+      const text = `{"id":"${id}","channel":"${r.channel}"}`;
       const ok = this.#ok;
       lane.body = text;
       return `${ok[0]}${id}${ok[1]}${Buffer.byteLength(text)}${ok[2]}Date: ${utcDate()}\r\n`;
