@@ -22,17 +22,24 @@ export interface ChannelState {
  * file), a drop, an age sweep, close. After a crash, the store recounts the channels that have
  * messages above `through` (sqlite.ts, open()).
  *
- * Memory is bounded: clean states beyond `cap` are forgotten (oldest loaded first) and read from the
- * file again when needed; dirty ones are kept until written back (at least once a second in a hub).
+ * Memory is bounded: clean states beyond `cap` are forgotten (first loaded or cleaned first) and read
+ * from the file again when needed; changed ones are kept until written back (at least once a second
+ * in a hub) and that transaction committed.
  *
  * Every change inside a transaction goes through {@link change}, which logs the state's previous
  * value, so a failed transaction can be undone in memory as it is in the file.
  */
 export class ChannelStates {
   readonly #map = new Map<string, ChannelState>();
+  /** Held states that match the file, first loaded (or cleaned) first: the only ones evicted. */
+  readonly #clean = new Set<string>();
+  /** Held states changed since they were last written back. */
   readonly #dirty = new Set<string>();
-  /** Channels written back by the running transaction (dirty again if it rolls back). */
-  #written: string[] = [];
+  /**
+   * Channels written back by the running transaction: neither clean (it may roll back, and then
+   * they are changed again) nor evictable until it ends.
+   */
+  readonly #written = new Set<string>();
   /**
    * The running transaction's undo log, flat: channel, state (undefined: created by it), lastSeq,
    * floor, reason, stored, channel, ... (no object per change on the append path).
@@ -53,10 +60,11 @@ export class ChannelStates {
     if (s === undefined) {
       s = this.#load(channel);
       if (s !== undefined) {
-        // Room is made before the insert: the state returned must be in the map (change() may be
-        // about to change it).
-        if (this.#map.size >= this.#cap) this.#evict(this.#cap - 1);
+        // Room is made before the insert: the state returned must stay held (change() may be about
+        // to change it).
+        this.#evict(this.#cap - 1);
         this.#map.set(channel, s);
+        this.#clean.add(channel);
       }
     }
     return s;
@@ -69,7 +77,10 @@ export class ChannelStates {
       s = { lastSeq: 0, floor: 0, reason: 'trimmed', stored: 0 };
       this.#map.set(channel, s);
       this.#undo.push(channel, undefined, 0, 0, 'trimmed', 0);
-    } else this.#undo.push(channel, s, s.lastSeq, s.floor, s.reason, s.stored);
+    } else {
+      this.#undo.push(channel, s, s.lastSeq, s.floor, s.reason, s.stored);
+      this.#clean.delete(channel);
+    }
     this.#dirty.add(channel);
     return s;
   }
@@ -80,35 +91,23 @@ export class ChannelStates {
     for (const channel of this.#dirty) {
       const s = this.#map.get(channel);
       if (s !== undefined) write(channel, s);
-      this.#written.push(channel);
+      this.#written.add(channel);
     }
     this.#dirty.clear();
     return true;
   }
 
-  /** The running transaction committed: forget its undo log; after a write-back, trim to the bound. */
+  /** The running transaction committed: what it wrote back is clean; the cache is trimmed to its bound. */
   committed(): void {
     this.#undo.length = 0;
-    const wrote = this.#written.length > 0;
-    this.#written.length = 0;
-    if (wrote && this.#map.size > this.#cap) this.#evict(this.#cap);
+    if (this.#written.size === 0) return;
+    for (const channel of this.#written)
+      if (this.#map.has(channel) && !this.#dirty.has(channel)) this.#clean.add(channel);
+    this.#written.clear();
+    this.#evict(this.#cap);
   }
 
-  /**
-   * Forgets clean states, first loaded first, down to `bound`. Changed ones are moved to the back
-   * instead (kept until written back), and each state is visited at most once per call, so a call
-   * costs O(states over the bound) when few are changed, never a loop.
-   */
-  #evict(bound: number): void {
-    let budget = this.#map.size;
-    for (const [channel, s] of this.#map) {
-      if (this.#map.size <= bound || budget-- <= 0) break;
-      this.#map.delete(channel);
-      if (this.#dirty.has(channel)) this.#map.set(channel, s);
-    }
-  }
-
-  /** The running transaction rolled back: every state as it was before it. */
+  /** The running transaction rolled back: every state as it was before it, and changed again. */
   rolledBack(): void {
     const u = this.#undo;
     for (let i = u.length - 6; i >= 0; i -= 6) {
@@ -117,6 +116,7 @@ export class ChannelStates {
       if (s === undefined) {
         this.#map.delete(channel);
         this.#dirty.delete(channel);
+        this.#written.delete(channel);
         continue;
       }
       s.lastSeq = u[i + 2] as number;
@@ -125,8 +125,18 @@ export class ChannelStates {
       s.stored = u[i + 5] as number;
     }
     u.length = 0;
-    for (const channel of this.#written) if (this.#map.has(channel)) this.#dirty.add(channel);
-    this.#written.length = 0;
+    // The file's rows went back too: what the transaction wrote back is unwritten again.
+    for (const channel of this.#written) this.#dirty.add(channel);
+    this.#written.clear();
+  }
+
+  /** Forgets clean states, first loaded or cleaned first, down to `bound`: O(states forgotten). */
+  #evict(bound: number): void {
+    for (const channel of this.#clean) {
+      if (this.#map.size <= bound) return;
+      this.#clean.delete(channel);
+      this.#map.delete(channel);
+    }
   }
 
   /** States held in memory (for tests and stats). */
@@ -136,8 +146,9 @@ export class ChannelStates {
 
   clear(): void {
     this.#map.clear();
+    this.#clean.clear();
     this.#dirty.clear();
+    this.#written.clear();
     this.#undo.length = 0;
-    this.#written.length = 0;
   }
 }

@@ -203,6 +203,17 @@ export class SqliteStore implements Store {
       throw err;
     }
     this.#db = db;
+    try {
+      this.#start(db);
+    } catch (err) {
+      // A store that failed to open holds nothing: no lock on the file, no half-made state.
+      this.#abandon(db);
+      throw err;
+    }
+  }
+
+  /** open()'s second half: statements and transactions, recovery after a crash, the first purge. */
+  #start(db: Database.Database): void {
     const st = prepare(db);
     this.#st = st;
     this.epoch = (st.getMeta.get('epoch') as { value: string }).value;
@@ -311,6 +322,19 @@ export class SqliteStore implements Store {
     s.reason = 'trimmed';
     s.stored -= excess;
     this.#raised.push(channel, cut, excess);
+  }
+
+  /** Closes the file and forgets everything open() made (it failed part way). */
+  #abandon(db: Database.Database): void {
+    this.#db = undefined;
+    this.#st = undefined;
+    this.#appendTx = this.#writeBackTx = this.#purgeTx = this.#sweepTx = this.#dropTx = undefined;
+    this.#states.clear();
+    this.#cache.clear();
+    this.#raised.length = 0;
+    this.#dead.clear();
+    this.#deadRows = 0;
+    db.close();
   }
 
   /** A channel's row from the file, for {@link ChannelStates}. */
