@@ -252,14 +252,14 @@ export class SqliteStore implements Store {
     // After a crash, rows are exact only up to meta.through (every row when it is missing: files
     // written before rows were kept in memory). Channels with messages above it are counted again,
     // and trimmed to their retention as the appends would have (count only; age: the next sweep).
-    const stored = st.getMeta.get('through') as { value: string } | undefined;
-    const through = stored === undefined ? this.#seq : Number(stored.value);
+    const throughRow = st.getMeta.get('through') as { value: string } | undefined;
+    const through = throughRow === undefined ? this.#seq : Number(throughRow.value);
     this.#raised.length = 0;
     this.#tx(
       db.transaction(() => {
         // From now on the file says how far its rows are exact, so a crash before the first write-back
         // is recovered like any other.
-        if (stored === undefined) st.putMeta.run('through', String(this.#seq));
+        if (throughRow === undefined) st.putMeta.run('through', String(this.#seq));
         for (const channel of st.staleChannels.pluck().all(through) as string[]) {
           const s = this.#states.change(channel);
           const newest = (st.maxSeqOf.get(channel) as { seq: number }).seq;
