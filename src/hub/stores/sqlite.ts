@@ -44,8 +44,8 @@ export interface SqliteStoreOptions {
   cacheBytes?: number;
   /**
    * Channels whose counters (newest seq, floor, retained count) are kept in memory without changes
-   * waiting to be written; beyond it the least recently loaded are read from the file again when
-   * needed (sqlite-channels.ts).
+   * waiting to be written; beyond it the first loaded or written back are forgotten, and read from
+   * the file again when needed (sqlite-channels.ts).
    * @default 65536
    */
   cacheChannels?: number;
@@ -288,11 +288,7 @@ export class SqliteStore implements Store {
         const bound = keep ? keep.seq : Number.MAX_SAFE_INTEGER;
         const cut = st.lastBefore.get(channel, bound) as { seq: number };
         const removed = (st.countLive.get(channel, floor, cut.seq) as { n: number }).n;
-        const s = this.#states.change(channel);
-        s.floor = cut.seq;
-        s.reason = 'trimmed';
-        s.stored -= removed;
-        this.#raised.push(channel, cut.seq, removed);
+        this.#trim(channel, this.#states.change(channel), cut.seq, removed);
       }
       writeBack();
     });
@@ -318,10 +314,18 @@ export class SqliteStore implements Store {
     const excess = s.stored - Math.max(0, this.#ctx.retentionFor(channel).maxMessages);
     if (excess <= 0) return;
     const cut = (this.#prepared().nthLive.get(channel, s.floor, excess - 1) as { seq: number }).seq;
+    this.#trim(channel, s, cut, excess);
+  }
+
+  /**
+   * Raises a channel's floor to `cut`, `removed` messages fewer retained; the tail cache and the
+   * dead-row count follow once the transaction commits (#applyRaised).
+   */
+  #trim(channel: string, s: ChannelState, cut: number, removed: number): void {
     s.floor = cut;
     s.reason = 'trimmed';
-    s.stored -= excess;
-    this.#raised.push(channel, cut, excess);
+    s.stored -= removed;
+    this.#raised.push(channel, cut, removed);
   }
 
   /** Closes the file and forgets everything open() made (it failed part way). */
