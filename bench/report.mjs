@@ -10,6 +10,7 @@ const COLORS = {
   cometa: '#16a34a',
   'cometa-memory': '#4ade80',
   'cometa-nagle': '#86efac',
+  'cometa-nodelay': '#bbf7d0',
   'node-http': '#d1d5db',
   'node-net': '#e5e7eb',
 };
@@ -27,6 +28,7 @@ const SHORT_PEER = {
   cometa: 'cometa',
   'cometa-memory': 'cometa (memory)',
   'cometa-nagle': 'cometa (Nagle)',
+  'cometa-nodelay': 'cometa (NODELAY)',
   'node-http': 'bare Node http',
   'node-net': 'bare Node net',
 };

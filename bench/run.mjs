@@ -146,13 +146,24 @@ const PEERS = {
     transports: ['sse', 'ws', 'longpoll', 'stream'],
     start: () => startCometa(['--store', 'memory']),
   },
-  // The TCP mode nginx+nchan streams run in (Nagle on): same hub, option tcpNoDelay off. Only in
-  // the delivery scenarios, where it changes anything.
+  // cometa's default tcpNoDelay is 'auto' (Nagle on only while the event loop is busy, as it is in
+  // the delivery scenarios). This peer pins TCP_NODELAY on, the latency-first mode, to show what it
+  // costs. Only in the delivery scenarios, where it changes anything.
+  'cometa-nodelay': {
+    label: 'cometa (memory store, tcpNoDelay on)',
+    client: 'cometa',
+    transports: ['sse', 'ws'],
+    only: ['fanout', 'channels'],
+    start: () => startCometa(['--store', 'memory', '--tcp-no-delay']),
+  },
+  // Earlier runs' third cometa: Nagle always on (tcpNoDelay off), the TCP mode nginx+nchan streams
+  // run in. Not in a run unless named (--peers).
   'cometa-nagle': {
     label: 'cometa (memory store, tcpNoDelay off)',
     client: 'cometa',
     transports: ['sse', 'ws'],
     only: ['fanout', 'channels'],
+    optIn: true,
     start: () => startCometa(['--store', 'memory', '--no-tcp-no-delay']),
   },
   // Not a competitor: Node's http module answering the same requests with nothing behind them,
@@ -180,7 +191,7 @@ const PEERS = {
     }),
   },
 };
-const peerKeys = args.peers ?? Object.keys(PEERS);
+const peerKeys = args.peers ?? Object.keys(PEERS).filter((k) => !PEERS[k].optIn);
 for (const k of peerKeys) if (!PEERS[k]) throw new Error(`unknown peer ${k}`);
 
 // ---------------------------------------------------------------- load generator processes

@@ -17,6 +17,8 @@ export interface Setting {
   kind: Kind;
   /** Default, as documented. */
   def: string;
+  /** A `bool` that also takes `auto` (from the environment or the config file; no flag needed: it is the default). */
+  auto?: true;
   doc: string;
 }
 
@@ -122,8 +124,9 @@ export const SETTINGS: readonly Setting[] = [
     env: 'COMETA_TCP_NODELAY',
     flag: 'tcp-no-delay',
     kind: 'bool',
-    def: 'true',
-    doc: 'TCP_NODELAY on streams and WebSockets (false: Nagle merges bursts, less CPU, more latency)',
+    auto: true,
+    def: 'auto',
+    doc: 'TCP_NODELAY on streams and WebSockets: true, false (Nagle merges bursts: less CPU, more latency) or auto (Nagle only while the event loop is busy)',
   },
   {
     path: 'fastPublish',
@@ -388,7 +391,10 @@ function parse(s: Setting, raw: string, source: string): unknown {
       const v = raw.trim().toLowerCase();
       if (['1', 'true', 'yes', 'on'].includes(v)) return true;
       if (['0', 'false', 'no', 'off'].includes(v)) return false;
-      throw new ConfigError(`${source} must be true or false, got ${JSON.stringify(raw)}`);
+      if (s.auto && v === 'auto') return 'auto';
+      throw new ConfigError(
+        `${source} must be true${s.auto ? ', false or auto' : ' or false'}, got ${JSON.stringify(raw)}`,
+      );
     }
     case 'list':
       return raw

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { formatCursor } from '../protocol/cursor.js';
 import type { CloseReason, GapData } from '../protocol/envelope.js';
 import { Frame, FrameRun } from './frame.js';
+import { AutoNagle } from './nagle.js';
 import type { ResolvedOptions } from './options.js';
 import type { Store, StoredMessage, StoreEvent } from './stores/store.js';
 import type { Subscriber } from './subscriber.js';
@@ -40,6 +41,8 @@ export interface HubStats {
   fastPublishes: number;
   /** Long-polls and interval polls taken by the fast lane (http/fast-poll.ts), failures included. */
   fastPolls: number;
+  /** Times `tcpNoDelay: 'auto'` switched Nagle on or off (nagle.ts). */
+  nagleSwitches: number;
   /** Full collections run by idle compaction (idle-gc.ts) in this process while this hub took part (`compactWhenIdleMs` > 0). */
   idleCompactions: number;
 }
@@ -68,6 +71,7 @@ export class HubCore {
     fastPolls: 0,
     connectionsRefused: 0,
     idleCompactions: 0,
+    nagleSwitches: 0,
   };
   /** Called once per sweep tick with the time (rate-limit bucket cleanup...): no timers of their own. */
   readonly sweepHooks: Array<(now: number) => void> = [];
@@ -120,6 +124,8 @@ export class HubCore {
    * sweep timer drifts (a peer is never pinged, and judged on its pong, more often than that). */
   #beatAt: number[] = [0];
   #lastStoreSweep = Date.now();
+  /** `tcpNoDelay: 'auto'`'s state, sampled by the sweep; undefined for a fixed true/false. */
+  readonly #autoNagle: AutoNagle | undefined;
   /** The epoch subscribers' cursors refer to; differs from store.epoch right after the store lost history. */
   #knownEpoch = '';
   closing = false;
@@ -128,7 +134,17 @@ export class HubCore {
     this.options = options;
     this.store = store;
     this.log = log;
+    this.#autoNagle = options.tcpNoDelay === 'auto' ? new AutoNagle(Date.now()) : undefined;
     store.listen((e) => this.#onStore(e));
+  }
+
+  /**
+   * Whether a stream or WebSocket socket gets TCP_NODELAY now: `options.tcpNoDelay`, or with
+   * `'auto'` whatever the load asks for (nagle.ts). Sockets opened later take it from here.
+   */
+  get noDelay(): boolean {
+    const auto = this.#autoNagle;
+    return auto === undefined ? this.options.tcpNoDelay === true : !auto.active;
   }
 
   get epoch(): string {
@@ -450,6 +466,7 @@ export class HubCore {
       }
     }
     for (const hook of this.sweepHooks) hook(now);
+    if (this.#autoNagle?.sample(now)) this.#switchNagle();
     for (const c of this.#emptied) if (this.#channels.get(c)?.size === 0) this.#channels.delete(c);
     this.#emptied.clear();
     if (now - this.#lastStoreSweep >= 1000) {
@@ -458,6 +475,14 @@ export class HubCore {
         this.log?.error({ err }, 'store sweep failed'),
       );
     }
+  }
+
+  /** Applies a change of `tcpNoDelay: 'auto'` to every open stream and WebSocket. */
+  #switchNagle(): void {
+    const noDelay = this.noDelay;
+    for (const sub of this.#all) if (sub.streaming) sub.setNoDelay(noDelay);
+    this.stats.nagleSwitches++;
+    this.log?.info({ nagle: !noDelay }, noDelay ? 'load eased: TCP_NODELAY back on' : 'busy: Nagle on');
   }
 
   /** Ends every subscription with a reason (shutdown) and stops the timer. */

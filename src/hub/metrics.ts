@@ -126,6 +126,19 @@ export class HubMetrics {
       'Full garbage collections run after quiet to give memory back (option compactWhenIdleMs)',
       () => core.stats.idleCompactions,
     );
+    mirror(
+      'cometa_nagle_switches_total',
+      "Times tcpNoDelay: 'auto' turned Nagle on (event loop busy) or off (load eased)",
+      () => core.stats.nagleSwitches,
+    );
+    new Gauge({
+      name: 'cometa_tcp_nodelay',
+      help: "1 while streams and WebSockets get TCP_NODELAY (frames leave at once), 0 while Nagle merges them (tcpNoDelay false, or 'auto' under load)",
+      registers: [registry],
+      collect() {
+        this.set(core.noDelay ? 1 : 0);
+      },
+    });
     const cache = () => core.store.cacheStats;
     mirror(
       'cometa_store_cache_hits_total',

@@ -132,13 +132,15 @@ export interface HubOptions {
   /** An XHR stream is ended (and the client resumes invisibly) after this many bytes. @default 262144 */
   streamMaxBytes?: number;
   /**
-   * TCP_NODELAY on stream and WebSocket sockets: every frame leaves at once. `false` lets the
-   * kernel's Nagle algorithm hold a small frame while the previous one is unacknowledged, merging
+   * TCP_NODELAY on stream and WebSocket sockets. `true`: every frame leaves at once. `false`: the
+   * kernel's Nagle algorithm holds a small frame while the previous one is unacknowledged, merging
    * bursts into fewer packets (less CPU under load) at the cost of up to one round trip of extra
-   * latency per burst; nginx+nchan streams behave that way. See docs/operations.md.
-   * @default true
+   * latency per burst; nginx+nchan streams behave that way. `'auto'`: `true` while the hub has CPU
+   * to spare, `false` while its event loop is busy (utilization of 70% or more over a second, back
+   * under 35%), switched for every open socket at once. See docs/operations.md.
+   * @default 'auto'
    */
-  tcpNoDelay?: boolean;
+  tcpNoDelay?: boolean | 'auto';
   /**
    * The publish fast lane of `hub.listen()`: a well-formed `POST /pub/{channel}` that needs no
    * credentials is answered straight from the connection's bytes, without Node's HTTP parser and
@@ -222,7 +224,7 @@ export interface ResolvedOptions {
   readonly longPollTimeout: number;
   readonly longPollMaxTimeout: number;
   readonly streamMaxBytes: number;
-  readonly tcpNoDelay: boolean;
+  readonly tcpNoDelay: boolean | 'auto';
   readonly fastPublish: boolean;
   readonly fastPoll: boolean;
   readonly compactWhenIdleMs: number;
@@ -284,10 +286,12 @@ function int(name: string, v: unknown, def: number, min: number, max = Number.MA
   return v;
 }
 
-function bool(name: string, v: unknown, def: boolean): boolean {
+function bool<D extends boolean | 'auto' = boolean>(name: string, v: unknown, def: D): boolean | D {
   if (v === undefined) return def;
-  if (typeof v !== 'boolean')
-    throw new OptionsError(`options.${name} must be a boolean, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') {
+    const what = def === 'auto' ? "a boolean or 'auto'" : 'a boolean';
+    throw new OptionsError(`options.${name} must be ${what}, got ${JSON.stringify(v)}`);
+  }
   return v;
 }
 
@@ -416,7 +420,7 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     longPollTimeout: int('longPollTimeout', o.longPollTimeout, 25, 1, longPollMaxTimeout),
     longPollMaxTimeout,
     streamMaxBytes: int('streamMaxBytes', o.streamMaxBytes, 256 * 1024, 1024),
-    tcpNoDelay: bool('tcpNoDelay', o.tcpNoDelay, true),
+    tcpNoDelay: o.tcpNoDelay === 'auto' ? 'auto' : bool('tcpNoDelay', o.tcpNoDelay, 'auto'),
     fastPublish: bool('fastPublish', o.fastPublish, true),
     fastPoll: bool('fastPoll', o.fastPoll, true),
     compactWhenIdleMs: int('compactWhenIdleMs', o.compactWhenIdleMs, 3000, 0, 86_400_000),

@@ -97,6 +97,12 @@ export abstract class Subscriber {
   /** Writes a heartbeat (streams) or answers empty (long-poll past its deadline). */
   abstract tick(): void;
 
+  /**
+   * Sets TCP_NODELAY on the subscriber's socket (`tcpNoDelay: 'auto'` switching; called only on
+   * streaming subscribers). Polls answer and go, so they keep Node's default.
+   */
+  setNoDelay(_noDelay: boolean): void {}
+
   /** Unregisters; transports call it when the peer goes away or after they answered. */
   detach(): void {
     if (this.closed) return;

@@ -14,7 +14,7 @@ describe('hub options', () => {
     assert.equal(o.limits.maxChannelsPerSubscription, 64);
     assert.equal(o.cors.anyOrigin, true);
     assert.equal(o.cors.maxAge, 86400);
-    assert.equal(o.tcpNoDelay, true);
+    assert.equal(o.tcpNoDelay, 'auto');
     assert.ok(Object.isFrozen(o) && Object.isFrozen(o.limits) && Object.isFrozen(o.cors));
     assert.throws(() => {
       (o as { heartbeatMs: number }).heartbeatMs = 1;

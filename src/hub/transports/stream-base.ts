@@ -72,6 +72,10 @@ export abstract class StreamSubscriber extends Subscriber {
     this.write(this.encode(frame));
   }
 
+  override setNoDelay(noDelay: boolean): void {
+    this.socket.setNoDelay(noDelay);
+  }
+
   override get coalesces(): boolean {
     return true;
   }
@@ -147,7 +151,7 @@ export function startStream(
     res,
     { ...s.headers, ...STREAM_HEADERS, 'Content-Type': contentType },
     chunkedBody,
-    hub.options.tcpNoDelay,
+    hub.noDelay,
   );
   if (!socket) return;
   const sub = make(socket);

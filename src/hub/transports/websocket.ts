@@ -66,6 +66,8 @@ export class WebSocketSubscriber extends Subscriber {
    * undefined with permessage-deflate, where every frame must go through `ws.send()`.
    */
   readonly raw: Duplex | undefined;
+  /** The upgraded socket (TCP_NODELAY switching), whatever the extensions. */
+  readonly socket: Duplex;
   /** Pings sent since the peer's last pong (or any frame it sent). */
   unanswered = 0;
   /** The upgrade's credentials: every subscribe/publish frame is authorized with them (http/auth.ts). */
@@ -91,6 +93,11 @@ export class WebSocketSubscriber extends Subscriber {
     // ws writes its own frames (acks, pings, close) synchronously unless a compression extension
     // queues them, so with no extension our direct writes keep their order on the socket.
     this.raw = ws.extensions === '' ? socket : undefined;
+    this.socket = socket;
+  }
+
+  override setNoDelay(noDelay: boolean): void {
+    (this.socket as Partial<Socket>).setNoDelay?.(noDelay);
   }
 
   /**
@@ -300,7 +307,7 @@ export const websocket: UpgradeTransport = {
     }
     serverFor(hub).handleUpgrade(req, socket, head, (ws) => {
       // ws turns Nagle off on every socket it takes; the hub's option decides.
-      if (!hub.options.tcpNoDelay) (socket as Partial<Socket>).setNoDelay?.(false);
+      if (!hub.noDelay) (socket as Partial<Socket>).setNoDelay?.(false);
       const sub = new WebSocketSubscriber(hub, s.channels, ws, socket);
       sub.credentials = s.credentials;
       sub.expiresAt = s.credentials?.expiresAt ?? 0;
