@@ -4,8 +4,8 @@ import { performance } from 'node:perf_hooks';
 export const NAGLE_ON_UTILIZATION = 0.7;
 /**
  * Utilization below which it turns Nagle off again. Far enough under the first threshold that
- * the CPU Nagle saves (about a fifth of a fan-out's in the benchmark: 9.43 -> 7.50 µs per SSE delivery) cannot swing the hub
- * back and forth.
+ * the CPU Nagle saves (about a fifth of a fan-out's in the benchmark: 9.43 -> 7.50 µs per SSE
+ * delivery) cannot swing the hub back and forth.
  */
 export const NAGLE_OFF_UTILIZATION = 0.35;
 /** Length of one measurement window: the mode can change at most once per window. */
