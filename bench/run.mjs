@@ -56,6 +56,10 @@ const FULL = {
   scaleSeconds: 10,
   payloadBytes: 64,
   subsPerWorker: 5000,
+  // At least this many subscriber processes. One process reading 100,000 deliveries/s is a full
+  // core on this machine; once saturated it reads late, the hub's packets wait for its ACKs, and
+  // Nagle-on servers (nginx) look cheaper than they are. Two keep the reader below saturation.
+  minSubWorkers: 2,
   settleMs: 1500,
   drainMs: 5000,
   pubConns: 4,
@@ -242,7 +246,10 @@ class Worker {
 
 /** Splits subscriber assignments [transport, channel] over workers, each with its own source address. */
 async function openSubscribers(peer, port, list) {
-  const n = Math.max(1, Math.ceil(list.length / P.subsPerWorker));
+  const n = Math.max(
+    1,
+    Math.min(list.length, Math.max(P.minSubWorkers, Math.ceil(list.length / P.subsPerWorker))),
+  );
   const workers = [];
   const parts = Array.from({ length: n }, () => []);
   for (let i = 0; i < list.length; i++) parts[i % n].push(list[i]);
