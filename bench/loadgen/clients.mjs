@@ -17,7 +17,7 @@ const HOST = '127.0.0.1';
 const READ_BUF = Buffer.allocUnsafe(256 * 1024);
 
 /** A loopback TCP connection whose received bytes reach `onText` as latin1 strings. */
-export function rawSocket(o, onText) {
+function rawSocket(o, onText) {
   const sock = net.connect({
     port: o.port,
     host: HOST,
