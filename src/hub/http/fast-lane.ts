@@ -16,6 +16,7 @@ import {
 } from './fast-poll.js';
 import { admitIp, answerClientError, checkPublishRate, releaseIp } from './limits.js';
 import { bodyHeaders, errorAnswer } from './respond.js';
+import { adopt, isShared, pauseAccepted, pushRead, release } from './shared-read.js';
 
 /**
  * The fast lane: the connections of `hub.listen()`'s server are read here first. This file holds
@@ -160,6 +161,8 @@ export class FastLane implements PollLaneOwner {
     // Node's own 'connection' listener (the HTTP server's) gets every connection the lane gives up.
     this.#nodeListeners = server.listeners('connection') as Array<(socket: Socket) => void>;
     server.removeAllListeners('connection');
+    // Connections arrive unread, so that adopt() reads them into the shared buffer from the start.
+    pauseAccepted(server);
     server.on('connection', (socket: Socket) => this.#accept(socket));
   }
 
@@ -167,10 +170,10 @@ export class FastLane implements PollLaneOwner {
     return this.#host.core;
   }
 
-  #accept(socket: Socket): void {
+  #accept(accepted: Socket): void {
+    const socket = adopt(accepted, this.#server, onRead);
     lanes.set(socket, new Lane(this, socket));
     this.sockets.add(socket);
-    socket.on('data', onData);
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.on('end', onEnd);
@@ -189,11 +192,11 @@ export class FastLane implements PollLaneOwner {
     lanes.delete(socket);
     this.release(lane);
     this.sockets.delete(socket);
-    socket.removeListener('data', onData);
+    release(socket, onRead);
     socket.removeListener('close', onClose);
     socket.removeListener('end', onEnd);
     socket.pause();
-    if (rest !== null) socket.unshift(rest);
+    if (rest !== null) socket.unshift(isShared(rest) ? Buffer.from(rest) : rest);
     for (const l of this.#nodeListeners) l.call(this.#server, socket);
     // Node's listener has its own 'error' handler now.
     socket.removeListener('error', onError);
@@ -306,7 +309,9 @@ export class FastLane implements PollLaneOwner {
       checkPublishRate(core, ip, NONE);
       // JSON, text and forms are parsed without a promise; multipart has an asynchronous parser.
       let data = parsePublishBodyNow(r.body, r.contentType);
-      if (data === undefined) data = await parsePublishBody(r.body, r.contentType, null);
+      // The asynchronous parser keeps the body past this read: a copy of the shared read buffer.
+      if (data === undefined)
+        data = await parsePublishBody(isShared(r.body) ? Buffer.from(r.body) : r.body, r.contentType, null);
       const id = await this.#host.publish(r.channel, data);
       // What JSON.stringify({ id, channel }) gives: neither a cursor nor a plain channel name
       // (PLAIN_CHANNEL) has a character JSON escapes.
@@ -487,16 +492,27 @@ class Lane implements PollLane {
     this.socket = socket;
   }
 
-  /** Takes a chunk; true when there are enough bytes to parse again. */
+  /**
+   * Takes a chunk (possibly a view of the shared read buffer: see own()); true when there are
+   * enough bytes to parse again.
+   */
   add(chunk: Buffer): boolean {
     if (this.buf === null) this.buf = chunk;
     else {
-      this.#more.push(chunk);
+      this.#more.push(isShared(chunk) ? Buffer.from(chunk) : chunk);
       this.#moreBytes += chunk.length;
     }
     if (this.buf.length + this.#moreBytes < this.#need) return false;
     this.#join();
     return true;
+  }
+
+  /**
+   * Copies the unanswered bytes out of the shared read buffer, once the read that brought them is
+   * done with (most reads are one whole request, answered or in flight by then: nothing to copy).
+   */
+  own(): void {
+    if (this.buf !== null && isShared(this.buf)) this.buf = Buffer.from(this.buf);
   }
 
   #join(): void {
@@ -611,14 +627,18 @@ class Lane implements PollLane {
   }
 }
 
-function onData(this: Socket, chunk: Buffer): void {
+/** A read of a lane connection (shared-read.ts): parsed in place, what stays is copied. */
+function onRead(this: Socket, n: number, shared: Buffer): boolean {
   const lane = lanes.get(this);
-  if (lane === undefined) return;
-  if (lane.add(chunk)) lane.pump();
+  // Handed over to Node: read as any socket.
+  if (lane === undefined) return pushRead(this, n, shared);
+  if (lane.add(shared.subarray(0, n))) lane.pump();
+  lane.own();
   // While an answer is pending (a held poll can be for minutes) reading goes on, so that a FIN or
   // reset is seen, until a head's worth of bytes waits; the rest waits in the kernel, unread, and
   // answered() resumes reading.
   if (lane.busy && lane.buffered > lane.owner.maxWaiting) this.pause();
+  return true;
 }
 
 /**
