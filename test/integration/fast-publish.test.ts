@@ -134,6 +134,58 @@ describe('publish fast lane', () => {
     assert.equal(n, 1);
   });
 
+  it('takes a multipart publish (an asynchronous parser) with publishes pipelined around it', async () => {
+    // The lane reads into one shared buffer (shared-read.ts): the multipart body is parsed after
+    // the read that brought it, and the requests behind it wait, so both must be copies.
+    const body = '--b\r\nContent-Disposition: form-data; name="score"\r\n\r\n3:1\r\n--b--\r\n';
+    const n = await counted(async () => {
+      const a = answers(
+        await exchange(t.port, [
+          pub('fl.mp', '{"n":1}') +
+            pub('fl.mp', body, '', 'multipart/form-data; boundary=b') +
+            pub('fl.mp', '{"n":3}'),
+        ]),
+      );
+      assert.deepEqual(
+        a.map((x) => x.status),
+        [202, 202, 202],
+      );
+    });
+    assert.equal(n, 3);
+    const stored = await t.hub.store.last(['fl.mp'], 3);
+    assert.deepEqual(
+      stored.messages.map((m) => m.data),
+      [{ n: 1 }, { score: '3:1' }, { n: 3 }],
+    );
+  });
+
+  it('keeps a partial request intact while other connections are read into the shared buffer', async () => {
+    const a = connect(t.port, '127.0.0.1');
+    let got = '';
+    a.setEncoding('latin1');
+    a.on('data', (d: string) => {
+      got += d;
+    });
+    const whole = pub('fl.part', '{"from":"a","pad":"aaaaaaaaaaaaaaaa"}');
+    const cut = whole.length - 10;
+    a.write(whole.slice(0, cut));
+    await sleep(50);
+    // Another connection's requests are read into the same buffer meanwhile.
+    const b = answers(
+      await exchange(t.port, [pub('fl.part', '{"from":"b","pad":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}')]),
+    );
+    assert.equal(b[0]!.status, 202);
+    a.write(whole.slice(cut));
+    await waitFor(() => got.includes('"channel"'), 5000, 'the answer to the partial request');
+    a.destroy();
+    assert.equal(answers(got)[0]!.status, 202);
+    const stored = await t.hub.store.last(['fl.part'], 2);
+    assert.deepEqual(
+      stored.messages.map((m) => (m.data as { from: string }).from),
+      ['b', 'a'],
+    );
+  });
+
   it('takes a large body arriving in many small writes', async () => {
     const text = JSON.stringify({ blob: 'y'.repeat(200_000) });
     const request = pub('fl.large', text);

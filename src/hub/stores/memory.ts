@@ -50,6 +50,10 @@ export class MemoryStore implements Store {
   }
 
   async append(channel: string, event: string, data: unknown, time: number): Promise<StoredMessage> {
+    return this.appendNow(channel, event, data, time);
+  }
+
+  appendNow(channel: string, event: string, data: unknown, time: number): StoredMessage {
     const message: StoredMessage = { seq: ++this.#seq, channel, event, data, time };
     const log = this.#log(channel);
     log.msgs.push(message);

@@ -111,6 +111,12 @@ export interface Store {
    * Rejects with `StoreUnavailableError` when the backend cannot be reached.
    */
   append(channel: string, event: string, data: unknown, time: number): Promise<StoredMessage>;
+  /**
+   * {@link append} without the promise, for a store that keeps its messages in process memory: the
+   * message is stored (and its listeners called) when this returns. The hub's publish fast lane
+   * answers from it in the same turn, with no promise per publish.
+   */
+  appendNow?(channel: string, event: string, data: unknown, time: number): StoredMessage;
   /** Messages after `after` on `channels`; see ReadResult. */
   read(channels: readonly string[], after: number, limit: number): Promise<ReadResult>;
   /** The newest `n` messages of each channel; see LastResult. */
