@@ -56,16 +56,39 @@ const ALLOWED = new Set([
   'cache-control',
   'priority',
 ]);
-const DIGITS = /^[0-9]{1,9}$/;
-/** A header value with a control character (other than tab) is never ours to interpret. */
-const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const PLAIN_CHANNEL = /^[A-Za-z0-9_~:.-]+$/;
-const CRLF2 = Buffer.from('\r\n\r\n');
 
-function startsWith(buf: Buffer, start: Buffer | null): start is Buffer {
+/** Whether `text` begins with `start`, or is the beginning of it (a request still arriving). */
+function prefixOf(text: string, start: string | null): start is string {
   if (start === null) return false;
-  const n = Math.min(buf.length, start.length);
-  return buf.compare(start, 0, n, 0, n) === 0;
+  return text.length >= start.length ? text.startsWith(start) : start.startsWith(text);
+}
+
+/** The lowercased header name in `text[from, to)`; common spellings without a new lowercased string. */
+function headerName(text: string, from: number, to: number): string {
+  const name = text.slice(from, to);
+  const known = KNOWN_NAMES.get(name);
+  return known ?? name.toLowerCase();
+}
+
+/** Header names as clients usually spell them, lowercased. */
+const KNOWN_NAMES = new Map(
+  ['Host', 'Content-Length', 'Content-Type', 'Connection', 'Accept', 'User-Agent', 'Origin'].map((n) => [
+    n,
+    n.toLowerCase(),
+  ]),
+);
+
+/** The decimal number in `text[from, to)`, 1 to 9 digits; -1 for anything else. */
+function digits(text: string, from: number, to: number): number {
+  if (to - from < 1 || to - from > 9) return -1;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
 }
 
 function isOws(c: number): boolean {
@@ -113,9 +136,9 @@ export class FastLane implements PollLaneOwner {
   readonly #server: Server;
   readonly #nodeListeners: Array<(socket: Socket) => void>;
   /** `POST {prefix}/pub/` when publishes are taken (option fastPublish), else null. */
-  readonly #start: Buffer | null;
+  readonly #start: string | null;
   /** `GET {prefix}/sub/` when polls are taken (option fastPoll), else null. */
-  readonly #getStart: Buffer | null;
+  readonly #getStart: string | null;
   readonly #prefix: string;
   /** The CORS headers of a request without Origin (every publish answer carries them). */
   readonly #fixedHeaders: Record<string, string>;
@@ -151,8 +174,8 @@ export class FastLane implements PollLaneOwner {
     // cleared Timeout object) on every subscriber connection the lane hands over.
     this.#sweeper = setInterval(() => this.#sweep(), 1000);
     this.#sweeper.unref();
-    this.#start = o.fastPublish ? Buffer.from(`POST ${this.#prefix}`, 'latin1') : null;
-    this.#getStart = o.fastPoll ? Buffer.from(`GET ${o.prefix}/sub/`, 'latin1') : null;
+    this.#start = o.fastPublish ? `POST ${this.#prefix}` : null;
+    this.#getStart = o.fastPoll ? `GET ${o.prefix}/sub/` : null;
     // The CORS headers of a request without Origin do not depend on the request.
     this.#fixedHeaders = responseCors(o.cors, () => false, undefined);
     this.#allowed = compileOrigins(o.cors);
@@ -204,77 +227,85 @@ export class FastLane implements PollLaneOwner {
     socket.resume();
   }
 
-  /** Parses the request at the start of `buf` (see the file's comment, and fast-poll.ts). */
+  /**
+   * Parses the request at the start of `buf` (see the file's comment, and fast-poll.ts). It scans
+   * the head as latin1 text (one character per byte, so its offsets are the buffer's) with string
+   * searches and character loops: no Buffer call per test, no string per header but the values it
+   * keeps (a Buffer-and-regex version cost 1.36 µs per publish head, session 11).
+   */
   parse(buf: Buffer): Parsed {
-    const start = startsWith(buf, this.#start)
+    const limits = this.#host.core.options.limits;
+    const scan = buf.toString('latin1', 0, Math.min(buf.length, limits.maxHeaderBytes + 4));
+    const start = prefixOf(scan, this.#start)
       ? this.#start
-      : startsWith(buf, this.#getStart)
+      : prefixOf(scan, this.#getStart)
         ? this.#getStart
         : null;
     if (start === null) return 'node';
     const post = start === this.#start;
-    const limits = this.#host.core.options.limits;
-    const headEnd = buf.indexOf(CRLF2);
+    const headEnd = scan.indexOf('\r\n\r\n');
     if (headEnd === -1)
       return buf.length > limits.maxHeaderBytes ? 'node' : { need: buf.length + 1, inHead: true };
     if (headEnd > limits.maxHeaderBytes) return 'node';
-    // One latin1 string for the head, scanned line by line (no array of lines, no regex per line).
-    const head = buf.toString('latin1', 0, headEnd);
-    let eol = head.indexOf('\r\n');
-    const line = eol === -1 ? head : head.slice(0, eol);
-    if (!line.endsWith(' HTTP/1.1')) return 'node';
-    const target = line.slice(start.length, line.length - 9);
+    let eol = scan.indexOf('\r\n');
+    if (eol < start.length + 9 || !scan.startsWith(' HTTP/1.1', eol - 9)) return 'node';
+    const target = scan.slice(start.length, eol - 9);
     if (post && (!PLAIN_CHANNEL.test(target) || !isChannelName(target))) return 'node';
-    let host: string | undefined;
-    let length: string | undefined;
+    let host = false;
+    let length = -1;
     let contentType: string | undefined;
     let accept: string | undefined;
     let origin: string | undefined;
     let close = false;
     let connection = false;
-    while (eol !== -1) {
+    // Each header line: [from, to) up to its CRLF; the last one's CRLF begins the blank line.
+    while (eol < headEnd) {
       const from = eol + 2;
-      eol = head.indexOf('\r\n', from);
-      const to = eol === -1 ? head.length : eol;
-      const colon = head.indexOf(':', from);
+      eol = scan.indexOf('\r\n', from);
+      const to = eol;
+      const colon = scan.indexOf(':', from);
       if (colon <= from || colon >= to) return 'node';
       // Only names on the list are taken, and each of those is a token: the lowercased name of
       // anything else (latin1 letters lowercase to latin1 letters, never to ASCII) is not on it.
-      const lower = head.slice(from, colon).toLowerCase();
+      const lower = headerName(scan, from, colon);
       if (!ALLOWED.has(lower) && (post || !POLL_HEADERS.has(lower))) return 'node';
-      // The value without the optional whitespace around it (SP and HTAB only, RFC 9110 §5.6.3).
+      // The value without the optional whitespace around it (SP and HTAB only, RFC 9110 §5.6.3),
+      // and with no control character (other than tab) in it.
       let v0 = colon + 1;
       let v1 = to;
-      while (v0 < v1 && isOws(head.charCodeAt(v0))) v0++;
-      while (v1 > v0 && isOws(head.charCodeAt(v1 - 1))) v1--;
-      const value = head.slice(v0, v1);
-      if (BAD_VALUE.test(value)) return 'node';
+      while (v0 < v1 && isOws(scan.charCodeAt(v0))) v0++;
+      while (v1 > v0 && isOws(scan.charCodeAt(v1 - 1))) v1--;
+      for (let i = v0; i < v1; i++) {
+        const c = scan.charCodeAt(i);
+        if ((c < 32 && c !== 9) || c === 127) return 'node';
+      }
       if (lower === 'host') {
-        if (host !== undefined) return 'node';
-        host = value;
+        if (host) return 'node';
+        host = true;
       } else if (lower === 'content-length') {
-        if (length !== undefined || !DIGITS.test(value)) return 'node';
-        length = value;
+        if (length !== -1) return 'node';
+        length = digits(scan, v0, v1);
+        if (length === -1) return 'node';
       } else if (lower === 'content-type') {
         if (contentType !== undefined) return 'node';
-        contentType = value;
+        contentType = scan.slice(v0, v1);
       } else if (lower === 'accept') {
         if (accept !== undefined) return 'node';
-        accept = value;
+        accept = scan.slice(v0, v1);
       } else if (lower === 'origin') {
         if (origin !== undefined) return 'node';
-        origin = value;
+        origin = scan.slice(v0, v1);
       } else if (lower === 'connection') {
-        const v = value.toLowerCase();
+        const v = scan.slice(v0, v1).toLowerCase();
         if (connection || (v !== 'keep-alive' && v !== 'close')) return 'node';
         connection = true;
         close = v === 'close';
       }
     }
-    if (host === undefined) return 'node';
+    if (!host) return 'node';
     if (!post) {
       // A poll has no body.
-      if (length !== undefined && Number(length) !== 0) return 'node';
+      if (length > 0) return 'node';
       if (!this.#host.ready() || this.closing) return 'node';
       const cors =
         origin === undefined
@@ -283,8 +314,8 @@ export class FastLane implements PollLaneOwner {
       const poll = parsePollTarget(this.#host.core, target, accept, close, cors);
       return poll === null ? 'node' : { poll, end: headEnd + 4 };
     }
-    if (length === undefined) return 'node';
-    const size = Number(length);
+    if (length === -1) return 'node';
+    const size = length;
     if (size > limits.maxBodyBytes) return 'node';
     const bodyStart = headEnd + 4;
     if (buf.length < bodyStart + size) return { need: bodyStart + size, inHead: false };
