@@ -1,5 +1,5 @@
 /**
- * Connections read into one shared buffer (src/hub/http/shared-read.ts): the adopted socket reads
+ * Connections read into one shared buffer (src/hub/http/shared-read.ts): an adopted socket reads
  * into it, writes, ends and closes as Node's own, keeps the server's connection count and its
  * TCP_NODELAY record, and once released reads as any socket (flow control included). Real servers
  * and sockets on loopback.
@@ -51,7 +51,7 @@ async function setup(onAccept?: (socket: Socket) => void): Promise<Setup> {
   pauseAccepted(s.server);
   s.server.on('connection', (c: Socket) => {
     onAccept?.(c);
-    const socket = adopt(c, s.server, onRead);
+    const socket = adopt(c, onRead);
     s.accepted.push(socket);
     socket.on('error', () => {});
   });

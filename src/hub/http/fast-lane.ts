@@ -195,7 +195,7 @@ export class FastLane implements PollLaneOwner {
   }
 
   #accept(accepted: Socket): void {
-    const socket = adopt(accepted, this.#server, onRead);
+    const socket = adopt(accepted, onRead);
     lanes.set(socket, new Lane(this, socket));
     this.sockets.add(socket);
     socket.on('error', onError);

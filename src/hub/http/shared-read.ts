@@ -1,4 +1,4 @@
-import { type Server, Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 
 /**
  * Connections read into one shared buffer, for the fast lane.
@@ -8,8 +8,8 @@ import { type Server, Socket } from 'node:net';
  * `net` server answering the publish flood spent 20.6 µs of CPU per publish reading that way and
  * 17.4 µs reading with `onread` into one buffer, both user and kernel time lower (session 11,
  * `taskset -c 1 node bench/ab.mjs` on two variants of bench/peers/node-net-server.mjs, 6 pairs of
- * 6). Node offers `onread` only to sockets it connects, so {@link adopt} wraps an accepted
- * connection's handle in a socket of its own that reads that way.
+ * 6). Node offers `onread` only to sockets it connects; {@link adopt} gives an accepted
+ * connection the same.
  *
  * The buffer is overwritten by the next read of any connection: what a callback keeps past its
  * return must be copied ({@link isShared}). The callback runs synchronously and nothing else reads
@@ -28,70 +28,65 @@ export function isShared(b: Buffer): boolean {
   return b.buffer === SHARED.buffer;
 }
 
-/** The options net.Server keeps on itself from its constructor (not in Node's type declarations). */
-interface ServerOptions {
-  pauseOnConnect: boolean;
-  allowHalfOpen: boolean;
-  noDelay: boolean;
-  keepAlive: boolean;
-  keepAliveInitialDelay: number;
-  highWaterMark: number;
-}
-
 /** Makes `server` give its new connections unread, so that {@link adopt} can take them first. */
 export function pauseAccepted(server: Server): void {
-  (server as unknown as ServerOptions).pauseOnConnect = true;
+  (server as unknown as { pauseOnConnect: boolean }).pauseOnConnect = true;
 }
 
-/** The parts of Node's accepted socket that adopt() moves to its own (internal, hence checked). */
-interface Accepted {
-  _handle: { useUserBuffer?: unknown; reading?: boolean } | null;
-  _server: Server | null;
-  server: Server | null;
+/** The handle of a socket (internal to Node, hence checked before use). */
+interface Handled {
+  _handle: { useUserBuffer?: unknown } | null;
 }
 
 /**
- * Takes a connection `server` just accepted (paused by {@link pauseAccepted}): its handle is
- * wrapped in a new socket that reads into the shared buffer and calls `onRead`. The new socket
- * behaves as Node's in every other way (writes, 'end', 'close', pause() and resume(), the server's
- * connection count). Where the runtime's handle cannot read into a given buffer, the accepted
- * socket itself is returned, reading as usual, its 'data' passed to `onRead`.
+ * Node's own symbols for a socket's user read buffer and its callback: what its constructor sets
+ * from the `onread` option, and what its read path (`onStreamRead`), `pause()` and `resume()` look
+ * at. Found once, by name, on the first socket; null when this runtime has no such symbols.
+ */
+let readSymbols: { buffer: symbol; callback: symbol } | null | undefined;
+
+function readSymbolsOf(socket: Socket): { buffer: symbol; callback: symbol } | null {
+  if (readSymbols === undefined) {
+    const own = Object.getOwnPropertySymbols(socket);
+    const buffer = own.find((s) => s.description === 'kBuffer');
+    const callback = own.find((s) => s.description === 'kBufferCb');
+    readSymbols = buffer !== undefined && callback !== undefined ? { buffer, callback } : null;
+  }
+  return readSymbols;
+}
+
+/**
+ * Takes a connection `server` just accepted (paused by {@link pauseAccepted}) and makes it read
+ * into the shared buffer, calling `onRead`: the socket is given what the `onread` option would
+ * have given it, in place. (A second socket around the same handle, the first way tried, cost 1–3 KB
+ * more per held long-poll in the idle benchmark: 6.0–7.9 KB against 4.3–6.0.) It behaves as any
+ * socket in every other way (writes,
+ * 'end', 'close', pause() and resume()). Where the runtime's handle cannot read into a given
+ * buffer, the socket reads as usual and its 'data' is passed to `onRead`.
  *
  * Once the caller hands the socket on ({@link release}), its reads go into its stream as with any
  * socket, so Node's HTTP server and WebSocket upgrades take it unchanged.
  */
-export function adopt(socket: Socket, server: Server, onRead: OnRead): Socket {
-  const accepted = socket as unknown as Accepted;
-  const handle = accepted._handle;
-  if (handle === null || typeof handle.useUserBuffer !== 'function' || accepted._server !== server) {
+export function adopt(socket: Socket, onRead: OnRead): Socket {
+  const handle = (socket as unknown as Handled)._handle;
+  const symbols = readSymbolsOf(socket);
+  const fields = socket as unknown as Record<symbol, unknown>;
+  if (
+    handle === null ||
+    typeof handle.useUserBuffer !== 'function' ||
+    symbols === null ||
+    fields[symbols.buffer] !== null
+  ) {
     socket.on('data', dataListener(onRead));
     socket.resume();
     return socket;
   }
-  // The accepted socket gives up its handle and its place in the server's connection count: it
-  // closes without touching either.
-  accepted._handle = null;
-  accepted._server = null;
-  accepted.server = null;
-  socket.destroy();
-  const o = server as unknown as ServerOptions;
-  const own = new Socket({
-    handle: handle as never,
-    allowHalfOpen: o.allowHalfOpen,
-    readable: true,
-    writable: true,
-    // What net.Server applied to the handle as it accepted it, recorded so that setNoDelay() and
-    // setKeepAlive() compare against the truth.
-    noDelay: o.noDelay,
-    keepAlive: o.keepAlive,
-    keepAliveInitialDelay: o.keepAliveInitialDelay * 1000,
-    highWaterMark: o.highWaterMark,
-    onread: { buffer: SHARED, callback: onRead as never },
-  } as never);
-  const adopted = own as unknown as Accepted;
-  adopted._server = server;
-  adopted.server = server;
-  return own;
+  fields[symbols.buffer] = SHARED;
+  fields[symbols.callback] = onRead;
+  (handle.useUserBuffer as (this: unknown, b: Buffer) => void).call(handle, SHARED);
+  // Starts reading: resume() starts the handle of a socket with a user buffer.
+  socket.resume();
+  return socket;
 }
 
 const listeners = new WeakMap<OnRead, (this: Socket, chunk: Buffer) => void>();
