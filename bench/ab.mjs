@@ -8,7 +8,9 @@
 // Usage: taskset -c 1 node bench/ab.mjs [--scenario publish|longpoll] [--reps 6] [--seconds 5]
 //        [--store sqlite|memory] DIST...
 // Each DIST is a built `dist/` directory whose parent resolves the hub's dependencies (a
-// node_modules next to it), e.g. two copies of the repo built at different commits.
+// node_modules next to it), e.g. two copies of the repo built at different commits, or a peer
+// script started as `node SCRIPT PORT` (a floor in bench/peers/, or a variant of one).
+// COMETA_BENCH_NODE_FLAGS adds Node flags to each server (e.g. `--cpu-prof --cpu-prof-dir=DIR`).
 import { fork, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,10 +58,15 @@ async function one(dist) {
   const data = join(dir, 'data');
   mkdirSync(data);
   const port = await freePort();
-  const args = [join(dist, 'cli', 'main.js'), 'serve', '--port', String(port), '--host', '127.0.0.1'];
-  args.push('--max-connections', '0', '--max-connections-per-ip', '0', '--publish-rate-per-ip', '0');
-  args.push('--data-dir', data);
-  if (values.store === 'memory') args.push('--store', 'memory');
+  const flags = process.env.COMETA_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const args = [...flags];
+  if (dist.endsWith('.mjs')) args.push(dist, String(port));
+  else {
+    args.push(join(dist, 'cli', 'main.js'), 'serve', '--port', String(port), '--host', '127.0.0.1');
+    args.push('--max-connections', '0', '--max-connections-per-ip', '0', '--publish-rate-per-ip', '0');
+    args.push('--data-dir', data);
+    if (values.store === 'memory') args.push('--store', 'memory');
+  }
   // taskset execs node: the pid sampled is the hub's.
   const hub = spawn('taskset', ['-c', '0', process.execPath, ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -285,6 +285,11 @@ export function writeReport(result, base) {
       `## 4. Publish throughput: HTTP POST, ${p.publishConns} keep-alive connections back to back, ${p.publishSeconds} s, no subscribers`,
       '',
     );
+    if ((p.publishRounds ?? 1) > 1)
+      md.push(
+        `Every peer ran ${p.publishRounds} times, round after round; each row is the peer's median round by rate, and the last column lists every round's rate.`,
+        '',
+      );
     md.push(
       table(
         [
@@ -298,6 +303,7 @@ export function writeReport(result, base) {
           'load gen. CPU',
           'other processes CPU',
           'answers',
+          'rounds, publishes / s',
         ],
         rows.filter(ok).map((r) => [
           result.peers[r.peer] ?? r.peer,
@@ -312,6 +318,10 @@ export function writeReport(result, base) {
           Object.entries(r.statuses)
             .map(([s, n]) => `${s}: ${n}`)
             .join(', '),
+          (r.rounds ?? [r])
+            .filter(ok)
+            .map((x) => num(x.perSecond, 0))
+            .join(' / '),
         ]),
       ),
       '',
