@@ -79,11 +79,20 @@ const clients = new Set<Client>();
 let timer: NodeJS.Timeout | undefined;
 let lastElu = performance.eventLoopUtilization();
 let quietMs = 0;
+/**
+ * The least slack seen since the last compaction (what that compaction left, at first): a
+ * collection runs when the slack has grown {@link MIN_SLACK} beyond it. A full collection may
+ * leave 8 MB or more of slack that V8 chose not to compact (a second one in a row then gives back
+ * little, session 11's test runs): it must not run again each quiet interval.
+ */
+let slackFloor = 0;
 
 function tick(): void {
   const elu = performance.eventLoopUtilization();
   const u = performance.eventLoopUtilization(elu, lastElu).utilization;
   lastElu = elu;
+  const slack = oldGenerationSlack();
+  if (slack < slackFloor) slackFloor = slack;
   if (u >= QUIET_UTILIZATION) {
     quietMs = 0;
     return;
@@ -93,8 +102,9 @@ function tick(): void {
   for (const c of clients) idleMs = Math.min(idleMs, c.idleMs);
   if (quietMs < idleMs) return;
   quietMs = 0;
-  const c = compactNow(MIN_SLACK);
+  const c = compactNow(slackFloor + MIN_SLACK);
   if (c === null) return;
+  slackFloor = oldGenerationSlack();
   // The collection itself must not count against the next interval's quiet.
   lastElu = performance.eventLoopUtilization();
   for (const client of clients) client.onCompact(c);
@@ -134,6 +144,7 @@ export function compactWhenIdle(idleMs: number, onCompact: (c: Compaction) => vo
   if (timer === undefined) {
     lastElu = performance.eventLoopUtilization();
     quietMs = 0;
+    slackFloor = 0;
     timer = setInterval(tick, TICK_MS);
     timer.unref();
   }
