@@ -83,7 +83,8 @@ let quietMs = 0;
  * The least slack seen since the last compaction (what that compaction left, at first): a
  * collection runs when the slack has grown {@link MIN_SLACK} beyond it. A full collection may
  * leave 8 MB or more of slack that V8 chose not to compact (a second one in a row then gives back
- * little, session 11's test runs): it must not run again each quiet interval.
+ * little, session 11's test runs): it must not run again each quiet interval. Sampled every tick,
+ * busy or quiet, so that the floor follows the slack down as the heap fills it again.
  */
 let slackFloor = 0;
 

@@ -56,13 +56,13 @@ function readSymbolsOf(socket: Socket): { buffer: symbol; callback: symbol } | n
 }
 
 /**
- * Takes a connection `server` just accepted (paused by {@link pauseAccepted}) and makes it read
- * into the shared buffer, calling `onRead`: the socket is given what the `onread` option would
- * have given it, in place. (A second socket around the same handle, the first way tried, cost 1–3 KB
- * more per held long-poll in the idle benchmark: 6.0–7.9 KB against 4.3–6.0.) It behaves as any
- * socket in every other way (writes,
- * 'end', 'close', pause() and resume()). Where the runtime's handle cannot read into a given
- * buffer, the socket reads as usual and its 'data' is passed to `onRead`.
+ * Takes a connection just accepted by a server paused with {@link pauseAccepted} and makes it read
+ * into the shared buffer, calling `onRead`: the socket is given, in place, what the `onread` option
+ * would have given it. It behaves as any socket in every other way (writes, 'end', 'close',
+ * pause() and resume()). Where the runtime's handle cannot read into a given buffer, the socket
+ * reads as usual and its 'data' is passed to `onRead`. (The first way tried wrapped the handle in a
+ * second socket: held long-polls then measured 6.0–7.9 KB per connection in four idle-benchmark
+ * runs, against 4.3–6.0 KB in seven runs in place.)
  *
  * Once the caller hands the socket on ({@link release}), its reads go into its stream as with any
  * socket, so Node's HTTP server and WebSocket upgrades take it unchanged.
