@@ -18,7 +18,7 @@ import { HubMetrics } from './metrics.js';
 import { type HubOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { StatsPublisher } from './stats-publisher.js';
 import { createStore } from './stores/index.js';
-import type { Store } from './stores/store.js';
+import type { Store, StoredMessage } from './stores/store.js';
 
 /** Channel info, as `GET /pub/{channel}` answers it. */
 export interface ChannelInfo {
@@ -153,7 +153,11 @@ export class Hub {
   async #append(channel: string, event: string, data: unknown): Promise<string> {
     // One await fewer per publish once the store is open (the common case).
     if (!this.#ready) await this.ready;
-    const m = await this.store.append(channel, event, data, Date.now());
+    return this.#stored(await this.store.append(channel, event, data, Date.now()));
+  }
+
+  /** Counts a stored message and gives its id. */
+  #stored(m: StoredMessage): string {
     this.core.stats.published++;
     return formatCursor(this.store.epoch, m.seq);
   }
@@ -165,9 +169,7 @@ export class Hub {
   #appendFast(channel: string, data: unknown): string | Promise<string> {
     const store = this.store;
     if (store.appendNow === undefined) return this.#append(channel, DEFAULT_EVENT, data);
-    const m = store.appendNow(channel, DEFAULT_EVENT, data, Date.now());
-    this.core.stats.published++;
-    return formatCursor(store.epoch, m.seq);
+    return this.#stored(store.appendNow(channel, DEFAULT_EVENT, data, Date.now()));
   }
 
   /**

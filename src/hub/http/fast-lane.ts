@@ -314,15 +314,13 @@ export class FastLane implements PollLaneOwner {
       const poll = parsePollTarget(this.#host.core, target, accept, close, cors);
       return poll === null ? 'node' : { poll, end: headEnd + 4 };
     }
-    if (length === -1) return 'node';
-    const size = length;
-    if (size > limits.maxBodyBytes) return 'node';
+    if (length === -1 || length > limits.maxBodyBytes) return 'node';
     const bodyStart = headEnd + 4;
-    if (buf.length < bodyStart + size) return { need: bodyStart + size, inHead: false };
+    if (buf.length < bodyStart + length) return { need: bodyStart + length, inHead: false };
     // The state checks come last: they may change while a request is being read.
     if (!this.#host.ready() || this.closing || publishNeedsCredentials(this.#host.core, target))
       return 'node';
-    return { channel: target, contentType, body: buf.subarray(bodyStart, bodyStart + size), close };
+    return { channel: target, contentType, body: buf.subarray(bodyStart, bodyStart + length), close };
   }
 
   /**
