@@ -140,7 +140,10 @@ export function writeReport(result, base) {
     `Ran ${result.date} → ${result.finished} on ${m.cpus} × ${m.cpuModel}, ${m.memGB} GB, Linux ${m.kernel}, Node ${m.node} ` +
       `(load average at start: ${m.loadavg.map((x) => num(x, 2)).join(', ')}; the machine is shared, so latency figures are noisier than CPU figures).`,
     '',
-    'Each peer runs alone, one process / one worker, on 127.0.0.1; the load generator runs in separate Node processes (raw sockets for SSE, streaming and long-poll; `ws` for WebSocket, speaking each peer’s wire format). ' +
+    (result.pinned
+      ? 'Pinned run (`--pin`): every server ran on CPU 0 (`taskset`), the harness and its load generators on the other CPUs. '
+      : '') +
+      'Each peer runs alone, one process / one worker, on 127.0.0.1; the load generator runs in separate Node processes (raw sockets for SSE, streaming and long-poll; `ws` for WebSocket, speaking each peer’s wire format). ' +
       'Server CPU = utime + stime of the server process from `/proc/PID/stat` over the measured window; RSS from `/proc/PID/status`. ' +
       'Latency = receive time − the send time embedded in each 64-byte payload by the publisher. ' +
       'CPU percentages are of one core over the window; “other processes” is the rest of the machine’s busy time (/proc/stat) in that window, the noise indicator. ' +

@@ -5,7 +5,7 @@
 //   node bench/run.mjs [--quick] [--scenarios fanout,channels,idle,publish,longpoll,scale,size]
 //                      [--peers nchan,socketio,faye,cometa,cometa-memory] [--transports sse,ws]
 //                      [--set key=value ...]
-//                      [--out DIR]
+//                      [--pin] [--out DIR]
 //
 // Results: <out>/<date>.json and <out>/<date>.md (+ SVG charts in <out>/<date>/). The default out
 // is bench/results, or bench/results/tmp for --quick runs (git-ignored).
@@ -14,7 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { installCleanup, track } from './lib/children.mjs';
+import { installCleanup, pinRun, track } from './lib/children.mjs';
 import { mergeSparse, newHist, summary } from './lib/hist.mjs';
 import { sleep } from './lib/net.mjs';
 import { machineBusy, sample, softirqSeconds } from './lib/proc.mjs';
@@ -92,7 +92,15 @@ const QUICK = {
 const ALL_SCENARIOS = ['fanout', 'channels', 'idle', 'publish', 'longpoll', 'scale', 'size'];
 
 function parseArgs(argv) {
-  const o = { quick: false, scenarios: ALL_SCENARIOS, peers: null, transports: null, set: {}, out: null };
+  const o = {
+    quick: false,
+    pin: false,
+    scenarios: ALL_SCENARIOS,
+    peers: null,
+    transports: null,
+    set: {},
+    out: null,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
@@ -100,12 +108,13 @@ function parseArgs(argv) {
     else if (a === '--peers') o.peers = argv[++i].split(',');
     else if (a === '--transports') o.transports = argv[++i].split(',');
     else if (a === '--out') o.out = argv[++i];
+    else if (a === '--pin') o.pin = true;
     else if (a === '--set') {
       const [k, v] = argv[++i].split('=');
       o.set[k] = Number(v);
     } else if (a === '--help' || a === '-h') {
       console.log(
-        'node bench/run.mjs [--quick] [--scenarios a,b] [--peers a,b] [--transports sse,ws,...] [--set key=value] [--out DIR]\n' +
+        'node bench/run.mjs [--quick] [--scenarios a,b] [--peers a,b] [--transports sse,ws,...] [--set key=value] [--pin] [--out DIR]\n' +
           `scenarios: ${ALL_SCENARIOS.join(',')}\nparameters (--set): ${Object.keys(FULL).join(', ')}`,
       );
       process.exit(0);
@@ -116,6 +125,8 @@ function parseArgs(argv) {
 
 const args = parseArgs(process.argv.slice(2));
 const P = { ...(args.quick ? QUICK : FULL), ...args.set };
+// Before any load generator is forked: they inherit this process's CPUs.
+if (args.pin) pinRun();
 
 // ---------------------------------------------------------------- peers
 
@@ -724,6 +735,7 @@ async function main() {
   const result = {
     date: started.toISOString(),
     quick: args.quick,
+    pinned: args.pin,
     machine: machine(),
     params: P,
     peers: Object.fromEntries(peerKeys.map((k) => [k, PEERS[k].label])),

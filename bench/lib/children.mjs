@@ -1,5 +1,6 @@
 // Every process the harness starts is registered here and killed on exit, error or SIGINT.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import os from 'node:os';
 
 const children = new Set();
 
@@ -7,6 +8,35 @@ export function track(child) {
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
+}
+
+/** CPU list servers are pinned to, or null when the run is not pinned (see pinRun). */
+let serverCpus = null;
+
+/**
+ * `--pin`: every server under measurement runs on CPU 0 (`taskset -c 0`, which execs it, so the pid
+ * is the server's) and this process, with every load generator it forks afterwards, on the other
+ * CPUs. The issue compares servers per core; unpinned, the scheduler sometimes runs a server and
+ * its load generator on one core, and Node's helper threads (GC, libuv) borrow the load
+ * generator's core, both of which move a publish figure by more than most code changes.
+ */
+export function pinRun() {
+  const n = os.availableParallelism();
+  if (n < 2) throw new Error('--pin needs at least 2 CPUs');
+  execFileSync('taskset', ['-a', '-p', '-c', n === 2 ? '1' : `1-${n - 1}`, String(process.pid)], {
+    stdio: 'ignore',
+  });
+  serverCpus = '0';
+}
+
+export function pinned() {
+  return serverCpus !== null;
+}
+
+/** Starts a server process: pinned to the server CPU when the run is pinned. */
+export function spawnServer(cmd, args, opts) {
+  if (serverCpus === null) return spawnTracked(cmd, args, opts);
+  return spawnTracked('taskset', ['-c', serverCpus, cmd, ...args], opts);
 }
 
 export function spawnTracked(cmd, args, opts) {

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnTracked, stopChild } from '../lib/children.mjs';
+import { spawnServer, stopChild } from '../lib/children.mjs';
 import { freePort, waitForPort } from '../lib/net.mjs';
 
 export const NCHAN_MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so';
@@ -52,7 +52,7 @@ export async function start() {
   const port = await freePort();
   const conf = join(dir, 'nginx.conf');
   writeFileSync(conf, nchanConfig({ dir, port }));
-  const child = spawnTracked('nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], {
+  const child = spawnServer('nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -1,12 +1,12 @@
 // Starts one Node peer server script in its own process and waits until it listens.
 import { fileURLToPath } from 'node:url';
-import { spawnTracked, stopChild } from '../lib/children.mjs';
+import { spawnServer, stopChild } from '../lib/children.mjs';
 import { freePort, waitForPort } from '../lib/net.mjs';
 
 export async function startNodeServer(script, args = [], { env, cwd, argsFor, nodeArgs = [] } = {}) {
   const port = await freePort();
   const file = script.startsWith('/') ? script : fileURLToPath(new URL(script, import.meta.url));
-  const child = spawnTracked(
+  const child = spawnServer(
     process.execPath,
     [...nodeArgs, file, ...(argsFor ? argsFor(port) : [String(port), ...args])],
     {
