@@ -95,13 +95,14 @@ const PURGE_AFTER = 4096;
 
 /**
  * Appends are committed into `journal`, a table with no index besides its rowid, and moved into
- * `messages` in bulk, sorted by channel: an append straight into `messages` also dirtied its
+ * `messages` in bulk: an append straight into `messages` also dirtied its
  * channel's page of the (channel, seq) index, a different page for nearly every append of a group
  * commit, each one more WAL frame; moved in bulk, each index page is written once per move. The
  * move runs once this many rows wait, and before anything queries `messages`: a read or last-N the
  * tail cache cannot answer, a sweep, a drop, a purge, close, and open (rows a crash left). Measured
  * with better-sqlite3 alone (4 appends per commit over 100 full channels): 15.2 -> 10.3 µs CPU per
- * append; 256 saved less (12.8), 4096 no more (10.1).
+ * append; 256 saved less (12.8), 4096 no more (10.1). Moved in seq order, not sorted by channel:
+ * 9.3 -> 8.8 µs (3 of 3 pinned pairs).
  */
 const MOVE_AFTER = 1024;
 
@@ -682,10 +683,11 @@ function prepare(db: Database.Database) {
     getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
     head: db.prepare('SELECT max(last_seq) AS head FROM channels'),
     insert: db.prepare('INSERT INTO journal (seq, channel, event, data, time) VALUES (?, ?, ?, ?, ?)'),
-    // Sorted by channel: the index pages are written in order, each once.
+    // In seq order: the table's rows append, and each index page is written once per move however
+    // often it changes in it. Sorted by (channel, seq) cost 0.5 µs more per row (the sort).
     moveJournal: db.prepare(
       `INSERT INTO messages (seq, channel, event, data, time)
-       SELECT seq, channel, event, data, time FROM journal ORDER BY channel, seq`,
+       SELECT seq, channel, event, data, time FROM journal ORDER BY seq`,
     ),
     clearJournal: db.prepare('DELETE FROM journal'),
     maxSeq: db.prepare('SELECT max(seq) AS seq FROM messages'),
