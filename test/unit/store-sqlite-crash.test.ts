@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -149,5 +149,50 @@ describe('sqlite store survives kill -9', () => {
     const rows = (after.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n;
     after.close();
     assert.equal(rows, 3 * keep, 'dead rows left by the crash are deleted on open');
+  });
+
+  it('moves the journal a crash left on open, in one transaction (a failed move changes nothing)', async () => {
+    const dir = join(tmp, 'journal');
+    const path = join(dir, 'cometa.db');
+    const copy = join(dir, 'copy.db');
+    const ctx = { retentionFor: () => ({ maxMessages: 100, maxAgeMs: 1e12 }) };
+    const store = new SqliteStore(path, ctx);
+    await store.open();
+    store.listen(() => {});
+    for (let i = 1; i <= 5; i++) await store.append(`c${i % 2}`, 'm', { i }, i);
+    // What kill -9 leaves: the appends are committed, in the journal (fewer than a move's worth).
+    for (const ext of ['', '-wal']) if (existsSync(path + ext)) copyFileSync(path + ext, copy + ext);
+    await store.close();
+    const count = (table: string): number => {
+      const raw = new Database(copy, { readonly: true });
+      try {
+        return (raw.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+      } finally {
+        raw.close();
+      }
+    };
+    assert.equal(count('journal'), 5);
+    // The move's delete fails (as on a full disk): open fails, and the copy must not be kept alone.
+    let raw = new Database(copy);
+    raw.exec(`CREATE TRIGGER no_delete BEFORE DELETE ON journal BEGIN SELECT RAISE(ABORT, 'injected'); END`);
+    raw.close();
+    await assert.rejects(new SqliteStore(copy, ctx).open(), /injected/);
+    assert.deepEqual([count('journal'), count('messages')], [5, 0]);
+    raw = new Database(copy);
+    raw.exec('DROP TRIGGER no_delete');
+    raw.close();
+    const reopened = new SqliteStore(copy, ctx);
+    await reopened.open();
+    try {
+      const r = await reopened.read(['c0', 'c1'], 0, 100);
+      assert.deepEqual(
+        r.messages.map((m) => [m.seq, m.data]),
+        [1, 2, 3, 4, 5].map((i) => [i, { i }]),
+      );
+      assert.equal((await reopened.append('c0', 'm', 'next', 6)).seq, 6);
+    } finally {
+      await reopened.close();
+    }
+    assert.deepEqual([count('journal'), count('messages')], [0, 6]);
   });
 });

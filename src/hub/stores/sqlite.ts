@@ -101,8 +101,10 @@ const PURGE_AFTER = 4096;
  * move runs once this many rows wait, and before anything queries `messages`: a read or last-N the
  * tail cache cannot answer, a sweep, a drop, a purge, close, and open (rows a crash left). Measured
  * with better-sqlite3 alone (4 appends per commit over 100 full channels): 15.2 -> 10.3 µs CPU per
- * append; 256 saved less (12.8), 4096 no more (10.1). Moved in seq order, not sorted by channel:
- * 9.3 -> 8.8 µs (3 of 3 pinned pairs).
+ * append (medians of 9 unpinned rounds; 13.9 -> 9.8 in 5 pinned); 256 saved less (12.8), 4096 no
+ * more (10.1). Moved in seq order, not sorted by channel: 9.3 -> 8.8 µs (3 of 3 pinned pairs).
+ * A read the tail cache cannot answer moves the journal first, so with `cacheMessages: 0` reads
+ * right after appends pay for small moves, and on a failing disk such reads fail too (503).
  */
 const MOVE_AFTER = 1024;
 
@@ -151,7 +153,8 @@ CREATE TABLE IF NOT EXISTS channels (
  *   row is exact up to seq `meta.through`, and open() recounts channels with messages above it.
  * - `meta(key, value)`: `epoch`, `through`
  *
- * The head seq is the larger of `max(messages.seq)` and `max(channels.last_seq)`: channel rows are
+ * The head seq is the larger of `max(messages.seq)` and `max(channels.last_seq)`, once open() has
+ * moved the journal: channel rows are
  * never deleted (a drop keeps the row with its floor, written in the drop's transaction), and dead
  * rows are deleted only in a transaction that first writes their floor, so a seq is never reused
  * even when the newest messages are dropped.
@@ -250,7 +253,10 @@ export class SqliteStore implements Store {
       st.clearJournal.run();
     };
     this.#moveTx = db.transaction(move);
-    move(); // rows a crash left in the journal: committed messages, queried like the others below
+    // Rows a crash left in the journal: committed messages, queried like the others below. In one
+    // transaction: a crash between the copy and the delete would leave both, and every later open
+    // would fail on the copy's duplicate seqs.
+    this.#moveTx();
     this.epoch = (st.getMeta.get('epoch') as { value: string }).value;
     this.#seq = Math.max(
       (st.head.get() as { head: number | null }).head ?? 0,
@@ -364,8 +370,16 @@ export class SqliteStore implements Store {
    */
   #nthLive(channel: string, s: ChannelState, k: number): number {
     const queued = this.#journal.get(channel);
+    // The first journal row above the floor (binary search: a busy channel can have 1024 there).
     let first = 0;
-    if (queued !== undefined) while (first < queued.length && queued[first]! <= s.floor) first++;
+    if (queued !== undefined) {
+      let hi = queued.length;
+      while (first < hi) {
+        const mid = (first + hi) >>> 1;
+        if (queued[mid]! <= s.floor) first = mid + 1;
+        else hi = mid;
+      }
+    }
     const inTable = s.stored - (queued === undefined ? 0 : queued.length - first);
     if (k < inTable) return (this.#prepared().nthLive.get(channel, s.floor, k) as { seq: number }).seq;
     return queued![first + k - inTable]!;
@@ -646,6 +660,7 @@ export class SqliteStore implements Store {
     this.#writeBackTx = undefined;
     this.#cache.clear();
     this.#states.clear();
+    this.#moved(); // what the journal holds, if its move failed, open() moves
     db?.close();
   }
 
