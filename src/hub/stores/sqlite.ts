@@ -95,9 +95,9 @@ const PURGE_AFTER = 4096;
 
 /**
  * Appends are committed into `journal`, a table with no index besides its rowid, and moved into
- * `messages` in bulk: an append straight into `messages` also dirtied its
- * channel's page of the (channel, seq) index, a different page for nearly every append of a group
- * commit, each one more WAL frame; moved in bulk, each index page is written once per move. The
+ * `messages` in bulk: an append straight into `messages` also dirtied its channel's page of the
+ * (channel, seq) index, a different page for nearly every append of a group commit, each one more
+ * WAL frame; moved in bulk, each index page is written once per move. The
  * move runs once this many rows wait, and before anything queries `messages`: a read or last-N the
  * tail cache cannot answer, a sweep, a drop, a purge, close, and open (rows a crash left). Measured
  * with better-sqlite3 alone (4 appends per commit over 100 full channels): 15.2 -> 10.3 µs CPU per
@@ -154,10 +154,9 @@ CREATE TABLE IF NOT EXISTS channels (
  * - `meta(key, value)`: `epoch`, `through`
  *
  * The head seq is the larger of `max(messages.seq)` and `max(channels.last_seq)`, once open() has
- * moved the journal: channel rows are
- * never deleted (a drop keeps the row with its floor, written in the drop's transaction), and dead
- * rows are deleted only in a transaction that first writes their floor, so a seq is never reused
- * even when the newest messages are dropped.
+ * moved the journal: channel rows are never deleted (a drop keeps the row with its floor, written
+ * in the drop's transaction), and dead rows are deleted only in a transaction that first writes
+ * their floor, so a seq is never reused even when the newest messages are dropped.
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
