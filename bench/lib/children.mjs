@@ -23,14 +23,10 @@ let serverCpus = null;
 export function pinRun() {
   const n = os.availableParallelism();
   if (n < 2) throw new Error('--pin needs at least 2 CPUs');
-  execFileSync('taskset', ['-a', '-p', '-c', n === 2 ? '1' : `1-${n - 1}`, String(process.pid)], {
+  execFileSync('taskset', ['-a', '-p', '-c', `1-${n - 1}`, String(process.pid)], {
     stdio: 'ignore',
   });
   serverCpus = '0';
-}
-
-export function pinned() {
-  return serverCpus !== null;
 }
 
 /** Starts a server process: pinned to the server CPU when the run is pinned. */
@@ -39,7 +35,7 @@ export function spawnServer(cmd, args, opts) {
   return spawnTracked('taskset', ['-c', serverCpus, cmd, ...args], opts);
 }
 
-export function spawnTracked(cmd, args, opts) {
+function spawnTracked(cmd, args, opts) {
   return track(spawn(cmd, args, opts));
 }
 
