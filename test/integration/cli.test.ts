@@ -83,7 +83,7 @@ function openSse(url: string): Promise<{ res: IncomingMessage; text: () => strin
       });
       res.on('data', (d: Buffer) => {
         text += d;
-        if (text.includes('event: open')) {
+        if (text.includes('event: cometa.open')) {
           clearTimeout(timer);
           resolve({ res, text: () => text, ended });
         }
