@@ -4,6 +4,7 @@ import { checkCallback } from '../transports/jsonp.js';
 import { parsePublishBody, readBody } from './body.js';
 import { bodyHeaders, HubError, sendJson } from './respond.js';
 import type { RouterHost } from './router.js';
+import { jsonpScript } from './script.js';
 
 /**
  * `/pub/{channel}`: POST publishes the body (202 `{"id","channel"}` once stored), GET answers
@@ -90,7 +91,7 @@ export function sendScript(
     res.destroy();
     return;
   }
-  const body = `/**/${callback}(${JSON.stringify(value)});`;
+  const body = jsonpScript(callback, JSON.stringify(value));
   res.writeHead(200, bodyHeaders(headers, 'application/javascript; charset=utf-8', Buffer.byteLength(body)));
   res.end(body);
 }

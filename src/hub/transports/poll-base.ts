@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { HubCore } from '../core.js';
 import { type Frame, pollBody } from '../frame.js';
 import { bodyHeaders } from '../http/respond.js';
+import { jsonpScript } from '../http/script.js';
 import { Subscriber } from '../subscriber.js';
 import type { TransportName } from './transport.js';
 
@@ -113,7 +114,7 @@ export abstract class PollSubscriber extends Subscriber {
   respond(body: Buffer | string, script: boolean): void {
     if (this.closed) return;
     this.detach();
-    if (script) this.write(JS_TYPE, `/**/${this.callback}(${body.toString()});`);
+    if (script) this.write(JS_TYPE, jsonpScript(this.callback!, body.toString()));
     else this.write(JSON_TYPE, body);
   }
 }
