@@ -80,6 +80,11 @@ export const ERROR_CODES = {
     text: 'Too many publishes; retry after `Retry-After` seconds.',
   },
   ERR_INTERNAL: { status: 500, side: 'hub', text: 'An unexpected hub error (a bug: please report it).' },
+  ERR_BODY_CONSUMED: {
+    status: 500,
+    side: 'hub',
+    text: 'Middleware read the publish body before the hub and left nothing it can publish (mount the hub first).',
+  },
   ERR_NOT_IMPLEMENTED: {
     status: 501,
     side: 'hub',

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isChannelName } from '../../protocol/channel.js';
 import { fieldsOf, parsePublishBody, readBody } from './body.js';
+import { alreadyReadBody } from './parsed-body.js';
 import { isHubError } from './respond.js';
 import type { RouterHost } from './router.js';
 
@@ -88,9 +89,15 @@ export async function handlePing(
   if (req.method === 'POST') {
     let body: unknown;
     try {
-      const raw = await readBody(req, core.options.limits.maxBodyBytes);
-      body =
-        raw.length === 0 ? {} : await parsePublishBody(raw, req.headers['content-type'], query.get('format'));
+      const limit = core.options.limits.maxBodyBytes;
+      const type = req.headers['content-type'];
+      // An app's body parser may have read the body already (it would never arrive here again).
+      const taken = await alreadyReadBody(req, type, query.get('format'), limit);
+      if (taken !== undefined) body = taken.data;
+      else {
+        const raw = await readBody(req, limit);
+        body = raw.length === 0 ? {} : await parsePublishBody(raw, type, query.get('format'));
+      }
     } catch (err) {
       if (isHubError(err)) {
         // The rest of an oversized body would be read as the next request.

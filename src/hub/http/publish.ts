@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ERROR_CODES, type HubErrorCode } from '../../protocol/errors.js';
 import { checkCallback } from '../transports/jsonp.js';
 import { parsePublishBody, readBody } from './body.js';
+import { alreadyReadBody } from './parsed-body.js';
 import { bodyHeaders, HubError, sendJson } from './respond.js';
 import type { RouterHost } from './router.js';
 import { jsonpScript } from './script.js';
@@ -33,8 +34,13 @@ export async function handlePublishRoute(
     sendJson(res, 200, { channel, deleted: true }, cors);
     return;
   }
-  const body = await readBody(req, host.core.options.limits.maxBodyBytes);
-  const data = await parsePublishBody(body, req.headers['content-type'], query.get('format'));
+  const limit = host.core.options.limits.maxBodyBytes;
+  const type = req.headers['content-type'];
+  const format = query.get('format');
+  // An app's body parser may have read the body already (it would never arrive here again).
+  const taken = await alreadyReadBody(req, type, format, limit);
+  const data =
+    taken === undefined ? await parsePublishBody(await readBody(req, limit), type, format) : taken.data;
   const event = query.get('event');
   const id = await host.publish(channel, data, event === null ? {} : { event });
   sendJson(res, 202, { id, channel }, { ...cors, 'Cometa-Id': id });

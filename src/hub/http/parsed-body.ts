@@ -1,0 +1,90 @@
+import type { IncomingMessage } from 'node:http';
+import { parsePublishBody } from './body.js';
+import { HubError } from './respond.js';
+
+/** What a framework may leave on a request whose body it has already read. */
+type ReadRequest = IncomingMessage & { body?: unknown; rawBody?: unknown };
+
+/**
+ * The message data of a publish whose body an app's middleware read before the hub (Express's
+ * `express.json()`/`urlencoded()`/`text()`/`raw()` mounted before `hub.handler`, or a Fastify
+ * route that parsed it): `undefined` when the body is still unread and the hub reads it itself.
+ * Without this the hub would wait for body bytes that were already consumed, forever.
+ *
+ * - A raw body kept by the app (`req.rawBody`, or `req.body` as a Buffer or a string) is parsed
+ *   exactly as the hub parses a body it reads (Content-Type, `?format=`).
+ * - A JSON value the framework parsed is published as is: JSON.parse gives the same value.
+ * - Parsed form fields are published when they are what the hub's own parser gives, names with
+ *   string or string-array values; nested objects (qs's `extended` syntax) are refused, since the
+ *   hub would have published `a[b]` as a field name.
+ * - Anything else is answered at once with `ERR_BODY_CONSUMED`, saying what to change.
+ *
+ * The same byte bound applies as to a body the hub reads (`limits.maxBodyBytes`).
+ */
+export async function alreadyReadBody(
+  request: IncomingMessage,
+  contentType: string | undefined,
+  format: string | null,
+  limit: number,
+): Promise<{ data: unknown } | undefined> {
+  const req = request as ReadRequest;
+  // 'end' has been emitted: nobody will ever see these bytes again.
+  if (!req.readableEnded) return undefined;
+  const raw = rawOf(req.rawBody) ?? rawOf(req.body);
+  if (raw !== undefined) {
+    if (raw.length > limit) throw tooLarge(limit);
+    return { data: await parsePublishBody(raw, contentType, format) };
+  }
+  const body = req.body;
+  if (body !== undefined && body !== null && format === null) {
+    const type = mediaType(contentType);
+    if (type === 'application/json' || type.endsWith('+json')) return bounded({ data: body }, body, limit);
+    if ((type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data') && isFields(body)) {
+      const fields: Record<string, string | string[]> = Object.create(null);
+      for (const name of Object.keys(body)) fields[name] = body[name]!;
+      return bounded({ data: { ...fields } }, fields, limit);
+    }
+  }
+  throw new HubError(
+    'ERR_BODY_CONSUMED',
+    'the publish body was read before the hub saw it (a body parser such as express.json() or ' +
+      'express.urlencoded() mounted before hub.handler) and what it left cannot be published as ' +
+      'sent: mount hub.handler before any body parser (Fastify: hand requests over in an onRequest ' +
+      'hook), or keep the raw body as req.rawBody',
+  );
+}
+
+function rawOf(value: unknown): Buffer | undefined {
+  if (Buffer.isBuffer(value)) return value;
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  return undefined;
+}
+
+/** Names with string or string-array values, as a form parser gives (and the hub's own does). */
+function isFields(body: unknown): body is Record<string, string | string[]> {
+  if (typeof body !== 'object' || Array.isArray(body)) return false;
+  for (const value of Object.values(body as object)) {
+    if (typeof value === 'string') continue;
+    if (Array.isArray(value) && value.every((v) => typeof v === 'string')) continue;
+    return false;
+  }
+  return true;
+}
+
+/** The parsed value, refused when its JSON is larger than a body the hub would have read. */
+function bounded<T>(result: T, value: unknown, limit: number): T {
+  const length = Buffer.byteLength(JSON.stringify(value));
+  if (length > limit) throw tooLarge(limit);
+  return result;
+}
+
+function tooLarge(limit: number): HubError {
+  return new HubError('ERR_BODY_TOO_LARGE', `the body is larger than ${limit} bytes`);
+}
+
+/** The media type of a Content-Type header, lowercased, without parameters ('' when none). */
+function mediaType(contentType: string | undefined): string {
+  if (contentType === undefined) return '';
+  const semi = contentType.indexOf(';');
+  return (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+}
