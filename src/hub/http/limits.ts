@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { HubCore } from '../core.js';
 import type { Credentials } from './auth.js';
+import { afterEarlierAnswers, hasOpenAnswers } from './order.js';
 import { HubError } from './respond.js';
 
 /**
@@ -188,10 +189,26 @@ export function checkPublishRate(core: HubCore, ip: string, creds: Credentials):
  * 408 for one slower than `limits.headersTimeoutMs`, 400 for anything that is not HTTP.
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
-  if (!socket.writable || (socket as import('node:net').Socket).bytesWritten > 0) {
+  // Pipelined behind requests still being answered: the refusal goes after their answers, or a
+  // client would read it as the answer to an earlier request (a stored publish, say) (order.ts).
+  if (hasOpenAnswers(socket)) {
+    afterEarlierAnswers(socket, () => {
+      if (socket.writable) refuseUnparsable(err, socket);
+      else socket.destroy();
+    });
+    return;
+  }
+  // Every earlier answer is complete (the lane's are written whole before it hands a connection
+  // over): the refusal is the answer to the request that could not be read.
+  if (!socket.writable) {
     socket.destroy();
     return;
   }
+  refuseUnparsable(err, socket);
+}
+
+/** The JSON refusal of a request Node's parser could not read; the connection closes after it. */
+function refuseUnparsable(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
   let status = 400;
   let code = 'ERR_BAD_REQUEST';
   let message = 'the request is not valid HTTP/1.1';
@@ -216,6 +233,11 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: import('no
 /** `CONNECT` (proxy tunnels) is not something a hub does: 405 as JSON instead of Node's silent reset. */
 export function answerConnect(_req: IncomingMessage, socket: import('node:stream').Duplex): void {
   socket.on('error', () => socket.destroy());
+  // Pipelined behind requests still being answered: after their answers (order.ts).
+  afterEarlierAnswers(socket, () => refuseConnect(socket));
+}
+
+function refuseConnect(socket: import('node:stream').Duplex): void {
   const body = JSON.stringify({
     error: { code: 'ERR_METHOD_NOT_ALLOWED', message: 'CONNECT is not allowed on this hub' },
   });

@@ -10,6 +10,7 @@ import { answerPreflight, compileOrigins, responseCors } from './cors.js';
 import { originAllowed } from './csrf.js';
 import { admit } from './limits.js';
 import { handleOpsRoute } from './ops.js';
+import { afterEarlierAnswers, mayRun, runLater } from './order.js';
 import { handlePing } from './ping.js';
 import { handlePublishRoute, sendScriptError } from './publish.js';
 import { describeError, HubError, isHubError, sendError, sendJson } from './respond.js';
@@ -245,6 +246,18 @@ export function createRouter(host: RouterHost): {
       fail(res, err, responseCors(options.cors, allowed, req.headers.origin));
       return;
     }
+    // Pipelined requests run in order behind publishes and other quick answers (order.ts).
+    const barrier = !(req.method === 'GET' && parts.path.startsWith('/sub/'));
+    if (mayRun(req, res, barrier)) dispatch(req, res, parts, next);
+    else runLater(req, res, barrier, () => dispatch(req, res, parts, next));
+  }
+
+  function dispatch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    parts: { path: string; query: URLSearchParams },
+    next: Next | undefined,
+  ): void {
     route(req, res, parts.path, parts.query, next).catch((err: unknown) => {
       const cors = responseCors(options.cors, allowed, req.headers.origin);
       const callback = jsonpCallback(req.method ?? 'GET', parts.path, parts.query);
@@ -262,6 +275,13 @@ export function createRouter(host: RouterHost): {
     // Node hands over an upgrade socket with no 'error' listener: a peer reset while we refuse or
     // check the token would otherwise be an uncaught exception that kills the hub (found by fuzzing).
     socket.on('error', destroySelf);
+    // Pipelined behind requests still being answered: its 101 (or refusal) goes after their answers.
+    afterEarlierAnswers(socket, () => {
+      if (!socket.destroyed) upgradeNow(req, socket, head);
+    });
+  }
+
+  function upgradeNow(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const parts = split(req.url);
     const refuse = (status: number, code: string, message: string) => {
       const body = JSON.stringify({ error: { code, message } });
