@@ -57,6 +57,11 @@ export const ERROR_CODES = {
     side: 'hub',
     text: 'The request body is larger than `limits.maxBodyBytes`.',
   },
+  ERR_WEBSOCKET_VERSION: {
+    status: 426,
+    side: 'hub',
+    text: 'The WebSocket protocol version is not one the hub speaks (see `Sec-WebSocket-Version`).',
+  },
   ERR_HEADERS_TOO_LARGE: { status: 431, side: 'hub', text: 'The request headers are larger than allowed.' },
   ERR_BAD_REQUEST: {
     status: 400,

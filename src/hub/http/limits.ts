@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { HubCore } from '../core.js';
 import type { Credentials } from './auth.js';
 import { afterEarlierAnswers, hasOpenAnswers } from './order.js';
-import { HubError } from './respond.js';
+import { HubError, rawErrorAnswer } from './respond.js';
 
 /**
  * Per-hub limit state: open connections per IP and publish token buckets. Kept off HubCore in a
@@ -221,13 +221,7 @@ function refuseUnparsable(err: NodeJS.ErrnoException, socket: import('node:strea
     code = 'ERR_REQUEST_TIMEOUT';
     message = 'the request head took longer than limits.headersTimeoutMs';
   }
-  const body = JSON.stringify({ error: { code, message } });
-  const reason =
-    status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
-    () => socket.destroy(),
-  );
+  socket.end(rawErrorAnswer(status, code, message), () => socket.destroy());
 }
 
 /** `CONNECT` (proxy tunnels) is not something a hub does: 405 as JSON instead of Node's silent reset. */
@@ -238,11 +232,10 @@ export function answerConnect(_req: IncomingMessage, socket: import('node:stream
 }
 
 function refuseConnect(socket: import('node:stream').Duplex): void {
-  const body = JSON.stringify({
-    error: { code: 'ERR_METHOD_NOT_ALLOWED', message: 'CONNECT is not allowed on this hub' },
-  });
   socket.end(
-    `HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+    rawErrorAnswer(405, 'ERR_METHOD_NOT_ALLOWED', 'CONNECT is not allowed on this hub', {
+      Allow: 'GET, HEAD, POST, DELETE, OPTIONS',
+    }),
     () => socket.destroy(),
   );
 }

@@ -79,6 +79,8 @@ export async function handlePing(
     core.log?.info({ channel: rawChannel.slice(0, 200), origin: req.headers.origin, reason }, 'ping refused');
     answer(req, res, cors);
   };
+  // HEAD: the answer's head only; it publishes nothing (a HEAD changes nothing, RFC 9110 §9.3.2).
+  if (req.method === 'HEAD') return answer(req, res, cors);
   const channel = rawChannel;
   if (!isChannelName(channel)) return refuse('bad channel name');
   const policy = core.options.channelPolicy(channel);

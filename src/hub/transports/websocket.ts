@@ -15,7 +15,7 @@ import type { HubCore } from '../core.js';
 import type { Frame, FrameRun } from '../frame.js';
 import { authorize, type Credentials } from '../http/auth.js';
 import { checkPublishRate, clientIp } from '../http/limits.js';
-import { isHubError } from '../http/respond.js';
+import { isHubError, rawErrorAnswer } from '../http/respond.js';
 import { StoreUnavailableError } from '../stores/store.js';
 import { Subscriber } from '../subscriber.js';
 import type { SubscribeRequest, UpgradeTransport } from './transport.js';
@@ -252,6 +252,10 @@ function channelList(v: unknown): string[] {
   return v as string[];
 }
 
+function noSubprotocol(): false {
+  return false;
+}
+
 /** One `ws` server per hub, without a listening socket of its own (`noServer`). */
 const servers = new WeakMap<HubCore, WebSocketServer>();
 
@@ -265,6 +269,9 @@ function serverFor(hub: HubCore): WebSocketServer {
       perMessageDeflate: o.perMessageDeflate,
       // The router already checked path, channels, cursor and Origin.
       clientTracking: false,
+      // The hub speaks no subprotocol: answer none (ws would otherwise echo the client's first,
+      // agreeing to a protocol it does not speak; RFC 6455 §4.2.2).
+      handleProtocols: noSubprotocol,
     });
     servers.set(hub, wss);
   }
@@ -297,9 +304,8 @@ export const websocket: UpgradeTransport = {
   name: 'websocket',
   upgrade(hub: HubCore, req: IncomingMessage, socket: Duplex, head: Buffer, s: SubscribeRequest): void {
     if (hub.closing) {
-      const body = '{"error":{"code":"ERR_SHUTTING_DOWN","message":"the hub is shutting down"}}';
       socket.end(
-        `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\nRetry-After: 1\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        rawErrorAnswer(503, 'ERR_SHUTTING_DOWN', 'the hub is shutting down', { 'Retry-After': '1' }),
         // end() only half-closes; a peer that never closes would hold the socket.
         () => socket.destroy(),
       );
