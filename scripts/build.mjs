@@ -10,7 +10,7 @@ execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconf
 });
 chmodSync('dist/cli/main.js', 0o755);
 await build({
-  entryPoints: ['src/client/index.ts'],
+  entryPoints: ['src/client/browser.ts'],
   bundle: true,
   minify: true,
   format: 'iife',

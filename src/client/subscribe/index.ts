@@ -1,15 +1,18 @@
 // subscribe(): one API over WebSocket, SSE, XHR streaming, long-poll and JSONP, with fallback,
-// reconnect with backoff, and gapless resume from the cursor (docs/client-subscribe.md).
+// reconnect with backoff, gapless resume from the cursor, and an end on permanent refusals
+// (docs/client-subscribe.md).
 import { isChannelName } from '../../protocol/channel.js';
-import type { Envelope } from '../../protocol/envelope.js';
-import { badOption } from '../errors.js';
+import type { Envelope, GapData } from '../../protocol/envelope.js';
+import { badOption, type CometaError } from '../errors.js';
 import { jsonp } from './jsonp.js';
 import { longpoll } from './longpoll.js';
+import { probe, type Verdict } from './probe.js';
 import { sse } from './sse.js';
 import { stream } from './stream.js';
 import type {
   Connect,
   Frame,
+  Message,
   SubscribeOptions,
   SubscribeTransport,
   SubscriptionState,
@@ -19,6 +22,7 @@ import type {
 import { websocket } from './websocket.js';
 
 export type {
+  Message,
   SubscribeOptions,
   SubscribeTransport,
   SubscriptionState,
@@ -32,15 +36,17 @@ const CONNECT: Record<SubscribeTransport, Connect> = { websocket, sse, stream, l
 /** The transport that last worked, per hub: later subscriptions to that hub start there. */
 const worked: Record<string, SubscribeTransport> = {};
 
-/** Events of a {@link Subscription}. */
-export interface SubscriptionEvents {
-  message: Envelope;
-  gap: Envelope;
+/** Events of a {@link Subscription}; `T` is the type of the messages' `data`. */
+export interface SubscriptionEvents<T = unknown> {
+  message: Message<T>;
+  gap: Envelope<GapData>;
+  deleted: Envelope<{ channel: string }>;
   status: SubscriptionStatus;
+  error: CometaError;
 }
 
 /** A live subscription, as {@link subscribe} returns it. */
-export interface Subscription {
+export interface Subscription<T = unknown> {
   /** The cursor after the last message received: store it to resume later with `since`. */
   readonly cursor: string | undefined;
   /** The transport in use (or being tried). */
@@ -48,11 +54,12 @@ export interface Subscription {
   /** The current state. */
   readonly state: SubscriptionState;
   /** The subscribed channels; assigning changes them while open (resuming from the cursor). */
-  channels: string[];
+  get channels(): string[];
+  set channels(channels: string | readonly string[]);
   /** Changes the channels while open: the connection is renewed from the cursor, nothing is lost. */
-  setChannels(channels: string[]): void;
+  setChannels(channels: string | readonly string[]): void;
   /** Adds a listener; returns the function that removes it. */
-  on<K extends keyof SubscriptionEvents>(event: K, fn: (value: SubscriptionEvents[K]) => void): () => void;
+  on<K extends keyof SubscriptionEvents<T>>(event: K, fn: (value: SubscriptionEvents<T>[K]) => void): () => void;
   /** Closes the subscription for good (status `closed`, reason `closed`). */
   close(): void;
 }
@@ -65,50 +72,64 @@ function checkChannels(c: unknown): string[] {
 }
 
 /**
- * Subscribes to channels on a cometa hub. Tries `transports` in order, falls back fast when one
- * cannot work, reconnects with exponential backoff and jitter, resumes from the cursor every time
- * (duplicates dropped by id) and reports lost history as `gap` events instead of hiding it.
+ * Subscribes to channels on a cometa hub. Tries `transports` in order, falls back at once when one
+ * cannot work while the hub answers, waits with exponential backoff and jitter when the hub does
+ * not answer at all, resumes from the cursor every time (duplicates dropped by id), reports lost
+ * history as `gap` events, and ends with status `failed` and an error when the hub refuses the
+ * subscription for good (a 4xx such as `ERR_BAD_CURSOR`, `ERR_TOO_MANY_CHANNELS`, 401, 403).
  * @example
- * const sub = subscribe('https://hub.example.com', ['scores.nba', 'scores.nhl'], {
- *   onMessage: (e) => render(e.channel, e.data),
- *   onGap: (e) => reloadScores(e.channel),
- *   onStatus: (s) => badge(s.state),
+ * const sub = subscribe<Quote>('https://hub.example.com', ['quotes.eur', 'quotes.usd'], {
+ *   since: localStorage.getItem('cursor'),
+ *   onMessage: (e) => render(e.channel, e.data), // e.data: Quote
+ *   onGap: (e) => reload(e.channel),
+ *   onError: (e) => showError(e.message), // refused for good; status `failed`
+ *   signal: controller.signal,
  * });
- * // later: localStorage.cursor = sub.cursor; sub.close();
+ * addEventListener('pagehide', () => sub.cursor && localStorage.setItem('cursor', sub.cursor));
  */
-export function subscribe(
-  hubUrl: string,
-  channels: string | string[],
-  o: SubscribeOptions = {},
-): Subscription {
+export function subscribe<T = unknown>(
+  hubUrl: string | URL,
+  channels: string | readonly string[],
+  o: SubscribeOptions<T> = {},
+): Subscription<T> {
   let chans = checkChannels(channels);
-  const list = o.transports ?? (Object.keys(CONNECT) as SubscribeTransport[]);
-  if (!Array.isArray(list) || !list.length || !list.every((t) => CONNECT[t]))
-    throw badOption('transports', `a non-empty array of ${Object.keys(CONNECT)}`);
-  const hub = hubUrl.replace(/\/+$/, '');
-  const L: { [K in keyof SubscriptionEvents]: Array<(v: SubscriptionEvents[K]) => void> } = {
+  const names = Object.keys(CONNECT) as SubscribeTransport[];
+  const list = o.transports ?? names;
+  // `every?.`: anything but an array (a string, say) has none and is refused too.
+  if (!list.length || !list.every?.((t) => names.includes(t)))
+    throw badOption('transports', `a non-empty array of ${names}`);
+  const hub = `${hubUrl}`.replace(/\/+$/, '');
+  type Events = SubscriptionEvents<T>;
+  const L: { [K in keyof Events]: Array<(v: Events[K]) => void> } = {
     message: o.onMessage ? [o.onMessage] : [],
     gap: o.onGap ? [o.onGap] : [],
+    deleted: o.onDeleted ? [o.onDeleted] : [],
     status: o.onStatus ? [o.onStatus] : [],
+    error: o.onError ? [o.onError] : [],
   };
   let cursor: string | undefined;
   let epoch = '';
   let seq = -1;
   let state: SubscriptionState = 'connecting';
   let i = Math.max(0, list.indexOf(worked[hub] as SubscribeTransport));
-  let transport: SubscribeTransport | undefined;
-  /** Identity of the current connection; frames from any other are ignored. */
+  let transport: SubscribeTransport | undefined = list[i];
+  /** The transport whose connection failed or ended last (cleared when one opens). */
+  let failed: SubscribeTransport | undefined;
+  /** Identity of the current connection (or probe); frames from any other are ignored. */
   let current: object | undefined;
   let stop = () => {};
   let timer: ReturnType<typeof setTimeout> | undefined;
   let better: ReturnType<typeof setTimeout> | undefined;
   let attempts = 0;
   let opened = false;
+  /** The last probe found no hub: the next rounds probe before connecting. */
+  let down = false;
   let reason: string | undefined;
   /** The open frame's cursor when it could not be taken yet (a `last` start). */
   let held: string | undefined;
+  let last = '';
 
-  const emit = <K extends keyof SubscriptionEvents>(t: K, v: SubscriptionEvents[K]) => {
+  const emit = <K extends keyof Events>(t: K, v: Events[K]) => {
     for (const f of L[t].slice()) {
       try {
         f(v);
@@ -120,9 +141,17 @@ export function subscribe(
       }
     }
   };
-  const status = (s: SubscriptionState, why?: string) => {
+  /** Reports a state; the same state, transport and reason twice in a row is one event. */
+  const status = (s: SubscriptionState, why?: string, error?: CometaError) => {
     state = s;
-    emit('status', why ? { state: s, transport, reason: why } : { state: s, transport });
+    const key = [s, transport, failed, why].join();
+    if (key === last) return;
+    last = key;
+    const v: SubscriptionStatus = { state: s, transport };
+    if (failed) v.failed = failed;
+    if (why) v.reason = why;
+    if (error) v.error = error;
+    emit('status', v);
   };
   /** Moves the cursor to `id` when it is newer (or of a new epoch); false for a duplicate. */
   const adopt = (id: string): boolean => {
@@ -153,39 +182,37 @@ export function subscribe(
     if (!opened) {
       opened = true;
       attempts = 0;
+      failed = undefined;
       clearTimeout(timer);
       worked[hub] = transport as SubscribeTransport;
       // On a fallback transport, try the better ones again later (resuming from the cursor).
       if (i) better = setTimeout(() => restart(0), o.retryBetterAfter ?? 120_000);
-      if (state !== 'open') status('open');
+      status('open');
     }
+    // The frame that starts a stream (`open`, or whatever name the hub gives it) is the only
+    // control frame with an event other than `close`; poll answers end with a bare `{cursor}`.
+    const start = v.event != null && v.event !== 'close';
     if (v.channel != null) {
-      if (v.id == null) emit(v.event === 'gap' ? 'gap' : 'message', v as Envelope);
-      else if (adopt(v.id)) emit('message', v as Envelope);
+      if (v.id != null) {
+        if (adopt(v.id)) emit('message', v as Message<T>);
+      } else if (v.event === 'gap') emit('gap', v as Envelope<GapData>);
+      else if (v.event === 'deleted') emit('deleted', v as Envelope<{ channel: string }>);
     } else {
-      // The open frame's cursor is after the replay that follows it: only a fresh start takes it.
+      // The start frame's cursor is after the replay that follows it: only a fresh start takes it.
       // With `last`, it is held: if the connection ends before any message, resume from it rather
       // than asking for the last N again (which would skip what was published in between).
-      if (v.cursor && (v.event !== 'open' || (!cursor && !o.last))) adopt(v.cursor);
-      else if (v.event === 'open') held = v.cursor;
+      if (v.cursor && (!start || (!cursor && !o.last))) adopt(v.cursor);
+      else if (start) held = v.cursor;
       if (v.event === 'close') reason = v.reason;
     }
   };
 
   const ended = () => {
     halt();
+    failed = transport;
     if (!cursor && held) adopt(held);
     if (reason === 'auth') return close('auth');
-    if (!opened) {
-      // This transport cannot work here: fall back at once; after the last, back off and start over.
-      if (++i < list.length) {
-        transport = list[i];
-        status('reconnecting', 'failed');
-        return connect();
-      }
-      i = 0;
-      return schedule('failed');
-    }
+    if (!opened) return check(true);
     // A recycled stream resumes invisibly.
     if (reason === 'recycle') return connect();
     schedule(reason ?? 'network');
@@ -194,7 +221,42 @@ export function subscribe(
   const schedule = (why: string) => {
     status('reconnecting', why);
     const d = Math.min(o.maxDelay ?? 15_000, (o.minDelay ?? 250) * 2 ** attempts++);
-    timer = setTimeout(connect, d / 2 + (Math.random() * d) / 2);
+    timer = setTimeout(() => (down ? check(false) : connect()), d / 2 + (Math.random() * d) / 2);
+  };
+
+  /** The open timeout grows with failed rounds: a slow but working hub must not be abandoned. */
+  const wait = (then: () => void) => {
+    timer = setTimeout(then, (o.openTimeout ?? 4000) * 2 ** Math.min(attempts, 3));
+  };
+
+  /**
+   * Asks the hub (see probe.ts) after a transport failed to open (`fallback`), or before the next
+   * attempt while it was down.
+   */
+  const check = (fallback: boolean) => {
+    const me = {};
+    current = me;
+    const ac = new AbortController();
+    stop = () => ac.abort();
+    wait(stop);
+    probe(url('mode=poll'), ac.signal).then((v: Verdict) => {
+      if (current !== me) return;
+      clearTimeout(timer);
+      down = v === 'down';
+      if (typeof v === 'object') return fail(v);
+      if (v !== 'up') return schedule(v);
+      if (!fallback) return connect();
+      // The hub answers, so this transport cannot work here: the next one at once; after the
+      // last, back off and start over.
+      if (++i < list.length) {
+        transport = list[i];
+        status('reconnecting', 'failed');
+        return connect();
+      }
+      i = 0;
+      transport = list[0];
+      schedule('failed');
+    });
   };
 
   const connect = () => {
@@ -203,9 +265,7 @@ export function subscribe(
     transport = list[i] as SubscribeTransport;
     opened = false;
     reason = undefined;
-    // The open timeout grows with failed rounds: a slow but working hub (overloaded, far away)
-    // must not be abandoned forever just before it answers.
-    timer = setTimeout(() => current === me && ended(), (o.openTimeout ?? 4000) * 2 ** Math.min(attempts, 3));
+    wait(() => current === me && ended());
     stop = CONNECT[transport](
       url,
       {
@@ -222,20 +282,30 @@ export function subscribe(
     connect();
   };
 
-  const close = (why = 'closed') => {
-    if (state === 'closed') return;
+  const end = (s: SubscriptionState, why: string, error?: CometaError) => {
+    if (state === 'closed' || state === 'failed') return;
     halt();
-    status('closed', why);
+    o.signal?.removeEventListener('abort', abort);
+    status(s, why, error);
   };
+  const close = (why = 'closed') => end('closed', why);
+  const fail = (e: CometaError) => {
+    end('failed', (e.data as { error?: { code?: string } } | null)?.error?.code ?? e.code, e);
+    emit('error', e);
+  };
+  const abort = () => close('aborted');
 
-  const setChannels = (c: string[]) => {
+  const setChannels = (c: string | readonly string[]) => {
     chans = checkChannels(c);
-    if (state !== 'closed') restart(i);
+    if (state !== 'closed' && state !== 'failed') restart(i);
   };
 
-  transport = list[i];
   status('connecting');
-  connect();
+  if (o.signal?.aborted) abort();
+  else {
+    o.signal?.addEventListener('abort', abort);
+    connect();
+  }
   return {
     get cursor() {
       return cursor;
