@@ -82,12 +82,16 @@ const results = [
   {
     name: 'vite: get',
     budget: 3 * KB,
-    ...(await viteMeasure("import { get } from 'cometa/client';\nget('/api').then((r) => console.log(r.data));")),
+    ...(await viteMeasure(
+      "import { get } from 'cometa/client';\nget('/api').then((r) => console.log(r.data));",
+    )),
   },
   {
     name: 'vite: subscribe',
     budget: 5 * KB,
-    ...(await viteMeasure("import { subscribe } from 'cometa/client';\nsubscribe('/hub', 'a', { onMessage: console.log });")),
+    ...(await viteMeasure(
+      "import { subscribe } from 'cometa/client';\nsubscribe('/hub', 'a', { onMessage: console.log });",
+    )),
   },
   {
     name: 'vite: subscribe sse',

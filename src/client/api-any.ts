@@ -7,7 +7,8 @@ import { xhrResponse, xhrSend } from './xhr.js';
 
 const send: Send = async (c, body) => {
   if (typeof XMLHttpRequest === 'function') return xhrSend(c, body);
-  if (c.onUploadProgress || c.responseType === 'xml') throw browserOnly('onUploadProgress or responseType "xml"');
+  if (c.onUploadProgress || c.responseType === 'xml')
+    throw browserOnly('onUploadProgress or responseType "xml"');
   const r = await fetchSend(c, body);
   if ('code' in r) throw failure(r.code, c, r.cause);
   return xhrResponse(r, c);

@@ -2,6 +2,7 @@
 // (tree-shakable), requests on XMLHttpRequest alone. The IIFE bundle dist/cometa.min.js exposes the
 // same names on the global `cometa`. index.ts is the same API with fetch where there is no XHR.
 export type { ClientErrorCode, Envelope, GapData } from '../protocol/index.js';
+export { create, del, get, patch, post, put, request } from './api-xhr.js';
 export type { CometaErrorDetails, HTTPError } from './errors.js';
 export {
   CometaError,
@@ -19,7 +20,6 @@ export type { JSONPOptions } from './jsonp.js';
 export { jsonp } from './jsonp.js';
 export { beacon, ping } from './ping.js';
 export { addURLParam, buildQuery } from './query.js';
-export { create, del, get, patch, post, put, request } from './api-xhr.js';
 export type { Instance } from './request.js';
 export { parseHeaders } from './response.js';
 export * from './subscribe/index.js';

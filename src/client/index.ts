@@ -2,5 +2,6 @@
 // the browser build's API, with requests on fetch where there is no XMLHttpRequest (Node, Deno,
 // Bun, service workers, SSR). Browsers get browser.ts through the `browser` condition, without
 // the fetch code.
-export * from './browser.js';
+
 export { create, del, get, patch, post, put, request } from './api-any.js';
+export * from './browser.js';

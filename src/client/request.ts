@@ -57,8 +57,9 @@ export interface Instance {
 // Shorthands of a request function: with a body (POST, PUT, PATCH) or without (GET, DELETE).
 type Req = (url: string | URL, options?: RequestOptions) => Promise<CometaResponse>;
 /** The shorthand of `method` for requests with a body. */
-export const withBody = (req: Req, method: string) => (url: string | URL, body?: unknown, options?: RequestOptions) =>
-  req(url, { ...options, method, body });
+export const withBody =
+  (req: Req, method: string) => (url: string | URL, body?: unknown, options?: RequestOptions) =>
+    req(url, { ...options, method, body });
 /** The shorthand of `method` for requests without a body. */
 export const without = (req: Req, method: string) => (url: string | URL, options?: RequestOptions) =>
   req(url, { ...options, method });

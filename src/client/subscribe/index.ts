@@ -59,7 +59,10 @@ export interface Subscription<T = unknown> {
   /** Changes the channels while open: the connection is renewed from the cursor, nothing is lost. */
   setChannels(channels: string | readonly string[]): void;
   /** Adds a listener; returns the function that removes it. */
-  on<K extends keyof SubscriptionEvents<T>>(event: K, fn: (value: SubscriptionEvents<T>[K]) => void): () => void;
+  on<K extends keyof SubscriptionEvents<T>>(
+    event: K,
+    fn: (value: SubscriptionEvents<T>[K]) => void,
+  ): () => void;
   /** Closes the subscription for good (status `closed`, reason `closed`). */
   close(): void;
 }

@@ -28,5 +28,9 @@ export async function probe(url: string, signal: AbortSignal): Promise<Verdict> 
   const s = r.status;
   if (s < 300 || s === 501) return 'up'; // 501: long-poll is off on this hub, so it cannot judge
   if (s >= 500 || s === 408 || s === 429) return 'busy';
-  return httpError('GET', url, { status: s, statusText: r.statusText, data: await r.json().catch(() => null) });
+  return httpError('GET', url, {
+    status: s,
+    statusText: r.statusText,
+    data: await r.json().catch(() => null),
+  });
 }

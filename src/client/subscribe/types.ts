@@ -23,7 +23,11 @@ export type Frame = Partial<Envelope> & { cursor?: string; reason?: string };
 export type UrlFor = (q: string) => string;
 
 /** Opens one connection; returns the function that closes it (after which the sink is ignored). */
-export type Connect = (url: UrlFor, sink: Sink, options: { WebSocket?: WebSocketLike | undefined }) => () => void;
+export type Connect = (
+  url: UrlFor,
+  sink: Sink,
+  options: { WebSocket?: WebSocketLike | undefined },
+) => () => void;
 
 /** The WebSocket constructor shape the client needs (browsers' own, Node 22's global, or `ws`). */
 export type WebSocketLike = new (
