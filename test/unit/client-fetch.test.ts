@@ -16,6 +16,7 @@ import {
   requestSync,
 } from '../../src/client/index.js';
 import { type AjaxServer, startAjaxServer } from '../helpers/ajax-server.js';
+import { startHub } from '../helpers/hub.js';
 
 let server: AjaxServer;
 let O: string;
@@ -103,6 +104,37 @@ test('Node: ERR_HTTP_STATUS with status, headers, body; 304 resolves', async () 
   assert.equal(e.headers.get('content-type'), 'application/json');
   const res = await get(`${O}/etag`, { headers: { 'If-None-Match': '"v1"' } });
   assert.equal(res.status, 304);
+});
+
+test("Node: ERR_HTTP_STATUS's message names the server's error code and message when the body has them", async () => {
+  const t = await startHub();
+  try {
+    const e = await failure(get(`${t.url}/sub/a?since=null&mode=poll`));
+    assert.ok(isHTTPError<{ error: { code: string } }>(e));
+    assert.equal(e.data.error.code, 'ERR_BAD_CURSOR');
+    assert.match(
+      e.message,
+      /^cometa: HTTP 400 Bad Request ERR_BAD_CURSOR: .+ \(GET http:\/\/.+\/sub\/a\?since=null&mode=poll\)$/,
+    );
+  } finally {
+    await t.close();
+  }
+  // A body without a code: the status alone.
+  const plain = await failure(get(`${O}/status?code=503`));
+  assert.equal(plain.message, `cometa: HTTP 503 Service Unavailable (GET ${O}/status?code=503)`);
+});
+
+test('Node: auto decodes application/json and +json types as JSON, not application/json-seq', async () => {
+  const body = encodeURIComponent('{"a":1}');
+  const as = async (type: string) =>
+    (await get(`${O}/text?type=${encodeURIComponent(type)}&body=${body}`)).data;
+  assert.deepEqual(await as('application/json'), { a: 1 });
+  assert.deepEqual(await as('application/json; charset=utf-8'), { a: 1 });
+  assert.deepEqual(await as('application/problem+json'), { a: 1 });
+  assert.deepEqual(await as('application/vnd.api+json;charset=utf-8'), { a: 1 });
+  assert.equal(await as('application/json-seq'), '{"a":1}');
+  assert.equal(await as('application/jsonlines'), '{"a":1}');
+  assert.equal(await as('text/x-json-like'), '{"a":1}');
 });
 
 test('Node: ERR_PARSE, ERR_TIMEOUT (also while reading the body), ERR_ABORTED, ERR_NETWORK', async () => {
