@@ -8,7 +8,7 @@ import { xhrSend } from './xhr.js';
 const send: Send = (c, body) =>
   typeof XMLHttpRequest === 'function'
     ? xhrSend(c, body)
-    : Promise.reject(browserOnly('the browser build of cometa/client (use cometa/client/universal)'));
+    : Promise.reject(browserOnly('XMLHttpRequest (or cometa/client/universal)'));
 
 /**
  * Sends an HTTP request and resolves with the response, or rejects with a {@link CometaError}.

@@ -22,7 +22,7 @@ export { beacon, ping } from './ping.js';
 export { addURLParam, buildQuery } from './query.js';
 export type { Instance } from './request.js';
 export { parseHeaders } from './response.js';
-export * from './subscribe/index.js';
+export * from './subscribe/browser.js';
 export type { SyncOptions } from './sync.js';
 export { requestSync } from './sync.js';
 export type {

@@ -5,3 +5,10 @@
 
 export { create, del, get, patch, post, put, request } from './api-any.js';
 export * from './browser.js';
+export {
+  longpollTransport,
+  sseTransport,
+  streamTransport,
+  subscribe,
+  websocketTransport,
+} from './subscribe/index.js';
