@@ -286,6 +286,39 @@ describe('subscribe() in Chromium ends when the hub refuses for good', () => {
   }
 });
 
+describe('subscribe() in Chromium to a hub of another origin', () => {
+  it("ends with the hub's code read through CORS (65 channels), though the page's cookies are not allowed", async () => {
+    const page0 = await startHub();
+    const hub = await startHub(); // cors.origins ['*'] by default: readable, never with credentials
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.open(`${page0.url}/healthz`, { scripts: [`${page0.url}/cometa.js`] });
+      const many = Array.from({ length: 65 }, (_, k) => `x.c${k}`);
+      const out = await page.evaluate(
+        async ([hubUrl, many]) => {
+          const statuses: [string, string | undefined][] = [];
+          const sub = cometa.subscribe(hubUrl, many, {
+            onStatus: (s) => statuses.push([s.state, s.reason]),
+          });
+          const t0 = Date.now();
+          while (sub.state !== 'failed' && Date.now() - t0 < 8000)
+            await new Promise((r) => setTimeout(r, 20));
+          return { statuses, state: sub.state };
+        },
+        [hub.url, many] as const,
+      );
+      assert.deepEqual(out.statuses, [
+        ['connecting', undefined],
+        ['failed', 'ERR_TOO_MANY_CHANNELS'],
+      ]);
+    } finally {
+      await browser.close();
+      await hub.close();
+      await page0.close();
+    }
+  });
+});
+
 describe('subscribe() in Chromium while the hub is down', () => {
   it('stays on the transport that worked, reports down once, and resumes there', async () => {
     const first = await startHub();

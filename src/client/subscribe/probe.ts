@@ -11,16 +11,23 @@ import { type CometaError, httpError } from '../errors.js';
 export type Verdict = 'up' | 'down' | 'busy' | CometaError;
 
 export async function probe(url: string, signal: AbortSignal): Promise<Verdict> {
-  const init: RequestInit = { mode: 'no-cors', cache: 'no-store', signal };
+  const init: RequestInit = { mode: 'no-cors', credentials: 'include', cache: 'no-store', signal };
   let r: Response;
   try {
     // no-cors first: it fails only when no server answers (refused, DNS, offline), CORS or not.
+    // With cookies, as WebSocket and JSONP subscriptions send them.
     r = await fetch(url, init);
     if (r.type === 'opaque') {
-      // Cross-origin: ask again with CORS to read the answer; refused, the hub is still up (and a
-      // transport that needs no CORS, such as JSONP or WebSocket, may work).
+      // Cross-origin: ask again with CORS to read the answer, with cookies if the hub's CORS allows
+      // them, else without. Refused, the hub is still up (and a transport that needs no CORS, such
+      // as JSONP or WebSocket, may work); so is it when only the cookies were missing (401/403).
+      const opaque = r;
       init.mode = 'cors';
-      r = await fetch(url, init).catch(() => r);
+      r = await fetch(url, init).catch(async () => {
+        init.credentials = 'omit';
+        const x = await fetch(url, init).catch(() => opaque);
+        return x.status === 401 || x.status === 403 ? opaque : x;
+      });
     }
   } catch {
     return 'down';
