@@ -2,14 +2,19 @@
 // strict, exactOptionalPropertyTypes and noUncheckedIndexedAccess. Each `@ts-expect-error` line
 // must be an error: tsc fails if it compiles, so the probes cannot pass by accident.
 import {
+  addURLParam,
+  beacon,
   type CometaError,
   type Envelope,
   type GapData,
   get,
   isHTTPError,
+  jsonp,
   type Message,
+  ping,
   post,
   request,
+  requestSync,
   type Subscription,
   type SubscriptionStatus,
   subscribe,
@@ -107,5 +112,12 @@ export async function ajax(): Promise<number> {
   }
   // @ts-expect-error a URL or a string, not a number
   await get(42);
+  // The other functions that take a URL take URL objects too.
+  const api = new URL('https://api.example.com/user');
+  await jsonp<Quote>(api, { query: { id: 7 } });
+  await ping(api, { event: 'signup' });
+  await beacon(api, { t: 1 });
+  requestSync<Quote>(api).data.price;
+  addURLParam(api, 'page', 2).endsWith('page=2');
   return data.price;
 }

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
+  addURLParam,
   beacon,
   type CometaError,
   create,
@@ -55,6 +56,16 @@ test('Node: GET with query and headers, JSON decoded, xhr null, case-insensitive
   assert.equal(res.data.url, '/echo?a=x%20y&b=1&b=2');
   assert.equal(res.data.headers['x-test'], 't');
   assert.equal(res.headers.get('Content-Type'), 'application/json');
+});
+
+test('Node: URL objects work wherever a URL is taken', async () => {
+  const res = await request<Echo>(new URL(`${O}/echo?a=1`), { query: { b: 2 } });
+  assert.equal(res.data.url, '/echo?a=1&b=2');
+  assert.equal((await post<Echo>(new URL(`${O}/echo`), 'x')).data.method, 'POST');
+  assert.equal(
+    addURLParam(new URL('https://x.example/s?q=1#top'), 'page', 2),
+    'https://x.example/s?q=1&page=2#top',
+  );
 });
 
 test('Node: bodies (JSON object, string, URLSearchParams) and create() defaults', async () => {
