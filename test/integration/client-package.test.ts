@@ -2,8 +2,9 @@
  * The client-only package (packages/cometa-client, built by scripts/build.mjs) installed the
  * documented way into a fresh app: `npm pack`, then `npm install <tarball>`. The app's
  * node_modules holds that package and nothing else (no server dependency, nothing compiled), the
- * client works from it in Node against a real hub (Ajax, publish, subscribe), and a Vite build of
- * a browser app resolves the browser build: one chunk, no preload helper, no fetch transport.
+ * client works from it in Node against a real hub (Ajax, publish, subscribe), its types compile in a
+ * strict app without skipLibCheck, and a Vite build of a browser app resolves the browser build:
+ * one chunk, no preload helper, no fetch transport.
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
@@ -81,6 +82,43 @@ console.log(JSON.stringify({ published, poll, got, state: sub.state }));
     );
     assert.deepEqual(out.got, [{ n: 1 }]);
     assert.equal(out.state, 'closed');
+  });
+
+  it("its types compile in a strict browser app's TypeScript project, libraries checked too", async () => {
+    writeFileSync(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'ESNext',
+          moduleResolution: 'bundler',
+          lib: ['ES2022', 'DOM'],
+          types: [],
+          strict: true,
+          exactOptionalPropertyTypes: true,
+          noUncheckedIndexedAccess: true,
+          noEmit: true,
+          skipLibCheck: false,
+        },
+        include: ['app.ts'],
+      }),
+    );
+    writeFileSync(
+      join(app, 'app.ts'),
+      `import { type Envelope, get, isHTTPError, subscribe } from 'cometa-client';
+interface Quote { price: number }
+const sub = subscribe<Quote>(new URL('https://hub.example.com'), ['a', 'b'] as const, {
+  since: localStorage.getItem('cursor'),
+  onMessage: (e) => e.data.price,
+  onError: (e) => isHTTPError(e) && e.status,
+});
+subscribe('/hub', 'a', { onMessage: (e: Envelope<Quote>) => e.data.price });
+get<Quote>('/quote').then((r) => r.data.price);
+sub.close();
+`,
+    );
+    const tsc = resolve('node_modules/typescript/bin/tsc');
+    await promisify(execFile)(process.execPath, [tsc, '-p', '.'], { cwd: app, timeout: 120_000 });
   });
 
   it('a Vite build for browsers takes the browser build: one chunk, no preload helper, no fetch transport', async () => {
