@@ -43,6 +43,11 @@ describe('cometa-client installed alone into a fresh app', () => {
     const pkg = JSON.parse(readFileSync(join(PACKAGE, 'package.json'), 'utf8'));
     assert.equal(pkg.version, JSON.parse(readFileSync('package.json', 'utf8')).version);
     assert.equal(pkg.dependencies, undefined);
+    // The same entry points as cometa/client, by the same export conditions.
+    const hub = JSON.parse(readFileSync('package.json', 'utf8'));
+    assert.deepEqual(pkg.exports['.'], hub.exports['./client']);
+    assert.deepEqual(pkg.exports['./universal'], hub.exports['./client/universal']);
+    assert.deepEqual(Object.keys(hub.exports['./client']), ['types', 'browser', 'default']);
   });
 
   it('node_modules holds the client and nothing else', () => {
