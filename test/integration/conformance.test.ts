@@ -499,6 +499,36 @@ function cases(etag: string): Case[] {
   ];
 }
 
+/** Refusals for want of credentials, on a hub with `auth`. */
+function authCases(): Case[] {
+  const bad = ['Authorization: Bearer not.a.token'];
+  return [
+    { id: 'sub no token', raw: get('/sub/s.a?mode=poll'), method: 'GET', status: 401 },
+    { id: 'sub bad token', raw: get('/sub/s.a?mode=poll', bad), method: 'GET', status: 401 },
+    {
+      id: 'HEAD sub no token',
+      raw: req('HEAD /sub/s.a HTTP/1.1', ['Host: judge']),
+      method: 'HEAD',
+      status: 401,
+    },
+    { id: 'SSE no token', raw: get('/sub/s.a', ['Accept: text/event-stream']), method: 'GET', status: 401 },
+    {
+      id: 'publish no token',
+      raw: withBody('POST /pub/s.a HTTP/1.1', 'text/plain', 'x'),
+      method: 'POST',
+      status: 401,
+    },
+    {
+      id: 'publish bad token',
+      raw: withBody('POST /pub/s.a HTTP/1.1', 'text/plain', 'x', bad),
+      method: 'POST',
+      status: 401,
+    },
+    { id: 'info no token', raw: get('/pub/s.a'), method: 'GET', status: 401 },
+    { id: 'WebSocket no token', raw: upgrade('/sub/s.a'), method: 'GET', upgrade: true, status: 401 },
+  ];
+}
+
 /** The rules every answer must follow, beyond what h11 parses. */
 function checkAnswer(c: Case, r: Judged): void {
   const context = `${c.id}: ${JSON.stringify(r)}`;
@@ -522,6 +552,8 @@ function checkAnswer(c: Case, r: Judged): void {
     if (s >= 200 && s < 500) assert.equal(header(a, 'date').length, 1, `Date on ${s}: ${context}`);
     // RFC 9110 §15.5.6: a 405 lists the allowed methods.
     if (s === 405) assert.ok(one(a, 'allow'), `Allow on 405: ${context}`);
+    // RFC 9110 §11.6.1: a 401 carries a challenge.
+    if (s === 401) assert.ok(one(a, 'www-authenticate'), `WWW-Authenticate on 401: ${context}`);
     // RFC 9110 §15.5.22: a 426 says what to upgrade to.
     if (s === 426) assert.ok(one(a, 'upgrade'), `Upgrade on 426: ${context}`);
     // Singleton fields appear once.
@@ -551,6 +583,19 @@ function checkAnswer(c: Case, r: Judged): void {
   c.check?.(r);
 }
 
+/** Every rule a case's answer breaks, one line each (all of them, not only the first). */
+function failures(all: Case[], results: Judged[]): string[] {
+  const out: string[] = [];
+  for (const [i, c] of all.entries()) {
+    try {
+      checkAnswer(c, results[i]!);
+    } catch (err) {
+      out.push(`${c.id}: ${(err as Error).message.split('\n')[0]!.slice(0, 600)}`);
+    }
+  }
+  return out;
+}
+
 const options: HubOptions = {
   limits: { maxBodyBytes: 4096, maxHeaderBytes: 8192 },
   cors: { origins: [ORIGIN_OK] },
@@ -575,15 +620,21 @@ for (const [name, extra] of [
     it('every route, method and request form gets a well-formed answer', async () => {
       const all = cases(etag);
       const results = await judge(t.port, all);
-      const failures: string[] = [];
-      for (const [i, c] of all.entries()) {
-        try {
-          checkAnswer(c, results[i]!);
-        } catch (err) {
-          failures.push(`${c.id}: ${(err as Error).message.split('\n')[0]!.slice(0, 600)}`);
-        }
-      }
-      assert.deepEqual(failures, []);
+      assert.deepEqual(failures(all, results), []);
     });
   });
 }
+
+describe('HTTP conformance, judged by h11: refusals for credentials', () => {
+  let t: TestHub;
+  before(async () => {
+    t = await startHub({ auth: { key: 'conformance-secret-that-is-long-enough-for-hs256' } });
+  });
+  after(() => t.close());
+
+  it('401 answers are well-formed and carry a challenge', async () => {
+    const all = authCases();
+    const results = await judge(t.port, all);
+    assert.deepEqual(failures(all, results), []);
+  });
+});
