@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import express from 'express';
 import Fastify from 'fastify';
+import { type Logger, pino } from 'pino';
 import { createHub, type Hub } from '../../src/hub/index.js';
 
 const open: Array<() => Promise<void>> = [];
@@ -19,10 +20,14 @@ after(async () => {
 });
 
 /** An Express app on an ephemeral port with `setup` deciding the middleware order. */
-async function expressApp(setup: (app: express.Express, hub: Hub) => void, maxBodyBytes = 1 << 20) {
+async function expressApp(
+  setup: (app: express.Express, hub: Hub) => void,
+  maxBodyBytes = 1 << 20,
+  logger: Logger | false = false,
+) {
   const hub = createHub({
     store: 'memory',
-    logger: false,
+    logger,
     prefix: '/live',
     limits: { maxBodyBytes },
     channels: [{ pattern: 'p.**', ping: true }],
@@ -137,17 +142,27 @@ describe('Express: body parsers mounted before hub.handler', () => {
     assert.equal(r.body.error.code, 'ERR_BODY_TOO_LARGE');
   });
 
-  it('a body some other middleware consumed is refused at once, saying what to change', async () => {
-    const { url } = await expressApp((app, hub) => {
-      app.use((req, _res, next) => {
-        req.resume();
-        req.on('end', () => next());
-      });
-      app.use(hub.handler);
-    });
+  it('a body some other middleware consumed is refused at once, saying what to change, and logged', async () => {
+    const logged: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => logged.push(line) });
+    const { url } = await expressApp(
+      (app, hub) => {
+        app.use((req, _res, next) => {
+          req.resume();
+          req.on('end', () => next());
+        });
+        app.use(hub.handler);
+      },
+      1 << 20,
+      logger,
+    );
     const r = await post(`${url}/live/pub/c.a`, '{"a":1}', 'application/json');
     assert.equal(r.status, 500);
     assert.equal(r.body.error.code, 'ERR_BODY_CONSUMED');
+    assert.ok(
+      logged.some((l) => l.includes('mount hub.handler before body parsers')),
+      logged.join(''),
+    );
   });
 
   it('beacon pings with express.urlencoded() first publish their fields', async () => {

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
 import { parsePublishBody } from './body.js';
 import { HubError } from './respond.js';
 
@@ -26,6 +27,7 @@ export async function alreadyReadBody(
   contentType: string | undefined,
   format: string | null,
   limit: number,
+  log?: Logger,
 ): Promise<{ data: unknown } | undefined> {
   const req = request as ReadRequest;
   // 'end' has been emitted: nobody will ever see these bytes again.
@@ -45,6 +47,11 @@ export async function alreadyReadBody(
       return bounded({ data: { ...fields } }, fields, limit);
     }
   }
+  // The app's setup is wrong, not the request: say so where its operator looks.
+  log?.warn(
+    { url: req.url, contentType, body: typeof body },
+    'publish body already read by middleware before the hub (mount hub.handler before body parsers)',
+  );
   throw new HubError(
     'ERR_BODY_CONSUMED',
     'the publish body was read before the hub saw it (a body parser such as express.json() or ' +

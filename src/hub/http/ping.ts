@@ -94,7 +94,7 @@ export async function handlePing(
       const limit = core.options.limits.maxBodyBytes;
       const type = req.headers['content-type'];
       // An app's body parser may have read the body already (it would never arrive here again).
-      const taken = await alreadyReadBody(req, type, query.get('format'), limit);
+      const taken = await alreadyReadBody(req, type, query.get('format'), limit, core.log);
       if (taken !== undefined) body = taken.data;
       else {
         const raw = await readBody(req, limit);

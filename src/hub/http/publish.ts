@@ -38,7 +38,7 @@ export async function handlePublishRoute(
   const type = req.headers['content-type'];
   const format = query.get('format');
   // An app's body parser may have read the body already (it would never arrive here again).
-  const taken = await alreadyReadBody(req, type, format, limit);
+  const taken = await alreadyReadBody(req, type, format, limit, host.core.log);
   const data =
     taken === undefined ? await parsePublishBody(await readBody(req, limit), type, format) : taken.data;
   const event = query.get('event');
