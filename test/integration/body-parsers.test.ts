@@ -132,6 +132,19 @@ describe('Express: body parsers mounted before hub.handler', () => {
     assert.deepEqual(await stored(url, 'r.a'), { a: 2 });
   });
 
+  it('a parsed value nested past the stack is refused 400, nothing stored', async () => {
+    const { url } = await expressApp((app, hub) => {
+      app.use(express.json({ limit: '1mb' }));
+      app.use(hub.handler);
+    });
+    const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+    const r = await post(`${url}/live/pub/d.a`, deep, 'application/json');
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.code, 'ERR_BAD_BODY');
+    const info = (await (await fetch(`${url}/live/pub/d.a`)).json()) as { stored: number };
+    assert.equal(info.stored, 0);
+  });
+
   it('the hub byte bound still applies to a body the framework read', async () => {
     const { url } = await expressApp((app, hub) => {
       app.use(express.json({ limit: '1mb' }));

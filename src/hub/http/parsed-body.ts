@@ -80,7 +80,14 @@ function isFields(body: unknown): body is Record<string, string | string[]> {
 
 /** The parsed value, refused when its JSON is larger than a body the hub would have read. */
 function bounded<T>(result: T, value: unknown, limit: number): T {
-  const length = Buffer.byteLength(JSON.stringify(value));
+  let json: string;
+  try {
+    json = JSON.stringify(value);
+  } catch {
+    // A value nested past the stack (or with a cycle) is no message: refused, nothing stored.
+    throw new HubError('ERR_BAD_BODY', 'the parsed body cannot be serialized as JSON (nested too deeply?)');
+  }
+  const length = Buffer.byteLength(json);
   if (length > limit) throw tooLarge(limit);
   return result;
 }
