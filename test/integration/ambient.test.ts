@@ -209,6 +209,35 @@ describe('ambient credentials: what counts, and what does not', () => {
     }
   });
 
+  it("a verified Bearer header vouches for the hook's yes; a ?token= only when it grants the channel", async () => {
+    const t = await startHub({ auth: { key: SECRET }, limits: { publishRatePerIp: 0 } });
+    try {
+      // The docs' hook: users own user.SUB, whatever the grants say.
+      t.hub.authorize(({ channel, claims }) => channel === `user.${claims?.sub}`);
+      const token = await new SignJWT({ sub: 'bob' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setExpirationTime('1h')
+        .sign(new TextEncoder().encode(SECRET));
+      const bearer = await call(`${t.url}/pub/user.bob`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, cookie: 'theme=dark', origin: t.url },
+        body: 'x',
+      });
+      assert.equal(bearer.status, 202);
+      // The same token in a URL any page can write, with the user's cookies attached: prove intent.
+      const query = await call(`${t.url}/pub/user.bob?token=${token}`, {
+        method: 'POST',
+        headers: { cookie: 'theme=dark', origin: EVIL },
+        body: 'x',
+      });
+      assert.equal(query.body.error?.code, 'ERR_CSRF');
+      const noCookie = await call(`${t.url}/pub/user.bob?token=${token}`, { method: 'POST', body: 'x' });
+      assert.equal(noCookie.status, 202);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('HTTP Basic (cached and replayed by browsers) is ambient; hub.authorize(hook, { ambient }) decides', async () => {
     const t = await startHub({ limits: { publishRatePerIp: 0 } });
     try {

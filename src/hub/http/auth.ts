@@ -222,8 +222,8 @@ function isPublic(core: HubCore, action: AuthAction, channel: string): boolean {
  * `creds.ambientRefusal` says may not be used here).
  *
  * A decision rests on an ambient credential when the token came from the cookie, or when the hook
- * allowed a request its `ambient` test flags, unless a Bearer or `?token=` token grants the
- * channel by itself (then the hook's yes needs nothing the browser attached).
+ * allowed a request its `ambient` test flags, unless a Bearer header came with it or a `?token=`
+ * grants the channel by itself (see vouchedByToken).
  * @example
  * // in a WebSocket frame handler
  * await authorize(hub, sub.credentials, 'publish', 'chat.room1');
@@ -264,10 +264,21 @@ export async function authorize(
   }
   const ambient =
     creds.source === 'cookie' ||
-    (s.hook !== undefined && !(fromGrants && creds.source !== null) && hookSawAmbient(core, s, creds.req));
+    (s.hook !== undefined && !vouchedByToken(creds.source, fromGrants) && hookSawAmbient(core, s, creds.req));
   const refusal = creds.ambientRefusal;
   if (ambient && refusal !== undefined) throw new HubError(refusal.code, refusal.message);
   return ambient;
+}
+
+/**
+ * True when a hook's yes cannot be a forged request's, whatever cookies came along. A Bearer header
+ * only leaves a browser through script, cross-origin only after a preflight, and a credentialed
+ * preflight only succeeds for a listed `cors.origins` page (never with `*`). A `?token=` can be put
+ * in any URL by any page, but one that grants the channel by itself gives the forger nothing it
+ * could not do with that token alone.
+ */
+function vouchedByToken(source: TokenSource | null, fromGrants: boolean): boolean {
+  return source === 'header' || (source === 'query' && fromGrants);
 }
 
 /** The hook's `ambient` test on a request; one that throws counts as ambient (the safe side). */
