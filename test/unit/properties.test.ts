@@ -330,10 +330,17 @@ describe('publish bodies', () => {
         : 0;
     // Strings full of brackets, quotes and backslashes, which the scan must skip.
     const tricky = fc.string({ unit: fc.constantFrom(...'[]{}"\\ab'.split('')), maxLength: 8 });
+    // Long ones too: past the first bytes the scan switches to indexOf and counts backslashes.
+    const long = fc.string({
+      unit: fc.constantFrom(...'[]{}"\\ab'.split('')),
+      minLength: 100,
+      maxLength: 400,
+    });
     const value = fc.letrec((tie) => ({
       node: fc.oneof(
         { depthSize: 'small' },
         tricky,
+        long,
         fc.integer(),
         fc.array(tie('node'), { maxLength: 3 }),
         fc.dictionary(tricky, tie('node'), { maxKeys: 3 }),
