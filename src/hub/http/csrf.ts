@@ -43,14 +43,14 @@ export function checkCsrf(
   if (method === 'GET' || method === 'HEAD') {
     throw new HubError(
       'ERR_CSRF',
-      'a GET that changes state cannot be authenticated by cookie; send the token as ?token= or Authorization: Bearer',
+      'a GET that changes state cannot rest on a cookie or other ambient credential; send the token as ?token= or Authorization: Bearer',
     );
   }
   const origin = req.headers.origin;
   if (origin === undefined || origin === 'null') {
     throw new HubError(
       'ERR_CSRF',
-      'a cookie-authenticated request that changes state needs an Origin header',
+      'a request that changes state on the strength of a cookie needs an Origin header',
     );
   }
   if (!originAllowed(origin, req, auth, corsAllowed)) {
@@ -67,7 +67,7 @@ export function checkCsrf(
   }
   throw new HubError(
     'ERR_CSRF',
-    'a cookie-authenticated request that changes state needs X-Cometa: 1, X-Requested-With or X-CSRF-Token',
+    'a request that changes state on the strength of a cookie needs X-Cometa: 1, X-Requested-With or X-CSRF-Token',
   );
 }
 
