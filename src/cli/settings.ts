@@ -313,6 +313,14 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Required JWT aud',
   },
   {
+    path: 'auth.requireExp',
+    env: 'COMETA_AUTH_REQUIRE_EXP',
+    flag: 'auth-require-exp',
+    kind: 'bool',
+    def: 'true',
+    doc: 'Refuse JWTs without exp (--no-auth-require-exp accepts them)',
+  },
+  {
     path: 'websocket.maxPayload',
     env: 'COMETA_WS_MAX_PAYLOAD',
     flag: 'ws-max-payload',
