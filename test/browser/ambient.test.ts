@@ -20,6 +20,8 @@ import { startHub, type TestHub, waitFor } from '../helpers/hub.js';
 
 let t: TestHub;
 let hubUrl: string;
+/** A hub whose cors.origins lists only another site: its own pages must still publish. */
+let own: TestHub;
 let evil: { server: Server; origin: string };
 let context: BrowserContext;
 let profile: string;
@@ -39,10 +41,13 @@ before(async () => {
     ],
     limits: { publishRatePerIp: 0 },
   });
-  t.hub.authorize(({ channel, req }) => {
+  const hook = ({ channel, req }: { channel: string; req: IncomingMessage | undefined }) => {
     const user = req && cookieValue(req, 'sid') === 'alice-session' ? 'alice' : undefined;
     return user !== undefined && channel.split('.')[1] === user;
-  });
+  };
+  t.hub.authorize(hook);
+  own = await startHub({ cors: { origins: ['https://app.example'] }, limits: { publishRatePerIp: 0 } });
+  own.hub.authorize(hook);
   const record = (req: IncomingMessage) => seen.push({ path: req.url ?? '', cookie: req.headers.cookie });
   t.hub.server?.on('request', record);
   t.hub.server?.on('upgrade', record);
@@ -73,6 +78,7 @@ after(async () => {
   await context?.close();
   if (profile) rmSync(profile, { recursive: true, force: true });
   await t?.close();
+  await own?.close();
   evil?.server.closeAllConnections();
   await new Promise((r) => evil?.server.close(r));
 });
@@ -176,5 +182,30 @@ describe('a foreign page using the hub with the app session cookie (Chromium)', 
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(await stored('img.alice'), 0);
     assert.equal(await stored('jp.alice'), 0);
+  });
+
+  it("the hub's own page publishes with the cookie and X-Cometa, though cors.origins lists only another site", async () => {
+    const ownUrl = `http://localhost:${own.port}`;
+    const mine = await context.newPage();
+    try {
+      await mine.goto(`${ownUrl}/healthz`);
+      const r = await mine.evaluate(async (hub) => {
+        const post = (headers: Record<string, string>) =>
+          fetch(`${hub}/pub/user.alice`, { method: 'POST', headers, body: 'from my page' }).then(
+            async (res) => ({
+              status: res.status,
+              body: await res.text(),
+            }),
+          );
+        return { withHeader: await post({ 'X-Cometa': '1' }), without: await post({}) };
+      }, ownUrl);
+      assert.equal(r.withHeader.status, 202, r.withHeader.body);
+      // Same-origin, with the cookie, but without the header a form could not send either.
+      assert.equal(r.without.status, 403);
+      assert.match(r.without.body, /ERR_CSRF/);
+      assert.equal((await own.hub.info('user.alice')).stored, 1);
+    } finally {
+      await mine.close();
+    }
   });
 });
