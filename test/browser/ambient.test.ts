@@ -4,7 +4,8 @@
  * app's `sid` cookie, as docs/security.md shows; the attacker's page is `http://localhost:EVIL`:
  * another origin on the same site, so the browser attaches the `SameSite=Lax` cookie to everything
  * it sends (a sibling subdomain is the same case). The hub records what arrived, so each test shows
- * the browser did carry the cookie and the hub still refused.
+ * the browser did carry the cookie and the hub still refused. Last, a page of the hub's own origin
+ * still publishes with the cookie, on a hub whose cors.origins lists only another site.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
