@@ -145,6 +145,26 @@ describe('Express: body parsers mounted before hub.handler', () => {
     assert.equal(info.stored, 0);
   });
 
+  it('limits.maxJsonDepth and limits.maxFields apply to what the framework parsed', async () => {
+    const { url } = await expressApp((app, hub) => {
+      app.use(express.json());
+      app.use(express.urlencoded({ extended: false, parameterLimit: 5000 }));
+      app.use(hub.handler);
+    });
+    const deep = `${'['.repeat(65)}${']'.repeat(65)}`;
+    const r = await post(`${url}/live/pub/d.b`, deep, 'application/json');
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.code, 'ERR_JSON_TOO_DEEP');
+    const fields = Array.from({ length: 999 }, (_, i) => `f${i}=1`).join('&');
+    assert.equal(
+      (await post(`${url}/live/pub/d.c`, `${fields}&f0=2`, 'application/x-www-form-urlencoded')).status,
+      202,
+    );
+    const many = await post(`${url}/live/pub/d.c`, `${fields}&a=1&b=2`, 'application/x-www-form-urlencoded');
+    assert.equal(many.status, 413);
+    assert.equal(many.body.error.code, 'ERR_TOO_MANY_FIELDS');
+  });
+
   it('the hub byte bound still applies to a body the framework read', async () => {
     const { url } = await expressApp((app, hub) => {
       app.use(express.json({ limit: '1mb' }));

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { parsePublishBody } from './body.js';
+import { type BodyBounds, checkJsonDepth } from './body-bounds.js';
 import { HubError } from './respond.js';
 
 /** What a framework may leave on a request whose body it has already read. */
@@ -20,31 +21,49 @@ type ReadRequest = IncomingMessage & { body?: unknown; rawBody?: unknown };
  *   hub would have published `a[b]` as a field name.
  * - Anything else is answered at once with `ERR_BODY_CONSUMED`, saying what to change.
  *
- * The same byte bound applies as to a body the hub reads (`limits.maxBodyBytes`).
+ * The same bounds apply as to a body the hub reads: `limits.maxBodyBytes`, `maxJsonDepth` and
+ * `maxFields`.
  */
 export async function alreadyReadBody(
   request: IncomingMessage,
   contentType: string | undefined,
   format: string | null,
-  limit: number,
+  limits: BodyBounds & { readonly maxBodyBytes: number },
   log?: Logger,
 ): Promise<{ data: unknown } | undefined> {
+  const limit = limits.maxBodyBytes;
   const req = request as ReadRequest;
   // 'end' has been emitted: nobody will ever see these bytes again.
   if (!req.readableEnded) return undefined;
   const raw = rawOf(req.rawBody) ?? rawOf(req.body);
   if (raw !== undefined) {
     if (raw.length > limit) throw tooLarge(limit);
-    return { data: await parsePublishBody(raw, contentType, format) };
+    return { data: await parsePublishBody(raw, contentType, format, limits) };
   }
   const body = req.body;
   if (body !== undefined && body !== null && format === null) {
     const type = mediaType(contentType);
-    if (type === 'application/json' || type.endsWith('+json')) return bounded({ data: body }, body, limit);
+    if (type === 'application/json' || type.endsWith('+json')) {
+      // The bounds of a body the hub parses, applied to the value's JSON text (body-bounds.ts).
+      checkJsonDepth(Buffer.from(jsonOf(body, limit)), limits.maxJsonDepth);
+      return { data: body };
+    }
     if ((type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data') && isFields(body)) {
       const fields: Record<string, string | string[]> = Object.create(null);
-      for (const name of Object.keys(body)) fields[name] = body[name]!;
-      return bounded({ data: { ...fields } }, fields, limit);
+      let count = 0;
+      for (const name of Object.keys(body)) {
+        const value = body[name]!;
+        fields[name] = value;
+        count += Array.isArray(value) ? value.length : 1;
+      }
+      if (count > limits.maxFields) {
+        throw new HubError(
+          'ERR_TOO_MANY_FIELDS',
+          `the form has more than ${limits.maxFields} fields (limits.maxFields)`,
+        );
+      }
+      jsonOf(fields, limit);
+      return { data: { ...fields } };
     }
   }
   // The app's setup is wrong, not the request: say so where its operator looks.
@@ -78,8 +97,8 @@ function isFields(body: unknown): body is Record<string, string | string[]> {
   return true;
 }
 
-/** The parsed value, refused when its JSON is larger than a body the hub would have read. */
-function bounded<T>(result: T, value: unknown, limit: number): T {
+/** The value's JSON text, refused when larger than a body the hub would have read. */
+function jsonOf(value: unknown, limit: number): string {
   let json: string;
   try {
     json = JSON.stringify(value);
@@ -87,9 +106,8 @@ function bounded<T>(result: T, value: unknown, limit: number): T {
     // A value nested past the stack (or with a cycle) is no message: refused, nothing stored.
     throw new HubError('ERR_BAD_BODY', 'the parsed body cannot be serialized as JSON (nested too deeply?)');
   }
-  const length = Buffer.byteLength(json);
-  if (length > limit) throw tooLarge(limit);
-  return result;
+  if (Buffer.byteLength(json) > limit) throw tooLarge(limit);
+  return json;
 }
 
 function tooLarge(limit: number): HubError {

@@ -91,14 +91,14 @@ export async function handlePing(
   if (req.method === 'POST') {
     let body: unknown;
     try {
-      const limit = core.options.limits.maxBodyBytes;
+      const limits = core.options.limits;
       const type = req.headers['content-type'];
       // An app's body parser may have read the body already (it would never arrive here again).
-      const taken = await alreadyReadBody(req, type, query.get('format'), limit, core.log);
+      const taken = await alreadyReadBody(req, type, query.get('format'), limits, core.log);
       if (taken !== undefined) body = taken.data;
       else {
-        const raw = await readBody(req, limit);
-        body = raw.length === 0 ? {} : await parsePublishBody(raw, type, query.get('format'));
+        const raw = await readBody(req, limits.maxBodyBytes);
+        body = raw.length === 0 ? {} : await parsePublishBody(raw, type, query.get('format'), limits);
       }
     } catch (err) {
       if (isHubError(err)) {

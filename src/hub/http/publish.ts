@@ -34,13 +34,15 @@ export async function handlePublishRoute(
     sendJson(res, 200, { channel, deleted: true }, cors);
     return;
   }
-  const limit = host.core.options.limits.maxBodyBytes;
+  const limits = host.core.options.limits;
   const type = req.headers['content-type'];
   const format = query.get('format');
   // An app's body parser may have read the body already (it would never arrive here again).
-  const taken = await alreadyReadBody(req, type, format, limit, host.core.log);
+  const taken = await alreadyReadBody(req, type, format, limits, host.core.log);
   const data =
-    taken === undefined ? await parsePublishBody(await readBody(req, limit), type, format) : taken.data;
+    taken === undefined
+      ? await parsePublishBody(await readBody(req, limits.maxBodyBytes), type, format, limits)
+      : taken.data;
   const event = query.get('event');
   const id = await host.publish(channel, data, event === null ? {} : { event });
   sendJson(res, 202, { id, channel }, { ...cors, 'Cometa-Id': id });
@@ -75,7 +77,12 @@ async function publishJsonp(
   }
   const raw = query.get('data');
   if (raw === null) throw new HubError('ERR_BAD_PARAM', 'a JSONP publish needs ?data=');
-  const data = await parsePublishBody(Buffer.from(raw, 'utf8'), 'text/plain', query.get('format'));
+  const data = await parsePublishBody(
+    Buffer.from(raw, 'utf8'),
+    'text/plain',
+    query.get('format'),
+    host.core.options.limits,
+  );
   const event = query.get('event');
   const id = await host.publish(channel, data, event === null ? {} : { event });
   sendScript(res, callback, { id, channel }, { ...cors, 'Cometa-Id': id });
