@@ -229,20 +229,12 @@ function refuseUnparsable(err: NodeJS.ErrnoException, socket: import('node:strea
   socket.end(rawErrorAnswer(status, code, message), () => socket.destroy());
 }
 
-/** `METHOD SP target SP HTTP/1.x`: a request line, whatever its method. */
+/** `METHOD SP target SP HTTP/1.x` at the start of the bytes Node's parser refused. */
 const REQUEST_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [!-~]+ HTTP\/1\.[01]\r?\n/;
 
-/**
- * Whether the parser stopped on the method of a well-formed request line. Only when that line
- * starts the bytes it refused: where a request begins after another in the same packet is not
- * known (a body may run into it), and 400 stays the answer then.
- */
 function isRequestLine(err: NodeJS.ErrnoException): boolean {
-  const e = err as { rawPacket?: unknown; bytesParsed?: unknown };
-  if (!Buffer.isBuffer(e.rawPacket) || typeof e.bytesParsed !== 'number') return false;
-  const head = e.rawPacket.toString('latin1', 0, Math.min(e.rawPacket.length, 8192));
-  const eol = head.indexOf('\n');
-  return eol !== -1 && e.bytesParsed < eol && REQUEST_LINE.test(head);
+  const raw = (err as { rawPacket?: unknown }).rawPacket;
+  return Buffer.isBuffer(raw) && REQUEST_LINE.test(raw.toString('latin1', 0, Math.min(raw.length, 8192)));
 }
 
 /** `CONNECT` (proxy tunnels) is not something a hub does: 405 as JSON instead of Node's silent reset. */
