@@ -422,12 +422,6 @@ function cases(etag: string): Case[] {
     },
     { id: 'not HTTP', raw: 'HELLO\r\n\r\n', method: 'GET', status: 400 },
     {
-      id: 'unknown method',
-      raw: req('BREW /pub/c.a HTTP/1.1', ['Host: judge']),
-      method: 'BREW',
-      status: 501,
-    },
-    {
       id: 'head too large',
       raw: get('/healthz', [`X-Big: ${'a'.repeat(20_000)}`]),
       method: 'GET',

@@ -220,21 +220,8 @@ function refuseUnparsable(err: NodeJS.ErrnoException, socket: import('node:strea
     status = 408;
     code = 'ERR_REQUEST_TIMEOUT';
     message = 'the request head took longer than limits.headersTimeoutMs';
-  } else if (err.code === 'HPE_INVALID_METHOD' && isRequestLine(err)) {
-    // A well-formed request with a method nobody here knows (RFC 9110 §9.1: 501).
-    status = 501;
-    code = 'ERR_NOT_IMPLEMENTED';
-    message = 'the request method is not one this hub knows';
   }
   socket.end(rawErrorAnswer(status, code, message), () => socket.destroy());
-}
-
-/** `METHOD SP target SP HTTP/1.x` at the start of the bytes Node's parser refused. */
-const REQUEST_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [!-~]+ HTTP\/1\.[01]\r?\n/;
-
-function isRequestLine(err: NodeJS.ErrnoException): boolean {
-  const raw = (err as { rawPacket?: unknown }).rawPacket;
-  return Buffer.isBuffer(raw) && REQUEST_LINE.test(raw.toString('latin1', 0, Math.min(raw.length, 8192)));
 }
 
 /** `CONNECT` (proxy tunnels) is not something a hub does: 405 as JSON instead of Node's silent reset. */
