@@ -454,3 +454,35 @@ export function authCases(): Case[] {
     { id: 'WebSocket no token', raw: upgrade('/sub/s.a'), method: 'GET', upgrade: true, status: 401 },
   ];
 }
+
+/** The demo pages and routes, on a hub with `demo: true`. */
+export function demoCases(): Case[] {
+  return [
+    { id: 'GET /', raw: get('/'), method: 'GET', status: 200 },
+    { id: 'HEAD /', raw: req('HEAD / HTTP/1.1', ['Host: judge']), method: 'HEAD', status: 200 },
+    { id: 'POST /', raw: withBody('POST / HTTP/1.1', 'text/plain', 'x'), method: 'POST', status: 405 },
+    { id: 'OPTIONS /', raw: req('OPTIONS / HTTP/1.1', ['Host: judge']), method: 'OPTIONS', status: 204 },
+    { id: 'GET /dashboard', raw: get('/dashboard'), method: 'GET', status: 200 },
+    { id: 'GET /demo.css', raw: get('/demo.css'), method: 'GET', status: 200 },
+    { id: 'GET missing', raw: get('/missing.html'), method: 'GET', status: 404 },
+    {
+      id: 'POST missing',
+      raw: withBody('POST /missing.html HTTP/1.1', 'text/plain', 'x'),
+      method: 'POST',
+      status: 404,
+    },
+    { id: 'GET /demo/kick', raw: get('/demo/kick?channel=demo.x'), method: 'GET', status: 405 },
+    {
+      id: 'POST /demo/kick',
+      raw: withBody('POST /demo/kick?channel=demo.x HTTP/1.1', 'text/plain', ''),
+      method: 'POST',
+      status: 200,
+    },
+    {
+      id: 'POST /demo/upload',
+      raw: withBody('POST /demo/upload HTTP/1.1', 'text/plain', 'x'.repeat(100)),
+      method: 'POST',
+      status: 200,
+    },
+  ];
+}

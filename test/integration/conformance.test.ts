@@ -10,8 +10,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { cachedFiles } from '../../src/hub/http/static.js';
 import type { HubOptions } from '../../src/hub/index.js';
-import { ACCEPT, authCases, cases, ORIGIN_OK } from '../helpers/conformance-cases.js';
+import { ACCEPT, authCases, cases, demoCases, ORIGIN_OK } from '../helpers/conformance-cases.js';
 import { type Case, header, type Judged, judge, one } from '../helpers/h11.js';
 import { publish, startHub, type TestHub } from '../helpers/hub.js';
 
@@ -122,5 +123,22 @@ describe('HTTP conformance, judged by h11: refusals for credentials', () => {
     const all = authCases();
     const results = await judge(t.port, all);
     assert.deepEqual(failures(all, results), []);
+  });
+});
+
+describe('HTTP conformance, judged by h11: the demo pages and routes', () => {
+  let t: TestHub;
+  before(async () => {
+    t = await startHub({ demo: true });
+  });
+  after(() => t.close());
+
+  it('answers every method well-formed; missing files are 404 and never remembered', async () => {
+    const all = demoCases();
+    const results = await judge(t.port, all);
+    assert.deepEqual(failures(all, results), []);
+    const before = cachedFiles();
+    for (let i = 0; i < 200; i++) assert.equal((await fetch(`${t.url}/missing-${i}.js`)).status, 404);
+    assert.equal(cachedFiles(), before);
   });
 });

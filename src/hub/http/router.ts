@@ -228,7 +228,7 @@ export function createRouter(host: RouterHost): {
       res.writeHead(204, { Allow: SERVER_METHODS });
       res.end();
       return;
-    } else if (path === '/healthz' || path === '/readyz' || isStatic(path, options)) {
+    } else if (path === '/healthz' || path === '/readyz' || (await isStatic(path, options))) {
       // A resource that exists answers other methods with 405 and what it allows (RFC 9110 §15.5.6).
       if (method === 'OPTIONS') {
         res.writeHead(204, { ...cors, Allow: FIXED_METHODS });

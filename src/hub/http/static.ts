@@ -25,7 +25,9 @@ interface Cached {
   etag: string;
   type: string;
 }
-const cache = new Map<string, Cached | null>();
+/** Files found, by path. Misses are not kept: in demo mode any path is a candidate, and a map of
+ * every path ever asked for would grow without bound. */
+const cache = new Map<string, Cached>();
 
 async function load(file: string): Promise<Cached | null> {
   let entry = cache.get(file);
@@ -35,7 +37,7 @@ async function load(file: string): Promise<Cached | null> {
       const etag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 16)}"`;
       entry = { body, etag, type: TYPES[extname(file)] ?? 'application/octet-stream' };
     } catch {
-      entry = null;
+      return null;
     }
     cache.set(file, entry);
   }
@@ -75,9 +77,15 @@ export async function serveStatic(
   return true;
 }
 
-/** Whether `path` names a static file the hub may serve (whether or not it exists on disk). */
-export function isStatic(path: string, options: ResolvedOptions): boolean {
-  return fileFor(path, options) !== undefined;
+/** @internal How many files are cached (tests check that misses are not kept). */
+export function cachedFiles(): number {
+  return cache.size;
+}
+
+/** Whether `path` names a static file the hub serves (for the 405 of other methods). */
+export async function isStatic(path: string, options: ResolvedOptions): Promise<boolean> {
+  const file = fileFor(path, options);
+  return file !== undefined && (await load(file)) !== null;
 }
 
 function fileFor(path: string, options: ResolvedOptions): string | undefined {
