@@ -321,6 +321,22 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Accept publish frames on WebSockets',
   },
   {
+    path: 'idempotency.windowMs',
+    env: 'COMETA_IDEMPOTENCY_WINDOW_MS',
+    flag: 'idempotency-window-ms',
+    kind: 'int',
+    def: '300000',
+    doc: 'How long an Idempotency-Key is remembered after its publish, ms',
+  },
+  {
+    path: 'idempotency.maxKeysPerChannel',
+    env: 'COMETA_IDEMPOTENCY_MAX_KEYS',
+    flag: 'idempotency-max-keys',
+    kind: 'int',
+    def: '1000',
+    doc: 'Idempotency keys remembered per channel (oldest forgotten first)',
+  },
+  {
     path: 'metrics',
     env: 'COMETA_METRICS',
     flag: 'metrics',

@@ -41,6 +41,8 @@ export interface HubStats {
   fastPublishes: number;
   /** Long-polls and interval polls taken by the fast lane (http/fast-poll.ts), failures included. */
   fastPolls: number;
+  /** Publishes answered with the id of an earlier one (same idempotency key), storing nothing. */
+  duplicates: number;
   /** Times `tcpNoDelay: 'auto'` switched Nagle on or off (nagle.ts). */
   nagleSwitches: number;
   /** Full collections run by idle compaction (idle-gc.ts) in this process while this hub took part (`compactWhenIdleMs` > 0). */
@@ -72,6 +74,7 @@ export class HubCore {
     connectionsRefused: 0,
     idleCompactions: 0,
     nagleSwitches: 0,
+    duplicates: 0,
   };
   /** Called once per sweep tick with the time (rate-limit bucket cleanup...): no timers of their own. */
   readonly sweepHooks: Array<(now: number) => void> = [];

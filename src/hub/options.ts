@@ -20,7 +20,7 @@ export interface CorsOptions {
   credentials?: boolean;
   /** Seconds a browser may cache a preflight answer. @default 86400 */
   maxAge?: number;
-  /** Request headers allowed in preflights, besides the CORS-safelisted ones. @default ['Content-Type','Authorization','Last-Event-ID','X-Requested-With','X-CSRF-Token','X-Cometa'] */
+  /** Request headers allowed in preflights, besides the CORS-safelisted ones. @default ['Content-Type','Authorization','Last-Event-ID','X-Requested-With','X-CSRF-Token','X-Cometa','Idempotency-Key'] */
   allowHeaders?: string[];
   /** Extra response headers exposed to scripts, besides cometa's own. @default [] */
   exposeHeaders?: string[];
@@ -107,6 +107,14 @@ export interface WebSocketOptions {
   publish?: boolean;
 }
 
+/** Idempotent publish (docs/protocol.md, "Idempotent publish"). */
+export interface IdempotencyOptions {
+  /** How long a key is remembered after its publish, in ms: a retry within it is not stored again. @default 300000 */
+  windowMs?: number;
+  /** Keys remembered per channel; beyond it the oldest is forgotten first. @default 1000 */
+  maxKeysPerChannel?: number;
+}
+
 /** Options of `createHub()`. Validated once at construction, then frozen. */
 export interface HubOptions {
   /**
@@ -174,6 +182,8 @@ export interface HubOptions {
   limits?: LimitOptions;
   /** WebSocket transport settings. */
   websocket?: WebSocketOptions;
+  /** Idempotent publish: how long and how many keys are remembered. */
+  idempotency?: IdempotencyOptions;
   /** JWT channel authentication (docs/security.md); off unless set. */
   auth?: AuthOptions;
   /**
@@ -232,6 +242,7 @@ export interface ResolvedOptions {
   readonly cors: ResolvedCors;
   readonly limits: Readonly<Required<LimitOptions>>;
   readonly websocket: Readonly<Required<WebSocketOptions>>;
+  readonly idempotency: Readonly<Required<IdempotencyOptions>>;
   /** The policy of a channel: the first matching `options.channels` rule, defaults filled in. */
   readonly channelPolicy: (channel: string) => ChannelPolicy;
   /** `options.auth` validated (keys loaded), or null when auth is off. */
@@ -261,6 +272,7 @@ const KNOWN = new Set([
   'cors',
   'limits',
   'websocket',
+  'idempotency',
   'channels',
   'auth',
   'logger',
@@ -310,6 +322,7 @@ export const DEFAULT_ALLOW_HEADERS = [
   'X-Requested-With',
   'X-CSRF-Token',
   'X-Cometa',
+  'Idempotency-Key',
 ];
 
 /** Validates options once and returns a frozen copy with every default filled in. */
@@ -400,6 +413,17 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     perMessageDeflate: w.perMessageDeflate ?? false,
     publish: w.publish ?? true,
   });
+  const idem = o.idempotency ?? {};
+  if (typeof idem !== 'object' || idem === null)
+    throw new OptionsError('options.idempotency must be an object');
+  for (const key of Object.keys(idem)) {
+    if (key !== 'windowMs' && key !== 'maxKeysPerChannel')
+      throw new OptionsError(`options.idempotency.${key} is not a known option`);
+  }
+  const idempotency = Object.freeze({
+    windowMs: int('idempotency.windowMs', idem.windowMs, 300_000, 1000, 86_400_000),
+    maxKeysPerChannel: int('idempotency.maxKeysPerChannel', idem.maxKeysPerChannel, 1000, 1, 1_000_000),
+  });
   const channelPolicy = resolveChannelRules(o.channels);
   let auth: ResolvedAuth | null;
   try {
@@ -428,6 +452,7 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     cors,
     limits,
     websocket,
+    idempotency,
     channelPolicy,
     auth,
     demo: bool('demo', o.demo, false),

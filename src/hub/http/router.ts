@@ -20,6 +20,11 @@ import { parseSubscribe } from './subscribe.js';
 export interface RouterHost {
   core: HubCore;
   publish(channel: string, data: unknown, options?: { event?: string }): Promise<string>;
+  publishOnce(
+    channel: string,
+    data: unknown,
+    options: { event?: string; key: string; scope?: string },
+  ): Promise<{ id: string; duplicate: boolean }>;
   drop(channel: string): Promise<void>;
   info(
     channel: string,
@@ -162,7 +167,9 @@ export function createRouter(host: RouterHost): {
         // Reading info needs the subscribe grant; publishing (JSONP GET too) and deleting need publish.
         const isInfo = (method === 'GET' || method === 'HEAD') && !query.has('callback');
         if (isInfo) await guardInfo(core, req, query, decodeSafe(rest));
-        else await guardPublish(core, req, query, decodeSafe(rest), { allowed });
+        const creds = isInfo
+          ? undefined
+          : await guardPublish(core, req, query, decodeSafe(rest), { allowed });
         await handlePublishRoute(
           host,
           req,
@@ -171,6 +178,7 @@ export function createRouter(host: RouterHost): {
           query,
           cors,
           origin === undefined || allowed(origin),
+          creds?.claims?.subject ?? '',
         );
         return;
       }

@@ -5,7 +5,9 @@ import {
   type ChannelGap,
   type ChannelInfo,
   type GapReason,
+  type IdempotencyKey,
   type LastResult,
+  type OnceResult,
   type ReadResult,
   type Store,
   type StoreContext,
@@ -62,6 +64,41 @@ redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], id, 'c', ARGV[2], 'e', ARGV[
 if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], id .. ' ' .. ARGV[9] .. '\\n' .. ARGV[4]) end
 return seq
 `;
+
+/**
+ * APPEND for a publish with an idempotency key (KEYS[7] the channel's key hash, KEYS[8] its keys by
+ * expiry; ARGV[10] key, [11] fingerprint, [12] now, [13] window ms, [14] keys kept per channel). In
+ * the same script as the append, so every hub sees the key with the message: a known key answers
+ * {seq, fingerprint} and stores nothing; otherwise the append's seq, with the key remembered.
+ */
+const APPEND_ONCE = APPEND.replace(
+  "local seq = redis.call('INCR', KEYS[1])",
+  `local now = tonumber(ARGV[12])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[8], '-inf', now, 'LIMIT', 0, 100)
+if #gone > 0 then
+  redis.call('ZREM', KEYS[8], unpack(gone))
+  redis.call('HDEL', KEYS[7], unpack(gone))
+end
+local hit = redis.call('HGET', KEYS[7], ARGV[10])
+if hit then
+  local sp = string.find(hit, ' ')
+  return {tonumber(string.sub(hit, 1, sp - 1)), string.sub(hit, sp + 1)}
+end
+local seq = redis.call('INCR', KEYS[1])`,
+).replace(
+  /return seq\n$/,
+  `redis.call('HSET', KEYS[7], ARGV[10], seq .. ' ' .. ARGV[11])
+redis.call('ZADD', KEYS[8], now + tonumber(ARGV[13]), ARGV[10])
+local extra = redis.call('ZCARD', KEYS[8]) - tonumber(ARGV[14])
+if extra > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[8], extra)
+  for i = 1, #popped, 2 do redis.call('HDEL', KEYS[7], popped[i]) end
+end
+redis.call('PEXPIRE', KEYS[7], ARGV[13])
+redis.call('PEXPIRE', KEYS[8], ARGV[13])
+return seq
+`,
+);
 
 const DROP = `
 local ep = redis.call('GET', KEYS[5])
@@ -150,6 +187,7 @@ return 1
 const SCRIPTS = {
   lease: script(LEASE),
   append: script(APPEND),
+  appendOnce: script(APPEND_ONCE),
   drop: script(DROP),
   sweep: script(SWEEP),
   rotate: script(ROTATE),
@@ -348,6 +386,65 @@ export class RedisStore implements Store {
         );
         if (this.epoch === epoch && seq > this.#known) this.#known = seq;
         return { seq, channel, event, data, time };
+      } catch (err) {
+        if (attempt === 0 && isEpochError(err)) {
+          await this.#checkEpoch();
+          continue;
+        }
+        throw unavailable(err);
+      }
+    }
+  }
+
+  async appendOnce(
+    channel: string,
+    event: string,
+    data: unknown,
+    time: number,
+    k: IdempotencyKey,
+  ): Promise<OnceResult> {
+    const json = data === undefined ? '' : JSON.stringify(data);
+    const { maxMessages } = this.#ctx.retentionFor(channel);
+    const pub = this.#fanout === 'pubsub' ? this.#k('fanout') : '';
+    const header = pub ? JSON.stringify([channel, event, time]) : '';
+    for (let attempt = 0; ; attempt++) {
+      const epoch = this.epoch;
+      try {
+        const r = await this.#eval(
+          SCRIPTS.appendOnce,
+          [
+            this.#k('seq'),
+            this.#k('epoch'),
+            this.#k(`s:${channel}`),
+            this.#k(`c:${channel}`),
+            this.#k('log'),
+            this.#k('channels'),
+            this.#k(`i:${channel}`),
+            this.#k(`iz:${channel}`),
+          ],
+          [
+            epoch,
+            channel,
+            event,
+            json,
+            time,
+            Math.max(0, maxMessages),
+            this.#logMax,
+            pub,
+            header,
+            k.key,
+            k.fingerprint,
+            Date.now(),
+            k.windowMs,
+            k.maxKeys,
+          ],
+        );
+        if (Array.isArray(r)) {
+          return { seq: Number(r[0]), duplicate: true, mismatch: String(r[1]) !== k.fingerprint };
+        }
+        const seq = Number(r);
+        if (this.epoch === epoch && seq > this.#known) this.#known = seq;
+        return { seq, duplicate: false, mismatch: false };
       } catch (err) {
         if (attempt === 0 && isEpochError(err)) {
           await this.#checkEpoch();

@@ -7,7 +7,9 @@ import {
   type ChannelGap,
   type ChannelInfo,
   type GapReason,
+  type IdempotencyKey,
   type LastResult,
+  type OnceResult,
   type ReadResult,
   type Store,
   type StoreCacheStats,
@@ -64,6 +66,8 @@ interface PendingAppend {
   json: string | null;
   data: unknown;
   time: number;
+  /** The idempotency key stored with the message (appendOnce), in the same transaction. */
+  idem: IdempotencyKey | undefined;
   resolve: (message: StoredMessage) => void;
   reject: (err: unknown) => void;
 }
@@ -128,6 +132,15 @@ CREATE TABLE IF NOT EXISTS journal (
   data TEXT,
   time INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS idempotency (
+  channel TEXT NOT NULL,
+  key TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  fingerprint TEXT NOT NULL,
+  expires INTEGER NOT NULL,
+  PRIMARY KEY (channel, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_expires ON idempotency (expires);
 CREATE TABLE IF NOT EXISTS channels (
   channel TEXT PRIMARY KEY,
   last_seq INTEGER NOT NULL,
@@ -191,6 +204,8 @@ export class SqliteStore implements Store {
   /** Channels whose journal list the running append transaction pushed to, to undo a rollback. */
   #journalAdded: string[] = [];
   #moveTx: (() => void) | undefined;
+  /** Keyed appends waiting for their commit, by channel and key: a retry meanwhile waits for it. */
+  readonly #keyed = new Map<string, { fingerprint: string; stored: Promise<StoredMessage> }>();
 
   constructor(path: string, ctx: StoreContext, options: SqliteStoreOptions = {}) {
     this.path = path;
@@ -264,7 +279,8 @@ export class SqliteStore implements Store {
 
     this.#appendTx = db.transaction((batch: readonly PendingAppend[]) => {
       let seq = this.#seq;
-      for (const { channel, event, json, time } of batch) {
+      for (const p of batch) {
+        const { channel, event, json, time } = p;
         seq++;
         st.insert.run(seq, channel, event, json, time);
         const queued = this.#journal.get(channel);
@@ -275,6 +291,7 @@ export class SqliteStore implements Store {
         s.lastSeq = seq;
         s.stored++;
         this.#trimByCount(channel, s);
+        if (p.idem !== undefined) this.#remember(channel, p.idem, seq, time);
       }
       return seq;
     });
@@ -449,11 +466,60 @@ export class SqliteStore implements Store {
    * transaction (setImmediate), then each resolves, in seq order. A resolved append is committed.
    */
   append(channel: string, event: string, data: unknown, time: number): Promise<StoredMessage> {
+    return this.#enqueue(channel, event, data, time, undefined);
+  }
+
+  #enqueue(
+    channel: string,
+    event: string,
+    data: unknown,
+    time: number,
+    idem: IdempotencyKey | undefined,
+  ): Promise<StoredMessage> {
     return new Promise((resolve, reject) => {
       const json = data === undefined ? null : JSON.stringify(data);
       if (this.#pending.length === 0) setImmediate(() => this.#flush());
-      this.#pending.push({ channel, event, json, data, time, resolve, reject });
+      this.#pending.push({ channel, event, json, data, time, idem, resolve, reject });
     });
+  }
+
+  /**
+   * The key is looked up in the file (it survives restarts), then among the keyed appends not yet
+   * committed; a new one is stored in the append's own transaction, so a message is never
+   * committed without its key.
+   */
+  async appendOnce(
+    channel: string,
+    event: string,
+    data: unknown,
+    time: number,
+    k: IdempotencyKey,
+  ): Promise<OnceResult> {
+    const st = this.#prepared();
+    const id = `${channel}\n${k.key}`;
+    const waiting = this.#keyed.get(id);
+    if (waiting !== undefined) {
+      const first = await waiting.stored;
+      return { seq: first.seq, duplicate: true, mismatch: waiting.fingerprint !== k.fingerprint };
+    }
+    const row = st.keyGet.get(channel, k.key, time) as { seq: number; fingerprint: string } | undefined;
+    if (row !== undefined)
+      return { seq: row.seq, duplicate: true, mismatch: row.fingerprint !== k.fingerprint };
+    const stored = this.#enqueue(channel, event, data, time, k);
+    this.#keyed.set(id, { fingerprint: k.fingerprint, stored });
+    try {
+      return { seq: (await stored).seq, duplicate: false, mismatch: false };
+    } finally {
+      this.#keyed.delete(id);
+    }
+  }
+
+  /** Stores a key with its message (inside the append transaction), keeping at most maxKeys per channel. */
+  #remember(channel: string, k: IdempotencyKey, seq: number, time: number): void {
+    const st = this.#prepared();
+    st.keyPut.run(channel, k.key, seq, k.fingerprint, time + k.windowMs);
+    const n = (st.keyCount.get(channel) as { n: number }).n;
+    if (n > k.maxKeys) st.keyTrim.run(channel, channel, n - k.maxKeys);
   }
 
   #flush(): void {
@@ -635,6 +701,11 @@ export class SqliteStore implements Store {
     this.#moved();
     this.#applyRaised();
     this.#purge(); // once a second: dead rows do not outlive a second in a running hub
+    try {
+      this.#prepared().keyExpire.run(now);
+    } catch {
+      // Expired keys are ignored by lookups anyway; the next sweep retries.
+    }
   }
 
   async close(): Promise<void> {
@@ -734,6 +805,18 @@ function prepare(db: Database.Database) {
     countLive: db.prepare('SELECT count(*) AS n FROM messages WHERE channel = ? AND seq > ? AND seq <= ?'),
     channel: db.prepare('SELECT * FROM channels WHERE channel = ?'),
     deleteChannel: db.prepare('DELETE FROM messages WHERE channel = ?'),
+    keyGet: db.prepare(
+      'SELECT seq, fingerprint FROM idempotency WHERE channel = ? AND key = ? AND expires > ?',
+    ),
+    keyPut: db.prepare(
+      'INSERT OR REPLACE INTO idempotency (channel, key, seq, fingerprint, expires) VALUES (?, ?, ?, ?, ?)',
+    ),
+    keyCount: db.prepare('SELECT count(*) AS n FROM idempotency WHERE channel = ?'),
+    keyTrim: db.prepare(
+      `DELETE FROM idempotency WHERE channel = ? AND key IN
+       (SELECT key FROM idempotency WHERE channel = ? ORDER BY expires LIMIT ?)`,
+    ),
+    keyExpire: db.prepare('DELETE FROM idempotency WHERE expires <= ?'),
     readOne: db.prepare(
       'SELECT seq, channel, event, data, time FROM messages WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?',
     ),

@@ -60,6 +60,31 @@ export interface ChannelInfo {
   stored: number;
 }
 
+/**
+ * An idempotency key as a store keeps it (Store.appendOnce): the hub has scoped it by credential
+ * already; the store scopes it by channel.
+ */
+export interface IdempotencyKey {
+  /** The scoped key (opaque to the store). */
+  readonly key: string;
+  /** What was published under it (event and data), to tell a retry from a reuse of the key. */
+  readonly fingerprint: string;
+  /** How long the key is remembered after its publish, in ms. */
+  readonly windowMs: number;
+  /** Keys remembered per channel at most; the oldest is forgotten first. */
+  readonly maxKeys: number;
+}
+
+/** What Store.appendOnce did. */
+export interface OnceResult {
+  /** The seq of the message stored under the key: this publish's, or the first one's. */
+  readonly seq: number;
+  /** True when the key was known: nothing was stored this time. */
+  readonly duplicate: boolean;
+  /** With `duplicate`: the first publish under the key had another event or data. */
+  readonly mismatch: boolean;
+}
+
 /** What a store tells its listeners, in order. */
 export type StoreEvent =
   | { type: 'message'; message: StoredMessage }
@@ -117,6 +142,19 @@ export interface Store {
    * answers from it in the same turn, with no promise per publish.
    */
   appendNow?(channel: string, event: string, data: unknown, time: number): StoredMessage;
+  /**
+   * {@link append} unless a message was stored under `key` on this channel within its window: then
+   * nothing is stored and the first message's seq is answered. The key is stored with the message
+   * (as durable as it is: SQLite keeps it across a restart, Redis across hubs). Stores without it
+   * refuse idempotent publishes (501).
+   */
+  appendOnce?(
+    channel: string,
+    event: string,
+    data: unknown,
+    time: number,
+    key: IdempotencyKey,
+  ): Promise<OnceResult>;
   /** Messages after `after` on `channels`; see ReadResult. */
   read(channels: readonly string[], after: number, limit: number): Promise<ReadResult>;
   /** The newest `n` messages of each channel; see LastResult. */

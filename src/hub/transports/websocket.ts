@@ -16,6 +16,7 @@ import type { Frame, FrameRun } from '../frame.js';
 import { authorize, type Credentials } from '../http/auth.js';
 import { checkPublishRate, clientIp } from '../http/limits.js';
 import { isHubError } from '../http/respond.js';
+import { parseIdempotencyKey, publishOnce } from '../idempotency.js';
 import { StoreUnavailableError } from '../stores/store.js';
 import { Subscriber } from '../subscriber.js';
 import type { SubscribeRequest, UpgradeTransport } from './transport.js';
@@ -50,6 +51,7 @@ interface Command {
   channel?: unknown;
   event?: unknown;
   data?: unknown;
+  key?: unknown;
 }
 
 /**
@@ -209,8 +211,12 @@ export class WebSocketSubscriber extends Subscriber {
         if (!this.closed) this.hub.setChannels(this, next);
         this.json({ type: 'ack', id, channels: next });
       } else if (cmd.type === 'publish') {
-        const messageId = await this.publish(cmd);
-        this.json({ type: 'ack', id, messageId });
+        const r = await this.publish(cmd);
+        this.json(
+          r.duplicate
+            ? { type: 'ack', id, messageId: r.id, duplicate: true }
+            : { type: 'ack', id, messageId: r.id },
+        );
       } else {
         throw new FrameError('ERR_BAD_FRAME', 'type must be subscribe, unsubscribe or publish');
       }
@@ -226,7 +232,7 @@ export class WebSocketSubscriber extends Subscriber {
     }
   }
 
-  async publish(cmd: Command): Promise<string> {
+  async publish(cmd: Command): Promise<{ id: string; duplicate: boolean }> {
     const hub = this.hub;
     if (!hub.options.websocket.publish)
       throw new FrameError('ERR_PUBLISH_DISABLED', 'publishing over WebSocket is disabled on this hub');
@@ -239,10 +245,26 @@ export class WebSocketSubscriber extends Subscriber {
         'ERR_BAD_EVENT',
         'event must match ^[A-Za-z][A-Za-z0-9_.:-]{0,63}$ and not be reserved',
       );
+    let key: string | undefined;
+    try {
+      key = parseIdempotencyKey(cmd.key ?? undefined);
+    } catch (err) {
+      if (isHubError(err)) throw new FrameError(err.code, err.message);
+      throw err;
+    }
     if (hub.closing) throw new FrameError('ERR_SHUTTING_DOWN', 'the hub is shutting down');
+    if (key !== undefined) {
+      const scope = this.credentials?.claims?.subject ?? '';
+      try {
+        return await publishOnce(hub, cmd.channel, event, cmd.data ?? null, key, scope);
+      } catch (err) {
+        if (isHubError(err)) throw new FrameError(err.code, err.message);
+        throw err;
+      }
+    }
     const m = await hub.store.append(cmd.channel, event, cmd.data ?? null, Date.now());
     hub.stats.published++;
-    return formatCursor(hub.epoch, m.seq);
+    return { id: formatCursor(hub.epoch, m.seq), duplicate: false };
   }
 }
 
