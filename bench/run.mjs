@@ -59,6 +59,11 @@ const FULL = {
   scaleSubs: 10000,
   scaleRate: 1,
   scaleSeconds: 10,
+  // Fan-out to subscribers of one channel by its name against subscribers of a wildcard pattern
+  // matching it: what the pattern trie costs per delivery.
+  wildcardSubs: 1000,
+  wildcardRate: 50,
+  wildcardSeconds: 10,
   payloadBytes: 64,
   subsPerWorker: 5000,
   // At least this many subscriber processes. One process reading 100,000 deliveries/s is a full
@@ -71,6 +76,9 @@ const FULL = {
 };
 const QUICK = {
   ...FULL,
+  wildcardSubs: 200,
+  wildcardRate: 20,
+  wildcardSeconds: 3,
   fanoutSubs: 200,
   fanoutRate: 20,
   fanoutSeconds: 3,
@@ -89,7 +97,7 @@ const QUICK = {
   settleMs: 500,
   drainMs: 2000,
 };
-const ALL_SCENARIOS = ['fanout', 'channels', 'idle', 'publish', 'longpoll', 'scale', 'size'];
+const ALL_SCENARIOS = ['fanout', 'channels', 'idle', 'publish', 'longpoll', 'scale', 'size', 'wildcard'];
 
 function parseArgs(argv) {
   const o = {
@@ -333,9 +341,10 @@ async function withPeer(peerKey, fn) {
  * Subscribers per `list`, then `rate` msg/s over `channels` for `seconds`; server CPU and latency
  * over the publishing window (plus the drain).
  */
-async function deliveryRun(peer, server, { list, channels, rate, seconds }) {
-  const subsOn = new Map();
-  for (const [, c] of list) subsOn.set(c, (subsOn.get(c) ?? 0) + 1);
+async function deliveryRun(peer, server, { list, channels, rate, seconds, subsOn: given }) {
+  // Subscribers per published channel: by the names subscribed, unless the plan says (patterns).
+  const subsOn = given ?? new Map();
+  if (given === undefined) for (const [, c] of list) subsOn.set(c, (subsOn.get(c) ?? 0) + 1);
   const rssIdle = sample(server.pid).rss;
   const opening = await openSubscribers(peer, server.port, list);
   const pub = new Worker('pub');
@@ -479,6 +488,37 @@ async function measured(serverPid, w, work) {
 }
 
 const scenarios = {
+  async wildcard() {
+    log(
+      `8. wildcard fan-out (cometa, memory store): ${P.wildcardSubs} subs of one channel by name, then by a pattern (w.*) matching it, ${P.wildcardRate} msg/s x ${P.wildcardSeconds} s`,
+    );
+    const channel = `w${runTag}.0`;
+    const rows = [];
+    for (const mode of ['exact', 'wildcard']) {
+      // cometa alone: nchan and Socket.IO have no wildcard subscriptions to compare with.
+      for (const [peer, transport] of [
+        ['cometa-memory', 'sse'],
+        ['cometa-memory', 'ws'],
+      ]) {
+        const name = mode === 'exact' ? channel : `w${runTag}.*`;
+        const r = await withPeer(peer, (s) =>
+          deliveryRun(peer, s, {
+            list: Array.from({ length: P.wildcardSubs }, () => [transport, name]),
+            channels: [channel],
+            rate: P.wildcardRate,
+            seconds: P.wildcardSeconds,
+            subsOn: new Map([[channel, P.wildcardSubs]]),
+          }),
+        );
+        r.transport = transport;
+        r.mode = mode;
+        logDelivery(`${peer}/${transport} ${mode}`, r);
+        rows.push(r);
+      }
+    }
+    return { params: pick('wildcard'), rows };
+  },
+
   async fanout() {
     log(
       `1. fan-out: ${P.fanoutSubs} subs on 1 channel, ${P.fanoutRate} msg/s x ${P.payloadBytes} B x ${P.fanoutSeconds} s`,

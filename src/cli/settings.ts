@@ -321,6 +321,22 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Accept publish frames on WebSockets',
   },
   {
+    path: 'limits.maxPatternsPerSubscription',
+    env: 'COMETA_MAX_PATTERNS',
+    flag: 'max-patterns',
+    kind: 'int',
+    def: '8',
+    doc: 'Most wildcard patterns on one subscription (0: no wildcard subscriptions)',
+  },
+  {
+    path: 'limits.maxPatternChannels',
+    env: 'COMETA_MAX_PATTERN_CHANNELS',
+    flag: 'max-pattern-channels',
+    kind: 'int',
+    def: '1000',
+    doc: 'Most channels a wildcard resume replays (more: a gap on the pattern)',
+  },
+  {
     path: 'idempotency.windowMs',
     env: 'COMETA_IDEMPOTENCY_WINDOW_MS',
     flag: 'idempotency-window-ms',

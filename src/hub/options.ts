@@ -1,5 +1,11 @@
 import type { Logger } from 'pino';
-import { compilePattern, isChannelPattern } from '../protocol/channel.js';
+import {
+  compilePattern,
+  isChannelPattern,
+  isWildcard,
+  patternCovers,
+  patternsOverlap,
+} from '../protocol/channel.js';
 import { AuthConfigError, type AuthOptions, type ResolvedAuth, resolveAuth } from './auth/config.js';
 import { defaultStoreSpec } from './stores/index.js';
 import type { Retention } from './stores/store.js';
@@ -32,6 +38,17 @@ export interface LimitOptions {
   maxBodyBytes?: number;
   /** Most channels on one subscription. @default 64 */
   maxChannelsPerSubscription?: number;
+  /**
+   * Most wildcard patterns (`scores.*`, `quotes.**`) on one subscription, counted among its
+   * channels too; 0 refuses wildcard subscriptions. @default 8
+   */
+  maxPatternsPerSubscription?: number;
+  /**
+   * Most channels a wildcard subscription's resume reads: when more channels matching its patterns
+   * had messages after the cursor, the resume answers a `gap` on the pattern instead of a replay
+   * (bounded work per resume). @default 1000
+   */
+  maxPatternChannels?: number;
   /** Bytes a connection may have queued unsent before it is dropped as a slow consumer. @default 1048576 */
   maxBufferedBytes?: number;
   /** Most messages in one long-poll/poll/JSONP answer, and per replay page on streams. @default 1000 */
@@ -393,6 +410,14 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
       1,
       1024,
     ),
+    maxPatternsPerSubscription: int(
+      'limits.maxPatternsPerSubscription',
+      l.maxPatternsPerSubscription,
+      8,
+      0,
+      1024,
+    ),
+    maxPatternChannels: int('limits.maxPatternChannels', l.maxPatternChannels, 1000, 1, 100_000),
     maxBufferedBytes: int('limits.maxBufferedBytes', l.maxBufferedBytes, 1 << 20, 1024),
     maxBatch: int('limits.maxBatch', l.maxBatch, 1000, 1, 100_000),
     maxHeaderBytes: int('limits.maxHeaderBytes', l.maxHeaderBytes, 16_384, 1024, 1 << 20),
@@ -503,7 +528,43 @@ function resolveChannelRules(rules: unknown): (channel: string) => ChannelPolicy
       subscribe: rule.subscribe === 'public' ? 'public' : 'token',
       publish: rule.publish === 'public' ? 'public' : 'token',
     });
-    return { match: compilePattern(rule.pattern), policy };
+    return { pattern: rule.pattern, match: compilePattern(rule.pattern), policy };
   });
-  return (channel) => compiled.find((c) => c.match(channel))?.policy ?? DEFAULT_CHANNEL_POLICY;
+  const byPattern = new Map<string, ChannelPolicy>();
+  return (channel) => {
+    if (!isWildcard(channel)) return compiled.find((c) => c.match(channel))?.policy ?? DEFAULT_CHANNEL_POLICY;
+    let policy = byPattern.get(channel);
+    if (policy === undefined) {
+      policy = patternPolicy(compiled, channel);
+      if (byPattern.size >= 4096) byPattern.clear();
+      byPattern.set(channel, policy);
+    }
+    return policy;
+  };
+}
+
+/**
+ * The policy of a wildcard subscription: an action is public only when every rule that decides some
+ * channel of the pattern makes it public (the rules before the first that covers the whole pattern,
+ * and that one); a pattern no rule covers has channels with the defaults, so it needs a token.
+ * Pings and GET publishes concern single channels: off for patterns.
+ */
+function patternPolicy(
+  rules: ReadonlyArray<{ pattern: string; policy: ChannelPolicy }>,
+  pattern: string,
+): ChannelPolicy {
+  let subscribe = true;
+  let publish = true;
+  for (const r of rules) {
+    if (!patternsOverlap(r.pattern, pattern)) continue;
+    if (r.policy.subscribe !== 'public') subscribe = false;
+    if (r.policy.publish !== 'public') publish = false;
+    if (patternCovers(r.pattern, pattern))
+      return Object.freeze({
+        ...DEFAULT_CHANNEL_POLICY,
+        subscribe: subscribe ? 'public' : 'token',
+        publish: publish ? 'public' : 'token',
+      });
+  }
+  return DEFAULT_CHANNEL_POLICY;
 }

@@ -1,5 +1,7 @@
+import { compilePattern } from '../../protocol/channel.js';
 import { newEpoch } from '../../protocol/cursor.js';
 import type {
+  ActiveChannels,
   ChannelGap,
   ChannelInfo,
   GapReason,
@@ -110,6 +112,16 @@ export class MemoryStore implements Store {
     const more = messages.length > limit;
     if (more) messages = messages.slice(0, limit);
     return { messages, gaps, more, head: this.#seq };
+  }
+
+  /** Looks at every channel's newest seq: the memory store holds them all in this process anyway. */
+  async activeChannels(patterns: readonly string[], after: number, max: number): Promise<ActiveChannels> {
+    const matchers = patterns.map(compilePattern);
+    const found: Array<[string, number]> = [];
+    for (const [channel, log] of this.#logs)
+      if (log.lastSeq > after && matchers.some((m) => m(channel))) found.push([channel, log.lastSeq]);
+    found.sort((a, b) => b[1] - a[1]);
+    return { channels: found.slice(0, max).map((f) => f[0]), overflow: found.length > max };
   }
 
   async last(channels: readonly string[], n: number): Promise<LastResult> {

@@ -1,7 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { compilePattern } from '../../protocol/channel.js';
 import { newEpoch } from '../../protocol/cursor.js';
 import {
+  type ActiveChannels,
   type ChannelGap,
   type ChannelInfo,
   type GapReason,
@@ -52,6 +54,7 @@ local id = seq .. '-0'
 redis.call('XADD', KEYS[3], id, 'e', ARGV[3], 'd', ARGV[4], 't', ARGV[5])
 redis.call('HSET', KEYS[4], 'last', seq)
 redis.call('SADD', KEYS[6], ARGV[2])
+redis.call('ZADD', KEYS[7], seq, ARGV[2])
 local max = tonumber(ARGV[6])
 local len = redis.call('XLEN', KEYS[3])
 if len > max then
@@ -66,7 +69,7 @@ return seq
 `;
 
 /**
- * APPEND for a publish with an idempotency key (KEYS[7] the channel's key hash, KEYS[8] its keys by
+ * APPEND for a publish with an idempotency key (KEYS[8] the channel's key hash, KEYS[9] its keys by
  * expiry; ARGV[10] key, [11] fingerprint, [12] now, [13] window ms, [14] keys kept per channel). In
  * the same script as the append, so every hub sees the key with the message: a known key answers
  * {seq, fingerprint} and stores nothing; otherwise the append's seq, with the key remembered.
@@ -74,12 +77,12 @@ return seq
 const APPEND_ONCE = APPEND.replace(
   "local seq = redis.call('INCR', KEYS[1])",
   `local now = tonumber(ARGV[12])
-local gone = redis.call('ZRANGEBYSCORE', KEYS[8], '-inf', now, 'LIMIT', 0, 100)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now, 'LIMIT', 0, 100)
 if #gone > 0 then
-  redis.call('ZREM', KEYS[8], unpack(gone))
-  redis.call('HDEL', KEYS[7], unpack(gone))
+  redis.call('ZREM', KEYS[9], unpack(gone))
+  redis.call('HDEL', KEYS[8], unpack(gone))
 end
-local hit = redis.call('HGET', KEYS[7], ARGV[10])
+local hit = redis.call('HGET', KEYS[8], ARGV[10])
 if hit then
   local sp = string.find(hit, ' ')
   return {tonumber(string.sub(hit, 1, sp - 1)), string.sub(hit, sp + 1)}
@@ -87,15 +90,15 @@ end
 local seq = redis.call('INCR', KEYS[1])`,
 ).replace(
   /return seq\n$/,
-  `redis.call('HSET', KEYS[7], ARGV[10], seq .. ' ' .. ARGV[11])
-redis.call('ZADD', KEYS[8], now + tonumber(ARGV[13]), ARGV[10])
-local extra = redis.call('ZCARD', KEYS[8]) - tonumber(ARGV[14])
+  `redis.call('HSET', KEYS[8], ARGV[10], seq .. ' ' .. ARGV[11])
+redis.call('ZADD', KEYS[9], now + tonumber(ARGV[13]), ARGV[10])
+local extra = redis.call('ZCARD', KEYS[9]) - tonumber(ARGV[14])
 if extra > 0 then
-  local popped = redis.call('ZPOPMIN', KEYS[8], extra)
-  for i = 1, #popped, 2 do redis.call('HDEL', KEYS[7], popped[i]) end
+  local popped = redis.call('ZPOPMIN', KEYS[9], extra)
+  for i = 1, #popped, 2 do redis.call('HDEL', KEYS[8], popped[i]) end
 end
-redis.call('PEXPIRE', KEYS[7], ARGV[13])
 redis.call('PEXPIRE', KEYS[8], ARGV[13])
+redis.call('PEXPIRE', KEYS[9], ARGV[13])
 return seq
 `,
 );
@@ -201,6 +204,9 @@ const SCRIPTS = {
  * - `cometa:s:CHANNEL`: the channel's stream, ids `${seq}-0`, fields e (event), d (JSON), t (time)
  * - `cometa:c:CHANNEL`: hash with `last` (newest seq), `floor` and `reason` (gap floor)
  * - `cometa:channels`: set of channel names (for age sweeps)
+ * - `cometa:active`: sorted set of channel names by their newest seq (wildcard resumes)
+ * - `cometa:i:CHANNEL`, `cometa:iz:CHANNEL`: idempotency keys (hash key -> "seq fingerprint", and
+ *   by expiry), expiring with their window
  * - `cometa:log`: global capped stream of every message (fields c, e, d, t) and drop (x, t); hubs
  *   read it to fan out and to catch up after a disconnect
  * - `cometa:fanout`: pub/sub channel (fanout=pubsub only)
@@ -380,6 +386,7 @@ export class RedisStore implements Store {
               this.#k(`c:${channel}`),
               this.#k('log'),
               this.#k('channels'),
+              this.#k('active'),
             ],
             [epoch, channel, event, json, time, Math.max(0, maxMessages), this.#logMax, pub, header],
           ),
@@ -419,6 +426,7 @@ export class RedisStore implements Store {
             this.#k(`c:${channel}`),
             this.#k('log'),
             this.#k('channels'),
+            this.#k('active'),
             this.#k(`i:${channel}`),
             this.#k(`iz:${channel}`),
           ],
@@ -486,6 +494,39 @@ export class RedisStore implements Store {
     const more = messages.length > limit;
     if (more) messages = messages.slice(0, limit);
     return { messages, gaps, more, head };
+  }
+
+  /**
+   * Reads the `active` sorted set (every channel scored by its newest seq, kept by the append
+   * script) from the newest down to `after`, in pages, filtering by the patterns; at most 100 pages
+   * of 1000 are looked at (more: overflow), so a resume costs Redis a bounded amount.
+   */
+  async activeChannels(patterns: readonly string[], after: number, max: number): Promise<ActiveChannels> {
+    const cmd = this.#redis();
+    const matchers = patterns.map(compilePattern);
+    const channels: string[] = [];
+    const PAGE = 1000;
+    try {
+      for (let page = 0; page < 100; page++) {
+        const names = await cmd.zrevrangebyscore(
+          this.#k('active'),
+          '+inf',
+          `(${after}`,
+          'LIMIT',
+          page * PAGE,
+          PAGE,
+        );
+        for (const channel of names) {
+          if (!matchers.some((m) => m(channel))) continue;
+          if (channels.length === max) return { channels, overflow: true };
+          channels.push(channel);
+        }
+        if (names.length < PAGE) return { channels, overflow: false };
+      }
+    } catch (err) {
+      throw unavailable(err);
+    }
+    return { channels, overflow: true };
   }
 
   async last(channels: readonly string[], n: number): Promise<LastResult> {

@@ -1,9 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { compilePattern } from '../../protocol/channel.js';
 import { newEpoch } from '../../protocol/cursor.js';
 import { type ChannelState, ChannelStates } from './sqlite-channels.js';
 import {
+  type ActiveChannels,
   type ChannelGap,
   type ChannelInfo,
   type GapReason,
@@ -148,6 +150,7 @@ CREATE TABLE IF NOT EXISTS channels (
   floor_reason TEXT NOT NULL DEFAULT 'trimmed',
   stored INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS channels_last_seq ON channels (last_seq);
 `;
 
 /**
@@ -627,6 +630,30 @@ export class SqliteStore implements Store {
     return { messages, gaps, more, head: this.#seq };
   }
 
+  /**
+   * The `channels` rows with a newest seq after `after`, newest first, through their index on
+   * last_seq (rows written back first: the file is then exact), filtered by the patterns.
+   */
+  async activeChannels(patterns: readonly string[], after: number, max: number): Promise<ActiveChannels> {
+    this.#flush();
+    const st = this.#prepared();
+    try {
+      this.#tx(this.#writeBackTx)();
+    } catch (err) {
+      this.#states.rolledBack();
+      throw unavailable(err);
+    }
+    this.#states.committed();
+    const matchers = patterns.map(compilePattern);
+    const channels: string[] = [];
+    for (const channel of st.activeSince.pluck().iterate(after) as IterableIterator<string>) {
+      if (!matchers.some((m) => m(channel))) continue;
+      if (channels.length === max) return { channels, overflow: true };
+      channels.push(channel);
+    }
+    return { channels, overflow: false };
+  }
+
   async last(channels: readonly string[], n: number): Promise<LastResult> {
     this.#flush();
     const st = this.#prepared();
@@ -805,6 +832,7 @@ function prepare(db: Database.Database) {
     countLive: db.prepare('SELECT count(*) AS n FROM messages WHERE channel = ? AND seq > ? AND seq <= ?'),
     channel: db.prepare('SELECT * FROM channels WHERE channel = ?'),
     deleteChannel: db.prepare('DELETE FROM messages WHERE channel = ?'),
+    activeSince: db.prepare('SELECT channel FROM channels WHERE last_seq > ? ORDER BY last_seq DESC'),
     keyGet: db.prepare(
       'SELECT seq, fingerprint FROM idempotency WHERE channel = ? AND key = ? AND expires > ?',
     ),

@@ -85,6 +85,12 @@ export interface OnceResult {
   readonly mismatch: boolean;
 }
 
+/** See Store.activeChannels. */
+export interface ActiveChannels {
+  channels: string[];
+  overflow: boolean;
+}
+
 /** What a store tells its listeners, in order. */
 export type StoreEvent =
   | { type: 'message'; message: StoredMessage }
@@ -155,6 +161,14 @@ export interface Store {
     time: number,
     key: IdempotencyKey,
   ): Promise<OnceResult>;
+  /**
+   * The channels matching any of `patterns` (wildcards: `scores.*`, `quotes.**`) whose newest
+   * message is after `after`, newest first, at most `max` (`overflow` when more match). A resume
+   * of a wildcard subscription reads these channels' history: the candidates come from an index of
+   * channels by their newest seq, so channels quiet since the cursor are never looked at. Stores
+   * without it resume wildcard subscriptions with a gap.
+   */
+  activeChannels?(patterns: readonly string[], after: number, max: number): Promise<ActiveChannels>;
   /** Messages after `after` on `channels`; see ReadResult. */
   read(channels: readonly string[], after: number, limit: number): Promise<ReadResult>;
   /** The newest `n` messages of each channel; see LastResult. */

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
-import { isChannelName } from '../../protocol/channel.js';
+import { isChannelName, isChannelPattern, isWildcard } from '../../protocol/channel.js';
 import { formatCursor } from '../../protocol/cursor.js';
 import {
   type CloseReason,
@@ -196,14 +196,20 @@ export class WebSocketSubscriber extends Subscriber {
         throw new FrameError('ERR_BAD_FRAME', 'a frame must be a JSON object');
       if (typeof cmd.id === 'number' || typeof cmd.id === 'string') id = cmd.id;
       if (cmd.type === 'subscribe' || cmd.type === 'unsubscribe') {
-        const listed = channelList(cmd.channels);
+        const limits = this.hub.options.limits;
+        const listed = channelList(cmd.channels, limits.maxPatternsPerSubscription);
         const next =
           cmd.type === 'subscribe'
             ? [...new Set([...this.channels, ...listed])]
             : this.channels.filter((c) => !listed.includes(c));
-        const max = this.hub.options.limits.maxChannelsPerSubscription;
+        const max = limits.maxChannelsPerSubscription;
         if (next.length > max)
           throw new FrameError('ERR_TOO_MANY_CHANNELS', `at most ${max} channels per subscription`);
+        if (next.filter(isWildcard).length > limits.maxPatternsPerSubscription)
+          throw new FrameError(
+            'ERR_TOO_MANY_CHANNELS',
+            `at most ${limits.maxPatternsPerSubscription} wildcard patterns per subscription`,
+          );
         if (cmd.type === 'subscribe') {
           for (const c of listed) if (!this.channels.includes(c)) await this.allow('subscribe', c);
         }
@@ -268,9 +274,22 @@ export class WebSocketSubscriber extends Subscriber {
   }
 }
 
-function channelList(v: unknown): string[] {
-  if (!Array.isArray(v) || v.length === 0 || !v.every((c) => typeof c === 'string' && isChannelName(c)))
-    throw new FrameError('ERR_BAD_CHANNEL', 'channels must be a non-empty array of channel names');
+function channelList(v: unknown, maxPatterns: number): string[] {
+  if (
+    !Array.isArray(v) ||
+    v.length === 0 ||
+    !v.every(
+      (c) =>
+        typeof c === 'string' &&
+        (isChannelName(c) || (maxPatterns > 0 && isWildcard(c) && isChannelPattern(c))),
+    )
+  )
+    throw new FrameError(
+      'ERR_BAD_CHANNEL',
+      maxPatterns > 0
+        ? 'channels must be a non-empty array of channel names or wildcard patterns'
+        : 'channels must be a non-empty array of channel names',
+    );
   return v as string[];
 }
 
