@@ -6,6 +6,7 @@ import { Frame, FrameRun } from './frame.js';
 import { AutoNagle } from './nagle.js';
 import type { ResolvedOptions } from './options.js';
 import { PatternIndex } from './pattern-index.js';
+import { HubPresence, LocalPresence, type PresenceMember } from './presence.js';
 import type { Store, StoredMessage, StoreEvent } from './stores/store.js';
 import type { Subscriber } from './subscriber.js';
 import type { Start, TransportName } from './transports/transport.js';
@@ -136,11 +137,19 @@ export class HubCore {
   /** The epoch subscribers' cursors refer to; differs from store.epoch right after the store lost history. */
   #knownEpoch = '';
   closing = false;
+  /** Members of presence-enabled channels (presence.ts). */
+  readonly presence: HubPresence;
 
   constructor(options: ResolvedOptions, store: Store, log: Logger | undefined) {
     this.options = options;
     this.store = store;
     this.log = log;
+    const p = options.presence;
+    this.presence = new HubPresence(
+      options,
+      store.presenceBackend?.({ ttlMs: p.ttlMs, maxMembers: p.maxMembers }) ??
+        new LocalPresence(p.maxMembers, (channel, event, m) => this.#announce(channel, event, m, Date.now())),
+    );
     this.#autoNagle = options.tcpNoDelay === 'auto' ? new AutoNagle(Date.now()) : undefined;
     store.listen((e) => this.#onStore(e));
   }
@@ -203,6 +212,8 @@ export class HubCore {
    */
   async attach(sub: Subscriber, start: Start): Promise<void> {
     this.#add(sub);
+    const member = sub.presence?.member;
+    if (member !== undefined) this.presence.enter(sub.channels, member);
     const limit = this.options.limits.maxBatch;
     const batch: Frame[] = [];
     let more = false;
@@ -299,9 +310,12 @@ export class HubCore {
 
   /** Changes a live subscriber's channel set (WebSocket subscribe/unsubscribe frames). */
   setChannels(sub: Subscriber, channels: string[]): void {
+    const member = sub.presence?.member;
+    if (member !== undefined) this.presence.exit(sub.channels, member, Date.now());
     for (const c of sub.channels) this.#leave(c, sub);
     sub.channels = channels;
     for (const c of channels) this.#join(c, sub);
+    if (member !== undefined) this.presence.enter(channels, member);
   }
 
   #add(sub: Subscriber): void {
@@ -333,6 +347,8 @@ export class HubCore {
   remove(sub: Subscriber): void {
     if (!this.#all.delete(sub)) return;
     this.#byTransport.set(sub.transport, (this.#byTransport.get(sub.transport) ?? 1) - 1);
+    const member = sub.presence?.member;
+    if (member !== undefined) this.presence.exit(sub.channels, member, Date.now());
     for (const c of sub.channels) this.#leave(c, sub);
   }
 
@@ -383,6 +399,9 @@ export class HubCore {
       case 'epoch':
         this.#onEpoch();
         break;
+      case 'presence':
+        this.#announce(e.channel, e.event, e.member, e.time);
+        break;
       case 'status':
         if (!e.up) this.stats.storeErrors++;
         this.log?.warn(
@@ -406,6 +425,11 @@ export class HubCore {
   #broadcast(channel: string, frame: Frame): void {
     if ((this.#channels.get(channel)?.size ?? 0) > 0 || this.#patterns.match(channel).length > 0)
       this.#enqueue(frame);
+  }
+
+  /** A join or leave: to the channel's subscribers who asked for presence, in order with its messages. */
+  #announce(channel: string, event: 'join' | 'leave', m: PresenceMember, time: number): void {
+    this.#broadcast(channel, Frame.presenceEvent(channel, event, m, time));
   }
 
   #enqueue(frame: Frame): void {
@@ -470,7 +494,7 @@ export class HubCore {
   ): void {
     if (first.seq !== 0) this.stats.delivered += set.size * count;
     for (const sub of set) {
-      if (skip?.has(sub)) continue;
+      if (skip?.has(sub) || (first.presence && sub.presence?.events !== true)) continue;
       try {
         if (run === undefined) sub.deliver(first);
         else sub.deliverRun(run);
@@ -538,6 +562,7 @@ export class HubCore {
       }
     }
     for (const hook of this.sweepHooks) hook(now);
+    this.presence.sweep(now);
     if (this.#autoNagle?.sample(now)) this.#switchNagle();
     for (const c of this.#emptied) if (this.#channels.get(c)?.size === 0) this.#channels.delete(c);
     this.#emptied.clear();

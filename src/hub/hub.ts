@@ -184,7 +184,7 @@ export class Hub {
     if (!isPublishableEvent(event)) {
       throw new HubError(
         'ERR_BAD_EVENT',
-        'event names match ^[A-Za-z][A-Za-z0-9_.:-]{0,63}$ and are not reserved (open, close, gap, deleted, heartbeat, error)',
+        'event names match ^[A-Za-z][A-Za-z0-9_.:-]{0,63}$ and are not reserved (open, close, gap, deleted, heartbeat, error, join, leave)',
       );
     }
     return event;
@@ -299,6 +299,7 @@ export class Hub {
       this.#stats?.stop();
       this.#uncompact?.();
       this.core.endAll('shutdown');
+      await this.core.presence.close().catch(() => {});
       this.#fast?.close();
       // Give written close frames a moment to leave, then cut what remains. Stream sockets left
       // the server's connection list (http/detach.ts): closeAllConnections() does not see them.

@@ -102,6 +102,12 @@ export interface ChannelRule {
   subscribe?: 'public' | 'token';
   /** Who may publish (and delete history) when `options.auth` is set; see `subscribe`. @default 'token' */
   publish?: 'public' | 'token';
+  /**
+   * Keep presence (members, join and leave envelopes, docs/presence.md): `true` counts subscribers
+   * with a token (its `sub`), `'anonymous'` also those without one who name themselves (`?member=`).
+   * @default false
+   */
+  presence?: boolean | 'anonymous';
 }
 
 /** The policy that applies to one channel (the first matching rule with defaults filled in). */
@@ -112,6 +118,7 @@ export interface ChannelPolicy {
   readonly ping: boolean;
   readonly subscribe: 'public' | 'token';
   readonly publish: 'public' | 'token';
+  readonly presence: boolean | 'anonymous';
 }
 
 /** WebSocket transport settings (see docs/websocket.md). */
@@ -122,6 +129,24 @@ export interface WebSocketOptions {
   perMessageDeflate?: boolean;
   /** Accept `publish` frames from clients. @default true */
   publish?: boolean;
+}
+
+/** Presence (docs/presence.md). */
+export interface PresenceOptions {
+  /** Members per channel; more subscribers are not members (counted in metrics). @default 1000 */
+  maxMembers?: number;
+  /**
+   * A member whose last connection closed leaves only if it does not come back within this many
+   * ms (a page reload is neither a leave nor a join). @default 5000
+   */
+  coalesceMs?: number;
+  /**
+   * Redis store: how long a hub's members outlive its last heartbeat (the hub renews it from its
+   * sweep): the members of a hub that died leave within this, plus a second. @default 15000
+   */
+  ttlMs?: number;
+  /** Largest presence snapshot answer, in bytes (more: `truncated: true`). @default 65536 */
+  maxBytes?: number;
 }
 
 /** Idempotent publish (docs/protocol.md, "Idempotent publish"). */
@@ -201,6 +226,8 @@ export interface HubOptions {
   websocket?: WebSocketOptions;
   /** Idempotent publish: how long and how many keys are remembered. */
   idempotency?: IdempotencyOptions;
+  /** Presence bounds and timing (channels opt in with `channels: [{ pattern, presence: true }]`). */
+  presence?: PresenceOptions;
   /** JWT channel authentication (docs/security.md); off unless set. */
   auth?: AuthOptions;
   /**
@@ -260,6 +287,7 @@ export interface ResolvedOptions {
   readonly limits: Readonly<Required<LimitOptions>>;
   readonly websocket: Readonly<Required<WebSocketOptions>>;
   readonly idempotency: Readonly<Required<IdempotencyOptions>>;
+  readonly presence: Readonly<Required<PresenceOptions>>;
   /** The policy of a channel: the first matching `options.channels` rule, defaults filled in. */
   readonly channelPolicy: (channel: string) => ChannelPolicy;
   /** `options.auth` validated (keys loaded), or null when auth is off. */
@@ -290,6 +318,7 @@ const KNOWN = new Set([
   'limits',
   'websocket',
   'idempotency',
+  'presence',
   'channels',
   'auth',
   'logger',
@@ -449,6 +478,18 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     windowMs: int('idempotency.windowMs', idem.windowMs, 300_000, 1000, 86_400_000),
     maxKeysPerChannel: int('idempotency.maxKeysPerChannel', idem.maxKeysPerChannel, 1000, 1, 1_000_000),
   });
+  const pres = o.presence ?? {};
+  if (typeof pres !== 'object' || pres === null) throw new OptionsError('options.presence must be an object');
+  for (const key of Object.keys(pres)) {
+    if (!['maxMembers', 'coalesceMs', 'ttlMs', 'maxBytes'].includes(key))
+      throw new OptionsError(`options.presence.${key} is not a known option`);
+  }
+  const presence = Object.freeze({
+    maxMembers: int('presence.maxMembers', pres.maxMembers, 1000, 1, 1_000_000),
+    coalesceMs: int('presence.coalesceMs', pres.coalesceMs, 5000, 0, 600_000),
+    ttlMs: int('presence.ttlMs', pres.ttlMs, 15_000, 1000, 3_600_000),
+    maxBytes: int('presence.maxBytes', pres.maxBytes, 65_536, 1024, 64 << 20),
+  });
   const channelPolicy = resolveChannelRules(o.channels);
   let auth: ResolvedAuth | null;
   try {
@@ -478,6 +519,7 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     limits,
     websocket,
     idempotency,
+    presence,
     channelPolicy,
     auth,
     demo: bool('demo', o.demo, false),
@@ -489,7 +531,7 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
 }
 
 /** Fields a `options.channels` rule may have (extend this set when adding a policy field). */
-const CHANNEL_RULE_KEYS = new Set(['pattern', 'publishGet', 'ping', 'subscribe', 'publish']);
+const CHANNEL_RULE_KEYS = new Set(['pattern', 'publishGet', 'ping', 'subscribe', 'publish', 'presence']);
 
 const DEFAULT_CHANNEL_POLICY: ChannelPolicy = Object.freeze({
   pattern: null,
@@ -497,6 +539,7 @@ const DEFAULT_CHANNEL_POLICY: ChannelPolicy = Object.freeze({
   ping: false,
   subscribe: 'token',
   publish: 'token',
+  presence: false,
 });
 
 /** Validates `options.channels` and compiles it into a first-match-wins lookup. */
@@ -517,6 +560,8 @@ function resolveChannelRules(rules: unknown): (channel: string) => ChannelPolicy
       if (rule[key] !== undefined && typeof rule[key] !== 'boolean')
         throw new OptionsError(`${name}.${key} must be a boolean`);
     }
+    if (rule.presence !== undefined && typeof rule.presence !== 'boolean' && rule.presence !== 'anonymous')
+      throw new OptionsError(`${name}.presence must be true, false or 'anonymous'`);
     for (const key of ['subscribe', 'publish'] as const) {
       if (rule[key] !== undefined && rule[key] !== 'public' && rule[key] !== 'token')
         throw new OptionsError(`${name}.${key} must be 'public' or 'token'`);
@@ -527,6 +572,7 @@ function resolveChannelRules(rules: unknown): (channel: string) => ChannelPolicy
       ping: rule.ping === true,
       subscribe: rule.subscribe === 'public' ? 'public' : 'token',
       publish: rule.publish === 'public' ? 'public' : 'token',
+      presence: rule.presence === 'anonymous' ? 'anonymous' : rule.presence === true,
     });
     return { pattern: rule.pattern, match: compilePattern(rule.pattern), policy };
   });

@@ -11,6 +11,7 @@ import { originAllowed } from './csrf.js';
 import { admit } from './limits.js';
 import { handleOpsRoute } from './ops.js';
 import { handlePing } from './ping.js';
+import { handlePresenceRoute, subscriberPresence } from './presence.js';
 import { handlePublishRoute, sendScriptError } from './publish.js';
 import { describeError, HubError, isHubError, sendError, sendJson } from './respond.js';
 import { serveStatic } from './static.js';
@@ -39,6 +40,7 @@ const ROUTE_METHODS: Record<string, readonly string[]> = {
   pub: ['GET', 'POST', 'DELETE', 'OPTIONS'],
   sub: ['GET', 'OPTIONS'],
   ping: ['GET', 'POST', 'OPTIONS'],
+  presence: ['GET', 'OPTIONS'],
 };
 
 const JSONP_CALLBACK_RE = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*$/;
@@ -157,6 +159,12 @@ export function createRouter(host: RouterHost): {
       }
       if (!host.ready())
         throw new HubError('ERR_SHUTTING_DOWN', 'the hub is not accepting requests', { 'Retry-After': '1' });
+      if (head === 'presence') {
+        const channel = decodeSafe(rest);
+        if (isChannelName(channel)) await guardSubscribe(core, req, query, [channel]);
+        await handlePresenceRoute(core, res, channel, cors);
+        return;
+      }
       if (head === 'pub') {
         if (!isChannelName(decodeSafe(rest))) {
           throw new HubError(
@@ -194,6 +202,7 @@ export function createRouter(host: RouterHost): {
       const params = parseSubscribe(options, req, rest, query);
       const callback = jsonpCallback(method, path, query);
       const credentials = await guardSubscribe(core, req, query, params.channels);
+      const presence = await subscriberPresence(core, req, query, params.channels, credentials);
       // Spelled out rather than spread: a spread gives the object a map of its own per request.
       const sub: SubscribeRequest = {
         channels: params.channels,
@@ -202,6 +211,7 @@ export function createRouter(host: RouterHost): {
         query,
         headers: cors,
         credentials,
+        presence,
         fail: (err) => fail(res, err, cors, callback),
       };
       transport.handle(core, req, res, sub);
@@ -327,7 +337,14 @@ export function createRouter(host: RouterHost): {
       socket.on('close', admit(core, req));
       const params = parseSubscribe(options, req, parts.path.slice(5), parts.query);
       // The token is checked before the handshake: a refused socket never opens (401/403 as HTTP).
-      guardSubscribe(core, req, parts.query, params.channels, { socket: true }).then((credentials) => {
+      guardSubscribe(core, req, parts.query, params.channels, { socket: true }).then(async (credentials) => {
+        let presence: Awaited<ReturnType<typeof subscriberPresence>>;
+        try {
+          presence = await subscriberPresence(core, req, parts.query, params.channels, credentials);
+        } catch (err) {
+          failed(err);
+          return;
+        }
         if (socket.destroyed) return;
         // A browser attaches cookies to a cross-site WebSocket too (CSWSH): with the cookie as the
         // credential, the Origin must be one allowed to act with the session (csrf.ts).
@@ -345,6 +362,7 @@ export function createRouter(host: RouterHost): {
           query: parts.query,
           headers: {},
           credentials,
+          presence,
           fail: destroyer(socket),
         });
       }, failed);

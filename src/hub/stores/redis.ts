@@ -2,6 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { compilePattern } from '../../protocol/channel.js';
 import { newEpoch } from '../../protocol/cursor.js';
+import type { PresenceBackend, PresenceMember } from '../presence.js';
+import { RedisPresence } from './redis-presence.js';
 import {
   type ActiveChannels,
   type ChannelGap,
@@ -175,7 +177,7 @@ interface Script {
   sha: string;
 }
 
-function script(lua: string): Script {
+export function script(lua: string): Script {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
@@ -501,6 +503,20 @@ export class RedisStore implements Store {
    * script) from the newest down to `after`, in pages, filtering by the patterns; at most 100 pages
    * of 1000 are looked at (more: overflow), so a resume costs Redis a bounded amount.
    */
+  /** Presence shared by every hub on this Redis (redis-presence.ts). */
+  presenceBackend(options: { ttlMs: number; maxMembers: number }): PresenceBackend {
+    return new RedisPresence(
+      {
+        eval: (s, keys, args) => this.#eval(s, keys, args),
+        key: (name) => this.#k(name),
+        pub: this.#fanout === 'pubsub' ? this.#k('fanout') : '',
+        logMax: this.#logMax,
+        script,
+      },
+      options,
+    );
+  }
+
   async activeChannels(patterns: readonly string[], after: number, max: number): Promise<ActiveChannels> {
     const cmd = this.#redis();
     const matchers = patterns.map(compilePattern);
@@ -714,6 +730,9 @@ export class RedisStore implements Store {
         type: 'message',
         message: { seq: id[0], channel, event, data: body === '' ? undefined : JSON.parse(body), time },
       });
+    } else if (header.length === 3) {
+      const [channel, time, event] = header as [string, number, 'join' | 'leave'];
+      this.#emit({ type: 'presence', channel, event, member: JSON.parse(body) as PresenceMember, time });
     } else {
       const [channel, time] = header as [string, number];
       this.#emit({ type: 'deleted', channel, time });
@@ -802,6 +821,14 @@ export class RedisStore implements Store {
       if (id[1] === 0) {
         if (id[0] > this.#known) this.#known = id[0];
         this.#emit({ type: 'message', message: fromFields(id[0], f.c ?? '', f) });
+      } else if (f.p !== undefined) {
+        this.#emit({
+          type: 'presence',
+          channel: f.p,
+          event: f.v === 'join' ? 'join' : 'leave',
+          member: JSON.parse(f.d ?? '{}') as PresenceMember,
+          time: Number(f.t ?? 0),
+        });
       } else {
         this.#emit({ type: 'deleted', channel: f.x ?? '', time: Number(f.t ?? 0) });
       }

@@ -98,7 +98,15 @@ export type StoreEvent =
   /** The store's history was lost and restarted under a new epoch (e.g. Redis restarted empty). */
   | { type: 'epoch'; epoch: string }
   /** The store became unreachable (`up: false`) or reachable again (`up: true`). */
-  | { type: 'status'; up: boolean };
+  | { type: 'status'; up: boolean }
+  /** A member joined or left a channel on some hub sharing the store (Redis presence). */
+  | {
+      type: 'presence';
+      channel: string;
+      event: 'join' | 'leave';
+      member: import('../presence.js').PresenceMember;
+      time: number;
+    };
 
 /** Retention of one channel. */
 export interface Retention {
@@ -169,6 +177,11 @@ export interface Store {
    * without it resume wildcard subscriptions with a gap.
    */
   activeChannels?(patterns: readonly string[], after: number, max: number): Promise<ActiveChannels>;
+  /**
+   * Presence shared by every hub on this store (Redis), announcing joins and leaves as `presence`
+   * events in order with messages. Stores without it keep presence per process.
+   */
+  presenceBackend?(options: { ttlMs: number; maxMembers: number }): import('../presence.js').PresenceBackend;
   /** Messages after `after` on `channels`; see ReadResult. */
   read(channels: readonly string[], after: number, limit: number): Promise<ReadResult>;
   /** The newest `n` messages of each channel; see LastResult. */

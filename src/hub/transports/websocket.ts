@@ -15,6 +15,7 @@ import type { HubCore } from '../core.js';
 import type { Frame, FrameRun } from '../frame.js';
 import { authorize, type Credentials } from '../http/auth.js';
 import { checkPublishRate, clientIp } from '../http/limits.js';
+import { presenceSnapshot } from '../http/presence.js';
 import { isHubError } from '../http/respond.js';
 import { parseIdempotencyKey, publishOnce } from '../idempotency.js';
 import { StoreUnavailableError } from '../stores/store.js';
@@ -216,6 +217,18 @@ export class WebSocketSubscriber extends Subscriber {
         // Added channels start at the connection's cursor: live messages after it, no replay.
         if (!this.closed) this.hub.setChannels(this, next);
         this.json({ type: 'ack', id, channels: next });
+      } else if (cmd.type === 'presence') {
+        if (typeof cmd.channel !== 'string' || !isChannelName(cmd.channel))
+          throw new FrameError('ERR_BAD_CHANNEL', 'channel must be a channel name');
+        await this.allow('subscribe', cmd.channel);
+        let snapshot: Awaited<ReturnType<typeof presenceSnapshot>>;
+        try {
+          snapshot = await presenceSnapshot(this.hub, cmd.channel);
+        } catch (err) {
+          if (isHubError(err)) throw new FrameError(err.code, err.message);
+          throw err;
+        }
+        this.json({ type: 'presence', id, ...snapshot });
       } else if (cmd.type === 'publish') {
         const r = await this.publish(cmd);
         this.json(
@@ -224,7 +237,7 @@ export class WebSocketSubscriber extends Subscriber {
             : { type: 'ack', id, messageId: r.id },
         );
       } else {
-        throw new FrameError('ERR_BAD_FRAME', 'type must be subscribe, unsubscribe or publish');
+        throw new FrameError('ERR_BAD_FRAME', 'type must be subscribe, unsubscribe, publish or presence');
       }
     } catch (err) {
       let code: HubErrorCode = 'ERR_INTERNAL';
@@ -352,6 +365,7 @@ export const websocket: UpgradeTransport = {
       const sub = new WebSocketSubscriber(hub, s.channels, ws, socket);
       sub.credentials = s.credentials;
       sub.expiresAt = s.credentials?.expiresAt ?? 0;
+      sub.presence = s.presence;
       sub.ip = clientIp(req);
       listen(hub, sub, ws);
       hub.attach(sub, s.start).catch((err: unknown) => {
