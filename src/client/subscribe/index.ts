@@ -1,6 +1,5 @@
 // subscribe(): one API over WebSocket, SSE, XHR streaming, long-poll and JSONP, with fallback,
 // reconnect with backoff, and gapless resume from the cursor (docs/client-subscribe.md).
-import { isChannelName } from '../../protocol/channel.js';
 import type { Envelope } from '../../protocol/envelope.js';
 import { badOption } from '../errors.js';
 import { jsonp } from './jsonp.js';
@@ -36,6 +35,8 @@ const worked: Record<string, SubscribeTransport> = {};
 export interface SubscriptionEvents {
   message: Envelope;
   gap: Envelope;
+  /** A `join` or `leave` envelope (option `presence`): `data` is the member. */
+  presence: Envelope;
   status: SubscriptionStatus;
 }
 
@@ -51,15 +52,25 @@ export interface Subscription {
   channels: string[];
   /** Changes the channels while open: the connection is renewed from the cursor, nothing is lost. */
   setChannels(channels: string[]): void;
+  /**
+   * The members of a presence channel now (`GET /presence/{channel}`):
+   * `{channel, members: [{member, info?, anonymous?}], count, truncated}`.
+   */
+  presence(
+    channel: string,
+  ): Promise<{ channel: string; members: unknown[]; count: number; truncated: boolean }>;
   /** Adds a listener; returns the function that removes it. */
   on<K extends keyof SubscriptionEvents>(event: K, fn: (value: SubscriptionEvents[K]) => void): () => void;
   /** Closes the subscription for good (status `closed`, reason `closed`). */
   close(): void;
 }
 
+/** A channel name, or a wildcard pattern (`scores.*`, `quotes.**`); the hub checks the rest. */
+const CHANNEL = /^(?:[\w~:-]+|\*\*?)(?:\.(?:[\w~:-]+|\*\*?))*$/;
+
 function checkChannels(c: unknown): string[] {
   const list = typeof c === 'string' ? [c] : c;
-  if (!Array.isArray(list) || !list.length || !list.every(isChannelName))
+  if (!Array.isArray(list) || !list.length || !list.every((x) => CHANNEL.test(x)))
     throw badOption('channels', 'a channel name or a non-empty array of them');
   return list.slice();
 }
@@ -89,6 +100,7 @@ export function subscribe(
   const L: { [K in keyof SubscriptionEvents]: Array<(v: SubscriptionEvents[K]) => void> } = {
     message: o.onMessage ? [o.onMessage] : [],
     gap: o.onGap ? [o.onGap] : [],
+    presence: o.onPresence ? [o.onPresence] : [],
     status: o.onStatus ? [o.onStatus] : [],
   };
   let cursor: string | undefined;
@@ -140,7 +152,7 @@ export function subscribe(
   const url: UrlFor = (q) =>
     `${hub}/sub/${chans.map(encodeURIComponent)}?${
       cursor ? `since=${cursor}&` : o.last ? `last=${o.last}&` : ''
-    }${q}`;
+    }${o.presence ? 'presence=1&' : ''}${q}`;
 
   const halt = () => {
     current = undefined;
@@ -160,7 +172,11 @@ export function subscribe(
       if (state !== 'open') status('open');
     }
     if (v.channel != null) {
-      if (v.id == null) emit(v.event === 'gap' ? 'gap' : 'message', v as Envelope);
+      if (v.id == null)
+        emit(
+          v.event === 'gap' ? 'gap' : v.event === 'join' || v.event === 'leave' ? 'presence' : 'message',
+          v as Envelope,
+        );
       else if (adopt(v.id)) emit('message', v as Envelope);
     } else {
       // The open frame's cursor is after the replay that follows it: only a fresh start takes it.
@@ -253,6 +269,7 @@ export function subscribe(
       setChannels(c);
     },
     setChannels,
+    presence: (c) => fetch(`${hub}/presence/${encodeURIComponent(c)}`).then((r) => r.json()),
     on(t, fn) {
       const l = L[t] as Array<typeof fn>;
       l.push(fn);

@@ -66,6 +66,13 @@ export interface SubscribeOptions {
   WebSocket?: WebSocketLike;
   /** Called for every message (and `deleted` event). */
   onMessage?: (e: Envelope) => void;
+  /**
+   * Receive `join` / `leave` envelopes on presence channels (docs/presence.md), reported to
+   * `onPresence` (and `presence` listeners), not `onMessage`. @default false
+   */
+  presence?: boolean;
+  /** Called for every `join` / `leave` (with `presence: true`): `data` is `{member, info?, anonymous?}`. */
+  onPresence?: (e: Envelope) => void;
   /** Called when messages were lost (history trimmed or the hub lost it): `data` is a GapData. */
   onGap?: (e: Envelope) => void;
   /** Called on every state change. */
