@@ -1,5 +1,5 @@
 import { isWildcard } from '../protocol/channel.js';
-import type { Credentials } from './http/auth.js';
+import { type Credentials, hookMember } from './http/auth.js';
 import { HubError } from './http/respond.js';
 import type { ResolvedOptions } from './options.js';
 
@@ -77,17 +77,25 @@ export function memberOf(
   credentials: Credentials | undefined,
   named: string | null,
 ): PresenceMember | undefined {
+  const hooked = hookMember(credentials);
+  if (hooked !== undefined) return withInfo(hooked.member, hooked.info);
   const claims = credentials?.claims;
-  if (claims?.subject !== undefined) {
-    const info = (claims.payload as Record<string, unknown>).info;
-    if (info !== undefined) {
-      const text = JSON.stringify(info);
-      if (text !== undefined && text.length <= MAX_INFO_CHARS) return { member: claims.subject, info };
-    }
-    return { member: claims.subject };
-  }
+  if (claims?.subject !== undefined)
+    return withInfo(claims.subject, (claims.payload as Record<string, unknown>).info);
   if (named !== null) return { member: named, anonymous: true };
   return undefined;
+}
+
+/** A member with its info when the info is JSON of at most 1 KiB. */
+function withInfo(member: string, info: unknown): PresenceMember {
+  if (info === undefined) return { member };
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(info);
+  } catch {
+    text = undefined;
+  }
+  return text !== undefined && text.length <= MAX_INFO_CHARS ? { member, info } : { member };
 }
 
 interface Entry {

@@ -173,6 +173,28 @@ describe('presence (memory store: per process)', () => {
   });
 });
 
+describe('presence: members named by the hub.authorize hook', () => {
+  it('a hook answering {member, info} names the subscriber', async () => {
+    const t = await startHub({ channels: [{ pattern: 'team.*', presence: true }] });
+    try {
+      t.hub.authorize(({ action, req }) => {
+        const user = new URL(req?.url ?? '/', 'http://x').searchParams.get('user');
+        if (action !== 'subscribe' || user === null) return false;
+        return { member: user, info: { via: 'hook' } };
+      });
+      const s = openSubscription('sse', t.url, ['team.a'], { query: { user: 'hana' } });
+      await waitFor(() => t.hub.core.presence.localCount('team.a') === 1, 5000, 'member');
+      const snap = await snapshot(t.url, 'team.a?user=viewer');
+      s.close();
+      assert.deepEqual(snap.members, [{ member: 'hana', info: { via: 'hook' } }]);
+      const refused = await fetch(`${t.url}/sub/team.a?mode=poll`);
+      assert.equal(refused.status, 403);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('presence on Redis: three hubs, one killed', () => {
   let redis: RedisServer;
   const hubs: HubProcess[] = [];
