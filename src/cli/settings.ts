@@ -500,8 +500,11 @@ export interface Resolved {
   options: HubOptions;
 }
 
-/** Channels the demo page uses for image pings (its click tracker). */
-export const DEMO_CHANNEL_RULES: readonly ChannelRule[] = [{ pattern: 'clicks.*', ping: true }];
+/** The demo page's channel rules: image pings for its click tracker, presence for its chat. */
+export const DEMO_CHANNEL_RULES: readonly ChannelRule[] = [
+  { pattern: 'clicks.*', ping: true },
+  { pattern: 'demo.chat', presence: 'anonymous' },
+];
 
 /**
  * Merges defaults < config file < environment < flags into hub options plus port/host.

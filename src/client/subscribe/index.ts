@@ -152,7 +152,7 @@ export function subscribe(
   const url: UrlFor = (q) =>
     `${hub}/sub/${chans.map(encodeURIComponent)}?${
       cursor ? `since=${cursor}&` : o.last ? `last=${o.last}&` : ''
-    }${o.presence ? 'presence=1&' : ''}${q}`;
+    }${o.presence ? 'presence=1&' : ''}${o.member ? `member=${encodeURIComponent(o.member)}&` : ''}${q}`;
 
   const halt = () => {
     current = undefined;

@@ -71,6 +71,12 @@ export interface SubscribeOptions {
    * `onPresence` (and `presence` listeners), not `onMessage`. @default false
    */
   presence?: boolean;
+  /**
+   * The name this subscriber is a member by on `presence: 'anonymous'` channels, when it has no
+   * token (a token's `sub` names it otherwise). Keep it across reloads (sessionStorage) so a reload
+   * is no leave and join. @default undefined
+   */
+  member?: string;
   /** Called for every `join` / `leave` (with `presence: true`): `data` is `{member, info?, anonymous?}`. */
   onPresence?: (e: Envelope) => void;
   /** Called when messages were lost (history trimmed or the hub lost it): `data` is a GapData. */
