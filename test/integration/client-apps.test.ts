@@ -60,12 +60,12 @@ describe('cometa/client: wildcards, presence, idempotent retries', () => {
       onMessage: (e) => messages.push(e),
     });
     await waitFor(() => sub.state === 'open', 10_000, 'open');
-    // A member names itself on an anonymous presence channel with ?member= (a raw subscription).
-    const member = await fetch(`${t.url}/sub/room.1?transport=sse&member=ann`);
+    // A member without a token names itself on an anonymous presence channel (option member).
+    const member = subscribe(t.url, ['room.1'], { transports: ['sse'], member: 'ann' });
     await waitFor(() => presence.length === 1, 10_000, 'join');
     const snap = await sub.presence('room.1');
     assert.deepEqual(snap.members, [{ member: 'ann', anonymous: true }]);
-    await member.body?.cancel();
+    member.close();
     await waitFor(() => presence.length === 2, 10_000, 'leave');
     assert.deepEqual(presence, ['join:ann', 'leave:ann']);
     assert.equal(messages.length, 0);
