@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import { post } from '../../src/client/request.js';
+import { post } from '../../src/client/index.js';
 import { type SubscribeOptions, subscribe } from '../../src/client/subscribe/index.js';
 import type { Envelope } from '../../src/protocol/envelope.js';
 import { publish, startHub, type TestHub, waitFor } from '../helpers/hub.js';
