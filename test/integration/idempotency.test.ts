@@ -72,6 +72,7 @@ for (const [name, store] of STORES) {
     after(() => h.close());
 
     it('a retry with the same key answers the first id and stores nothing', async () => {
+      const fast = h.hub.core.stats.fastPublishes;
       const first = await post(h.url, 'orders', { n: 1 }, 'k-1');
       assert.equal(first.status, 202);
       assert.equal(first.replayed, null);
@@ -84,11 +85,14 @@ for (const [name, store] of STORES) {
       assert.equal(await stored(h.url, 'orders'), 1);
       // Another key, and no key at all, store again.
       const other = await post(h.url, 'orders', { n: 1 }, 'k-2');
+      // hub.listen()'s fast lane hands publishes with an Idempotency-Key to Node's path.
+      assert.equal(h.hub.core.stats.fastPublishes, fast);
       assert.notEqual(other.body.id, first.body.id);
       const plain = await post(h.url, 'orders', { n: 1 });
       assert.notEqual(plain.body.id, other.body.id);
       assert.equal(await stored(h.url, 'orders'), 3);
       assert.equal(h.hub.core.stats.duplicates, 1);
+
     });
 
     it('keys are scoped by channel', async () => {
