@@ -92,7 +92,6 @@ for (const [name, store] of STORES) {
       assert.notEqual(plain.body.id, other.body.id);
       assert.equal(await stored(h.url, 'orders'), 3);
       assert.equal(h.hub.core.stats.duplicates, 1);
-
     });
 
     it('keys are scoped by channel', async () => {
