@@ -258,3 +258,37 @@ describe('presence on Redis: three hubs, one killed', () => {
     assert.equal(presenceOf(watcher.envelopes).length, 4);
   });
 });
+
+describe('presence on Redis with fanout=stream', () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(() => redis.stop());
+
+  it('a member on one hub joins and leaves on the other, read from the global log', async () => {
+    const store = `${redis.url}?fanout=stream&prefix=ps:`;
+    const options = {
+      store,
+      channels: [{ pattern: 'lobby.*', presence: 'anonymous' as const }],
+      presence: { coalesceMs: 100 },
+    };
+    const a = await startHub(options);
+    const b = await startHub(options);
+    try {
+      const watcher = openSubscription('websocket', a.url, ['lobby.s'], { query: { presence: '1' } });
+      await settled(a, watcher, 'lobby.s');
+      const id = await publish(b.url, 'lobby.s', 'first');
+      const member = openSubscription('sse', b.url, ['lobby.s'], { query: { member: 'sam' } });
+      await waitFor(() => presenceOf(watcher.envelopes).length === 1, 10_000, 'join');
+      member.close();
+      await waitFor(() => presenceOf(watcher.envelopes).length === 2, 10_000, 'leave');
+      watcher.close();
+      assert.deepEqual(presenceOf(watcher.envelopes), ['join:sam', 'leave:sam']);
+      assert.equal(watcher.envelopes[0]?.id, id, 'in log order: the message published first comes first');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
