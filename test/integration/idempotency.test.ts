@@ -92,6 +92,8 @@ for (const [name, store] of STORES) {
       assert.notEqual(plain.body.id, other.body.id);
       assert.equal(await stored(h.url, 'orders'), 3);
       assert.equal(h.hub.core.stats.duplicates, 1);
+      const metrics = await (await fetch(`${h.url}/metrics`)).text();
+      assert.match(metrics, /^cometa_publish_duplicates_total 1$/m);
     });
 
     it('keys are scoped by channel', async () => {

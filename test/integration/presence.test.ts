@@ -149,6 +149,7 @@ describe('presence (memory store: per process)', () => {
     const snap = await snapshot(t.url, 'lobby.full');
     assert.equal(snap.count, 3);
     assert.equal(t.hub.core.presence.refused, 1);
+    assert.match(await (await fetch(`${t.url}/metrics`)).text(), /^cometa_presence_refused_total 1$/m);
     for (const s of subs) s.close();
     const res = await fetch(`${t.url}/presence/plain.x`);
     assert.equal(res.status, 404);
