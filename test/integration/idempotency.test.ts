@@ -228,6 +228,7 @@ describe('idempotent publish: scoped by credential', () => {
     new SignJWT({ cometa: { publish: ['**'], subscribe: ['**'] } })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(sub)
+      .setExpirationTime('1h')
       .sign(new TextEncoder().encode(secret));
 
   it("two subjects using the same key do not see each other's id", async () => {

@@ -20,6 +20,7 @@ const token = (sub: string, info?: unknown) =>
   new SignJWT({ cometa: { subscribe: ['**'] }, ...(info === undefined ? {} : { info }) })
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(sub)
+    .setExpirationTime('1h')
     .sign(new TextEncoder().encode(secret));
 
 const presenceOf = (es: Envelope[]) =>

@@ -183,6 +183,7 @@ describe('wildcard subscriptions: authorization and limits', () => {
     new SignJWT({ cometa: { subscribe } })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject('u')
+      .setExpirationTime('1h')
       .sign(new TextEncoder().encode(secret));
   const status = async (path: string, tok?: string) =>
     (
