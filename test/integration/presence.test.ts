@@ -293,4 +293,31 @@ describe('presence on Redis with fanout=stream', () => {
       await b.close();
     }
   });
+
+  it('presence.maxMembers holds across hubs', async () => {
+    const options = {
+      store: `${redis.url}?prefix=pm:`,
+      channels: [{ pattern: 'lobby.*', presence: 'anonymous' as const }],
+      presence: { maxMembers: 1 },
+    };
+    const a = await startHub(options);
+    const b = await startHub(options);
+    try {
+      const one = openSubscription('sse', a.url, ['lobby.m'], { query: { member: 'one' } });
+      await waitFor(() => a.hub.core.presence.localCount('lobby.m') === 1, 10_000, 'first member');
+      await sleep(100);
+      const two = openSubscription('sse', b.url, ['lobby.m'], { query: { member: 'two' } });
+      await waitFor(() => b.hub.core.presence.refused === 1, 10_000, 'second refused');
+      const snap = await snapshot(b.url, 'lobby.m');
+      one.close();
+      two.close();
+      assert.deepEqual(
+        snap.members.map((m) => m.member),
+        ['one'],
+      );
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
 });

@@ -790,6 +790,12 @@ export class SqliteStore implements Store {
   }
 }
 
+/**
+ * The channels with a message after a cursor, newest first (wildcard resumes): a search of the
+ * `channels_last_seq` index, so channels quiet since the cursor are never read.
+ */
+export const ACTIVE_SINCE = 'SELECT channel FROM channels WHERE last_seq > ? ORDER BY last_seq DESC';
+
 function prepare(db: Database.Database) {
   return {
     getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
@@ -832,7 +838,7 @@ function prepare(db: Database.Database) {
     countLive: db.prepare('SELECT count(*) AS n FROM messages WHERE channel = ? AND seq > ? AND seq <= ?'),
     channel: db.prepare('SELECT * FROM channels WHERE channel = ?'),
     deleteChannel: db.prepare('DELETE FROM messages WHERE channel = ?'),
-    activeSince: db.prepare('SELECT channel FROM channels WHERE last_seq > ? ORDER BY last_seq DESC'),
+    activeSince: db.prepare(ACTIVE_SINCE),
     keyGet: db.prepare(
       'SELECT seq, fingerprint FROM idempotency WHERE channel = ? AND key = ? AND expires > ?',
     ),
