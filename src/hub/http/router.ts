@@ -13,6 +13,7 @@ import { admit } from './limits.js';
 import { handleOpsRoute } from './ops.js';
 import { afterEarlierAnswers, mayRun, runLater } from './order.js';
 import { handlePing } from './ping.js';
+import { handlePresenceRoute, subscriberPresence } from './presence.js';
 import { handlePublishRoute, sendScriptError } from './publish.js';
 import { describeError, HubError, isHubError, rawErrorAnswer, sendError, sendJson } from './respond.js';
 import { isStatic, serveStatic } from './static.js';
@@ -22,6 +23,11 @@ import { parseSubscribe } from './subscribe.js';
 export interface RouterHost {
   core: HubCore;
   publish(channel: string, data: unknown, options?: { event?: string }): Promise<string>;
+  publishOnce(
+    channel: string,
+    data: unknown,
+    options: { event?: string; key: string; scope?: string },
+  ): Promise<{ id: string; duplicate: boolean }>;
   drop(channel: string): Promise<void>;
   info(
     channel: string,
@@ -38,6 +44,7 @@ const ROUTE_METHODS: Record<string, readonly string[]> = {
   pub: ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'],
   sub: ['GET', 'HEAD', 'OPTIONS'],
   ping: ['GET', 'HEAD', 'POST', 'OPTIONS'],
+  presence: ['GET', 'HEAD', 'OPTIONS'],
 };
 /** Methods of the hub's fixed resources (/healthz, /readyz, /cometa.js, demo pages). */
 const FIXED_METHODS = 'GET, HEAD, OPTIONS';
@@ -166,6 +173,12 @@ export function createRouter(host: RouterHost): {
       }
       if (!host.ready())
         throw new HubError('ERR_SHUTTING_DOWN', 'the hub is not accepting requests', { 'Retry-After': '1' });
+      if (head === 'presence') {
+        const channel = decodeSafe(rest);
+        if (isChannelName(channel)) await guardSubscribe(core, req, query, [channel]);
+        await handlePresenceRoute(core, res, channel, cors);
+        return;
+      }
       if (head === 'pub') {
         if (!isChannelName(decodeSafe(rest))) {
           throw new HubError(
@@ -176,8 +189,19 @@ export function createRouter(host: RouterHost): {
         // Reading info needs the subscribe grant; publishing (JSONP GET too) and deleting need publish.
         const isInfo = method === 'HEAD' || (method === 'GET' && !query.has('callback'));
         if (isInfo) await guardInfo(core, req, query, decodeSafe(rest));
-        else await guardPublish(core, req, query, decodeSafe(rest), { allowed });
-        await handlePublishRoute(host, req, res, decodeSafe(rest), query, cors, mayChangeState(origin, req));
+        const creds = isInfo
+          ? undefined
+          : await guardPublish(core, req, query, decodeSafe(rest), { allowed });
+        await handlePublishRoute(
+          host,
+          req,
+          res,
+          decodeSafe(rest),
+          query,
+          cors,
+          mayChangeState(origin, req),
+          creds?.claims?.subject ?? '',
+        );
         return;
       }
       const transport = pickTransport(req, query);
@@ -198,6 +222,7 @@ export function createRouter(host: RouterHost): {
         res.end();
         return;
       }
+      const presence = await subscriberPresence(core, req, query, params.channels, credentials);
       // Spelled out rather than spread: a spread gives the object a map of its own per request.
       const sub: SubscribeRequest = {
         channels: params.channels,
@@ -206,6 +231,7 @@ export function createRouter(host: RouterHost): {
         query,
         headers: cors,
         credentials,
+        presence,
         fail: (err) => fail(res, err, cors, callback),
       };
       transport.handle(core, req, res, sub);
@@ -364,7 +390,14 @@ export function createRouter(host: RouterHost): {
       // upgrade and for every later frame.
       const originMayAct = origin !== undefined && originAllowed(origin, req, csrf, allowed);
       guardSubscribe(core, req, parts.query, params.channels, { socket: true, originMayAct }).then(
-        (credentials) => {
+        async (credentials) => {
+          let presence: Awaited<ReturnType<typeof subscriberPresence>>;
+          try {
+            presence = await subscriberPresence(core, req, parts.query, params.channels, credentials);
+          } catch (err) {
+            failed(err);
+            return;
+          }
           if (socket.destroyed) return;
           websocket.upgrade(core, req, socket, head, {
             channels: params.channels,
@@ -373,6 +406,7 @@ export function createRouter(host: RouterHost): {
             query: parts.query,
             headers: {},
             credentials,
+            presence,
             fail: destroyer(socket),
           });
         },
