@@ -262,6 +262,26 @@ export function cases(etag: string): Case[] {
       method: 'OPTIONS',
       status: [200, 204],
     },
+    // Presence
+    { id: 'GET presence', raw: get('/presence/c.a'), method: 'GET', status: 200 },
+    {
+      id: 'HEAD presence',
+      raw: req('HEAD /presence/c.a HTTP/1.1', ['Host: judge']),
+      method: 'HEAD',
+      status: 200,
+    },
+    {
+      id: 'POST presence',
+      raw: withBody('POST /presence/c.a HTTP/1.1', 'text/plain', 'x'),
+      method: 'POST',
+      status: 405,
+    },
+    {
+      id: 'OPTIONS presence',
+      raw: req('OPTIONS /presence/c.a HTTP/1.1', ['Host: judge']),
+      method: 'OPTIONS',
+      status: 204,
+    },
     // Fixed resources
     { id: 'GET /cometa.js', raw: get('/cometa.js'), method: 'GET', status: 200 },
     {

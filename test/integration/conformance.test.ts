@@ -86,7 +86,7 @@ function failures(all: Case[], results: Judged[]): string[] {
 const options: HubOptions = {
   limits: { maxBodyBytes: 4096, maxHeaderBytes: 8192 },
   cors: { origins: [ORIGIN_OK] },
-  channels: [{ pattern: 'c.**', publishGet: true, ping: true }],
+  channels: [{ pattern: 'c.**', publishGet: true, ping: true, presence: true }],
 };
 
 for (const [name, extra] of [
