@@ -15,7 +15,10 @@ const app = join(tmp, 'app');
 const main = join(app, 'node_modules/cometa/dist/cli/main.js');
 
 before(() => {
-  assert.ok(existsSync(join(ROOT, 'dist/cli/main.js')), 'dist/ is missing: run `node scripts/build.mjs` first');
+  assert.ok(
+    existsSync(join(ROOT, 'dist/cli/main.js')),
+    'dist/ is missing: run `node scripts/build.mjs` first',
+  );
   const modules = join(app, 'node_modules');
   mkdirSync(join(modules, 'cometa'), { recursive: true });
   cpSync(join(ROOT, 'dist'), join(modules, 'cometa/dist'), { recursive: true });
