@@ -46,7 +46,9 @@ export interface ChannelInfo {
 export class Hub {
   /** The validated, frozen options. */
   readonly options: ResolvedOptions;
+  /** The store holding history (`store.kind`: `memory`, `sqlite` or `redis`); see docs/stores.md. */
   readonly store: Store;
+  /** The hub's pino logger (the `logger` option), or undefined with `logger: false`. */
   readonly log: Logger | undefined;
   /** @internal */
   readonly core: HubCore;
