@@ -205,7 +205,10 @@ describe('install into a fresh app, as the README says', { concurrency: false },
 
   test('npm pack ships everything exports and bin name, and nothing of the tests', async () => {
     const out = await sh(ROOT, 'npm', ['pack', '--json', '--pack-destination', tmp], true);
-    const info = JSON.parse(out.slice(out.search(/^\[/m))) as { filename: string; files: { path: string }[] }[];
+    const info = JSON.parse(out.slice(out.search(/^\[/m))) as {
+      filename: string;
+      files: { path: string }[];
+    }[];
     tarball = join(tmp, info[0]!.filename);
     const files = new Set(info[0]!.files.map((f) => f.path));
     const named = [

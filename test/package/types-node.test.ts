@@ -25,10 +25,16 @@ await hub.close();
 `;
 
 test('the hub entry and cometa/protocol type-check with lib ES2022 and @types/node only', async () => {
-  assert.ok(existsSync(join(ROOT, 'dist/hub/index.d.ts')), 'dist/ is missing: run `node scripts/build.mjs` first');
+  assert.ok(
+    existsSync(join(ROOT, 'dist/hub/index.d.ts')),
+    'dist/ is missing: run `node scripts/build.mjs` first',
+  );
   mkdirSync(join(tmp, 'node_modules'));
   symlinkSync(ROOT, join(tmp, 'node_modules/cometa'));
-  writeFileSync(join(tmp, 'package.json'), JSON.stringify({ name: 'server-app', type: 'module', private: true }));
+  writeFileSync(
+    join(tmp, 'package.json'),
+    JSON.stringify({ name: 'server-app', type: 'module', private: true }),
+  );
   writeFileSync(join(tmp, 'app.ts'), APP);
   writeFileSync(
     join(tmp, 'tsconfig.json'),

@@ -13,7 +13,10 @@ const SELF = 'test/unit/self-description.test.ts';
 
 const RULES: [RegExp, string][] = [
   [/\bsessions?[\s-]+\d/i, 'a work session by number'],
-  [/\b(?:this|that|each|previous|earlier|later|next|other|second|first|third|helper)\s+sessions?\b/i, 'a work session'],
+  [
+    /\b(?:this|that|each|previous|earlier|later|next|other|second|first|third|helper)\s+sessions?\b/i,
+    'a work session',
+  ],
   [/\bsessions?['’]s?\s+(?:run|runs|test|tests|report)\b/i, 'a work session'],
   [/\bissues?\s+#?\d/i, 'an issue by number'],
   [/\b(?:the|a|this|during|from|in|after)\s+review\b|\breview(?:['’]s|\s+repro)\b/i, 'a review'],
@@ -41,5 +44,9 @@ test('no file refers to how the project was developed', () => {
       }
     }
   }
-  assert.deepEqual(found, [], `say what the code does, and name a commit or date for a figure:\n${found.join('\n')}`);
+  assert.deepEqual(
+    found,
+    [],
+    `say what the code does, and name a commit or date for a figure:\n${found.join('\n')}`,
+  );
 });
