@@ -176,6 +176,8 @@ export class RedisStore implements Store {
   readonly #fanout: RedisFanout;
   readonly #logMax: number;
   readonly #commandTimeout: number;
+  /** The connection's last error (ECONNREFUSED, ENOTFOUND...), which ioredis only emits as an event. */
+  #lastError: Error | undefined;
   #cmd: Redis | undefined;
   #reader: Redis | undefined;
   #listener: (event: StoreEvent) => void = () => {};
@@ -232,7 +234,10 @@ export class RedisStore implements Store {
       // Blocking reads (the fan-out XREAD) must not hit the command timeout; they get a safety net.
       ...(role === 'cmd' ? { commandTimeout: this.#commandTimeout } : { blockingTimeout: 5000 }),
     });
-    redis.on('error', () => {}); // surfaced as status events and rejected commands
+    // Surfaced as status events and rejected commands; the last one explains a failed open().
+    redis.on('error', (err: Error) => {
+      this.#lastError = err;
+    });
     return redis;
   }
 
@@ -259,7 +264,11 @@ export class RedisStore implements Store {
     } catch (err) {
       cmd.disconnect();
       reader.disconnect();
-      throw unavailable(err);
+      // One line that names the server and why, not ioredis' "Connection is closed."
+      const why = this.#lastError?.message ?? (err instanceof Error ? err.message : String(err));
+      throw new StoreUnavailableError(`redis store: cannot reach ${redisAddress(this.url)}: ${why}`, {
+        cause: err,
+      });
     }
     this.#cmd = cmd;
     this.#reader = reader;
@@ -830,6 +839,16 @@ function bySeq(a: StoredMessage, b: StoredMessage): number {
 
 function isEpochError(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('COMETAEPOCH');
+}
+
+/** `host:port` of a redis:// URL, without credentials, for messages. */
+export function redisAddress(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname || '127.0.0.1'}:${u.port || '6379'}`;
+  } catch {
+    return 'the configured Redis';
+  }
 }
 
 function unavailable(err: unknown): unknown {
