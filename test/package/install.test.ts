@@ -204,7 +204,18 @@ describe('install into a fresh app, as the README says', { concurrency: false },
   let tarball = '';
 
   test('npm pack ships everything exports and bin name, and nothing of the tests', async () => {
-    const out = await sh(ROOT, 'npm', ['pack', '--json', '--pack-destination', tmp], true);
+    // --ignore-scripts: `prepare` would rebuild dist/ under the tests running beside this one;
+    // scripts/test.sh has just built it (the git install below runs `prepare` in its own clone).
+    assert.ok(
+      existsSync(join(ROOT, 'dist/cometa.min.js')),
+      'dist/ is missing: run `node scripts/build.mjs` first',
+    );
+    const out = await sh(
+      ROOT,
+      'npm',
+      ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp],
+      true,
+    );
     const info = JSON.parse(out.slice(out.search(/^\[/m))) as {
       filename: string;
       files: { path: string }[];
