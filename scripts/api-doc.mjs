@@ -203,6 +203,7 @@ const next = execFileSync(
     cwd: ROOT,
     input: current.slice(0, a) + generate() + current.slice(b + END.length),
     encoding: 'utf8',
+    stdio: ['pipe', 'pipe', 'pipe'],
   },
 );
 if (process.argv.includes('--check')) {
