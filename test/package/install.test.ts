@@ -24,7 +24,7 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'cometa-install-'));
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   version: string;
-  exports: Record<string, string | Record<string, string>>;
+  exports: unknown;
   bin: Record<string, string>;
 };
 let mirror: Server;
@@ -222,10 +222,10 @@ describe('install into a fresh app, as the README says', { concurrency: false },
     }[];
     tarball = join(tmp, info[0]!.filename);
     const files = new Set(info[0]!.files.map((f) => f.path));
-    const named = [
-      ...Object.values(pkg.exports).flatMap((v) => (typeof v === 'string' ? [v] : Object.values(v))),
-      ...Object.values(pkg.bin),
-    ].map((p) => p.replace(/^\.\//, ''));
+    // Every path `exports` names, through nested conditions, and the bin.
+    const paths = (v: unknown): string[] =>
+      typeof v === 'string' ? [v] : v && typeof v === 'object' ? Object.values(v).flatMap(paths) : [];
+    const named = [...paths(pkg.exports), ...Object.values(pkg.bin)].map((p) => p.replace(/^\.\//, ''));
     for (const p of named) assert.ok(files.has(p), `the tarball lacks ${p}, which package.json names`);
     for (const p of files) {
       assert.doesNotMatch(
