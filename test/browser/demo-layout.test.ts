@@ -50,6 +50,32 @@ function overflows(page: TestPage): Promise<{ scroll: number; width: number; out
   });
 }
 
+/** Words (narrower than their box) that the boxes with these ids break inside, across two lines. */
+function splitWords(page: TestPage, ids: string[]): Promise<string[]> {
+  return page.evaluate((boxes) => {
+    const out: string[] = [];
+    for (const id of boxes) {
+      const box = document.getElementById(id)!;
+      const width = box.clientWidth;
+      const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const text = node.textContent ?? '';
+        // A break after a hyphen is a word boundary too (the browser's own line-breaking rule).
+        for (const m of text.matchAll(/[^\s-]+-*/g)) {
+          const range = document.createRange();
+          range.setStart(node, m.index);
+          range.setEnd(node, m.index + m[0].length);
+          const rects = Array.from(range.getClientRects());
+          const tops = new Set(rects.map((r) => Math.round(r.top)));
+          const wide = rects.reduce((w, r) => w + r.width, 0) >= width;
+          if (tops.size > 1 && !wide) out.push(`#${id}: ${m[0]}`);
+        }
+      }
+    }
+    return out;
+  }, ids);
+}
+
 describe('demo layout', () => {
   for (const [width, height] of [
     [390, 844],
@@ -73,6 +99,7 @@ describe('demo layout', () => {
       const o = await overflows(page);
       assert.equal(o.scroll, o.width, `the page scrolls sideways: ${o.out.join('\n')}`);
       assert.deepEqual(o.out, []);
+      assert.deepEqual(await splitWords(page, ['reqheaders', 'resheaders']), [], 'words broken across lines');
       assert.deepEqual(page.errors, []);
       await page.close();
     });
