@@ -210,6 +210,11 @@ export class RedisStore implements Store {
     this.#commandTimeout = options.commandTimeout ?? 2000;
   }
 
+  /** `host:port` of the server, for log lines (never the URL: it may hold a password). */
+  get address(): string {
+    return redisAddress(this.url);
+  }
+
   get fanout(): RedisFanout {
     return this.#fanout;
   }
