@@ -179,12 +179,16 @@ function generate() {
     '`COMETA_*` variables or a config file ([configuration.md](configuration.md)).',
     '',
     ...optionTable(src.options, 'HubOptions', ''),
-    ...optionTable(src.options, 'LimitOptions', 'limits.'),
-    ...optionTable(src.options, 'CorsOptions', 'cors.'),
-    ...optionTable(src.options, 'WebSocketOptions', 'websocket.'),
+    // Every option group (a HubOptions field typed `SomethingOptions`), wherever it is declared.
+    ...members(src.options, 'HubOptions').members.flatMap((f) => {
+      const group = /^\w+\??: (\w+Options)$/.exec(f.decl)?.[1];
+      if (!group) return [];
+      const source = [src.options, src.auth].find((d) => new RegExp(`export interface ${group}\\b`).test(d));
+      if (!source) throw new Error(`option group ${group} (${f.name}) is not declared in options or auth`);
+      return optionTable(source, group, `${f.name}.`);
+    }),
     ...optionTable(src.options, 'ChannelRule', 'channels[].'),
     ...optionTable(src.store, 'Retention', 'retention.'),
-    ...optionTable(src.auth, 'AuthOptions', 'auth.'),
     END,
   ]
     .join('\n')
