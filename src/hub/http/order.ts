@@ -59,6 +59,8 @@ function forget(this: OrderedSocket): void {
  * this one's answer.
  */
 export function mayRun(req: IncomingMessage, res: ServerResponse, barrier: boolean): boolean {
+  // HTTP/2 streams share a connection but are concurrent by design: nothing to order.
+  if (req.httpVersionMajor !== 1) return true;
   const o = orderOf(req.socket);
   o.open++;
   res.on('close', onResponseClose);
