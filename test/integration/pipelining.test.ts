@@ -97,3 +97,46 @@ for (const [name, origin] of [
     });
   });
 }
+
+describe('HTTP/2 (the handler on a node:http2 server)', () => {
+  it('streams of one connection are not held behind each other', async () => {
+    const { createServer } = await import('node:http2');
+    const { connect } = await import('node:http2');
+    const { createHub } = await import('../../src/hub/index.js');
+    const hub = createHub({ store: 'memory', logger: false });
+    await hub.ready;
+    const server = createServer((req, res) => hub.handler(req as never, res as never));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    const session = connect(`http://127.0.0.1:${port}`);
+    try {
+      // A publish whose body has not all arrived yet...
+      const pub = session.request({ ':method': 'POST', ':path': '/pub/h2.a', 'content-type': 'text/plain' });
+      pub.write('part');
+      await sleepMs(100);
+      // ...does not hold a poll on another stream of the same connection.
+      const poll = session.request({ ':path': '/sub/h2.b?mode=poll' });
+      const status = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('the poll waited behind the publish')), 3000);
+        poll.on('response', (h) => {
+          clearTimeout(timer);
+          resolve(Number(h[':status']));
+        });
+      });
+      poll.resume();
+      assert.equal(status, 200);
+      pub.end('!');
+      const pubStatus = await new Promise<number>((resolve) =>
+        pub.on('response', (h) => resolve(Number(h[':status']))),
+      );
+      pub.resume();
+      assert.equal(pubStatus, 202);
+    } finally {
+      session.destroy();
+      await hub.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
+const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
