@@ -211,16 +211,18 @@ export class Hub {
     await this.ready;
     const limits = this.options.limits;
     // requireHostHeader: false so that a request without Host gets the router's JSON 400, not Node's bare one.
+    // The head and request deadlines are checked every second (Node's default: every 30 s).
     const server = createServer(
-      { maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false },
+      { maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false, connectionsCheckingInterval: 1000 },
       this.handler,
     );
     server.on('upgrade', this.upgrade);
     // Parser refusals (431, 408, 400) answered as cometa JSON errors, not Node's bare status line.
     server.on('clientError', answerClientError);
     server.on('connect', answerConnect);
-    // Streams and held polls are long-lived; Node's per-request timeout must not cut them.
-    server.requestTimeout = 0;
+    // Node's request deadline ends when the request (head and body) is complete: a publish whose
+    // body stops arriving is cut with 408, a stream or held poll (complete requests) is not.
+    server.requestTimeout = limits.requestTimeoutMs;
     server.headersTimeout = limits.headersTimeoutMs;
     server.keepAliveTimeout = limits.keepAliveTimeoutMs;
     if (this.options.fastPublish || this.options.fastPoll) {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { compilePattern, isChannelPattern } from '../protocol/channel.js';
 import { AuthConfigError, type AuthOptions, type ResolvedAuth, resolveAuth } from './auth/config.js';
+import { compileTrustProxy, type TrustedProxy } from './http/trust-proxy.js';
 import { defaultStoreSpec } from './stores/index.js';
 import type { Retention } from './stores/store.js';
 
@@ -40,7 +41,7 @@ export interface LimitOptions {
   maxHeaderBytes?: number;
   /** Most requests and sockets open at once (streams and held polls included); 0: no limit. @default 10000 */
   maxConnections?: number;
-  /** Most open requests and sockets from one IP address; 0: no limit (behind a proxy, all clients share its address). @default 256 */
+  /** Most open requests and sockets from one IP address (the client's, behind a proxy listed in `trustProxy`); 0: no limit. @default 256 */
   maxConnectionsPerIp?: number;
   /** Publishes per second from one IP address (bursts up to twice that); 0: no limit. @default 100 */
   publishRatePerIp?: number;
@@ -48,6 +49,13 @@ export interface LimitOptions {
   publishRatePerToken?: number;
   /** Milliseconds a client may take to send the request head (slowloris defence). @default 30000 */
   headersTimeoutMs?: number;
+  /**
+   * Milliseconds a client may take to send a whole request, head and body, counted from its first
+   * byte; a publish whose body stops arriving is answered 408 and closed. At least
+   * `headersTimeoutMs`. Streams and held polls are not cut: their requests are complete.
+   * @default 60000 (or `headersTimeoutMs`, when that is longer)
+   */
+  requestTimeoutMs?: number;
   /** Milliseconds an idle keep-alive connection is kept (above a load balancer's idle timeout). @default 65000 */
   keepAliveTimeoutMs?: number;
 }
@@ -168,6 +176,16 @@ export interface HubOptions {
   compactWhenIdleMs?: number;
   /** Mount prefix, e.g. `/cometa` (routes become `/cometa/pub/...`). @default '' */
   prefix?: string;
+  /**
+   * Reverse proxies whose `X-Forwarded-For` is believed (as Express's `trust proxy`): IP addresses,
+   * CIDR ranges (`10.0.0.0/8`, `fd00::/8`) and the names `loopback`, `linklocal`, `uniquelocal`;
+   * a string is split at commas. A request from a listed peer counts against the per-IP limits
+   * under the client address the trusted hops forwarded (the header is read right to left,
+   * skipping trusted hops), and the fast lane takes it with its `X-Forwarded-For` and
+   * `X-Forwarded-Proto`. From any other peer the header is ignored. See docs/operations.md.
+   * @default []
+   */
+  trustProxy?: string | string[];
   /** Cross-origin settings. */
   cors?: CorsOptions;
   /** Limits. */
@@ -229,6 +247,10 @@ export interface ResolvedOptions {
   readonly fastPoll: boolean;
   readonly compactWhenIdleMs: number;
   readonly prefix: string;
+  /** `options.trustProxy` as given, split and trimmed. */
+  readonly trustProxy: readonly string[];
+  /** Whether a peer address is a trusted proxy; null when none is. */
+  readonly trustedProxy: TrustedProxy | null;
   readonly cors: ResolvedCors;
   readonly limits: Readonly<Required<LimitOptions>>;
   readonly websocket: Readonly<Required<WebSocketOptions>>;
@@ -258,6 +280,7 @@ const KNOWN = new Set([
   'fastPoll',
   'compactWhenIdleMs',
   'prefix',
+  'trustProxy',
   'cors',
   'limits',
   'websocket',
@@ -371,6 +394,7 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     exposeHeaders: strings('cors.exposeHeaders', c.exposeHeaders, []),
   });
   const l = o.limits ?? {};
+  const headersTimeoutMs = int('limits.headersTimeoutMs', l.headersTimeoutMs, 30_000, 1000, 600_000);
   const limits = Object.freeze({
     maxBodyBytes: int('limits.maxBodyBytes', l.maxBodyBytes, 1 << 20, 1),
     maxChannelsPerSubscription: int(
@@ -387,9 +411,22 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     maxConnectionsPerIp: int('limits.maxConnectionsPerIp', l.maxConnectionsPerIp, 256, 0),
     publishRatePerIp: int('limits.publishRatePerIp', l.publishRatePerIp, 100, 0, 1_000_000),
     publishRatePerToken: int('limits.publishRatePerToken', l.publishRatePerToken, 50, 0, 1_000_000),
-    headersTimeoutMs: int('limits.headersTimeoutMs', l.headersTimeoutMs, 30_000, 1000, 600_000),
+    headersTimeoutMs,
     keepAliveTimeoutMs: int('limits.keepAliveTimeoutMs', l.keepAliveTimeoutMs, 65_000, 1000, 600_000),
+    requestTimeoutMs: int(
+      'limits.requestTimeoutMs',
+      l.requestTimeoutMs,
+      Math.max(60_000, headersTimeoutMs),
+      1000,
+      3_600_000,
+    ),
   });
+  if (limits.requestTimeoutMs < limits.headersTimeoutMs) {
+    throw new OptionsError(
+      `options.limits.requestTimeoutMs (${limits.requestTimeoutMs}) must be at least limits.headersTimeoutMs (${limits.headersTimeoutMs})`,
+    );
+  }
+  const { trustProxy, trustedProxy } = resolveTrustProxy(o.trustProxy);
   const w = o.websocket ?? {};
   for (const key of ['perMessageDeflate', 'publish'] as const) {
     if (w[key] !== undefined && typeof w[key] !== 'boolean')
@@ -425,6 +462,8 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     fastPoll: bool('fastPoll', o.fastPoll, true),
     compactWhenIdleMs: int('compactWhenIdleMs', o.compactWhenIdleMs, 3000, 0, 86_400_000),
     prefix,
+    trustProxy,
+    trustedProxy,
     cors,
     limits,
     websocket,
@@ -436,6 +475,20 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     dashboard: bool('dashboard', o.dashboard, false) || o.demo === true,
     statsIntervalMs: int('statsIntervalMs', o.statsIntervalMs, 1000, 100, 3_600_000),
   });
+}
+
+/** Validates `options.trustProxy` (a list, or one string of comma-separated entries) and compiles it. */
+function resolveTrustProxy(v: unknown): { trustProxy: readonly string[]; trustedProxy: TrustedProxy | null } {
+  if (v === undefined) return { trustProxy: Object.freeze([]), trustedProxy: null };
+  const list = typeof v === 'string' ? v.split(',') : v;
+  if (!Array.isArray(list) || !list.every((e) => typeof e === 'string'))
+    throw new OptionsError('options.trustProxy must be a string or an array of strings');
+  const entries = Object.freeze(list.map((e: string) => e.trim()).filter((e) => e !== ''));
+  try {
+    return { trustProxy: entries, trustedProxy: compileTrustProxy(entries) };
+  } catch (err) {
+    throw new OptionsError(`options.trustProxy: ${(err as Error).message}`);
+  }
 }
 
 /** Fields a `options.channels` rule may have (extend this set when adding a policy field). */

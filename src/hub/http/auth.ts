@@ -274,7 +274,7 @@ export async function guardPublish(
     const auth = core.options.auth;
     if (creds.source === 'cookie' && auth !== null) checkCsrf(req, creds, auth, cors.allowed);
   }
-  checkPublishRate(core, clientIp(req), creds);
+  checkPublishRate(core, clientIp(core, req), creds);
   return creds;
 }
 

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { HubCore } from '../core.js';
 import type { Credentials } from './auth.js';
 import { HubError } from './respond.js';
+import { clientAddress } from './trust-proxy.js';
 
 /**
  * Per-hub limit state: open connections per IP and publish token buckets. Kept off HubCore in a
@@ -92,9 +93,16 @@ function state(core: HubCore): LimitState {
   return s;
 }
 
-/** The peer address a limit is keyed on. */
-export function clientIp(req: IncomingMessage): string {
-  return req.socket?.remoteAddress ?? 'unknown';
+/**
+ * The address a limit is keyed on: the peer's, or behind a proxy listed in `options.trustProxy`
+ * the client's as the trusted hops forwarded it (trust-proxy.ts).
+ */
+export function clientIp(core: HubCore, req: IncomingMessage): string {
+  const peer = req.socket?.remoteAddress ?? 'unknown';
+  const trusted = core.options.trustedProxy;
+  if (trusted === null) return peer;
+  const xff = req.headers['x-forwarded-for'];
+  return clientAddress(peer, Array.isArray(xff) ? xff.join(',') : xff, trusted);
 }
 
 /**
@@ -104,7 +112,7 @@ export function clientIp(req: IncomingMessage): string {
  * are the requests that stay open.
  */
 export function admit(core: HubCore, req: IncomingMessage): () => void {
-  const ip = clientIp(req);
+  const ip = clientIp(core, req);
   admitIp(core, ip);
   let released = false;
   return () => {
@@ -185,7 +193,8 @@ export function checkPublishRate(core: HubCore, ip: string, creds: Credentials):
 /**
  * Answers what Node's HTTP parser refused before any handler ran (`clientError`), as a cometa
  * JSON error instead of Node's bare status line: 431 for a head over `limits.maxHeaderBytes`,
- * 408 for one slower than `limits.headersTimeoutMs`, 400 for anything that is not HTTP.
+ * 408 for a head slower than `limits.headersTimeoutMs` or a request (head and body) slower than
+ * `limits.requestTimeoutMs`, 400 for anything that is not HTTP.
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
   if (!socket.writable || (socket as import('node:net').Socket).bytesWritten > 0) {
@@ -202,7 +211,8 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: import('no
   } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     status = 408;
     code = 'ERR_REQUEST_TIMEOUT';
-    message = 'the request head took longer than limits.headersTimeoutMs';
+    message =
+      'the request was not received in time (head: limits.headersTimeoutMs, head and body: limits.requestTimeoutMs)';
   }
   const body = JSON.stringify({ error: { code, message } });
   const reason =

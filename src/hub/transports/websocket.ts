@@ -311,7 +311,7 @@ export const websocket: UpgradeTransport = {
       const sub = new WebSocketSubscriber(hub, s.channels, ws, socket);
       sub.credentials = s.credentials;
       sub.expiresAt = s.credentials?.expiresAt ?? 0;
-      sub.ip = clientIp(req);
+      sub.ip = clientIp(hub, req);
       listen(hub, sub, ws);
       hub.attach(sub, s.start).catch((err: unknown) => {
         hub.log?.warn({ err }, 'websocket subscription failed');
