@@ -153,6 +153,14 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'ms of quiet after which one full GC gives memory back (0: never)',
   },
   {
+    path: 'trustProxy',
+    env: 'COMETA_TRUST_PROXY',
+    flag: 'trust-proxy',
+    kind: 'list',
+    def: 'none',
+    doc: 'Reverse proxies whose X-Forwarded-For names the client: addresses, CIDRs, loopback, linklocal, uniquelocal',
+  },
+  {
     path: 'cors.origins',
     env: 'COMETA_CORS_ORIGINS',
     flag: 'cors-origins',
@@ -255,6 +263,14 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'int',
     def: '30000',
     doc: 'Time to send the request head, ms (slowloris defence)',
+  },
+  {
+    path: 'limits.requestTimeoutMs',
+    env: 'COMETA_REQUEST_TIMEOUT_MS',
+    flag: 'request-timeout-ms',
+    kind: 'int',
+    def: '60000',
+    doc: 'Time to send a whole request, head and body, ms (a held publish body: 408)',
   },
   {
     path: 'limits.keepAliveTimeoutMs',
