@@ -1,4 +1,4 @@
-import { type Server, STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { isChannelName } from '../../protocol/channel.js';
 import type { HubCore } from '../core.js';
@@ -147,6 +147,8 @@ type Parsed = FastRequest | FastPoll | More | 'node';
 
 /** The lane state of each connection it holds (a WeakMap: no property added to Node's sockets). */
 const lanes = new WeakMap<Socket, Lane>();
+/** Connections from a trusted proxy handed over to Node: closed after each answer (see the constructor). */
+const proxied = new WeakSet<object>();
 
 /** The lane of one hub server: its settings, computed once, and its open connections. */
 export class FastLane implements PollLaneOwner {
@@ -210,6 +212,15 @@ export class FastLane implements PollLaneOwner {
     // Connections arrive unread, so that adopt() reads them into the shared buffer from the start.
     pauseAccepted(server);
     server.on('connection', (socket: Socket) => this.#accept(socket));
+    // A trusted proxy pools its connections to the hub (nginx's `keepalive`): one stream, page or
+    // cookie-carrying publish would make a pooled connection Node's for good, and the lane would
+    // see fewer and fewer of the proxy's requests. So a proxy connection the lane handed over
+    // closes after its answer, and the proxy's next request comes on a new one, read by the lane.
+    if (this.#trusted !== null) {
+      server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+        if (proxied.has(req.socket)) res.shouldKeepAlive = false;
+      });
+    }
   }
 
   get core(): HubCore {
@@ -237,6 +248,7 @@ export class FastLane implements PollLaneOwner {
       return;
     }
     const rest = lane.takeAll();
+    if (lane.trusted) proxied.add(socket);
     lanes.delete(socket);
     this.release(lane);
     this.sockets.delete(socket);
