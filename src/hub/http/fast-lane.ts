@@ -34,8 +34,8 @@ import { clientAddress, type TrustedProxy } from './trust-proxy.js';
  * from a short allowlist, each at most once, and a Content-Length body within `limits`. It never
  * takes a request that needs credentials, carries an Origin, a Cookie, Transfer-Encoding or
  * Expect, or arrives while the hub is not ready; it takes `X-Forwarded-For`/`-Proto` only from a
- * peer listed in `trustProxy`. What it cannot take is handed over as soon as that shows (a bare LF
- * or CR hands over at once: the lane never waits for a CRLF that may not come). Anything else, at the start of a connection or
+ * peer listed in `trustProxy`. A bare LF or CR is handed over as soon as it arrives: the lane never
+ * waits for a CRLF that may not come. Anything else, at the start of a connection or
  * after any number of fast publishes, is handed to Node's HTTP server with the bytes not yet
  * answered, and the connection is Node's from then on (what Node itself would answer, including
  * its refusals of malformed or smuggling-shaped requests, is unchanged). A publish taken here is
