@@ -6,12 +6,12 @@
 //
 // Loopback only, bounded: at most 15,000 connections and 120 s; every socket is closed at the end.
 // Linux only (/proc). The hub is the build in ROOT/dist (run `node scripts/build.mjs` there first),
-// with its default options but the memory store and no logs.
+// with its default options but the memory store and no logs, and an open-file limit of
+// --hub-fd-limit (2048 by default: the lockout a descriptor limit causes, at a bounded count).
 //
-//   node scripts/attack/held-heads.mjs [--root DIR] [--count 3000] [--seconds 15]
+//   node scripts/attack/held-heads.mjs [--root DIR] [--count 3000] [--seconds 15] [--hub-fd-limit 2048]
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,11 +22,13 @@ const { values } = parseArgs({
     root: { type: 'string', default: new URL('../..', import.meta.url).pathname },
     count: { type: 'string', default: '3000' },
     seconds: { type: 'string', default: '15' },
+    'hub-fd-limit': { type: 'string', default: '2048' },
   },
 });
 const root = resolve(values.root);
 const count = Math.min(15_000, Math.max(1, Number(values.count) | 0));
 const seconds = Math.min(120, Math.max(2, Number(values.seconds) | 0));
+const fdLimit = Math.min(65_536, Math.max(256, Number(values['hub-fd-limit']) | 0));
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -38,9 +40,13 @@ const a = await hub.listen(0, '127.0.0.1');
 process.stdout.write('port ' + a.port + '\\n');
 process.on('SIGTERM', () => hub.close().then(() => process.exit(0)));
 `;
-const hub = spawn(process.execPath, ['--input-type=module', '-e', hubCode], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+// Its open-file limit lowered (ulimit -n): running out of descriptors, what the attack does to a
+// hub at the system's limit, then takes a few thousand connections rather than tens of thousands.
+const hub = spawn(
+  '/bin/sh',
+  ['-c', `ulimit -n ${fdLimit} && exec "$0" "$@"`, process.execPath, '--input-type=module', '-e', hubCode],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
 const port = await new Promise((res, rej) => {
   let out = '';
   hub.stdout.on('data', (d) => {
@@ -59,9 +65,14 @@ const fds = () => {
   }
 };
 
-/** One `GET /healthz` on a new connection from 127.0.0.2: its latency in ms, or null (error or 5 s). */
-function healthz() {
-  return new Promise((res) => {
+// The other client, in its own process (the attacker's event loop must not delay its readings):
+// one `GET /healthz` on a new connection from 127.0.0.2 every 200 ms, printing its latency in ms,
+// or `fail` (an error, a non-200 or no answer within 5 s).
+const proberCode = `
+import { request } from 'node:http';
+const port = Number(process.argv[1]);
+for (;;) {
+  const ms = await new Promise((res) => {
     const start = performance.now();
     const req = request(
       { host: '127.0.0.1', port, path: '/healthz', localAddress: '127.0.0.2', agent: false, timeout: 5000 },
@@ -74,9 +85,35 @@ function healthz() {
     req.on('error', () => res(null));
     req.end();
   });
+  process.stdout.write((ms === null ? 'fail' : ms.toFixed(2)) + '\\n');
+  await new Promise((r) => setTimeout(r, 200));
+}
+`;
+function startProber() {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', proberCode, String(port)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const readings = [];
+  let rest = '';
+  child.stdout.on('data', (d) => {
+    const lines = (rest + d).split('\n');
+    rest = lines.pop();
+    for (const l of lines) readings.push(l === 'fail' ? null : Number(l));
+  });
+  return {
+    readings,
+    stop: () => {
+      child.kill('SIGTERM');
+      return new Promise((r) => child.once('exit', r));
+    },
+  };
 }
 
-const baseline = { fds: fds(), healthzMs: await healthz() };
+// One second of readings before the attack.
+const before = startProber();
+await sleep(1200);
+await before.stop();
+const baseline = { fds: fds(), readings: before.readings };
 
 // The attack: complete heads announcing 1 KiB bodies that never come.
 const head =
@@ -113,17 +150,14 @@ const opening = (async () => {
   }
 })();
 
-const samples = [];
+const prober = startProber();
 let maxFds = baseline.fds;
-let failures = 0;
 while (Date.now() < deadline) {
-  const ms = await healthz();
   const f = fds();
   if (f > maxFds) maxFds = f;
-  if (ms === null) failures++;
-  else samples.push(ms);
-  await sleep(200);
+  await sleep(100);
 }
+await prober.stop();
 await opening;
 const end = { fds: fds(), open: sockets.filter((s) => !s.destroyed).length };
 for (const s of sockets) {
@@ -133,7 +167,12 @@ for (const s of sockets) {
 hub.kill('SIGTERM');
 await new Promise((r) => hub.once('exit', r));
 
-samples.sort((a, b) => a - b);
+const samples = prober.readings.filter((ms) => ms !== null).sort((a, b) => a - b);
+const failures = prober.readings.length - samples.length;
+const median = (list) => {
+  const ok = list.filter((ms) => ms !== null).sort((a, b) => a - b);
+  return ok.length === 0 ? null : ok[ok.length >> 1];
+};
 const q = (p) =>
   samples.length === 0 ? null : samples[Math.min(samples.length - 1, Math.floor(p * samples.length))];
 const round = (x) => (x === null ? null : Math.round(x * 10) / 10);
@@ -143,7 +182,8 @@ console.log(
       root,
       count,
       seconds,
-      baseline: { hubFds: baseline.fds, healthzMs: round(baseline.healthzMs) },
+      hubFdLimit: fdLimit,
+      baseline: { hubFds: baseline.fds, healthzP50Ms: round(median(baseline.readings)) },
       attack: {
         connected,
         connectErrors,
