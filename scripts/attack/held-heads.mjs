@@ -9,7 +9,10 @@
 // with its default options but the memory store and no logs, and an open-file limit of
 // --hub-fd-limit (2048 by default: the lockout a descriptor limit causes, at a bounded count).
 //
+// --partial sends the same heads without their blank line (slowloris: heads that never complete).
+//
 //   node scripts/attack/held-heads.mjs [--root DIR] [--count 3000] [--seconds 15] [--hub-fd-limit 2048]
+//                                      [--partial]
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -23,6 +26,8 @@ const { values } = parseArgs({
     count: { type: 'string', default: '3000' },
     seconds: { type: 'string', default: '15' },
     'hub-fd-limit': { type: 'string', default: '2048' },
+    // Heads that never end (no blank line): slowloris, cut by limits.headersTimeoutMs.
+    partial: { type: 'boolean', default: false },
   },
 });
 const root = resolve(values.root);
@@ -116,8 +121,9 @@ await before.stop();
 const baseline = { fds: fds(), readings: before.readings };
 
 // The attack: complete heads announcing 1 KiB bodies that never come.
-const head =
+const full =
   'POST /pub/attack HTTP/1.1\r\nHost: hub\r\nContent-Type: text/plain\r\nContent-Length: 1024\r\n\r\n';
+const head = values.partial ? full.slice(0, -2) : full;
 const sockets = [];
 let connected = 0;
 let refused503 = 0;
@@ -183,6 +189,7 @@ console.log(
       count,
       seconds,
       hubFdLimit: fdLimit,
+      partial: values.partial,
       baseline: { hubFds: baseline.fds, healthzP50Ms: round(median(baseline.readings)) },
       attack: {
         connected,
