@@ -66,7 +66,7 @@ export const ERROR_CODES = {
   ERR_REQUEST_TIMEOUT: {
     status: 408,
     side: 'hub',
-    text: 'The request head was not received within `limits.headersTimeoutMs`, or the whole request (head and body) within `limits.requestTimeoutMs`.',
+    text: 'The request head or body did not arrive within its time limit.',
   },
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, side: 'hub', text: 'The Content-Type cannot be published.' },
   ERR_FILE_NOT_ALLOWED: {
