@@ -61,6 +61,27 @@ describe('trustProxy', () => {
     }
   });
 
+  it('from a trusted proxy: the publish rate limit is each client’s, on the lane and on Node’s path', async () => {
+    const t = await startHub({ trustProxy: ['127.0.0.1'], limits: { publishRatePerIp: 1 } });
+    try {
+      // A bucket holds two publishes (twice the rate); the lane takes the first request, Node the
+      // second (X-Trace is not on the lane's list).
+      for (const [extra, net] of [
+        ['', '198.51.100'],
+        ['X-Trace: 1\r\n', '203.0.113'],
+      ] as const) {
+        const statuses = [];
+        for (const who of [`${net}.1`, `${net}.1`, `${net}.1`, `${net}.2`]) {
+          const [a] = answers(await exchange(t.port, [pub('tp.rate', `${fwd(who)}${extra}`)]));
+          statuses.push(a?.status);
+        }
+        assert.deepEqual(statuses, [202, 202, 429, 202], extra || 'lane');
+      }
+    } finally {
+      await t.close();
+    }
+  });
+
   it('from any other peer: X-Forwarded-For is ignored and the request is Node’s', async () => {
     const t = await startHub({ trustProxy: ['10.0.0.0/8'], limits: { maxConnectionsPerIp: 1 } });
     const open: ReturnType<typeof client>[] = [];
