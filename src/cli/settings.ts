@@ -230,7 +230,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'max-connections',
     kind: 'int',
     def: '10000',
-    doc: 'Most open requests and sockets (0: no limit)',
+    doc: 'Most open connections (mounted: open requests) (0: no limit)',
   },
   {
     path: 'limits.maxConnectionsPerIp',
@@ -238,7 +238,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'max-connections-per-ip',
     kind: 'int',
     def: '256',
-    doc: 'Most open requests and sockets per IP (0: no limit)',
+    doc: 'Most open connections per IP, per client behind trustProxy (0: no limit)',
   },
   {
     path: 'limits.publishRatePerIp',

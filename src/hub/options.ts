@@ -39,9 +39,14 @@ export interface LimitOptions {
   maxBatch?: number;
   /** Largest request head (request line + headers) in bytes, on the server `hub.listen()` creates; more is answered 431. @default 16384 */
   maxHeaderBytes?: number;
-  /** Most requests and sockets open at once (streams and held polls included); 0: no limit. @default 10000 */
+  /** Most connections (mounted in another server: requests and sockets) open at once, streams and held polls included; 0: no limit. @default 10000 */
   maxConnections?: number;
-  /** Most open requests and sockets from one IP address (the client's, behind a proxy listed in `trustProxy`); 0: no limit. @default 256 */
+  /**
+   * Most connections from one IP address (on `hub.listen()`'s server every connection counts, idle
+   * ones too; mounted in another server, open requests and sockets count), and behind a proxy
+   * listed in `trustProxy` most open requests per client address; 0: no limit.
+   * @default 256
+   */
   maxConnectionsPerIp?: number;
   /** Publishes per second from one IP address (bursts up to twice that); 0: no limit. @default 100 */
   publishRatePerIp?: number;

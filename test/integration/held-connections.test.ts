@@ -87,6 +87,34 @@ for (const [path, options] of [
       }
     });
 
+    if (path === 'the fast lane')
+      it('counts connections whose head is still arriving (slowloris) and idle ones: the excess is refused, others served', async () => {
+        const t = await startHub({ ...options, limits: { maxConnectionsPerIp: 5 } });
+        const held: ReturnType<typeof open>[] = [];
+        try {
+          // Heads that never end, on the lane and handed to Node (not a lane request line), and an
+          // idle keep-alive connection.
+          for (let i = 0; i < 2; i++) held.push(open(t.port, 'POST /pub/held.x HTTP/1.1\r\nHost: h\r\n'));
+          for (let i = 0; i < 2; i++) held.push(open(t.port, 'GET /healthz HTTP/1.1\r\nHost: h\r\n'));
+          held.push(open(t.port, 'GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n'));
+          await waitFor(() => connectionCounts(t.hub.core).total === 5, 5000, 'five connections counted');
+          await waitFor(() => held[4]!.got().includes('\r\n\r\n{'), 5000, 'the idle one answered');
+          // A sixth from the same address is refused at its first request and closed.
+          const extra = open(t.port, 'GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n');
+          await waitFor(() => extra.closedAt() !== 0, 5000, 'the sixth closed');
+          assert.equal(answers(extra.got())[0]?.status, 503, extra.got());
+          // Another address is served.
+          assert.equal(await healthz(t.port, '127.0.0.2'), 200);
+          // Once one closes, the address has room again.
+          held[0]!.socket.destroy();
+          await waitFor(() => connectionCounts(t.hub.core).total === 4, 5000, 'one released');
+          assert.equal(await healthz(t.port, '127.0.0.1'), 200);
+        } finally {
+          for (const c of held) c.socket.destroy();
+          await t.close();
+        }
+      });
+
     it('answers 408 and closes a publish whose body has not arrived by limits.requestTimeoutMs', async () => {
       const t = await startHub({ ...options, limits: { headersTimeoutMs: 1000, requestTimeoutMs: 1500 } });
       try {

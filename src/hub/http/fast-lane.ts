@@ -14,7 +14,7 @@ import {
   parsePollTarget,
   startPoll,
 } from './fast-poll.js';
-import { admitIp, answerClientError, checkPublishRate, releaseIp } from './limits.js';
+import { admitIp, admitSocket, answerClientError, checkPublishRate, releaseIp } from './limits.js';
 import { bodyHeaders, errorAnswer } from './respond.js';
 import { adopt, isShared, pauseAccepted, pushRead, release } from './shared-read.js';
 import { clientAddress, type TrustedProxy } from './trust-proxy.js';
@@ -41,14 +41,15 @@ import { clientAddress, type TrustedProxy } from './trust-proxy.js';
  * its refusals of malformed or smuggling-shaped requests, is unchanged). A publish taken here is
  * admitted, rate-limited, parsed, stored and answered exactly as on the regular path.
  *
- * Held connections are bounded as on Node's path: a request counts against `limits.maxConnections`
- * and `maxConnectionsPerIp` from the moment its head is complete (a publish whose body has yet to
- * come counts while it waits, and one over the limit is answered 503 and closed at once), and a
- * head must arrive within `limits.headersTimeoutMs`, a whole request within
+ * Held connections are bounded: every connection counts against `limits.maxConnections` and
+ * `maxConnectionsPerIp` under its address from its accept until it closes, here and after a
+ * handover (one over the limits is answered 503 at its first request, by Node's server, and
+ * closed); a head must arrive within `limits.headersTimeoutMs`, a whole request within
  * `limits.requestTimeoutMs`, and a next request on an idle connection within
- * `limits.keepAliveTimeoutMs`. A connection from a trusted proxy counts each request under the
- * client address it forwards, released with the answer (one proxy connection carries many clients);
- * any other counts once, under its own address, from its first request until it closes.
+ * `limits.keepAliveTimeoutMs`, the deadlines of Node's server. A connection from a trusted proxy
+ * carries many clients: it counts each request instead, from its complete head to its answer,
+ * under the client address the proxy forwards (a publish whose body has yet to come counts while it
+ * waits; one over the limits is answered 503 and the connection closed at once).
  */
 
 /** Headers the lane also takes from a trusted proxy (`trustProxy`). */
@@ -228,9 +229,27 @@ export class FastLane implements PollLaneOwner {
   }
 
   #accept(accepted: Socket): void {
-    const socket = adopt(accepted, onRead);
-    const peer = socket.remoteAddress ?? 'unknown';
+    const peer = accepted.remoteAddress ?? 'unknown';
     const trusted = this.#trusted?.(peer) === true;
+    // Every connection counts against the connection limits from its accept until it closes, on
+    // the lane and after a handover (limits.ts): an idle one, one whose head is still arriving
+    // and one whose body never comes hold a descriptor as much as a stream does. A trusted
+    // proxy's connection carries many clients: its requests are counted instead, one by one.
+    if (!trusted) {
+      const admitted = admitSocket(this.#host.core, accepted, peer);
+      if (admitted === 'drop') {
+        accepted.destroy();
+        return;
+      }
+      if (admitted === 'pending') {
+        // Over the limits: Node's server reads it; its first request is admitted if there is room
+        // by then, else answered 503 (with that request's CORS headers) and the connection closed.
+        for (const l of this.#nodeListeners) l.call(this.#server, accepted);
+        accepted.resume();
+        return;
+      }
+    }
+    const socket = adopt(accepted, onRead);
     lanes.set(socket, new Lane(this, socket, peer, trusted));
     this.sockets.add(socket);
     socket.on('error', onError);
@@ -437,19 +456,20 @@ export class FastLane implements PollLaneOwner {
   }
 
   /**
-   * Counts the connection (a trusted proxy's: its request) against the connection limits under
-   * `lane.ip`, unless it already is; the address is kept for release(). Throws the limit's HubError.
+   * Counts a trusted proxy's request against the connection limits under `lane.ip` (the client's),
+   * unless it already is; the address is kept for release(). Throws the limit's HubError.
    */
   #admit(lane: Lane): void {
-    if (lane.admitted !== undefined) return;
+    // Another peer's connection counts as a whole from its accept (#accept()).
+    if (!lane.trusted || lane.admitted !== undefined) return;
     admitIp(this.#host.core, lane.ip);
     lane.admitted = lane.ip;
   }
 
   /**
-   * Counts a publish whose head is complete and whose body is still to come, as Node's path counts
-   * a request once its head is parsed; false when the limits refuse it: then it is answered 503
-   * and the connection closed (its body is never read).
+   * Counts a trusted proxy's publish whose head is complete and whose body is still to come, as
+   * Node's path counts a request once its head is parsed; false when the limits refuse it: then it
+   * is answered 503 and the connection closed (its body is never read).
    */
   admitBody(lane: Lane): boolean {
     try {
@@ -466,13 +486,13 @@ export class FastLane implements PollLaneOwner {
   }
 
   /**
-   * Counts a poll against the connection limits while it is open, as the regular path counts each
-   * open request: released by reply() (or when the connection closes). A connection that a fast
-   * publish already counted is not counted twice.
+   * Counts a trusted proxy's poll against the connection limits while it is open, as the regular
+   * path counts each open request: released by reply() (or when the connection closes). Any other
+   * connection counts as a whole already.
    */
   admit(lane: PollLane): void {
     const l = lane as Lane;
-    if (l.admitted !== undefined) return;
+    if (!l.trusted || l.admitted !== undefined) return;
     this.#admit(l);
     l.admittedPoll = true;
   }

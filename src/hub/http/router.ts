@@ -242,12 +242,9 @@ export function createRouter(host: RouterHost): {
         res.on('close', () => socket.off('close', release));
       }
     } catch (err) {
-      const cors = responseCors(options.cors, allowed, req.headers.origin);
-      // A refused request with a body to come: close rather than wait (up to requestTimeoutMs,
-      // uncounted) for a body nobody reads.
-      const body =
-        req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0;
-      fail(res, err, body ? { ...cors, Connection: 'close' } : cors);
+      // Closed after the answer: the connection holds a descriptor the limits refused (and a body
+      // to come would otherwise be waited for, up to requestTimeoutMs, uncounted).
+      fail(res, err, { ...responseCors(options.cors, allowed, req.headers.origin), Connection: 'close' });
       return;
     }
     route(req, res, parts.path, parts.query, next).catch((err: unknown) => {
