@@ -35,7 +35,7 @@ export interface HubStats {
   authExpired: number;
   /** Publishes refused with 429 by `limits.publishRatePerIp` / `publishRatePerToken`. */
   rateLimited: number;
-  /** Requests refused with 503 by `limits.maxConnections` / `maxConnectionsPerIp`. */
+  /** Requests refused with 503, and connections closed unanswered (over the limits with 1,024 already waiting), by `limits.maxConnections` / `maxConnectionsPerIp`. */
   connectionsRefused: number;
   /** HTTP publishes answered by the fast lane (http/fast-lane.ts), failures included. */
   fastPublishes: number;
