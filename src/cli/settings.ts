@@ -193,6 +193,22 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Largest publish body, bytes',
   },
   {
+    path: 'limits.maxJsonDepth',
+    env: 'COMETA_MAX_JSON_DEPTH',
+    flag: 'max-json-depth',
+    kind: 'int',
+    def: '64',
+    doc: 'Deepest nesting of arrays/objects in a published JSON value (deeper: 400)',
+  },
+  {
+    path: 'limits.maxFields',
+    env: 'COMETA_MAX_FIELDS',
+    flag: 'max-fields',
+    kind: 'int',
+    def: '1000',
+    doc: 'Most fields/parts of a form publish body (more: 413)',
+  },
+  {
     path: 'limits.maxChannelsPerSubscription',
     env: 'COMETA_MAX_CHANNELS',
     flag: 'max-channels',
@@ -313,6 +329,14 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Required JWT aud',
   },
   {
+    path: 'auth.requireExp',
+    env: 'COMETA_AUTH_REQUIRE_EXP',
+    flag: 'auth-require-exp',
+    kind: 'bool',
+    def: 'true',
+    doc: 'Refuse JWTs without exp (--no-auth-require-exp accepts them)',
+  },
+  {
     path: 'websocket.maxPayload',
     env: 'COMETA_WS_MAX_PAYLOAD',
     flag: 'ws-max-payload',
@@ -335,6 +359,70 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'bool',
     def: 'true',
     doc: 'Accept publish frames on WebSockets',
+  },
+  {
+    path: 'limits.maxPatternsPerSubscription',
+    env: 'COMETA_MAX_PATTERNS',
+    flag: 'max-patterns',
+    kind: 'int',
+    def: '8',
+    doc: 'Most wildcard patterns on one subscription (0: no wildcard subscriptions)',
+  },
+  {
+    path: 'limits.maxPatternChannels',
+    env: 'COMETA_MAX_PATTERN_CHANNELS',
+    flag: 'max-pattern-channels',
+    kind: 'int',
+    def: '1000',
+    doc: 'Most channels a wildcard resume replays (more: a gap on the pattern)',
+  },
+  {
+    path: 'idempotency.windowMs',
+    env: 'COMETA_IDEMPOTENCY_WINDOW_MS',
+    flag: 'idempotency-window-ms',
+    kind: 'int',
+    def: '300000',
+    doc: 'How long an Idempotency-Key is remembered after its publish, ms',
+  },
+  {
+    path: 'idempotency.maxKeysPerChannel',
+    env: 'COMETA_IDEMPOTENCY_MAX_KEYS',
+    flag: 'idempotency-max-keys',
+    kind: 'int',
+    def: '1000',
+    doc: 'Idempotency keys remembered per channel (oldest forgotten first)',
+  },
+  {
+    path: 'presence.maxMembers',
+    env: 'COMETA_PRESENCE_MAX_MEMBERS',
+    flag: 'presence-max-members',
+    kind: 'int',
+    def: '1000',
+    doc: 'Members per presence channel (more subscribe without being members)',
+  },
+  {
+    path: 'presence.coalesceMs',
+    env: 'COMETA_PRESENCE_COALESCE_MS',
+    flag: 'presence-coalesce-ms',
+    kind: 'int',
+    def: '5000',
+    doc: 'A member back within this many ms neither leaves nor joins',
+  },
+  {
+    path: 'presence.ttlMs',
+    env: 'COMETA_PRESENCE_TTL_MS',
+    flag: 'presence-ttl-ms',
+    kind: 'int',
+    def: '15000',
+    doc: 'Redis: members of a hub that died leave within this many ms',
+  },
+  {
+    path: 'presence.maxBytes',
+    env: 'COMETA_PRESENCE_MAX_BYTES',
+    flag: 'presence-max-bytes',
+    kind: 'int',
+    def: '65536',
+    doc: 'Largest presence snapshot answer, bytes',
   },
   {
     path: 'metrics',
@@ -452,8 +540,11 @@ export interface Resolved {
   options: HubOptions;
 }
 
-/** Channels the demo page uses for image pings (its click tracker). */
-export const DEMO_CHANNEL_RULES: readonly ChannelRule[] = [{ pattern: 'clicks.*', ping: true }];
+/** The demo page's channel rules: image pings for its click tracker, presence for its chat. */
+export const DEMO_CHANNEL_RULES: readonly ChannelRule[] = [
+  { pattern: 'clicks.*', ping: true },
+  { pattern: 'demo.chat', presence: 'anonymous' },
+];
 
 /**
  * Merges defaults < config file < environment < flags into hub options plus port/host.

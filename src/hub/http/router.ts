@@ -7,10 +7,11 @@ import { pickTransport, websocket } from '../transports/index.js';
 import type { SubscribeRequest } from '../transports/transport.js';
 import { guardInfo, guardPublish, guardSubscribe } from './auth.js';
 import { answerPreflight, compileOrigins, responseCors } from './cors.js';
-import { originAllowed } from './csrf.js';
+import { csrfSettings, originAllowed, originMayChangeState } from './csrf.js';
 import { admit } from './limits.js';
 import { handleOpsRoute } from './ops.js';
 import { handlePing } from './ping.js';
+import { handlePresenceRoute, subscriberPresence } from './presence.js';
 import { handlePublishRoute, sendScriptError } from './publish.js';
 import { describeError, HubError, isHubError, sendError, sendJson } from './respond.js';
 import { serveStatic } from './static.js';
@@ -20,6 +21,11 @@ import { parseSubscribe } from './subscribe.js';
 export interface RouterHost {
   core: HubCore;
   publish(channel: string, data: unknown, options?: { event?: string }): Promise<string>;
+  publishOnce(
+    channel: string,
+    data: unknown,
+    options: { event?: string; key: string; scope?: string },
+  ): Promise<{ id: string; duplicate: boolean }>;
   drop(channel: string): Promise<void>;
   info(
     channel: string,
@@ -34,6 +40,7 @@ const ROUTE_METHODS: Record<string, readonly string[]> = {
   pub: ['GET', 'POST', 'DELETE', 'OPTIONS'],
   sub: ['GET', 'OPTIONS'],
   ping: ['GET', 'POST', 'OPTIONS'],
+  presence: ['GET', 'OPTIONS'],
 };
 
 const JSONP_CALLBACK_RE = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*$/;
@@ -68,7 +75,12 @@ export function createRouter(host: RouterHost): {
   const { core } = host;
   const options = core.options;
   const allowed = compileOrigins(options.cors);
+  const csrf = csrfSettings(options);
   const prefix = options.prefix;
+  // The Origin check of state-changing requests: what CORS allows, plus the hub's own pages and
+  // `auth.csrf.origins` (a same-origin page is not cross-origin; cors.origins need not list it).
+  const mayChangeState = (origin: string | undefined, req: IncomingMessage) =>
+    origin === undefined || originMayChangeState(origin, req, csrf, allowed);
 
   function split(url: string | undefined): { path: string; query: URLSearchParams } | undefined {
     const raw = url ?? '/';
@@ -136,22 +148,20 @@ export function createRouter(host: RouterHost): {
           pingQuery = new URLSearchParams(query);
           pingQuery.delete('token');
         }
-        await handlePing(
-          host,
-          req,
-          res,
-          pingChannel,
-          pingQuery,
-          cors,
-          origin === undefined || allowed(origin),
-        );
+        await handlePing(host, req, res, pingChannel, pingQuery, cors, mayChangeState(origin, req));
         return;
       }
-      if (STATE_CHANGING.has(method) && origin !== undefined && !allowed(origin)) {
+      if (STATE_CHANGING.has(method) && !mayChangeState(origin, req)) {
         throw new HubError('ERR_ORIGIN_FORBIDDEN', 'this Origin may not change state on this hub');
       }
       if (!host.ready())
         throw new HubError('ERR_SHUTTING_DOWN', 'the hub is not accepting requests', { 'Retry-After': '1' });
+      if (head === 'presence') {
+        const channel = decodeSafe(rest);
+        if (isChannelName(channel)) await guardSubscribe(core, req, query, [channel]);
+        await handlePresenceRoute(core, res, channel, cors);
+        return;
+      }
       if (head === 'pub') {
         if (!isChannelName(decodeSafe(rest))) {
           throw new HubError(
@@ -162,7 +172,9 @@ export function createRouter(host: RouterHost): {
         // Reading info needs the subscribe grant; publishing (JSONP GET too) and deleting need publish.
         const isInfo = (method === 'GET' || method === 'HEAD') && !query.has('callback');
         if (isInfo) await guardInfo(core, req, query, decodeSafe(rest));
-        else await guardPublish(core, req, query, decodeSafe(rest), { allowed });
+        const creds = isInfo
+          ? undefined
+          : await guardPublish(core, req, query, decodeSafe(rest), { allowed });
         await handlePublishRoute(
           host,
           req,
@@ -170,7 +182,8 @@ export function createRouter(host: RouterHost): {
           decodeSafe(rest),
           query,
           cors,
-          origin === undefined || allowed(origin),
+          mayChangeState(origin, req),
+          creds?.claims?.subject ?? '',
         );
         return;
       }
@@ -186,6 +199,7 @@ export function createRouter(host: RouterHost): {
       const params = parseSubscribe(options, req, rest, query);
       const callback = jsonpCallback(method, path, query);
       const credentials = await guardSubscribe(core, req, query, params.channels);
+      const presence = await subscriberPresence(core, req, query, params.channels, credentials);
       // Spelled out rather than spread: a spread gives the object a map of its own per request.
       const sub: SubscribeRequest = {
         channels: params.channels,
@@ -194,13 +208,14 @@ export function createRouter(host: RouterHost): {
         query,
         headers: cors,
         credentials,
+        presence,
         fail: (err) => fail(res, err, cors, callback),
       };
       transport.handle(core, req, res, sub);
       return;
     }
     if (path === '/metrics' || path.startsWith('/demo/')) {
-      if (STATE_CHANGING.has(method) && origin !== undefined && !allowed(origin)) {
+      if (STATE_CHANGING.has(method) && !mayChangeState(origin, req)) {
         throw new HubError('ERR_ORIGIN_FORBIDDEN', 'this Origin may not change state on this hub');
       }
       if (await handleOpsRoute(core, host.metrics, req, res, path, query, cors)) return;
@@ -299,7 +314,7 @@ export function createRouter(host: RouterHost): {
       return;
     }
     const origin = req.headers.origin;
-    if (origin !== undefined && !allowed(origin)) {
+    if (!mayChangeState(origin, req)) {
       core.log?.info({ origin, path: parts.path }, 'websocket origin refused');
       refuse(403, 'ERR_ORIGIN_FORBIDDEN', 'this Origin may not connect');
       return;
@@ -321,27 +336,33 @@ export function createRouter(host: RouterHost): {
       socket.on('close', admit(core, req));
       const params = parseSubscribe(options, req, parts.path.slice(5), parts.query);
       // The token is checked before the handshake: a refused socket never opens (401/403 as HTTP).
-      guardSubscribe(core, req, parts.query, params.channels, { socket: true }).then((credentials) => {
-        if (socket.destroyed) return;
-        // A browser attaches cookies to a cross-site WebSocket too (CSWSH): with the cookie as the
-        // credential, the Origin must be one allowed to act with the session (csrf.ts).
-        const auth = options.auth;
-        if (credentials.source === 'cookie' && auth !== null) {
-          if (origin === undefined || !originAllowed(origin, req, auth, allowed)) {
-            failed(new HubError('ERR_CSRF', 'a cookie-authenticated WebSocket needs an allowed Origin'));
+      // A browser attaches cookies to a cross-site WebSocket too (CSWSH): a decision resting on an
+      // ambient credential needs an Origin allowed to act with the session (csrf.ts), at the
+      // upgrade and for every later frame.
+      const originMayAct = origin !== undefined && originAllowed(origin, req, csrf, allowed);
+      guardSubscribe(core, req, parts.query, params.channels, { socket: true, originMayAct }).then(
+        async (credentials) => {
+          let presence: Awaited<ReturnType<typeof subscriberPresence>>;
+          try {
+            presence = await subscriberPresence(core, req, parts.query, params.channels, credentials);
+          } catch (err) {
+            failed(err);
             return;
           }
-        }
-        websocket.upgrade(core, req, socket, head, {
-          channels: params.channels,
-          start: params.start,
-          timeoutMs: params.timeoutMs,
-          query: parts.query,
-          headers: {},
-          credentials,
-          fail: destroyer(socket),
-        });
-      }, failed);
+          if (socket.destroyed) return;
+          websocket.upgrade(core, req, socket, head, {
+            channels: params.channels,
+            start: params.start,
+            timeoutMs: params.timeoutMs,
+            query: parts.query,
+            headers: {},
+            credentials,
+            presence,
+            fail: destroyer(socket),
+          });
+        },
+        failed,
+      );
     } catch (err) {
       failed(err);
     }

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
-import { isChannelName } from '../../protocol/channel.js';
+import { isChannelName, isChannelPattern, isWildcard } from '../../protocol/channel.js';
 import { formatCursor } from '../../protocol/cursor.js';
 import {
   type CloseReason,
@@ -14,8 +14,11 @@ import type { HubErrorCode } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
 import type { Frame, FrameRun } from '../frame.js';
 import { authorize, type Credentials } from '../http/auth.js';
+import { jsonTooDeep } from '../http/body-bounds.js';
 import { checkPublishRate, clientIp } from '../http/limits.js';
+import { presenceSnapshot } from '../http/presence.js';
 import { isHubError } from '../http/respond.js';
+import { parseIdempotencyKey, publishOnce } from '../idempotency.js';
 import { StoreUnavailableError } from '../stores/store.js';
 import { Subscriber } from '../subscriber.js';
 import type { SubscribeRequest, UpgradeTransport } from './transport.js';
@@ -50,6 +53,7 @@ interface Command {
   channel?: unknown;
   event?: unknown;
   data?: unknown;
+  key?: unknown;
 }
 
 /**
@@ -185,8 +189,16 @@ export class WebSocketSubscriber extends Subscriber {
     let id: unknown = null;
     try {
       if (isBinary) throw new FrameError('ERR_BAD_FRAME', 'frames must be JSON text, not binary');
+      const bytes = frameBytes(raw);
+      // The frame object is one level around the published data (limits.maxJsonDepth).
+      const maxDepth = this.hub.options.limits.maxJsonDepth;
+      if (jsonTooDeep(bytes, maxDepth + 1))
+        throw new FrameError(
+          'ERR_JSON_TOO_DEEP',
+          `the frame's data nests arrays and objects more than ${maxDepth} deep (limits.maxJsonDepth)`,
+        );
       try {
-        cmd = JSON.parse(raw.toString()) as Command;
+        cmd = JSON.parse(bytes.toString()) as Command;
       } catch {
         throw new FrameError('ERR_BAD_FRAME', 'a frame must be a JSON object');
       }
@@ -194,25 +206,47 @@ export class WebSocketSubscriber extends Subscriber {
         throw new FrameError('ERR_BAD_FRAME', 'a frame must be a JSON object');
       if (typeof cmd.id === 'number' || typeof cmd.id === 'string') id = cmd.id;
       if (cmd.type === 'subscribe' || cmd.type === 'unsubscribe') {
-        const listed = channelList(cmd.channels);
+        const limits = this.hub.options.limits;
+        const listed = channelList(cmd.channels, limits.maxPatternsPerSubscription);
         const next =
           cmd.type === 'subscribe'
             ? [...new Set([...this.channels, ...listed])]
             : this.channels.filter((c) => !listed.includes(c));
-        const max = this.hub.options.limits.maxChannelsPerSubscription;
+        const max = limits.maxChannelsPerSubscription;
         if (next.length > max)
           throw new FrameError('ERR_TOO_MANY_CHANNELS', `at most ${max} channels per subscription`);
+        if (next.filter(isWildcard).length > limits.maxPatternsPerSubscription)
+          throw new FrameError(
+            'ERR_TOO_MANY_CHANNELS',
+            `at most ${limits.maxPatternsPerSubscription} wildcard patterns per subscription`,
+          );
         if (cmd.type === 'subscribe') {
           for (const c of listed) if (!this.channels.includes(c)) await this.allow('subscribe', c);
         }
         // Added channels start at the connection's cursor: live messages after it, no replay.
         if (!this.closed) this.hub.setChannels(this, next);
         this.json({ type: 'ack', id, channels: next });
+      } else if (cmd.type === 'presence') {
+        if (typeof cmd.channel !== 'string' || !isChannelName(cmd.channel))
+          throw new FrameError('ERR_BAD_CHANNEL', 'channel must be a channel name');
+        await this.allow('subscribe', cmd.channel);
+        let snapshot: Awaited<ReturnType<typeof presenceSnapshot>>;
+        try {
+          snapshot = await presenceSnapshot(this.hub, cmd.channel);
+        } catch (err) {
+          if (isHubError(err)) throw new FrameError(err.code, err.message);
+          throw err;
+        }
+        this.json({ type: 'presence', id, ...snapshot });
       } else if (cmd.type === 'publish') {
-        const messageId = await this.publish(cmd);
-        this.json({ type: 'ack', id, messageId });
+        const r = await this.publish(cmd);
+        this.json(
+          r.duplicate
+            ? { type: 'ack', id, messageId: r.id, duplicate: true }
+            : { type: 'ack', id, messageId: r.id },
+        );
       } else {
-        throw new FrameError('ERR_BAD_FRAME', 'type must be subscribe, unsubscribe or publish');
+        throw new FrameError('ERR_BAD_FRAME', 'type must be subscribe, unsubscribe, publish or presence');
       }
     } catch (err) {
       let code: HubErrorCode = 'ERR_INTERNAL';
@@ -226,7 +260,7 @@ export class WebSocketSubscriber extends Subscriber {
     }
   }
 
-  async publish(cmd: Command): Promise<string> {
+  async publish(cmd: Command): Promise<{ id: string; duplicate: boolean }> {
     const hub = this.hub;
     if (!hub.options.websocket.publish)
       throw new FrameError('ERR_PUBLISH_DISABLED', 'publishing over WebSocket is disabled on this hub');
@@ -239,16 +273,52 @@ export class WebSocketSubscriber extends Subscriber {
         'ERR_BAD_EVENT',
         'event must match ^[A-Za-z][A-Za-z0-9_.:-]{0,63}$ and not be reserved',
       );
+    let key: string | undefined;
+    try {
+      key = parseIdempotencyKey(cmd.key ?? undefined);
+    } catch (err) {
+      if (isHubError(err)) throw new FrameError(err.code, err.message);
+      throw err;
+    }
     if (hub.closing) throw new FrameError('ERR_SHUTTING_DOWN', 'the hub is shutting down');
+    if (key !== undefined) {
+      const scope = this.credentials?.claims?.subject ?? '';
+      try {
+        return await publishOnce(hub, cmd.channel, event, cmd.data ?? null, key, scope);
+      } catch (err) {
+        if (isHubError(err)) throw new FrameError(err.code, err.message);
+        throw err;
+      }
+    }
     const m = await hub.store.append(cmd.channel, event, cmd.data ?? null, Date.now());
     hub.stats.published++;
-    return formatCursor(hub.epoch, m.seq);
+    return { id: formatCursor(hub.epoch, m.seq), duplicate: false };
   }
 }
 
-function channelList(v: unknown): string[] {
-  if (!Array.isArray(v) || v.length === 0 || !v.every((c) => typeof c === 'string' && isChannelName(c)))
-    throw new FrameError('ERR_BAD_CHANNEL', 'channels must be a non-empty array of channel names');
+/** A text message as one Buffer (ws hands over fragmented messages as a list of chunks). */
+function frameBytes(raw: RawData): Buffer {
+  if (Buffer.isBuffer(raw)) return raw;
+  if (Array.isArray(raw)) return Buffer.concat(raw);
+  return Buffer.from(raw);
+}
+
+function channelList(v: unknown, maxPatterns: number): string[] {
+  if (
+    !Array.isArray(v) ||
+    v.length === 0 ||
+    !v.every(
+      (c) =>
+        typeof c === 'string' &&
+        (isChannelName(c) || (maxPatterns > 0 && isWildcard(c) && isChannelPattern(c))),
+    )
+  )
+    throw new FrameError(
+      'ERR_BAD_CHANNEL',
+      maxPatterns > 0
+        ? 'channels must be a non-empty array of channel names or wildcard patterns'
+        : 'channels must be a non-empty array of channel names',
+    );
   return v as string[];
 }
 
@@ -311,6 +381,7 @@ export const websocket: UpgradeTransport = {
       const sub = new WebSocketSubscriber(hub, s.channels, ws, socket);
       sub.credentials = s.credentials;
       sub.expiresAt = s.credentials?.expiresAt ?? 0;
+      sub.presence = s.presence;
       sub.ip = clientIp(hub, req);
       listen(hub, sub, ws);
       hub.attach(sub, s.start).catch((err: unknown) => {
