@@ -20,6 +20,7 @@ import { type HubOptions, type ResolvedOptions, resolveOptions } from './options
 import { StatsPublisher } from './stats-publisher.js';
 import { createStore } from './stores/index.js';
 import type { Store, StoredMessage } from './stores/store.js';
+import { bridgeToChannels } from './streams/bridge.js';
 import { createStreamStorage, StreamEngine, startStreams, streamStoreSpec } from './streams/index.js';
 
 /** Channel info, as `GET /pub/{channel}` answers it. */
@@ -99,6 +100,12 @@ export class Hub {
             maxReadRecords: o.limits.maxBatch,
           });
     const engine = this.streams;
+    if (engine !== undefined && streams?.channels === true) {
+      bridgeToChannels(engine, {
+        publish: (c, d, opt) => this.publish(c, d, opt),
+        drop: (c) => this.drop(c),
+      });
+    }
     const openStreams =
       engine === undefined
         ? Promise.resolve()

@@ -226,6 +226,12 @@ export interface StreamsOptions {
   sseMaxSeconds?: number;
   /** Bytes one read (catch-up, long-poll or SSE event) returns at most (one record at least). @default 1048576 */
   maxReadBytes?: number;
+  /**
+   * Publish each message of a JSON-mode stream on the cometa channel `ds.{path with / as .}` too,
+   * so `cometa/client`'s `subscribe()` tails it over every transport.
+   * @default true
+   */
+  channels?: boolean;
 }
 
 export interface ResolvedCors {
@@ -274,6 +280,7 @@ export interface ResolvedStreams {
   readonly longPollMs: number;
   readonly sseMaxMs: number;
   readonly maxReadBytes: number;
+  readonly channels: boolean;
 }
 
 const KNOWN = new Set([
@@ -473,7 +480,14 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
   });
 }
 
-const STREAMS_KEYS = new Set(['prefix', 'store', 'longPollTimeout', 'sseMaxSeconds', 'maxReadBytes']);
+const STREAMS_KEYS = new Set([
+  'prefix',
+  'store',
+  'longPollTimeout',
+  'sseMaxSeconds',
+  'maxReadBytes',
+  'channels',
+]);
 
 function resolveStreams(s: unknown): ResolvedStreams | null {
   if (s === false) return null;
@@ -497,6 +511,7 @@ function resolveStreams(s: unknown): ResolvedStreams | null {
     longPollMs: int('streams.longPollTimeout', o.longPollTimeout, 25, 1, 3600) * 1000,
     sseMaxMs: int('streams.sseMaxSeconds', o.sseMaxSeconds, 60, 1, 86_400) * 1000,
     maxReadBytes: int('streams.maxReadBytes', o.maxReadBytes, 1 << 20, 1024, 64 << 20),
+    channels: bool('streams.channels', o.channels, true),
   });
 }
 

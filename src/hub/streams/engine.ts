@@ -43,7 +43,7 @@ export interface AppendRequest {
 
 /** How an append ended; routes.ts turns it into the protocol's status and headers. */
 export type AppendResult =
-  | { kind: 'ok'; meta: StreamMeta; producer?: Producer; closedNow: boolean }
+  | { kind: 'ok'; meta: StreamMeta; producer?: Producer; closedNow: boolean; records: StreamRecord[] }
   | { kind: 'duplicate'; meta: StreamMeta; lastSeq: number }
   | { kind: 'closed'; meta: StreamMeta }
   | { kind: 'stale-epoch'; epoch: number }
@@ -64,6 +64,11 @@ export interface WaitSignal {
   aborted: boolean;
   onabort: (() => void) | undefined;
 }
+
+/** What changed, for {@link StreamEngine.onWrite} (the bridge to cometa channels, bridge.ts). */
+export type StreamEvent =
+  | { kind: 'append'; meta: StreamMeta; records: StreamRecord[]; closed: boolean }
+  | { kind: 'delete'; path: string };
 
 export interface EngineLimits {
   /** Bytes of records one read returns at most (at least one record). */
@@ -86,6 +91,11 @@ export class StreamEngine {
   readonly limits: EngineLimits;
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #waiters = new Map<string, Set<() => void>>();
+  /**
+   * Called after each committed append, creation with data, close or delete made through this
+   * engine, before the next change to that stream starts: listeners see a stream's changes in order.
+   */
+  onWrite: ((event: StreamEvent) => Promise<void>) | undefined;
 
   constructor(storage: StreamStorage, limits: EngineLimits) {
     this.storage = storage;
@@ -119,7 +129,21 @@ export class StreamEngine {
 
   /** Creates a stream; `created` false when an identical one existed (idempotent PUT). */
   create(path: string, req: CreateRequest): Promise<{ meta: StreamMeta; created: boolean }> {
-    return this.#serial(path, () => this.#retry(() => this.#create(path, req)));
+    return this.#serial(path, async () => {
+      const r = await this.#retry(() => this.#create(path, req));
+      if (r.created && (r.records.length > 0 || r.meta.closed)) {
+        await this.#emit({ kind: 'append', meta: r.meta, records: r.records, closed: r.meta.closed });
+      }
+      return r;
+    });
+  }
+
+  async #emit(event: StreamEvent): Promise<void> {
+    try {
+      await this.onWrite?.(event);
+    } catch {
+      // A listener's failure never fails the write the stream has already committed.
+    }
   }
 
   async #create(path: string, req: CreateRequest) {
@@ -134,7 +158,10 @@ export class StreamEngine {
       if (!sameConfig(existing, req)) {
         throw new HubError('ERR_STREAM_CONFLICT', 'a stream exists here with another configuration');
       }
-      return { writes: [] as StreamWrite[], value: { meta: existing, created: false } };
+      return {
+        writes: [] as StreamWrite[],
+        value: { meta: existing, created: false, records: [] as StreamRecord[] },
+      };
     }
     const now = Date.now();
     const meta: StreamMeta = {
@@ -203,7 +230,7 @@ export class StreamEngine {
     meta.count = records.length;
     meta.closed = req.closed;
     writes.unshift({ path, expect: 0, meta, append: records });
-    return { writes, value: { meta, created: true } };
+    return { writes, value: { meta, created: true, records } };
   }
 
   /** The first `n` messages (JSON) or bytes past `at` in `source`, as the fork's own first records. */
@@ -236,7 +263,13 @@ export class StreamEngine {
 
   /** Appends (and/or closes). Validation order follows PROTOCOL.md 5.2's error precedence. */
   append(path: string, req: AppendRequest): Promise<AppendResult> {
-    return this.#serial(path, () => this.#retry(() => this.#append(path, req)));
+    return this.#serial(path, async () => {
+      const r = await this.#retry(() => this.#append(path, req));
+      if (r.kind === 'ok' && (r.records.length > 0 || r.closedNow)) {
+        await this.#emit({ kind: 'append', meta: r.meta, records: r.records, closed: r.closedNow });
+      }
+      return r;
+    });
   }
 
   async #append(path: string, req: AppendRequest) {
@@ -250,7 +283,7 @@ export class StreamEngine {
       }
       // Closing a closed stream again is idempotent (no body, no producer).
       if (req.close && req.body.length === 0 && p === undefined) {
-        return none({ kind: 'ok', meta, closedNow: false });
+        return none({ kind: 'ok', meta, closedNow: false, records: [] });
       }
       return none({ kind: 'closed', meta });
     }
@@ -296,25 +329,27 @@ export class StreamEngine {
       if (p !== undefined) next.closedBy = { id: p.id, epoch: p.epoch, seq: p.seq };
     }
     next.accessedAt = now;
-    const value: AppendResult = { kind: 'ok', meta: next, closedNow: req.close };
+    const value: AppendResult = { kind: 'ok', meta: next, closedNow: req.close, records };
     if (p !== undefined) value.producer = p;
     return { writes: [{ path, expect: meta.version, meta: next, append: records }], value };
   }
 
   /** DELETE: soft when forks read the stream, else removes it and any soft-deleted sources freed. */
   delete(path: string): Promise<void> {
-    return this.#serial(path, () =>
-      this.#retry(async () => {
+    return this.#serial(path, async () => {
+      const soft = await this.#retry(async () => {
         const meta = await this.require(path);
         if (meta.refCount > 0) {
           return {
             writes: [{ path, expect: meta.version, meta: bump(meta, { softDeleted: true }) }],
-            value: undefined,
+            value: true,
           };
         }
-        return { writes: await this.#removal(meta), value: undefined };
-      }),
-    );
+        return { writes: await this.#removal(meta), value: false };
+      });
+      void soft;
+      await this.#emit({ kind: 'delete', path });
+    });
   }
 
   /** Writes that remove `meta` (or soft-delete it when forks read it) and free its sources. */
