@@ -1,6 +1,8 @@
 // cometa/client: the browser client. Everything is a named export (tree-shakable); the IIFE bundle
 // dist/cometa.min.js exposes the same names on the global `cometa`.
 export type { ClientErrorCode, Envelope } from '../protocol/index.js';
+export type { StreamRead } from './durable.js';
+export { readStream } from './durable.js';
 export type { CometaErrorDetails, HTTPError } from './errors.js';
 export {
   CometaError,
