@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { isChannelName } from '../../protocol/channel.js';
 import type { HubErrorCode } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
+import { startDemoAnswer } from '../streams/demo-answer.js';
 import { decodeStreamPath, handleStream, type StreamRoutesConfig } from '../streams/routes.js';
 import { pickTransport, websocket } from '../transports/index.js';
 import type { SubscribeRequest } from '../transports/transport.js';
@@ -215,6 +216,18 @@ export function createRouter(host: RouterHost): {
         fail: (err) => fail(res, err, cors, callback),
       };
       transport.handle(core, req, res, sub);
+      return;
+    }
+    if (path === '/demo/answer' && options.demo && host.streams !== undefined) {
+      if (method !== 'POST') {
+        throw new HubError('ERR_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`, {
+          Allow: 'POST',
+        });
+      }
+      if (origin !== undefined && !allowed(origin)) {
+        throw new HubError('ERR_ORIGIN_FORBIDDEN', 'this Origin may not change state on this hub');
+      }
+      await startDemoAnswer(host.streams.engine, res, cors, host.streams.mount);
       return;
     }
     if (path === '/metrics' || path.startsWith('/demo/')) {
