@@ -98,6 +98,7 @@ export class Hub {
         : new StreamEngine(createStreamStorage(streamStoreSpec(streams.store, o.store)), {
             maxReadBytes: streams.maxReadBytes,
             maxReadRecords: o.limits.maxBatch,
+            maxStreamBytes: streams.maxStreamBytes,
           });
     const engine = this.streams;
     if (engine !== undefined && streams?.channels === true) {

@@ -226,6 +226,8 @@ export interface StreamsOptions {
   sseMaxSeconds?: number;
   /** Bytes one read (catch-up, long-poll or SSE event) returns at most (one record at least). @default 1048576 */
   maxReadBytes?: number;
+  /** Bytes of data one stream may hold; an append past it is refused (413). @default 268435456 */
+  maxStreamBytes?: number;
   /**
    * Publish each message of a JSON-mode stream on the cometa channel `ds.{path with / as .}` too,
    * so `cometa/client`'s `subscribe()` tails it over every transport.
@@ -280,6 +282,7 @@ export interface ResolvedStreams {
   readonly longPollMs: number;
   readonly sseMaxMs: number;
   readonly maxReadBytes: number;
+  readonly maxStreamBytes: number;
   readonly channels: boolean;
 }
 
@@ -486,6 +489,7 @@ const STREAMS_KEYS = new Set([
   'longPollTimeout',
   'sseMaxSeconds',
   'maxReadBytes',
+  'maxStreamBytes',
   'channels',
 ]);
 
@@ -511,6 +515,7 @@ function resolveStreams(s: unknown): ResolvedStreams | null {
     longPollMs: int('streams.longPollTimeout', o.longPollTimeout, 25, 1, 3600) * 1000,
     sseMaxMs: int('streams.sseMaxSeconds', o.sseMaxSeconds, 60, 1, 86_400) * 1000,
     maxReadBytes: int('streams.maxReadBytes', o.maxReadBytes, 1 << 20, 1024, 64 << 20),
+    maxStreamBytes: int('streams.maxStreamBytes', o.maxStreamBytes, 256 << 20, 1),
     channels: bool('streams.channels', o.channels, true),
   });
 }

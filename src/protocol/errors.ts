@@ -106,6 +106,11 @@ export const ERROR_CODES = {
     side: 'hub',
     text: 'Producer-Seq skipped ahead (see `Producer-Expected-Seq`).',
   },
+  ERR_STREAM_FULL: {
+    status: 413,
+    side: 'hub',
+    text: 'The append would take the stream past `streams.maxStreamBytes`.',
+  },
   ERR_STREAM_GONE: { status: 410, side: 'hub', text: 'The stream was deleted; forks still read its data.' },
   ERR_STREAM_BUSY: {
     status: 503,

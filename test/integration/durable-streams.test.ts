@@ -218,7 +218,7 @@ describe('Durable Streams over Redis: append on one hub, tail on another', () =>
 describe('Durable Streams: bad input gets the protocol status and stores nothing', () => {
   let t: TestHub;
   before(async () => {
-    t = await startHub({ limits: { maxBodyBytes: 1024 } });
+    t = await startHub({ limits: { maxBodyBytes: 1024 }, streams: { maxStreamBytes: 2000 } });
   });
   after(() => t.close());
 
@@ -287,6 +287,25 @@ describe('Durable Streams: bad input gets the protocol status and stores nothing
     assert.equal(closed.headers.get('stream-closed'), 'true');
     await expectError(closed, 409, 'ERR_STREAM_CLOSED');
     assert.equal(await (await fetch(`${base()}/seq?offset=-1`)).text(), '13');
+  });
+
+  test('a stream full at streams.maxStreamBytes refuses appends with 413 ERR_STREAM_FULL', async () => {
+    const put = await fetch(`${base()}/full`, {
+      method: 'PUT',
+      headers: { 'content-type': 'text/plain' },
+      body: 'x'.repeat(1000),
+    });
+    assert.equal(put.status, 201);
+    const post = () =>
+      fetch(`${base()}/full`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: 'y'.repeat(600),
+      });
+    assert.equal((await post()).status, 204);
+    const before = await tailOf('full');
+    await expectError(await post(), 413, 'ERR_STREAM_FULL');
+    assert.equal(await tailOf('full'), before);
   });
 
   test('an expired stream is gone (404) and its path can be created again', async () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { HubError } from '../http/respond.js';
 import { splitJson } from './json.js';
-import { advance, seqOf, ZERO_OFFSET } from './offset.js';
+import { advance, bytesOf, seqOf, ZERO_OFFSET } from './offset.js';
 import {
   baseType,
   expiryOf,
@@ -75,6 +75,8 @@ export interface EngineLimits {
   maxReadBytes: number;
   /** Records one read returns at most. */
   maxReadRecords: number;
+  /** Bytes of data a stream may hold (inherited data of a fork included); appends past it get 413. */
+  maxStreamBytes: number;
 }
 
 /**
@@ -227,6 +229,9 @@ export class StreamEngine {
       }
     }
     if (records.length > 0) records[records.length - 1]!.end = true;
+    if (bytesOf(meta.tail) > this.limits.maxStreamBytes) {
+      throw new HubError('ERR_STREAM_FULL', `a stream holds at most ${this.limits.maxStreamBytes} bytes`);
+    }
     meta.count = records.length;
     meta.closed = req.closed;
     writes.unshift({ path, expect: 0, meta, append: records });
@@ -323,6 +328,9 @@ export class StreamEngine {
       }
       records[records.length - 1]!.end = true;
       next.count += records.length;
+      if (bytesOf(next.tail) > this.limits.maxStreamBytes) {
+        throw new HubError('ERR_STREAM_FULL', `a stream holds at most ${this.limits.maxStreamBytes} bytes`);
+      }
     }
     if (req.close) {
       next.closed = true;

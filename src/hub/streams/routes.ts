@@ -240,7 +240,8 @@ async function read(
   let meta = await engine.require(path);
   const start = offset === undefined || offset === '-1' ? ZERO_OFFSET : offset === 'now' ? meta.tail : offset;
   if (start > meta.tail) throw new HubError('ERR_BAD_OFFSET', 'the offset is beyond the end of the stream');
-  void engine.touch(meta);
+  // The sliding TTL restarts on reads too; a failure to record it must not fail (or crash) the read.
+  engine.touch(meta).catch(() => {});
   const json = baseType(meta.contentType) === 'application/json';
   if (live === 'sse') return sse(cfg, req, res, path, meta, start, query.get('cursor'), base);
   if (offset === 'now' && live === null) {
