@@ -113,7 +113,10 @@ export class Hub {
         : startStreams(engine).then((stop) => {
             this.#stopStreams = stop;
           });
-    this.ready = Promise.all([this.store.open(), openStreams]).then(() => {
+    const opened = Promise.all([this.store.open(), openStreams]);
+    // A store that failed to open leaves nothing open behind it: the stream store closes too.
+    opened.catch(() => openStreams.then(() => this.#stopStreams?.()).catch(() => {}));
+    this.ready = opened.then(() => {
       this.core.start();
       this.#stats?.start();
       this.demoFeed?.start();

@@ -341,3 +341,54 @@ describe('Durable Streams: bad input gets the protocol status and stores nothing
     for (const p of ['t1', 't2', 't3']) assert.equal(await tailOf(p), null);
   });
 });
+
+describe('Durable Streams: mounting, CORS and turning it off', () => {
+  test('under the hub prefix; preflights allow the protocol headers; foreign Origins cannot write', async () => {
+    const t = await startHub({ prefix: '/rt', cors: { origins: ['https://app.example'] } });
+    try {
+      const url = `${t.url}/rt/v1/stream/cors/a`;
+      const pre = await fetch(url, {
+        method: 'OPTIONS',
+        headers: {
+          Origin: 'https://app.example',
+          'Access-Control-Request-Method': 'POST',
+          'Access-Control-Request-Headers': 'producer-id, stream-closed',
+        },
+      });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers.get('access-control-allow-origin'), 'https://app.example');
+      assert.match(pre.headers.get('access-control-allow-headers') ?? '', /producer-id/);
+      assert.match(pre.headers.get('access-control-allow-headers') ?? '', /if-none-match/);
+      const put = await fetch(url, {
+        method: 'PUT',
+        headers: { Origin: 'https://app.example', 'content-type': 'text/plain' },
+        body: 'x',
+      });
+      assert.equal(put.status, 201);
+      assert.equal(put.headers.get('location'), url);
+      assert.match(put.headers.get('access-control-expose-headers') ?? '', /Stream-Next-Offset/);
+      const evil = await fetch(url, {
+        method: 'POST',
+        headers: { Origin: 'https://evil.example', 'content-type': 'text/plain' },
+        body: 'y',
+      });
+      assert.equal(evil.status, 403);
+      assert.equal(((await evil.json()) as { error: { code: string } }).error.code, 'ERR_ORIGIN_FORBIDDEN');
+      assert.equal(await (await fetch(`${url}?offset=-1`)).text(), 'x');
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('streams: false serves no stream routes', async () => {
+    const t = await startHub({ streams: false });
+    try {
+      assert.equal(t.hub.streams, undefined);
+      const res = await fetch(`${t.url}/v1/stream/off`, { method: 'PUT' });
+      assert.equal(res.status, 404);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'ERR_NOT_FOUND');
+    } finally {
+      await t.close();
+    }
+  });
+});

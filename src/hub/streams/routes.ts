@@ -266,7 +266,8 @@ async function read(
       gone.onabort?.();
     });
     for (;;) {
-      if (meta.closed || gone.aborted) break;
+      // A closing hub answers held reads at once (204: the client polls again, elsewhere or later).
+      if (meta.closed || gone.aborted || !cfg.ready()) break;
       const left = deadline - Date.now();
       if (left <= 0) break;
       const wait = engine.wait(path, left, gone);
@@ -382,7 +383,7 @@ async function sse(
   let meta = first;
   let sentControl = false;
   try {
-    while (!gone.aborted) {
+    while (!gone.aborted && cfg.ready()) {
       const wait = engine.wait(path, Math.max(1, Math.min(cfg.sseKeepAliveMs, deadline - Date.now())), gone);
       const current = await engine.get(path);
       if (current === undefined || current.softDeleted || current.gen !== meta.gen) break;
