@@ -87,7 +87,8 @@ async function relay(port: number): Promise<{ url: string; cut(): number; close(
 describe('Durable Streams: @durable-streams/client against the hub', () => {
   let t: TestHub;
   before(async () => {
-    t = await startHub({ streams: { longPollTimeout: 2 } });
+    // No publish rate limit: producers append back to back (the limit has its own test).
+    t = await startHub({ streams: { longPollTimeout: 2 }, limits: { publishRatePerIp: 0 } });
   });
   after(() => t.close());
 
@@ -155,7 +156,11 @@ describe('Durable Streams over Redis: append on one hub, tail on another', () =>
   let b: TestHub;
   before(async () => {
     redis = await startRedis();
-    const options: HubOptions = { store: redis.url, streams: { longPollTimeout: 2 } };
+    const options: HubOptions = {
+      store: redis.url,
+      streams: { longPollTimeout: 2 },
+      limits: { publishRatePerIp: 0 },
+    };
     a = await startHub(options);
     b = await startHub(options);
   });

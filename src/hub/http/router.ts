@@ -4,7 +4,8 @@ import { isChannelName } from '../../protocol/channel.js';
 import type { HubErrorCode } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
 import { startDemoAnswer } from '../streams/demo-answer.js';
-import { decodeStreamPath, handleStream, type StreamRoutesConfig } from '../streams/routes.js';
+import { guardStream } from '../streams/guard.js';
+import { decodeStreamPath, forkSourceOf, handleStream, type StreamRoutesConfig } from '../streams/routes.js';
 import { pickTransport, websocket } from '../transports/index.js';
 import type { SubscribeRequest } from '../transports/transport.js';
 import { guardInfo, guardPublish, guardSubscribe } from './auth.js';
@@ -121,6 +122,7 @@ export function createRouter(host: RouterHost): {
           'a stream path is 1 to 1024 characters, without empty, . or .. segments',
         );
       }
+      await guardStream(core, req, query, streamPath, forkSourceOf(req, host.streams.mount), allowed);
       await handleStream(host.streams, req, res, streamPath, query, cors);
       return;
     }

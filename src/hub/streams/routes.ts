@@ -454,6 +454,12 @@ function write(res: ServerResponse, chunk: string): Promise<boolean> {
   });
 }
 
+/** The source path of a fork request (`PUT` with `Stream-Forked-From`), for access checks. */
+export function forkSourceOf(req: IncomingMessage, mount: string): string | undefined {
+  const raw = req.method === 'PUT' ? header(req, 'stream-forked-from') : undefined;
+  return raw === undefined ? undefined : sourcePath(mount, raw);
+}
+
 /** The stream path a `Stream-Forked-From` value names (a path under the mount, or below it). */
 function sourcePath(mount: string, raw: string): string | undefined {
   let p = raw;
