@@ -101,6 +101,30 @@ function contract(
       );
       assert.notEqual(await storage.load('ttl/keep'), undefined);
     });
+
+    it('a source that expires while a fork reads it is soft-deleted once, then left alone', async () => {
+      await create(engine, 'ttl/src', { ttlSeconds: 1 });
+      await engine.create('ttl/fork', {
+        contentType: undefined,
+        ttlSeconds: 3600,
+        expiresAt: undefined,
+        closed: false,
+        body: Buffer.alloc(0),
+        forkedFrom: 'ttl/src',
+        forkOffset: undefined,
+        forkSubOffset: undefined,
+      });
+      await sleep(1100);
+      assert.equal(await engine.sweep(), 1);
+      assert.equal((await storage.load('ttl/src'))?.softDeleted, true);
+      assert.deepEqual(await storage.expiring(Date.now(), 10), [], 'out of the expiry index');
+      const fork = (await engine.get('ttl/fork'))!;
+      const read = await engine.read(fork, '0000000000000000_0000000000000000');
+      assert.deepEqual(
+        read.records.map((r) => r.data.toString()),
+        ['1', '2'],
+      );
+    });
   });
 }
 

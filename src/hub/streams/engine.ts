@@ -349,7 +349,7 @@ export class StreamEngine {
         const meta = await this.require(path);
         if (meta.refCount > 0) {
           return {
-            writes: [{ path, expect: meta.version, meta: bump(meta, { softDeleted: true }) }],
+            writes: [{ path, expect: meta.version, meta: softDeleted(meta) }],
             value: true,
           };
         }
@@ -362,8 +362,7 @@ export class StreamEngine {
 
   /** Writes that remove `meta` (or soft-delete it when forks read it) and free its sources. */
   async #removal(meta: StreamMeta): Promise<StreamWrite[]> {
-    if (meta.refCount > 0)
-      return [{ path: meta.path, expect: meta.version, meta: bump(meta, { softDeleted: true }) }];
+    if (meta.refCount > 0) return [{ path: meta.path, expect: meta.version, meta: softDeleted(meta) }];
     const writes: StreamWrite[] = [{ path: meta.path, expect: meta.version, meta: null }];
     let from = meta.forkedFrom;
     while (from !== undefined) {
@@ -525,6 +524,17 @@ export class StreamEngine {
     });
     return run;
   }
+}
+
+/**
+ * `meta` soft-deleted: kept for the forks that read it, 410 to everyone else. Its TTL and expiry
+ * go (nothing can read or renew it any more), so the sweep does not meet it again and again.
+ */
+function softDeleted(meta: StreamMeta): StreamMeta {
+  const next = bump(meta, { softDeleted: true });
+  delete next.ttlSeconds;
+  delete next.expiresAt;
+  return next;
 }
 
 /** A copy of `meta` with `changes`, one version on. */
