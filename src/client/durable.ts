@@ -1,6 +1,8 @@
-// readStream(): one read of a Durable Stream (docs/durable-streams.md) from an offset, through
-// get(): catch-up, or `live: 'long-poll'` to wait for what comes next.
-import { get } from './request.js';
+// readStream(): one read of a Durable Stream (docs/durable-streams.md) from an offset: catch-up,
+// or `live: 'long-poll'` to wait for what comes next. Built on the build's own get() (XHR in the
+// browser build, fetch where there is none in the universal one: durable-any.ts).
+import { get } from './api-xhr.js';
+import type { Instance } from './request.js';
 
 /**
  * One read: the stream's data after the offset, and where the next read starts. (Whether it
@@ -15,6 +17,22 @@ export interface StreamRead<T = unknown> {
   closed: boolean;
 }
 
+export type ReadStream = <T = unknown[]>(
+  url: string,
+  offset: string,
+  live?: 'long-poll',
+) => Promise<StreamRead<T>>;
+
+/** readStream() over a given get(). */
+export const readStreamVia =
+  (via: Instance['get']): ReadStream =>
+  (url, offset, live) =>
+    via(url, { query: { offset, live } }).then(({ data, headers: h }) => ({
+      data: data as never,
+      offset: h.get('stream-next-offset')!,
+      closed: h.has('stream-closed'),
+    }));
+
 /**
  * Reads a Durable Stream from `offset` (`-1`: the start, `now`: the tail).
  * @example
@@ -25,14 +43,4 @@ export interface StreamRead<T = unknown> {
  *   localStorage.at = r.offset;
  * }
  */
-export function readStream<T = unknown[]>(
-  url: string,
-  offset: string,
-  live?: 'long-poll',
-): Promise<StreamRead<T>> {
-  return get<T>(url, { query: { offset, live } }).then(({ data, headers: h }) => ({
-    data,
-    offset: h.get('stream-next-offset')!,
-    closed: h.has('stream-closed'),
-  }));
-}
+export const readStream: ReadStream = /* @__PURE__ */ readStreamVia(get);
