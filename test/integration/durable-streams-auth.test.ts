@@ -10,7 +10,10 @@ import { startHub, type TestHub } from '../helpers/hub.js';
 
 const SECRET = 'test-secret-that-is-long-enough-for-hs256!';
 const token = (payload: JWTPayload) =>
-  new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
+  new SignJWT(payload)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(SECRET));
 const grants = (subscribe: string[], publish: string[] = []) => ({ cometa: { subscribe, publish } });
 
 describe('Durable Streams under auth', () => {
