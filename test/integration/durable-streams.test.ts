@@ -218,6 +218,32 @@ describe('Durable Streams over Redis: append on one hub, tail on another', () =>
     const read = await fetch(`${b.url}${path}?offset=-1`);
     assert.equal(await read.text(), 'ab');
   });
+
+  test('while Redis is down requests get 503 ERR_STORE_UNAVAILABLE; once it is back they work', async () => {
+    const path = '/v1/stream/redis/outage';
+    assert.equal(
+      (await fetch(`${a.url}${path}`, { method: 'PUT', headers: { 'content-type': 'text/plain' } })).status,
+      201,
+    );
+    await redis.stop();
+    const down = await fetch(`${a.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'x',
+    });
+    assert.equal(down.status, 503);
+    assert.equal(((await down.json()) as { error: { code: string } }).error.code, 'ERR_STORE_UNAVAILABLE');
+    assert.ok(down.headers.get('retry-after') !== null);
+    await redis.start();
+    // The restarted server is empty (no persistence in tests): the stream is created again.
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 201; i++) {
+      status = (await fetch(`${b.url}${path}`, { method: 'PUT', headers: { 'content-type': 'text/plain' } }))
+        .status;
+      if (status !== 201) await sleep(100);
+    }
+    assert.equal(status, 201);
+  });
 });
 
 describe('Durable Streams: bad input gets the protocol status and stores nothing', () => {

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { StoreUnavailableError } from '../stores/store.js';
 import type { StreamMeta, StreamRecord, StreamStorage, StreamWrite } from './storage.js';
 import { expiryOf } from './storage.js';
 
@@ -62,24 +63,32 @@ export class RedisStreamStorage implements StreamStorage {
     this.url = u.toString();
   }
 
-  #connection(name: string): Redis {
+  #connection(name: string, commandTimeout?: number): Redis {
     const redis = new Redis(this.url, {
       lazyConnect: true,
+      // While Redis is unreachable a request fails at once (503) instead of queueing.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       connectTimeout: 2000,
       retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
       connectionName: name,
+      ...(commandTimeout === undefined ? {} : { commandTimeout }),
     });
     redis.on('error', () => {});
     return redis;
   }
 
   async open(): Promise<void> {
-    const cmd = this.#connection('cometa-ds');
+    const cmd = this.#connection('cometa-ds', 2000);
     const sub = this.#connection('cometa-ds-sub');
-    await cmd.connect();
-    await sub.connect();
+    try {
+      await cmd.connect();
+      await sub.connect();
+    } catch (err) {
+      cmd.disconnect();
+      sub.disconnect();
+      throw err;
+    }
     cmd.defineCommand('dsCommit', { lua: COMMIT });
     sub.on('message', (_channel: string, path: string) => {
       for (const l of this.#listeners) l(path);
@@ -101,8 +110,18 @@ export class RedisStreamStorage implements StreamStorage {
     return this.#cmd;
   }
 
+  /** A command's failure (Redis unreachable, timed out) as the 503 every store answers then. */
+  async #call<T>(run: (redis: Redis) => Promise<T>): Promise<T> {
+    const redis = this.#redis();
+    try {
+      return await run(redis);
+    } catch (err) {
+      throw new StoreUnavailableError(`redis: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   async load(path: string): Promise<StreamMeta | undefined> {
-    const text = await this.#redis().hget(`${this.#prefix}ds:m:${path}`, 'm');
+    const text = await this.#call((r) => r.hget(`${this.#prefix}ds:m:${path}`, 'm'));
     return text === null ? undefined : (JSON.parse(text) as StreamMeta);
   }
 
@@ -127,15 +146,14 @@ export class RedisStreamStorage implements StreamStorage {
     }
     keys.push(`${this.#prefix}ds:exp`);
     args.push(`${this.#prefix}ds:changed`);
-    const redis = this.#redis() as Redis & {
-      dsCommit(n: number, ...rest: Array<string | Buffer>): Promise<number>;
-    };
-    const ok = (await redis.dsCommit(keys.length, ...keys, ...args)) === 1;
-    return ok;
+    type WithCommit = Redis & { dsCommit(n: number, ...rest: Array<string | Buffer>): Promise<number> };
+    return (await this.#call((r) => (r as WithCommit).dsCommit(keys.length, ...keys, ...args))) === 1;
   }
 
   async records(meta: StreamMeta, from: number, limit: number, maxBytes: number): Promise<StreamRecord[]> {
-    const rows = await this.#redis().lrangeBuffer(`${this.#prefix}ds:r:${meta.path}`, from, from + limit - 1);
+    const rows = await this.#call((r) =>
+      r.lrangeBuffer(`${this.#prefix}ds:r:${meta.path}`, from, from + limit - 1),
+    );
     const out: StreamRecord[] = [];
     let bytes = 0;
     for (const row of rows) {
@@ -152,6 +170,6 @@ export class RedisStreamStorage implements StreamStorage {
   }
 
   async expiring(now: number, limit: number): Promise<string[]> {
-    return this.#redis().zrangebyscore(`${this.#prefix}ds:exp`, '-inf', now, 'LIMIT', 0, limit);
+    return this.#call((r) => r.zrangebyscore(`${this.#prefix}ds:exp`, '-inf', now, 'LIMIT', 0, limit));
   }
 }
