@@ -1,9 +1,13 @@
+import { compilePattern } from '../../protocol/channel.js';
 import { newEpoch } from '../../protocol/cursor.js';
 import type {
+  ActiveChannels,
   ChannelGap,
   ChannelInfo,
   GapReason,
+  IdempotencyKey,
   LastResult,
+  OnceResult,
   ReadResult,
   Store,
   StoreContext,
@@ -32,6 +36,8 @@ export class MemoryStore implements Store {
   readonly #logs = new Map<string, ChannelLog>();
   #listener: (event: StoreEvent) => void = () => {};
   readonly #ctx: StoreContext;
+  /** Idempotency keys per channel, in insertion (= expiry) order: key -> seq, fingerprint, expiry. */
+  readonly #keys = new Map<string, Map<string, KeyEntry>>();
 
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
@@ -65,6 +71,31 @@ export class MemoryStore implements Store {
     return message;
   }
 
+  async appendOnce(
+    channel: string,
+    event: string,
+    data: unknown,
+    time: number,
+    k: IdempotencyKey,
+  ): Promise<OnceResult> {
+    let keys = this.#keys.get(channel);
+    const hit = keys?.get(k.key);
+    if (hit !== undefined && hit.expires > time)
+      return { seq: hit.seq, duplicate: true, mismatch: hit.fingerprint !== k.fingerprint };
+    const { seq } = this.appendNow(channel, event, data, time);
+    if (keys === undefined) {
+      keys = new Map();
+      this.#keys.set(channel, keys);
+    }
+    keys.delete(k.key); // an expired entry moves to the end, with the new expiry
+    keys.set(k.key, { seq, fingerprint: k.fingerprint, expires: time + k.windowMs });
+    for (const old of keys.keys()) {
+      if (keys.size <= k.maxKeys) break;
+      keys.delete(old);
+    }
+    return { seq, duplicate: false, mismatch: false };
+  }
+
   async read(channels: readonly string[], after: number, limit: number): Promise<ReadResult> {
     const gaps: ChannelGap[] = [];
     let messages: StoredMessage[] = [];
@@ -81,6 +112,16 @@ export class MemoryStore implements Store {
     const more = messages.length > limit;
     if (more) messages = messages.slice(0, limit);
     return { messages, gaps, more, head: this.#seq };
+  }
+
+  /** Looks at every channel's newest seq: the memory store holds them all in this process anyway. */
+  async activeChannels(patterns: readonly string[], after: number, max: number): Promise<ActiveChannels> {
+    const matchers = patterns.map(compilePattern);
+    const found: Array<[string, number]> = [];
+    for (const [channel, log] of this.#logs)
+      if (log.lastSeq > after && matchers.some((m) => m(channel))) found.push([channel, log.lastSeq]);
+    found.sort((a, b) => b[1] - a[1]);
+    return { channels: found.slice(0, max).map((f) => f[0]), overflow: found.length > max };
   }
 
   async last(channels: readonly string[], n: number): Promise<LastResult> {
@@ -117,10 +158,19 @@ export class MemoryStore implements Store {
       while (i < log.msgs.length && log.msgs[i]!.time < cutoff) i++;
       if (i > log.start) this.#trim(log, i, 'trimmed');
     }
+    // Expired idempotency keys (each channel's map is in expiry order).
+    for (const [channel, keys] of this.#keys) {
+      for (const [key, entry] of keys) {
+        if (entry.expires > now) break;
+        keys.delete(key);
+      }
+      if (keys.size === 0) this.#keys.delete(channel);
+    }
   }
 
   async close(): Promise<void> {
     this.#logs.clear();
+    this.#keys.clear();
   }
 
   #log(channel: string): ChannelLog {
@@ -144,6 +194,12 @@ export class MemoryStore implements Store {
       log.start = 0;
     }
   }
+}
+
+interface KeyEntry {
+  seq: number;
+  fingerprint: string;
+  expires: number;
 }
 
 function bySeq(a: StoredMessage, b: StoredMessage): number {
