@@ -3,6 +3,7 @@
 // shown, ending with exactly the hub's answer (no token repeated or missing).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { DEMO_CHANNEL_RULES } from '../../src/cli/settings.js';
 import { ANSWER_TOKENS } from '../../src/hub/streams/demo-answer.js';
 import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
@@ -20,7 +21,8 @@ describe('demo: resumable answer', () => {
   let h: TestHub;
   let browser: TestBrowser;
   before(async () => {
-    h = await startHub({ demo: true });
+    // As `cometa serve --demo` runs it (the page also uses the demo's channels).
+    h = await startHub({ demo: true, channels: [...DEMO_CHANNEL_RULES] });
     browser = await launchBrowser();
   });
   after(async () => {
