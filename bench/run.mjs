@@ -75,6 +75,9 @@ const FULL = {
   settleMs: 1500,
   drainMs: 5000,
   pubConns: 4,
+  durableConns: 4,
+  durableSeconds: 10,
+  durableRate: 200,
 };
 const QUICK = {
   ...FULL,
@@ -98,8 +101,20 @@ const QUICK = {
   scaleSeconds: 3,
   settleMs: 500,
   drainMs: 2000,
+  durableSeconds: 2,
+  durableRate: 100,
 };
-const ALL_SCENARIOS = ['fanout', 'channels', 'idle', 'publish', 'longpoll', 'scale', 'size', 'wildcard'];
+const ALL_SCENARIOS = [
+  'fanout',
+  'channels',
+  'idle',
+  'publish',
+  'longpoll',
+  'scale',
+  'size',
+  'wildcard',
+  'durable',
+];
 
 function parseArgs(argv) {
   const o = {
@@ -731,6 +746,15 @@ const scenarios = {
       rows.push(r);
     }
     return { params: pick('scale'), rows };
+  },
+
+  async durable() {
+    log(
+      `9. Durable Streams: appends/s (${P.durableConns} connections, ${P.durableSeconds} s) and append→SSE tail latency (${P.durableRate}/s), cometa vs the reference server`,
+    );
+    const { durableScenario } = await import('./durable.mjs');
+    const params = { conns: P.durableConns, seconds: P.durableSeconds, rate: P.durableRate };
+    return { params, rows: await durableScenario({ params, log }) };
   },
 
   async size() {

@@ -292,6 +292,38 @@ export interface HubOptions {
   dashboard?: boolean;
   /** Milliseconds between two stats messages on `cometa.stats` (with `dashboard`). @default 1000 */
   statsIntervalMs?: number;
+  /**
+   * The Durable Streams protocol (docs/durable-streams.md), served under `streams.prefix`; `false`
+   * turns it off.
+   * @default {}
+   */
+  streams?: StreamsOptions | false;
+}
+
+/** Options of the Durable Streams routes (docs/durable-streams.md). */
+export interface StreamsOptions {
+  /** Path prefix of stream URLs, below the hub's `prefix`. @default '/v1/stream' */
+  prefix?: string;
+  /**
+   * Where streams are kept: a store spec like `options.store` (`memory`, `sqlite:PATH`,
+   * `redis://…`). Defaults to the hub's store: the same SQLite file or Redis server, or memory.
+   * @default the hub's store
+   */
+  store?: string;
+  /** Seconds a long-poll read waits for data before answering 204. @default 25 */
+  longPollTimeout?: number;
+  /** Seconds an SSE read stays open before the hub ends it (clients reconnect from their offset). @default 60 */
+  sseMaxSeconds?: number;
+  /** Bytes one read (catch-up, long-poll or SSE event) returns at most (one record at least). @default 1048576 */
+  maxReadBytes?: number;
+  /** Bytes of data one stream may hold; an append past it is refused (413). @default 268435456 */
+  maxStreamBytes?: number;
+  /**
+   * Publish each message of a JSON-mode stream on the cometa channel `ds.{path with / as .}` too,
+   * so `cometa/client`'s `subscribe()` tails it over every transport.
+   * @default true
+   */
+  channels?: boolean;
 }
 
 export interface ResolvedCors {
@@ -337,6 +369,17 @@ export interface ResolvedOptions {
   readonly metrics: boolean;
   readonly dashboard: boolean;
   readonly statsIntervalMs: number;
+  readonly streams: ResolvedStreams | null;
+}
+
+export interface ResolvedStreams {
+  readonly prefix: string;
+  readonly store: string | null;
+  readonly longPollMs: number;
+  readonly sseMaxMs: number;
+  readonly maxReadBytes: number;
+  readonly maxStreamBytes: number;
+  readonly channels: boolean;
 }
 
 const KNOWN = new Set([
@@ -368,6 +411,7 @@ const KNOWN = new Set([
   'metrics',
   'dashboard',
   'statsIntervalMs',
+  'streams',
 ]);
 
 /** Thrown for invalid options; the message names the option. */
@@ -586,6 +630,44 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     metrics: bool('metrics', o.metrics, true),
     dashboard: bool('dashboard', o.dashboard, false) || o.demo === true,
     statsIntervalMs: int('statsIntervalMs', o.statsIntervalMs, 1000, 100, 3_600_000),
+    streams: resolveStreams(o.streams),
+  });
+}
+
+const STREAMS_KEYS = new Set([
+  'prefix',
+  'store',
+  'longPollTimeout',
+  'sseMaxSeconds',
+  'maxReadBytes',
+  'maxStreamBytes',
+  'channels',
+]);
+
+function resolveStreams(s: unknown): ResolvedStreams | null {
+  if (s === false) return null;
+  if (s === undefined) s = {};
+  if (typeof s !== 'object' || s === null)
+    throw new OptionsError('options.streams must be an object or false');
+  const o = s as StreamsOptions;
+  for (const key of Object.keys(o)) {
+    if (!STREAMS_KEYS.has(key)) throw new OptionsError(`options.streams.${key} is not a known option`);
+  }
+  const prefix = o.prefix ?? '/v1/stream';
+  if (typeof prefix !== 'string' || !/^\/[\w\-./~]*[^/]$/.test(prefix)) {
+    throw new OptionsError(`options.streams.prefix must be a path like '/v1/stream' (no trailing slash)`);
+  }
+  if (o.store !== undefined && (typeof o.store !== 'string' || o.store === '')) {
+    throw new OptionsError('options.streams.store must be a store spec string');
+  }
+  return Object.freeze({
+    prefix,
+    store: o.store ?? null,
+    longPollMs: int('streams.longPollTimeout', o.longPollTimeout, 25, 1, 3600) * 1000,
+    sseMaxMs: int('streams.sseMaxSeconds', o.sseMaxSeconds, 60, 1, 86_400) * 1000,
+    maxReadBytes: int('streams.maxReadBytes', o.maxReadBytes, 1 << 20, 1024, 64 << 20),
+    maxStreamBytes: int('streams.maxStreamBytes', o.maxStreamBytes, 256 << 20, 1),
+    channels: bool('streams.channels', o.channels, true),
   });
 }
 
