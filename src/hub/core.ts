@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { formatCursor } from '../protocol/cursor.js';
 import type { CloseReason, GapData } from '../protocol/envelope.js';
@@ -196,26 +197,35 @@ export class HubCore {
   async attach(sub: Subscriber, start: Start): Promise<void> {
     this.#add(sub);
     const limit = this.options.limits.maxBatch;
+    const bytes = this.#pageBytes(sub);
     const batch: Frame[] = [];
     let more = false;
     try {
       if (start.kind === 'new') {
         sub.lastSeq = await this.store.head();
       } else if (start.kind === 'last') {
-        const r = await this.store.last(sub.channels, start.n);
+        // `last=N` on several channels is still one page (maxBatch, maxBatchBytes in all); the
+        // rest follows from the cursor after its last message, like any resume.
+        const r = await this.store.last(sub.channels, start.n, limit, bytes);
         for (const m of r.messages) batch.push(this.#frame(m));
-        sub.lastSeq = r.head;
-      } else if (start.cursor.epoch === this.epoch && start.cursor.seq >= this.#seen) {
+        more = r.more === true && r.messages.length > 0;
+        sub.lastSeq = more ? r.messages[r.messages.length - 1]!.seq : r.head;
+      } else if (start.cursor.epoch === this.epoch && start.cursor.seq === this.#seen) {
         // Up to date (see #seen): nothing to replay, no gap possible after the cursor.
         sub.lastSeq = start.cursor.seq;
       } else {
         let after = start.cursor.seq;
         const lostEpoch = start.cursor.epoch !== this.epoch;
         if (lostEpoch) after = 0;
-        const r = await this.store.read(sub.channels, after, limit);
-        const gaps = lostEpoch
-          ? sub.channels.map((channel) => ({ channel, reason: 'epoch' as const }))
-          : r.gaps;
+        const r = await this.store.read(sub.channels, after, limit, bytes);
+        // A cursor past the store's head in its own epoch: ids the store no longer has (a file
+        // restored from an older copy). What the subscriber had is gone, as with a new epoch.
+        const ahead = !lostEpoch && after > r.head;
+        if (ahead) after = r.head;
+        const gaps =
+          lostEpoch || ahead
+            ? sub.channels.map((channel) => ({ channel, reason: 'epoch' as const }))
+            : r.gaps;
         for (const g of gaps) {
           const next = r.messages.find((m) => m.channel === g.channel);
           const data: GapData = {
@@ -237,14 +247,28 @@ export class HubCore {
     if (sub.closed) return;
     sub.begin(batch);
     // Streams page through a long history before going live; polls answer one page at a time.
+    // Between pages the peer takes what it was sent (bounded wait) and other work runs: a long
+    // replay costs at most a page of memory, and never holds the event loop for more than a page.
     while (more && sub.streaming && !sub.closed) {
-      const r = await this.store.read(sub.channels, sub.lastSeq, limit);
+      await sub.drained();
+      await nextTurn();
+      if (sub.closed) return;
+      const r = await this.store.read(sub.channels, sub.lastSeq, limit, bytes);
       if (sub.closed) return;
       more = r.more;
       if (r.messages.length > 0) sub.more(r.messages.map((m) => this.#frame(m)));
       sub.lastSeq = more ? r.messages[r.messages.length - 1]!.seq : Math.max(r.head, sub.lastSeq);
     }
     this.#goLive(sub);
+  }
+
+  /**
+   * Bytes of one answer or replay page: `maxBatchBytes`, and for streams no more than they may
+   * have unsent (a page written at once must not trip the slow-consumer check).
+   */
+  #pageBytes(sub: Subscriber): number {
+    const l = this.options.limits;
+    return sub.streaming ? Math.min(l.maxBatchBytes, l.maxBufferedBytes) : l.maxBatchBytes;
   }
 
   /** Flushes what arrived during the replay and switches the subscriber to direct delivery. */

@@ -98,6 +98,14 @@ export abstract class Subscriber {
   abstract tick(): void;
 
   /**
+   * Resolves once the peer has read what it was sent, before a replay writes its next page
+   * (streams: see drain.ts); undefined when there is nothing to wait for.
+   */
+  drained(): Promise<void> | undefined {
+    return undefined;
+  }
+
+  /**
    * Sets TCP_NODELAY on the subscriber's socket (`tcpNoDelay: 'auto'` switching; called only on
    * streaming subscribers). Polls answer and go, so they keep Node's default.
    */

@@ -1,10 +1,10 @@
 import { join, resolve } from 'node:path';
-import { MemoryStore } from './memory.js';
+import { MemoryStore, type MemoryStoreOptions } from './memory.js';
 import { RedisStore, type RedisStoreOptions } from './redis.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import type { Store, StoreContext } from './store.js';
 
-export { MemoryStore } from './memory.js';
+export { MemoryStore, type MemoryStoreOptions } from './memory.js';
 export { RedisStore, type RedisStoreOptions } from './redis.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export type * from './store.js';
@@ -17,7 +17,8 @@ export function defaultStoreSpec(dataDir: string): string {
 
 /**
  * Builds a store from its spec:
- * - `memory`
+ * - `memory`, optionally `memory?maxBytes=N` (estimated bytes retained over all channels, oldest
+ *   dropped first; default 256 MiB, 0 no bound)
  * - `sqlite:PATH` (relative to the working directory; the directory is created), optionally
  *   `sqlite:PATH?sync=full` to fsync every commit, `cache=N` newest messages kept in memory per
  *   recently read channel (default 32, 0 off), `cacheBytes=N` their bound (default 16 MiB),
@@ -29,7 +30,14 @@ export function defaultStoreSpec(dataDir: string): string {
  */
 export function createStore(spec: string, ctx: StoreContext, dataDir: string): Store {
   if (spec === '') spec = defaultStoreSpec(dataDir);
-  if (spec === 'memory') return new MemoryStore(ctx);
+  if (spec === 'memory' || spec.startsWith('memory?')) {
+    const options: MemoryStoreOptions = {};
+    for (const [key, value] of new URLSearchParams(spec.slice('memory?'.length))) {
+      if (key === 'maxBytes' && /^\d{1,15}$/.test(value)) options.maxBytes = Number(value);
+      else throw new TypeError(`options.store: unknown memory option ${key}=${value} (expected maxBytes=N)`);
+    }
+    return new MemoryStore(ctx, options);
+  }
   if (spec.startsWith('sqlite:')) {
     let rest = spec.slice('sqlite:'.length);
     const options: SqliteStoreOptions = {};

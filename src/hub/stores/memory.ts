@@ -1,15 +1,40 @@
 import { newEpoch } from '../../protocol/cursor.js';
-import type {
-  ChannelGap,
-  ChannelInfo,
-  GapReason,
-  LastResult,
-  ReadResult,
-  Store,
-  StoreContext,
-  StoredMessage,
-  StoreEvent,
+import {
+  type ChannelGap,
+  type ChannelInfo,
+  channelPage,
+  type GapReason,
+  type LastResult,
+  mergePage,
+  messageBytes,
+  type ReadResult,
+  type Store,
+  type StoreContext,
+  type StoredMessage,
+  type StoreEvent,
 } from './store.js';
+
+export interface MemoryStoreOptions {
+  /**
+   * Bound on the memory the retained messages take (estimated: see {@link retainedBytes}), over
+   * all channels; past it the oldest messages are dropped first, whatever their channel, and a
+   * resume from before them gets a `gap` (reason `trimmed`). 0: no bound (retention only).
+   * @default 268435456 (256 MiB)
+   */
+  maxBytes?: number;
+}
+
+/** @see MemoryStoreOptions.maxBytes */
+export const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
+
+/**
+ * What a retained message is counted as against {@link MemoryStoreOptions.maxBytes}: its JSON text
+ * (kept to answer without serializing again), the parsed data beside it (as large again for
+ * strings), and the message object.
+ */
+export function retainedBytes(m: StoredMessage): number {
+  return messageBytes(m) + (m.json?.length ?? 0);
+}
 
 /** One channel's retained history: `msgs[start..]` is live; the front is compacted lazily. */
 interface ChannelLog {
@@ -22,8 +47,9 @@ interface ChannelLog {
 }
 
 /**
- * History in process memory. Fast, bounded by retention, and lost on restart: a restarted hub
- * has a new epoch, so old cursors get a `gap` (reason `epoch`), never silence.
+ * History in process memory. Fast, bounded by retention and by bytes in all (oldest dropped
+ * first), and lost on restart: a restarted hub has a new epoch, so old cursors get a `gap` (reason
+ * `epoch`), never silence.
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory';
@@ -32,9 +58,29 @@ export class MemoryStore implements Store {
   readonly #logs = new Map<string, ChannelLog>();
   #listener: (event: StoreEvent) => void = () => {};
   readonly #ctx: StoreContext;
+  readonly #maxBytes: number;
+  /** Estimated bytes of every retained message (see retainedBytes). */
+  #bytes = 0;
+  /**
+   * Every message appended, in seq order (`#order[#orderStart..]`), for dropping the oldest across
+   * channels when over `maxBytes`. Entries already trimmed from their channel are dead: they are
+   * skipped when reached, and compacted away once they are most of the array.
+   */
+  #order: StoredMessage[] = [];
+  #orderStart = 0;
+  #orderDead = 0;
 
-  constructor(ctx: StoreContext) {
+  constructor(ctx: StoreContext, options: MemoryStoreOptions = {}) {
     this.#ctx = ctx;
+    const max = options.maxBytes ?? DEFAULT_MEMORY_BYTES;
+    if (!Number.isSafeInteger(max) || max < 0)
+      throw new TypeError(`memory store option maxBytes must be a non-negative integer, got ${String(max)}`);
+    this.#maxBytes = max;
+  }
+
+  /** Estimated bytes the retained messages take (see {@link retainedBytes}). */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   async open(): Promise<void> {
@@ -54,45 +100,61 @@ export class MemoryStore implements Store {
   }
 
   appendNow(channel: string, event: string, data: unknown, time: number): StoredMessage {
-    const message: StoredMessage = { seq: ++this.#seq, channel, event, data, time };
+    // The JSON text is kept: answers and frames use it, and it is what the byte bound counts.
+    const message: StoredMessage =
+      data === undefined
+        ? { seq: ++this.#seq, channel, event, data, time }
+        : { seq: ++this.#seq, channel, event, data, time, json: JSON.stringify(data) };
     const log = this.#log(channel);
     log.msgs.push(message);
     log.lastSeq = message.seq;
+    if (this.#maxBytes !== 0) this.#order.push(message);
+    this.#bytes += retainedBytes(message);
     const { maxMessages } = this.#ctx.retentionFor(channel);
     const excess = log.msgs.length - log.start - maxMessages;
     if (excess > 0) this.#trim(log, log.start + excess, 'trimmed');
+    if (this.#maxBytes !== 0) {
+      if (this.#bytes > this.#maxBytes) this.#evict();
+      this.#compactOrder();
+    }
     this.#listener({ type: 'message', message });
     return message;
   }
 
-  async read(channels: readonly string[], after: number, limit: number): Promise<ReadResult> {
+  async read(
+    channels: readonly string[],
+    after: number,
+    limit: number,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<ReadResult> {
     const gaps: ChannelGap[] = [];
-    let messages: StoredMessage[] = [];
-    for (const channel of channels) {
-      const log = this.#logs.get(channel);
-      if (!log) continue;
-      if (after < log.floor) gaps.push({ channel, reason: log.floorReason });
-      const from = firstAfter(log.msgs, log.start, after);
-      // Each channel contributes at most limit + 1 (the +1 tells whether there is more).
-      const end = Math.min(log.msgs.length, from + limit + 1);
-      for (let i = from; i < end; i++) messages.push(log.msgs[i]!);
-    }
-    if (channels.length > 1) messages.sort(bySeq);
-    const more = messages.length > limit;
-    if (more) messages = messages.slice(0, limit);
-    return { messages, gaps, more, head: this.#seq };
-  }
-
-  async last(channels: readonly string[], n: number): Promise<LastResult> {
     const messages: StoredMessage[] = [];
     for (const channel of channels) {
       const log = this.#logs.get(channel);
       if (!log) continue;
-      for (let i = Math.max(log.start, log.msgs.length - n); i < log.msgs.length; i++)
-        messages.push(log.msgs[i]!);
+      if (after < log.floor) gaps.push({ channel, reason: log.floorReason });
+      for (const m of channelPage(tail(log.msgs, firstAfter(log.msgs, log.start, after)), limit, maxBytes))
+        messages.push(m);
     }
-    if (channels.length > 1) messages.sort(bySeq);
-    return { messages, head: this.#seq };
+    const page = mergePage(messages, channels.length <= 1, limit, maxBytes);
+    return { messages: page.messages, gaps, more: page.more, head: this.#seq };
+  }
+
+  async last(
+    channels: readonly string[],
+    n: number,
+    limit = Number.MAX_SAFE_INTEGER,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<LastResult> {
+    const messages: StoredMessage[] = [];
+    for (const channel of channels) {
+      const log = this.#logs.get(channel);
+      if (!log || n <= 0) continue;
+      const from = Math.max(log.start, log.msgs.length - n);
+      for (const m of channelPage(tail(log.msgs, from), limit, maxBytes)) messages.push(m);
+    }
+    const page = mergePage(messages, channels.length <= 1, limit, maxBytes);
+    return { messages: page.messages, more: page.more, head: this.#seq };
   }
 
   async info(channel: string): Promise<ChannelInfo> {
@@ -117,10 +179,41 @@ export class MemoryStore implements Store {
       while (i < log.msgs.length && log.msgs[i]!.time < cutoff) i++;
       if (i > log.start) this.#trim(log, i, 'trimmed');
     }
+    if (this.#maxBytes !== 0) this.#compactOrder();
   }
 
   async close(): Promise<void> {
     this.#logs.clear();
+    this.#order = [];
+    this.#orderStart = this.#orderDead = this.#bytes = 0;
+  }
+
+  /** Drops the oldest retained messages, across channels, until the retained bytes fit again. */
+  #evict(): void {
+    const order = this.#order;
+    while (this.#bytes > this.#maxBytes && this.#orderStart < order.length) {
+      const m = order[this.#orderStart++]!;
+      this.#orderDead--; // counted again by #trim if it was live
+      const log = this.#logs.get(m.channel);
+      if (log === undefined || m.seq <= log.floor) continue; // already trimmed
+      // Oldest first over all channels: it is the oldest live message of its channel too.
+      this.#trim(log, firstAfter(log.msgs, log.start, m.seq), 'trimmed');
+    }
+  }
+
+  /** Forgets the dead entries of #order once they are most of it (O(1) amortized per message). */
+  #compactOrder(): void {
+    const waste = this.#orderStart + this.#orderDead;
+    if (waste < 1024 || waste < this.#order.length - waste) return;
+    const kept: StoredMessage[] = [];
+    for (let i = this.#orderStart; i < this.#order.length; i++) {
+      const m = this.#order[i]!;
+      const log = this.#logs.get(m.channel);
+      if (log !== undefined && m.seq > log.floor) kept.push(m);
+    }
+    this.#order = kept;
+    this.#orderStart = 0;
+    this.#orderDead = 0;
   }
 
   #log(channel: string): ChannelLog {
@@ -135,6 +228,8 @@ export class MemoryStore implements Store {
   /** Drops `msgs[start..to)`, raising the channel's floor so resumes from before it see a gap. */
   #trim(log: ChannelLog, to: number, reason: GapReason): void {
     if (to <= log.start) return;
+    for (let i = log.start; i < to; i++) this.#bytes -= retainedBytes(log.msgs[i]!);
+    if (this.#maxBytes !== 0) this.#orderDead += to - log.start;
     log.floor = log.msgs[to - 1]!.seq;
     log.floorReason = reason;
     log.start = to;
@@ -146,8 +241,9 @@ export class MemoryStore implements Store {
   }
 }
 
-function bySeq(a: StoredMessage, b: StoredMessage): number {
-  return a.seq - b.seq;
+/** `msgs[from..]`, iterated without a copy. */
+function* tail(msgs: readonly StoredMessage[], from: number): Generator<StoredMessage> {
+  for (let i = from; i < msgs.length; i++) yield msgs[i]!;
 }
 
 /** Index of the first message in msgs[start..] with seq > after (binary search; seqs increase). */

@@ -4,8 +4,10 @@ import { newEpoch } from '../../protocol/cursor.js';
 import {
   type ChannelGap,
   type ChannelInfo,
+  channelPage,
   type GapReason,
   type LastResult,
+  mergePage,
   type ReadResult,
   type Store,
   type StoreContext,
@@ -347,7 +349,7 @@ export class RedisStore implements Store {
           ),
         );
         if (this.epoch === epoch && seq > this.#known) this.#known = seq;
-        return { seq, channel, event, data, time };
+        return json === '' ? { seq, channel, event, data, time } : { seq, channel, event, data, time, json };
       } catch (err) {
         if (attempt === 0 && isEpochError(err)) {
           await this.#checkEpoch();
@@ -358,7 +360,12 @@ export class RedisStore implements Store {
     }
   }
 
-  async read(channels: readonly string[], after: number, limit: number): Promise<ReadResult> {
+  async read(
+    channels: readonly string[],
+    after: number,
+    limit: number,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<ReadResult> {
     const cmd = this.#redis();
     // The caller's cursor belongs to the epoch current now: an answer from any other epoch is refused.
     const epoch = this.epoch;
@@ -378,20 +385,25 @@ export class RedisStore implements Store {
     const head = Number(replies[1] ?? 0);
     if (replies[0] !== epoch || this.epoch !== epoch) await this.#epochMoved();
     const gaps: ChannelGap[] = [];
-    let messages: StoredMessage[] = [];
+    const messages: StoredMessage[] = [];
     channels.forEach((channel, i) => {
       const [last, floor, reason] = replies[2 + 2 * i] as (string | null)[];
       if (last == null) return;
       if (after < Number(floor ?? 0)) gaps.push({ channel, reason: (reason ?? 'trimmed') as GapReason });
-      for (const entry of replies[3 + 2 * i] as Entry[]) messages.push(toMessage(channel, entry));
+      // Parsed only as far as the page goes (Redis sent up to limit + 1 entries).
+      const entries = replies[3 + 2 * i] as Entry[];
+      for (const m of channelPage(entryMessages(channel, entries), limit, maxBytes)) messages.push(m);
     });
-    if (channels.length > 1) messages.sort(bySeq);
-    const more = messages.length > limit;
-    if (more) messages = messages.slice(0, limit);
-    return { messages, gaps, more, head };
+    const page = mergePage(messages, channels.length <= 1, limit, maxBytes);
+    return { messages: page.messages, gaps, more: page.more, head };
   }
 
-  async last(channels: readonly string[], n: number): Promise<LastResult> {
+  async last(
+    channels: readonly string[],
+    n: number,
+    limit = Number.MAX_SAFE_INTEGER,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<LastResult> {
     const cmd = this.#redis();
     // The caller's cursor belongs to the epoch current now: an answer from any other epoch is refused.
     const epoch = this.epoch;
@@ -410,10 +422,11 @@ export class RedisStore implements Store {
     const messages: StoredMessage[] = [];
     if (n > 0)
       channels.forEach((channel, i) => {
-        for (const entry of replies[2 + i] as Entry[]) messages.push(toMessage(channel, entry));
+        const entries = (replies[2 + i] as Entry[]).reverse();
+        for (const m of channelPage(entryMessages(channel, entries), limit, maxBytes)) messages.push(m);
       });
-    messages.sort(bySeq);
-    return { messages, head: Number(replies[1] ?? 0) };
+    const page = mergePage(messages, channels.length <= 1, limit, maxBytes);
+    return { messages: page.messages, more: page.more, head: Number(replies[1] ?? 0) };
   }
 
   async info(channel: string): Promise<ChannelInfo> {
@@ -574,7 +587,10 @@ export class RedisStore implements Store {
       if (id[0] > this.#known) this.#known = id[0];
       this.#emit({
         type: 'message',
-        message: { seq: id[0], channel, event, data: body === '' ? undefined : JSON.parse(body), time },
+        message:
+          body === ''
+            ? { seq: id[0], channel, event, data: undefined, time }
+            : { seq: id[0], channel, event, data: JSON.parse(body), time, json: body },
       });
     } else {
       const [channel, time] = header as [string, number];
@@ -811,17 +827,20 @@ function fieldMap(fields: string[]): Record<string, string> {
 
 function fromFields(seq: number, channel: string, f: Record<string, string>): StoredMessage {
   const d = f.d ?? '';
-  return {
-    seq,
-    channel,
-    event: f.e ?? '',
-    data: d === '' ? undefined : JSON.parse(d),
-    time: Number(f.t ?? 0),
-  };
+  const event = f.e ?? '';
+  const time = Number(f.t ?? 0);
+  return d === ''
+    ? { seq, channel, event, data: undefined, time }
+    : { seq, channel, event, data: JSON.parse(d), time, json: d };
 }
 
 function toMessage(channel: string, [id, fields]: Entry): StoredMessage {
   return fromFields(parseId(id)[0], channel, fieldMap(fields));
+}
+
+/** Stream entries as messages, parsed one at a time as they are taken. */
+function* entryMessages(channel: string, entries: readonly Entry[]): Generator<StoredMessage> {
+  for (const entry of entries) yield toMessage(channel, entry);
 }
 
 function bySeq(a: StoredMessage, b: StoredMessage): number {

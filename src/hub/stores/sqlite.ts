@@ -6,8 +6,10 @@ import { type ChannelState, ChannelStates } from './sqlite-channels.js';
 import {
   type ChannelGap,
   type ChannelInfo,
+  channelPage,
   type GapReason,
   type LastResult,
+  mergePage,
   type ReadResult,
   type Store,
   type StoreCacheStats,
@@ -529,17 +531,22 @@ export class SqliteStore implements Store {
     this.#journalRows = 0;
   }
 
-  async read(channels: readonly string[], after: number, limit: number): Promise<ReadResult> {
+  async read(
+    channels: readonly string[],
+    after: number,
+    limit: number,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<ReadResult> {
     this.#flush();
-    const st = this.#prepared();
+    this.#prepared();
     const cache = this.#cache;
     const gaps: ChannelGap[] = [];
-    let messages: StoredMessage[] = [];
+    const messages: StoredMessage[] = [];
     for (const channel of channels) {
-      // Each channel contributes at most limit + 1 (the +1 tells whether there is more).
+      // Each channel contributes its page and one more message (which tells there is more).
       const cached = cache.read(channel, after, limit + 1);
       if (cached !== undefined) {
-        for (const m of cached) messages.push(m);
+        for (const m of channelPage(cached, limit, maxBytes)) messages.push(m);
         continue;
       }
       const s = this.#states.get(channel);
@@ -549,19 +556,40 @@ export class SqliteStore implements Store {
       }
       if (after < s.floor) gaps.push({ channel, reason: s.reason });
       const from = Math.max(after, s.floor); // rows at or below the floor are dead
-      this.#move();
-      const rows = (st.readOne.all(channel, from, limit + 1) as MessageRow[]).map(toMessage);
-      // Not cut by the limit: every live message after `from`, which is what a tail holds.
-      if (rows.length <= limit) cache.fill(channel, from, rows, from === s.floor);
-      for (const m of rows) messages.push(m);
+      for (const m of this.#readChannel(channel, from, s.floor, limit, maxBytes)) messages.push(m);
     }
-    if (channels.length > 1) messages.sort(bySeq);
-    const more = messages.length > limit;
-    if (more) messages = messages.slice(0, limit);
-    return { messages, gaps, more, head: this.#seq };
+    const page = mergePage(messages, channels.length <= 1, limit, maxBytes);
+    return { messages: page.messages, gaps, more: page.more, head: this.#seq };
   }
 
-  async last(channels: readonly string[], n: number): Promise<LastResult> {
+  /**
+   * One channel's page after `from` (see channelPage), read row by row: the rows past the page are
+   * never read or parsed. Fills the tail cache when it got every live message after `from`.
+   */
+  #readChannel(
+    channel: string,
+    from: number,
+    floor: number,
+    limit: number,
+    maxBytes: number,
+  ): StoredMessage[] {
+    this.#move();
+    const source = new RowSource(
+      this.#prepared().readOne.iterate(channel, from, limit + 1) as Iterator<MessageRow>,
+    );
+    const rows = channelPage(source, limit, maxBytes);
+    source.close();
+    // Not cut: every live message after `from`, which is what a tail holds.
+    if (source.done && rows.length <= limit) this.#cache.fill(channel, from, rows, from === floor);
+    return rows;
+  }
+
+  async last(
+    channels: readonly string[],
+    n: number,
+    limit = Number.MAX_SAFE_INTEGER,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<LastResult> {
     this.#flush();
     const st = this.#prepared();
     const cache = this.#cache;
@@ -570,20 +598,19 @@ export class SqliteStore implements Store {
       for (const channel of channels) {
         const cached = cache.last(channel, n);
         if (cached !== undefined) {
-          for (const m of cached) messages.push(m);
+          for (const m of channelPage(cached, limit, maxBytes)) messages.push(m);
           continue;
         }
         const s = this.#states.get(channel);
         if (!s) continue;
         this.#move();
-        const rows = (st.lastOne.all({ c: channel, f: s.floor, n }) as MessageRow[]).reverse().map(toMessage);
-        // The newest live messages from the oldest returned on; all of them when fewer than n.
-        const first = rows[0];
-        if (first !== undefined) cache.fill(channel, first.seq - 1, rows, rows.length < n);
-        for (const m of rows) messages.push(m);
+        // Where the newest n start (the index alone, no row read), then a page from there.
+        const nth = st.nthNewest.get({ c: channel, f: s.floor, k: n - 1 }) as { seq: number } | undefined;
+        const from = nth === undefined ? s.floor : nth.seq - 1;
+        for (const m of this.#readChannel(channel, from, s.floor, limit, maxBytes)) messages.push(m);
       }
-    messages.sort(bySeq);
-    return { messages, head: this.#seq };
+    const page = mergePage(messages, channels.length <= 1, limit, maxBytes);
+    return { messages: page.messages, more: page.more, head: this.#seq };
   }
 
   /** Applies the floors the last committed transaction raised: tail cache, dead rows to purge. */
@@ -737,9 +764,8 @@ function prepare(db: Database.Database) {
     readOne: db.prepare(
       'SELECT seq, channel, event, data, time FROM messages WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?',
     ),
-    lastOne: db.prepare(
-      `SELECT seq, channel, event, data, time FROM messages
-       WHERE channel = $c AND seq > $f ORDER BY seq DESC LIMIT $n`,
+    nthNewest: db.prepare(
+      'SELECT seq FROM messages WHERE channel = $c AND seq > $f ORDER BY seq DESC LIMIT 1 OFFSET $k',
     ),
   };
 }
@@ -752,15 +778,38 @@ function count(name: string, value: number | undefined, fallback: number): numbe
   return value;
 }
 
-function bySeq(a: { seq: number }, b: { seq: number }): number {
-  return a.seq - b.seq;
-}
-
 function toMessage(row: MessageRow): StoredMessage {
   const { seq, channel, event, data, time } = row;
   return data === null
     ? { seq, channel, event, data: undefined, time }
     : { seq, channel, event, data: JSON.parse(data), time, json: data };
+}
+
+/** Rows of a statement's iterator as messages, parsed one at a time as they are taken. */
+class RowSource implements Iterable<StoredMessage> {
+  readonly #rows: Iterator<MessageRow>;
+  /** Every row was taken. */
+  done = false;
+
+  constructor(rows: Iterator<MessageRow>) {
+    this.#rows = rows;
+  }
+
+  *[Symbol.iterator](): Generator<StoredMessage> {
+    for (;;) {
+      const r = this.#rows.next();
+      if (r.done === true) {
+        this.done = true;
+        return;
+      }
+      yield toMessage(r.value);
+    }
+  }
+
+  /** Releases the statement (it stays busy while an iterator is open). */
+  close(): void {
+    this.#rows.return?.();
+  }
 }
 
 function isBusy(err: unknown): boolean {

@@ -18,6 +18,7 @@ import { checkPublishRate, clientIp } from '../http/limits.js';
 import { isHubError } from '../http/respond.js';
 import { StoreUnavailableError } from '../stores/store.js';
 import { Subscriber } from '../subscriber.js';
+import { waitDrain } from './drain.js';
 import type { SubscribeRequest, UpgradeTransport } from './transport.js';
 
 /**
@@ -126,6 +127,10 @@ export class WebSocketSubscriber extends Subscriber {
 
   more(batch: Frame[]): void {
     for (const f of batch) this.send(f);
+  }
+
+  override drained(): Promise<void> | undefined {
+    return waitDrain(this.socket, this);
   }
 
   /** Sends JSON that is not an envelope (control frames, acks, errors). */
