@@ -155,6 +155,8 @@ export class HubCore {
   /** Starts the sweep timer (after the store is open). */
   start(): void {
     this.#knownEpoch = this.store.epoch;
+    if (this.store.lostHistory !== undefined)
+      this.log?.warn({ epoch: this.epoch }, `${this.store.lostHistory}; resumes get gap events`);
     this.#learnHead();
     const every = Math.min(250, this.options.heartbeatMs);
     this.#slots = Math.max(1, Math.floor(this.options.heartbeatMs / every));

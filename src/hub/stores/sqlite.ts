@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { newEpoch } from '../../protocol/cursor.js';
 import { type ChannelState, ChannelStates } from './sqlite-channels.js';
+import { HighWaterMark } from './sqlite-hwm.js';
 import {
   type ChannelGap,
   type ChannelInfo,
@@ -193,6 +194,13 @@ export class SqliteStore implements Store {
   /** Channels whose journal list the running append transaction pushed to, to undo a rollback. */
   #journalAdded: string[] = [];
   #moveTx: (() => void) | undefined;
+  /** The newest acknowledged seq, kept outside the database (sqlite-hwm.ts); none for `:memory:`. */
+  #hwm: HighWaterMark | undefined;
+  /**
+   * Set by open() when the file had lost acknowledged messages (its head below the high-water
+   * mark of its epoch, or the mark missing): the store went on under a new epoch. For the log.
+   */
+  lostHistory: string | undefined;
 
   constructor(path: string, ctx: StoreContext, options: SqliteStoreOptions = {}) {
     this.path = path;
@@ -244,6 +252,32 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * Compares the file's head with the high-water mark kept beside it: lower in the same epoch (or
+   * the mark gone once the file had one) means acknowledged messages were lost, so the store starts
+   * a new epoch, and their ids are never handed out again. Then holds the mark open for appends.
+   */
+  #checkHighWaterMark(st: ReturnType<typeof prepare>): void {
+    if (this.path === ':memory:') return;
+    const hwm = new HighWaterMark(this.path, this.#sync === 'full');
+    const mark = hwm.read();
+    const tracked = st.getMeta.get('hwm') !== undefined;
+    let lost: string | undefined;
+    if (mark !== undefined && mark.epoch === this.epoch) {
+      if (mark.seq > this.#seq)
+        lost = `head ${this.#seq} is below the ${mark.seq} acknowledged (database restored or its WAL lost)`;
+    } else if (tracked) lost = `its high-water mark ${hwm.path} is missing or from another database`;
+    if (lost !== undefined) {
+      const old = this.epoch;
+      this.epoch = newEpoch();
+      st.putMeta.run('epoch', this.epoch);
+      this.lostHistory = `sqlite store ${this.path}: ${lost}; epoch ${old} -> ${this.epoch}`;
+    }
+    if (!tracked) st.putMeta.run('hwm', '1');
+    hwm.open(this.epoch, this.#seq);
+    this.#hwm = hwm;
+  }
+
   /** open()'s second half: statements and transactions, recovery after a crash, the first purge. */
   #start(db: Database.Database): void {
     const st = prepare(db);
@@ -263,6 +297,7 @@ export class SqliteStore implements Store {
       (st.head.get() as { head: number | null }).head ?? 0,
       (st.maxSeq.get() as { seq: number | null }).seq ?? 0,
     );
+    this.#checkHighWaterMark(st);
 
     this.#appendTx = db.transaction((batch: readonly PendingAppend[]) => {
       let seq = this.#seq;
@@ -399,6 +434,12 @@ export class SqliteStore implements Store {
 
   /** Closes the file and forgets everything open() made (it failed part way). */
   #abandon(db: Database.Database): void {
+    try {
+      this.#hwm?.close(this.epoch, this.#seq);
+    } catch {
+      // nothing was acknowledged by this open
+    }
+    this.#hwm = undefined;
     this.#db = undefined;
     this.#st = undefined;
     this.#appendTx = this.#writeBackTx = this.#purgeTx = this.#sweepTx = this.#dropTx = undefined;
@@ -480,6 +521,7 @@ export class SqliteStore implements Store {
     this.#journalRows += batch.length;
     let seq = last - batch.length;
     this.#seq = last;
+    this.#markAcknowledged(last);
     const messages: StoredMessage[] = [];
     for (const p of batch) {
       const { channel, event, data, time, json } = p;
@@ -511,6 +553,16 @@ export class SqliteStore implements Store {
       } catch {
         // The rows stay in the journal, committed; the next move retries (a failing disk shows on appends).
       }
+    }
+  }
+
+  /** Records `seq` in the high-water mark before any of its publishes is acknowledged. */
+  #markAcknowledged(seq: number): void {
+    try {
+      this.#hwm?.write(this.epoch, seq);
+    } catch {
+      // The commit stands; a stale mark only weakens the rollback check (a lower mark never
+      // refuses a file), and a failing disk shows on the next commit.
     }
   }
 
@@ -680,6 +732,12 @@ export class SqliteStore implements Store {
         this.#states.rolledBack(); // the next open counts these channels again
       }
     }
+    try {
+      this.#hwm?.close(this.epoch, this.#seq);
+    } catch {
+      // the mark written after the last commit stands
+    }
+    this.#hwm = undefined;
     const db = this.#db;
     this.#db = undefined;
     this.#st = undefined;

@@ -106,6 +106,11 @@ export interface Store {
   readonly cacheStats?: StoreCacheStats;
   /** Current epoch (valid after `open()`); changes only if the store loses its history. */
   readonly epoch: string;
+  /**
+   * Set by `open()` when the store found it had lost acknowledged history and went on under a new
+   * epoch (SQLite: a file restored without its WAL); the hub logs it.
+   */
+  readonly lostHistory?: string | undefined;
   /** Connects/creates; sets `epoch`. */
   open(): Promise<void>;
   /** The newest seq assigned (0 when nothing was ever published in this epoch). */
