@@ -22,7 +22,8 @@ export function defaultStoreSpec(dataDir: string): string {
  * - `sqlite:PATH` (relative to the working directory; the directory is created), optionally
  *   `sqlite:PATH?sync=full` to fsync every commit, `cache=N` newest messages kept in memory per
  *   recently read channel (default 32, 0 off), `cacheBytes=N` their bound (default 16 MiB),
- *   `cacheChannels=N` channel counters kept in memory (default 65536); see docs/stores.md
+ *   `cacheChannels=N` channel counters kept in memory (default 65536), `maxBytes=N` disk quota
+ *   (default 1 GiB, 0 none; oldest messages dropped first over all channels); see docs/stores.md
  * - `redis://[:PASSWORD@]HOST:PORT/DB` (also `rediss://`), optionally `?prefix=cometa:` (key
  *   prefix), `&fanout=pubsub|stream`, `&log=100000` (entries kept in the global log)
  *
@@ -48,13 +49,13 @@ export function createStore(spec: string, ctx: StoreContext, dataDir: string): S
       for (const [key, value] of params) {
         if (key === 'sync' && (value === 'normal' || value === 'full')) options.sync = value;
         else if (
-          (key === 'cache' || key === 'cacheBytes' || key === 'cacheChannels') &&
+          (key === 'cache' || key === 'cacheBytes' || key === 'cacheChannels' || key === 'maxBytes') &&
           /^\d{1,12}$/.test(value)
         )
           options[key === 'cache' ? 'cacheMessages' : key] = Number(value);
         else
           throw new TypeError(
-            `options.store: unknown sqlite option ${key}=${value} (expected sync=normal|full, cache=N, cacheBytes=N, cacheChannels=N)`,
+            `options.store: unknown sqlite option ${key}=${value} (expected sync=normal|full, cache=N, cacheBytes=N, cacheChannels=N, maxBytes=N)`,
           );
       }
     }

@@ -52,6 +52,14 @@ export interface SqliteStoreOptions {
    * @default 65536
    */
   cacheChannels?: number;
+  /**
+   * Disk quota: bytes the database may use (its pages in use, indexes included, as SQLite counts
+   * them; the WAL, up to a checkpoint's worth, comes on top). Past it the oldest messages are
+   * dropped first, whatever their channel, down to 7/8 of the quota, and a resume from before them
+   * gets a `gap` (reason `trimmed`). Freed pages are reused; the file does not shrink. 0: no quota.
+   * @default 1073741824 (1 GiB)
+   */
+  maxBytes?: number;
 }
 
 /** @see SqliteStoreOptions.cacheMessages */
@@ -60,6 +68,8 @@ export const DEFAULT_CACHE_MESSAGES = 32;
 export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 /** @see SqliteStoreOptions.cacheChannels */
 export const DEFAULT_CACHE_CHANNELS = 65536;
+/** @see SqliteStoreOptions.maxBytes */
+export const DEFAULT_DISK_BYTES = 1024 * 1024 * 1024;
 
 interface PendingAppend {
   channel: string;
@@ -201,10 +211,16 @@ export class SqliteStore implements Store {
    * mark of its epoch, or the mark missing): the store went on under a new epoch. For the log.
    */
   lostHistory: string | undefined;
+  /** See {@link SqliteStoreOptions.maxBytes}. */
+  readonly #maxBytes: number;
+  /** Bytes of data appended since the database's size was last compared with the quota. */
+  #sinceQuotaCheck = 0;
+  #evictTx: ((target: number) => number) | undefined;
 
   constructor(path: string, ctx: StoreContext, options: SqliteStoreOptions = {}) {
     this.path = path;
     this.#ctx = ctx;
+    this.#maxBytes = count('maxBytes', options.maxBytes, DEFAULT_DISK_BYTES);
     this.#sync = options.sync ?? 'normal';
     this.#cache = new TailCache(
       count('cacheMessages', options.cacheMessages, DEFAULT_CACHE_MESSAGES),
@@ -376,6 +392,35 @@ export class SqliteStore implements Store {
       writeBack();
     });
 
+    // Drops the oldest live messages over all channels until about `target` bytes of them are
+    // gone (their floors raised, as a trim; the purge after it deletes the rows). Returns the bytes.
+    this.#evictTx = db.transaction((target: number): number => {
+      move();
+      const cuts = new Map<string, { cut: number; removed: number }>();
+      let after = 0;
+      let freed = 0;
+      while (freed < target) {
+        const rows = st.oldest.all(after, 1024) as { seq: number; channel: string; n: number }[];
+        if (rows.length === 0) break;
+        for (const r of rows) {
+          after = r.seq;
+          const s = this.#states.get(r.channel);
+          if (s === undefined || r.seq <= s.floor) continue; // dead, waiting for its purge
+          const c = cuts.get(r.channel);
+          if (c === undefined) cuts.set(r.channel, { cut: r.seq, removed: 1 });
+          else {
+            c.cut = r.seq;
+            c.removed++;
+          }
+          freed += r.n;
+          if (freed >= target) break;
+        }
+      }
+      for (const [channel, c] of cuts) this.#trim(channel, this.#states.change(channel), c.cut, c.removed);
+      writeBack();
+      return freed;
+    });
+
     this.#dropTx = db.transaction((channel: string) => {
       const known = this.#states.get(channel);
       move();
@@ -443,6 +488,7 @@ export class SqliteStore implements Store {
     this.#db = undefined;
     this.#st = undefined;
     this.#appendTx = this.#writeBackTx = this.#purgeTx = this.#sweepTx = this.#dropTx = undefined;
+    this.#evictTx = undefined;
     this.#moveTx = undefined;
     this.#moved();
     this.#states.clear();
@@ -494,6 +540,7 @@ export class SqliteStore implements Store {
   append(channel: string, event: string, data: unknown, time: number): Promise<StoredMessage> {
     return new Promise((resolve, reject) => {
       const json = data === undefined ? null : JSON.stringify(data);
+      if (json !== null) this.#sinceQuotaCheck += json.length;
       if (this.#pending.length === 0) setImmediate(() => this.#flush());
       this.#pending.push({ channel, event, json, data, time, resolve, reject });
     });
@@ -546,6 +593,8 @@ export class SqliteStore implements Store {
       p.resolve(message);
     }
     // After the listener: live delivery first.
+    if (this.#maxBytes !== 0 && this.#sinceQuotaCheck >= Math.max(4096, this.#maxBytes / 64))
+      this.#enforceQuota();
     if (this.#deadRows >= PURGE_AFTER) this.#purge();
     else if (this.#journalRows >= MOVE_AFTER) {
       try {
@@ -553,6 +602,44 @@ export class SqliteStore implements Store {
       } catch {
         // The rows stay in the journal, committed; the next move retries (a failing disk shows on appends).
       }
+    }
+  }
+
+  /** Bytes the database uses: its pages in use (not on the free list), as SQLite counts them. */
+  get usedBytes(): number {
+    const db = this.#db;
+    if (db === undefined) return 0;
+    const pages =
+      (db.pragma('page_count', { simple: true }) as number) -
+      (db.pragma('freelist_count', { simple: true }) as number);
+    return pages * (db.pragma('page_size', { simple: true }) as number);
+  }
+
+  /**
+   * Brings the database back under its quota (`maxBytes`), oldest messages first over all
+   * channels: checked after group commits once 1/64 of the quota was appended since the last check.
+   */
+  #enforceQuota(): void {
+    this.#sinceQuotaCheck = 0;
+    // A few rounds: what rows take on pages is estimated, the pages freed are measured.
+    for (let round = 0; round < 8; round++) {
+      const used = this.usedBytes;
+      if (used <= this.#maxBytes) return;
+      const target = used - Math.floor((this.#maxBytes * 7) / 8);
+      this.#raised.length = 0;
+      let freed: number;
+      try {
+        freed = this.#tx(this.#evictTx)(target);
+      } catch {
+        this.#raised.length = 0; // rolled back; the next check retries (a failing disk shows on appends)
+        this.#states.rolledBack();
+        return;
+      }
+      this.#states.committed();
+      this.#moved();
+      this.#applyRaised();
+      this.#purge();
+      if (freed === 0) return; // nothing left to drop
     }
   }
 
@@ -821,6 +908,11 @@ function prepare(db: Database.Database) {
     deleteChannel: db.prepare('DELETE FROM messages WHERE channel = ?'),
     readOne: db.prepare(
       'SELECT seq, channel, event, data, time FROM messages WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?',
+    ),
+    // Oldest first over all channels, with what each row is estimated to take (data, names, row).
+    oldest: db.prepare(
+      `SELECT seq, channel, coalesce(octet_length(data), 0) + octet_length(channel) + octet_length(event) + 64 AS n
+       FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`,
     ),
     nthNewest: db.prepare(
       'SELECT seq FROM messages WHERE channel = $c AND seq > $f ORDER BY seq DESC LIMIT 1 OFFSET $k',
