@@ -18,6 +18,13 @@ const MAX_RUN_CHARS = 64 * 1024;
 /** How many recently published frames are kept for replays (a power of two). */
 const RECENT_FRAMES = 1024;
 
+/**
+ * Largest envelope (JSON characters) kept among the recent frames: the ring then holds at most
+ * RECENT_FRAMES times this and its encodings (~32 MiB), however large the messages; a larger
+ * message is serialized again for each replay that reaches it.
+ */
+const RECENT_MAX_CHARS = 8 * 1024;
+
 /** Counters the hub keeps for /metrics and channel info. */
 export interface HubStats {
   published: number;
@@ -444,7 +451,7 @@ export class HubCore {
     const cached = this.#recent[slot];
     if (cached !== undefined && cached.seq === m.seq && cached.channel === m.channel) return cached;
     const frame = Frame.message(m, this.epoch);
-    this.#recent[slot] = frame;
+    this.#recent[slot] = frame.json.length <= RECENT_MAX_CHARS ? frame : undefined;
     return frame;
   }
 

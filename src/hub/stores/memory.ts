@@ -62,11 +62,13 @@ export class MemoryStore implements Store {
   /** Estimated bytes of every retained message (see retainedBytes). */
   #bytes = 0;
   /**
-   * Every message appended, in seq order (`#order[#orderStart..]`), for dropping the oldest across
-   * channels when over `maxBytes`. Entries already trimmed from their channel are dead: they are
-   * skipped when reached, and compacted away once they are most of the array.
+   * The seq and channel of every message appended, in seq order (`[#orderStart..]`), for dropping
+   * the oldest across channels when over `maxBytes`. Not the messages themselves: an entry whose
+   * message was trimmed from its channel is dead, and must not keep the message alive until it
+   * is reached (skipped then) or compacted away (once dead entries are most of the arrays).
    */
-  #order: StoredMessage[] = [];
+  #orderSeq: number[] = [];
+  #orderChannel: string[] = [];
   #orderStart = 0;
   #orderDead = 0;
 
@@ -108,7 +110,10 @@ export class MemoryStore implements Store {
     const log = this.#log(channel);
     log.msgs.push(message);
     log.lastSeq = message.seq;
-    if (this.#maxBytes !== 0) this.#order.push(message);
+    if (this.#maxBytes !== 0) {
+      this.#orderSeq.push(message.seq);
+      this.#orderChannel.push(channel);
+    }
     this.#bytes += retainedBytes(message);
     const { maxMessages } = this.#ctx.retentionFor(channel);
     const excess = log.msgs.length - log.start - maxMessages;
@@ -184,34 +189,42 @@ export class MemoryStore implements Store {
 
   async close(): Promise<void> {
     this.#logs.clear();
-    this.#order = [];
+    this.#orderSeq = [];
+    this.#orderChannel = [];
     this.#orderStart = this.#orderDead = this.#bytes = 0;
   }
 
   /** Drops the oldest retained messages, across channels, until the retained bytes fit again. */
   #evict(): void {
-    const order = this.#order;
-    while (this.#bytes > this.#maxBytes && this.#orderStart < order.length) {
-      const m = order[this.#orderStart++]!;
+    const seqs = this.#orderSeq;
+    while (this.#bytes > this.#maxBytes && this.#orderStart < seqs.length) {
+      const i = this.#orderStart++;
       this.#orderDead--; // counted again by #trim if it was live
-      const log = this.#logs.get(m.channel);
-      if (log === undefined || m.seq <= log.floor) continue; // already trimmed
+      const seq = seqs[i]!;
+      const log = this.#logs.get(this.#orderChannel[i]!);
+      if (log === undefined || seq <= log.floor) continue; // already trimmed
       // Oldest first over all channels: it is the oldest live message of its channel too.
-      this.#trim(log, firstAfter(log.msgs, log.start, m.seq), 'trimmed');
+      this.#trim(log, firstAfter(log.msgs, log.start, seq), 'trimmed');
     }
   }
 
   /** Forgets the dead entries of #order once they are most of it (O(1) amortized per message). */
   #compactOrder(): void {
+    const seqs = this.#orderSeq;
     const waste = this.#orderStart + this.#orderDead;
-    if (waste < 1024 || waste < this.#order.length - waste) return;
-    const kept: StoredMessage[] = [];
-    for (let i = this.#orderStart; i < this.#order.length; i++) {
-      const m = this.#order[i]!;
-      const log = this.#logs.get(m.channel);
-      if (log !== undefined && m.seq > log.floor) kept.push(m);
+    if (waste < 1024 || waste < seqs.length - waste) return;
+    const keptSeq: number[] = [];
+    const keptChannel: string[] = [];
+    for (let i = this.#orderStart; i < seqs.length; i++) {
+      const channel = this.#orderChannel[i]!;
+      const log = this.#logs.get(channel);
+      if (log !== undefined && seqs[i]! > log.floor) {
+        keptSeq.push(seqs[i]!);
+        keptChannel.push(channel);
+      }
     }
-    this.#order = kept;
+    this.#orderSeq = keptSeq;
+    this.#orderChannel = keptChannel;
     this.#orderStart = 0;
     this.#orderDead = 0;
   }
@@ -228,9 +241,13 @@ export class MemoryStore implements Store {
   /** Drops `msgs[start..to)`, raising the channel's floor so resumes from before it see a gap. */
   #trim(log: ChannelLog, to: number, reason: GapReason): void {
     if (to <= log.start) return;
-    for (let i = log.start; i < to; i++) this.#bytes -= retainedBytes(log.msgs[i]!);
-    if (this.#maxBytes !== 0) this.#orderDead += to - log.start;
     log.floor = log.msgs[to - 1]!.seq;
+    // The dead prefix stays in the array until compacted: it must not keep the messages alive.
+    for (let i = log.start; i < to; i++) {
+      this.#bytes -= retainedBytes(log.msgs[i]!);
+      log.msgs[i] = DEAD;
+    }
+    if (this.#maxBytes !== 0) this.#orderDead += to - log.start;
     log.floorReason = reason;
     log.start = to;
     // Compact only when the dead prefix dominates, so trimming stays O(1) amortized.
@@ -240,6 +257,9 @@ export class MemoryStore implements Store {
     }
   }
 }
+
+/** What a trimmed slot of a channel's array holds until the array is compacted. */
+const DEAD: StoredMessage = Object.freeze({ seq: 0, channel: '', event: '', data: undefined, time: 0 });
 
 /** `msgs[from..]`, iterated without a copy. */
 function* tail(msgs: readonly StoredMessage[], from: number): Generator<StoredMessage> {
