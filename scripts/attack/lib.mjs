@@ -95,14 +95,17 @@ export function monitor(hub, everyMs = 250, capMb = 6144) {
   let peak = 0;
   let capped = false;
   let running = true;
+  // RSS on its own timer: a /healthz that takes seconds must not delay the cap.
+  const sampler = setInterval(() => {
+    const { rss } = rssOf(hub.pid);
+    peak = Math.max(peak, rss);
+    if (rss > capMb && !capped) {
+      capped = true;
+      hub.child.kill('SIGKILL');
+    }
+  }, 50);
   const loop = (async () => {
     while (running) {
-      const { rss } = rssOf(hub.pid);
-      peak = Math.max(peak, rss);
-      if (rss > capMb && !capped) {
-        capped = true;
-        hub.child.kill('SIGKILL');
-      }
       const r = await timed(hub.port, 'GET', '/healthz', undefined, 5000);
       if (r.status === 200) lat.push(r.ms);
       else timeouts++;
@@ -113,6 +116,7 @@ export function monitor(hub, everyMs = 250, capMb = 6144) {
     async stop() {
       running = false;
       await loop;
+      clearInterval(sampler);
       lat.sort((a, b) => a - b);
       const q = (p) => (lat.length ? Math.round(lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]) : null);
       return { healthz: { answered: lat.length, failed: timeouts, p50: q(0.5), p99: q(0.99), max: q(1) }, peakRssMb: peak, capped };

@@ -6,16 +6,19 @@
 // sampled. `--heap` gives the hub a modest V8 heap so an unbounded store runs out within the time.
 //
 //   node scripts/attack/memory-fill.mjs [--dist dist] [--store memory|sqlite] [--count 1500]
-//     [--size 1048000] [--rate 80] [--seconds 40] [--heap 1024] [--capMb 6144]
+//     [--size 1048000] [--rate 80] [--seconds 40] [--heap 1024] [--capMb 6144] [--sqliteQuery '']
+//
+// --sqliteQuery is appended to the SQLite store's spec, e.g. `?maxBytes=268435456` for a smaller
+// disk quota than the default (reached sooner: 1 MiB publishes go into SQLite at about 12/s here).
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { args, monitor, publishPaced, rssOf, startHub } from './lib.mjs';
 
-const o = args({ dist: 'dist', store: 'memory', count: 1500, size: 1_048_000, rate: 80, seconds: 40, heap: 1024, capMb: 6144 });
+const o = args({ dist: 'dist', store: 'memory', count: 1500, size: 1_048_000, rate: 80, seconds: 40, heap: 1024, capMb: 6144, sqliteQuery: '' });
 const dir = mkdtempSync(join(tmpdir(), 'cometa-fill-'));
 const db = join(dir, 'cometa.db');
-const hub = await startHub(o.dist, { store: o.store === 'sqlite' ? `sqlite:${db}` : 'memory' }, o.heap);
+const hub = await startHub(o.dist, { store: o.store === 'sqlite' ? `sqlite:${db}${o.sqliteQuery}` : 'memory' }, o.heap);
 let dead = false;
 hub.exited.then(() => {
   dead = true;
