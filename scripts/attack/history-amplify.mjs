@@ -16,9 +16,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { args, monitor, publishPaced, rssOf, startHub, timed } from './lib.mjs';
 
-const o = args({ dist: 'dist', messages: 450, size: 1_048_000, clients: 6, seconds: 20, heap: 4096, capMb: 6144 });
+const o = args({
+  dist: 'dist',
+  messages: 450,
+  size: 1_048_000,
+  clients: 6,
+  seconds: 20,
+  heap: 4096,
+  capMb: 6144,
+});
 const dir = mkdtempSync(join(tmpdir(), 'cometa-amplify-'));
-const hub = await startHub(o.dist, { store: `sqlite:${join(dir, 'cometa.db')}`, retention: { maxMessages: 1000 } }, o.heap);
+const hub = await startHub(
+  o.dist,
+  { store: `sqlite:${join(dir, 'cometa.db')}`, retention: { maxMessages: 1000 } },
+  o.heap,
+);
 let dead = false;
 hub.exited.then(() => {
   dead = true;
@@ -26,7 +38,15 @@ hub.exited.then(() => {
 const deadline = Date.now() + 120_000;
 try {
   // Within the publish rate limit (100/s per IP, bursts of 200).
-  const published = await publishPaced(hub.port, o.messages, o.size, 80, () => 'amp', () => !dead, deadline);
+  const published = await publishPaced(
+    hub.port,
+    o.messages,
+    o.size,
+    80,
+    () => 'amp',
+    () => !dead,
+    deadline,
+  );
   const before = rssOf(hub.pid);
   const mon = monitor(hub, 250, o.capMb);
   const target = `/sub/amp?last=${o.messages}&mode=poll`;

@@ -14,7 +14,8 @@ export function args(defaults) {
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i]?.replace(/^--/, '');
-    if (key === undefined || !(key in defaults)) throw new Error(`unknown option ${argv[i]}; known: ${Object.keys(defaults).join(', ')}`);
+    if (key === undefined || !(key in defaults))
+      throw new Error(`unknown option ${argv[i]}; known: ${Object.keys(defaults).join(', ')}`);
     out[key] = typeof defaults[key] === 'number' ? Number(argv[i + 1]) : argv[i + 1];
   }
   return out;
@@ -44,9 +45,13 @@ export function startHub(dist, options, heapMb) {
     process.stdout.write(JSON.stringify({ port: a.port }) + '\\n');
     process.on('SIGTERM', () => hub.close().then(() => process.exit(0)));
   `;
-  const child = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, '--input-type=module', '-e', code], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [`--max-old-space-size=${heapMb}`, '--input-type=module', '-e', code],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr.on('data', (d) => {
     stderr = (stderr + d).slice(-4000);
@@ -57,7 +62,8 @@ export function startHub(dist, options, heapMb) {
     child.stdout.on('data', (d) => {
       out += d;
       const line = out.split('\n')[0];
-      if (out.includes('\n')) resolveStart({ port: JSON.parse(line).port, pid: child.pid, child, exited, stderr: () => stderr });
+      if (out.includes('\n'))
+        resolveStart({ port: JSON.parse(line).port, pid: child.pid, child, exited, stderr: () => stderr });
     });
     exited.then((e) => reject(new Error(`hub exited before listening: ${JSON.stringify(e)} ${stderr}`)));
   });
@@ -118,8 +124,13 @@ export function monitor(hub, everyMs = 250, capMb = 6144) {
       await loop;
       clearInterval(sampler);
       lat.sort((a, b) => a - b);
-      const q = (p) => (lat.length ? Math.round(lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]) : null);
-      return { healthz: { answered: lat.length, failed: timeouts, p50: q(0.5), p99: q(0.99), max: q(1) }, peakRssMb: peak, capped };
+      const q = (p) =>
+        lat.length ? Math.round(lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]) : null;
+      return {
+        healthz: { answered: lat.length, failed: timeouts, p50: q(0.5), p99: q(0.99), max: q(1) },
+        peakRssMb: peak,
+        capped,
+      };
     },
   };
 }
@@ -133,7 +144,9 @@ export async function publishPaced(port, count, bytes, perSecond, channel, alive
     const due = start + (i * 1000) / perSecond;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const r = await timed(port, 'POST', `/pub/${channel(i)}`, body, 30_000, { 'content-type': 'application/json' });
+    const r = await timed(port, 'POST', `/pub/${channel(i)}`, body, 30_000, {
+      'content-type': 'application/json',
+    });
     statuses[r.status] = (statuses[r.status] ?? 0) + 1;
   }
   return statuses;

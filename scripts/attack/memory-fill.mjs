@@ -15,10 +15,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { args, monitor, publishPaced, rssOf, startHub } from './lib.mjs';
 
-const o = args({ dist: 'dist', store: 'memory', count: 1500, size: 1_048_000, rate: 80, seconds: 40, heap: 1024, capMb: 6144, sqliteQuery: '' });
+const o = args({
+  dist: 'dist',
+  store: 'memory',
+  count: 1500,
+  size: 1_048_000,
+  rate: 80,
+  seconds: 40,
+  heap: 1024,
+  capMb: 6144,
+  sqliteQuery: '',
+});
 const dir = mkdtempSync(join(tmpdir(), 'cometa-fill-'));
 const db = join(dir, 'cometa.db');
-const hub = await startHub(o.dist, { store: o.store === 'sqlite' ? `sqlite:${db}${o.sqliteQuery}` : 'memory' }, o.heap);
+const hub = await startHub(
+  o.dist,
+  { store: o.store === 'sqlite' ? `sqlite:${db}${o.sqliteQuery}` : 'memory' },
+  o.heap,
+);
 let dead = false;
 hub.exited.then(() => {
   dead = true;
