@@ -6,7 +6,7 @@
 // one reading client polls the same thing once to show the answer's status and size.
 //
 //   node scripts/attack/history-amplify.mjs [--dist dist] [--messages 450] [--size 1048000]
-//     [--clients 6] [--seconds 20] [--heap 4096] [--capMb 6144]
+//     [--clients 6] [--seconds 20] [--heap 4096] [--capMb 6144] [--transport poll|sse]
 //
 // --dist picks the build to attack (this checkout's dist/ by default; build another version's with
 // its own `node scripts/build.mjs` to compare). The hub is SIGKILLed if its RSS passes --capMb.
@@ -24,6 +24,7 @@ const o = args({
   seconds: 20,
   heap: 4096,
   capMb: 6144,
+  transport: 'poll',
 });
 const dir = mkdtempSync(join(tmpdir(), 'cometa-amplify-'));
 const hub = await startHub(
@@ -50,6 +51,8 @@ try {
   const before = rssOf(hub.pid);
   const mon = monitor(hub, 250, o.capMb);
   const target = `/sub/amp?last=${o.messages}&mode=poll`;
+  // The never-reading clients ask for a poll answer, or with --transport sse for a stream replay.
+  const attack = o.transport === 'sse' ? `/sub/amp?last=${o.messages}&transport=sse` : target;
   const probe = timed(hub.port, 'GET', target, undefined, 60_000);
   const sockets = [];
   const end = Date.now() + o.seconds * 1000;
@@ -58,7 +61,7 @@ try {
       const s = connect(hub.port, '127.0.0.1');
       s.on('error', () => {});
       s.pause(); // never reads
-      s.write(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      s.write(`GET ${attack} HTTP/1.1\r\nHost: x\r\n\r\n`);
       sockets.push(s);
     }
     await new Promise((r) => setTimeout(r, 1000));
@@ -74,6 +77,7 @@ try {
     messages: o.messages,
     size: o.size,
     published,
+    transport: o.transport,
     clients: o.clients,
     connections: sockets.length,
     seconds: o.seconds,

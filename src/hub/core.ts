@@ -19,11 +19,11 @@ const MAX_RUN_CHARS = 64 * 1024;
 const RECENT_FRAMES = 1024;
 
 /**
- * Largest envelope (JSON characters) kept among the recent frames: the ring then holds at most
- * RECENT_FRAMES times this and its encodings (~32 MiB), however large the messages; a larger
- * message is serialized again for each replay that reaches it.
+ * Envelope characters the recent frames may hold in all (their encodings, built on use, add up to
+ * about three times as much): a frame that does not fit is not kept, so large messages are shared
+ * by the replays that reach them while they fit, and serialized again per replay beyond that.
  */
-const RECENT_MAX_CHARS = 8 * 1024;
+const RECENT_CHARS = 16 * 1024 * 1024;
 
 /** Counters the hub keeps for /metrics and channel info. */
 export interface HubStats {
@@ -107,6 +107,8 @@ export class HubCore {
   #seen = Number.MAX_SAFE_INTEGER;
   /** Recent frames by seq (a power-of-two ring); see #frame. */
   readonly #recent: Array<Frame | undefined> = new Array(RECENT_FRAMES);
+  /** Envelope characters of the frames in #recent (bounded by RECENT_CHARS). */
+  #recentChars = 0;
   /** Subscribers by channel. */
   readonly #channels = new Map<string, Set<Subscriber>>();
   /**
@@ -451,7 +453,11 @@ export class HubCore {
     const cached = this.#recent[slot];
     if (cached !== undefined && cached.seq === m.seq && cached.channel === m.channel) return cached;
     const frame = Frame.message(m, this.epoch);
-    this.#recent[slot] = frame.json.length <= RECENT_MAX_CHARS ? frame : undefined;
+    const replaced = cached === undefined ? 0 : cached.json.length;
+    if (this.#recentChars - replaced + frame.json.length <= RECENT_CHARS) {
+      this.#recent[slot] = frame;
+      this.#recentChars += frame.json.length - replaced;
+    }
     return frame;
   }
 
@@ -462,6 +468,7 @@ export class HubCore {
     this.#learnHead();
     // Cached frames carry the old epoch in their ids, and the new epoch reuses their seqs.
     this.#recent.fill(undefined);
+    this.#recentChars = 0;
     this.log?.warn({ epoch: this.epoch }, 'store history lost; subscribers get gap events');
     const old = this.#knownEpoch;
     this.#knownEpoch = this.epoch;
