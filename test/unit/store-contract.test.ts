@@ -525,6 +525,29 @@ for (const fanout of ['stream', 'pubsub'] as const) {
       }
     });
 
+    it('sends no more than a page of large messages from Redis (read and last)', async () => {
+      const prefix = `page-${fanout}:`;
+      const store = new RedisStore(redis.url, ctx, { prefix, fanout });
+      await store.open();
+      const probe = new Redis(redis.url);
+      const sent = async () => Number(/total_net_output_bytes:(\d+)/.exec(await probe.info('stats'))![1]);
+      try {
+        const pad = 'p'.repeat(100_000);
+        for (let i = 0; i < 40; i++) await store.append('big', 'm', pad, i);
+        let before = await sent();
+        const r = await store.read(['big'], 0, 1000, 250_000);
+        assert.deepEqual([seqs(r.messages), r.more], [[1, 2], true]);
+        assert.ok((await sent()) - before < 600_000, 'a 4 MB history sent about one page');
+        before = await sent();
+        const l = await store.last(['big'], 30, 1000, 250_000);
+        assert.deepEqual([seqs(l.messages), l.more], [[11, 12], true]);
+        assert.ok((await sent()) - before < 600_000, 'last=30 sent about one page');
+      } finally {
+        probe.disconnect();
+        await store.close();
+      }
+    });
+
     it('several stores on one Redis share one seq and all receive every message in the same order', async () => {
       const prefix = `multi-${fanout}:`;
       const stores = [0, 1, 2].map(() => new RedisStore(redis.url, ctx, { prefix, fanout }));

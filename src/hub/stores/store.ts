@@ -180,16 +180,24 @@ export function pageLength(messages: readonly StoredMessage[], limit: number, ma
   return n;
 }
 
-/** Merges per-channel pages (each in seq order) and cuts the result to one page. */
+/**
+ * Merges per-channel pages (each in seq order) and cuts the result to one page. `completeUpTo`:
+ * the seq up to which every channel's share is known (a store that fetched a bounded amount of a
+ * channel and cannot tell whether its page ended there); messages after it wait for the next page.
+ */
 export function mergePage(
   messages: StoredMessage[],
   sorted: boolean,
   limit: number,
   maxBytes: number,
+  completeUpTo = Number.POSITIVE_INFINITY,
 ): { messages: StoredMessage[]; more: boolean } {
   if (!sorted) messages.sort((a, b) => a.seq - b.seq);
-  const n = pageLength(messages, limit, maxBytes);
-  return n < messages.length ? { messages: messages.slice(0, n), more: true } : { messages, more: false };
+  let known = messages.length;
+  while (known > 0 && messages[known - 1]!.seq > completeUpTo) known--;
+  const n = pageLength(known < messages.length ? messages.slice(0, known) : messages, limit, maxBytes);
+  const more = n < messages.length || completeUpTo !== Number.POSITIVE_INFINITY;
+  return { messages: n < messages.length ? messages.slice(0, n) : messages, more };
 }
 
 /**
