@@ -33,17 +33,18 @@ function jqueryEntry() {
 
 function candidates() {
   const list = [
+    // The browser build: what `cometa/client` resolves to in a bundle for browsers.
     {
       name: 'cometa/client (whole)',
-      entry: 'src/client/index.ts',
-      contents: "export * from './src/client/index.ts';",
-      need: 'src/client/index.ts',
+      entry: 'src/client/browser.ts',
+      contents: "export * from './src/client/browser.ts';",
+      need: 'src/client/browser.ts',
     },
     {
       name: 'cometa/client request alone',
-      entry: 'src/client/request.ts',
-      contents: "export * from './src/client/request.ts';",
-      need: 'src/client/request.ts',
+      entry: 'src/client/browser.ts { request }',
+      contents: "export { request } from './src/client/browser.ts';",
+      need: 'src/client/browser.ts',
     },
     {
       name: 'axios',

@@ -83,6 +83,23 @@ export const badOption = (name: string, want: string): CometaError =>
 export const browserOnly = (what: string): CometaError =>
   new CometaError('ERR_BROWSER_ONLY', `${what} needs a browser`);
 
+/**
+ * @internal The `ERR_HTTP_STATUS` error of an answer. Its message names the server's error code
+ * and message when the body is an error body (`{"error":{"code","message"}}`), as the hub sends.
+ */
+export function httpError(
+  method: string,
+  url: string,
+  r: CometaErrorDetails & { status: number; statusText: string },
+): CometaError {
+  const e = (r.data as { error?: { code?: string; message?: string } } | null)?.error;
+  return new CometaError(
+    'ERR_HTTP_STATUS',
+    `HTTP ${r.status} ${r.statusText}${e?.code ? ` ${e.code}: ${e.message}` : ''} (${method} ${url})`,
+    r,
+  );
+}
+
 /** @internal A transport failure of the request described by `c` (its method and URL). */
 export const failure = (
   code: 'ERR_TIMEOUT' | 'ERR_ABORTED' | 'ERR_NETWORK',

@@ -1,7 +1,7 @@
-// The fetch transport, used where there is no XMLHttpRequest (Node, service workers). request.ts
-// loads it with a dynamic import, so bundlers put it in a chunk of its own that browsers never
-// download; hence it imports nothing at run time: it resolves with the parts of an XMLHttpRequest
-// that xhrResponse() reads (decoding and errors stay in shared code), or with a failure code.
+// The fetch transport of requests, used where there is no XMLHttpRequest (Node, service workers):
+// only the universal build (api-any.ts) imports it, so browser bundles never hold it. It resolves
+// with the parts of an XMLHttpRequest that xhrResponse() reads (decoding and errors stay in shared
+// code), or with a failure code.
 import type { RequestConfig } from './types.js';
 
 /** A finished fetch, shaped like the XMLHttpRequest fields that xhrResponse() reads. */

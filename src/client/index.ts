@@ -1,38 +1,14 @@
-// cometa/client: the browser client. Everything is a named export (tree-shakable); the IIFE bundle
-// dist/cometa.min.js exposes the same names on the global `cometa`.
-export type { ClientErrorCode, Envelope } from '../protocol/index.js';
-export type { CometaErrorDetails, HTTPError } from './errors.js';
+// cometa/client for every runtime (the `default` export condition, and cometa/client/universal):
+// the browser build's API, with requests on fetch where there is no XMLHttpRequest (Node, Deno,
+// Bun, service workers, SSR). Browsers get browser.ts through the `browser` condition, without
+// the fetch code.
+
+export { create, del, get, patch, post, put, request } from './api-any.js';
+export * from './browser.js';
 export {
-  CometaError,
-  isAbortError,
-  isCometaError,
-  isHTTPError,
-  isJSONPError,
-  isNetworkError,
-  isParseError,
-  isTimeoutError,
-} from './errors.js';
-export type { FormEntry } from './form.js';
-export { formData, formEntries, serialize } from './form.js';
-export type { JSONPOptions } from './jsonp.js';
-export { jsonp } from './jsonp.js';
-export { beacon, ping } from './ping.js';
-export { addURLParam, buildQuery } from './query.js';
-export type { Instance } from './request.js';
-export { create, del, get, patch, post, put, request } from './request.js';
-export { parseHeaders } from './response.js';
-export * from './subscribe/index.js';
-export type { SyncOptions } from './sync.js';
-export { requestSync } from './sync.js';
-export type {
-  CometaResponse,
-  HookResult,
-  Hooks,
-  Progress,
-  Query,
-  QueryValue,
-  RequestConfig,
-  RequestOptions,
-  ResponseType,
-  RetryOptions,
-} from './types.js';
+  longpollTransport,
+  sseTransport,
+  streamTransport,
+  subscribe,
+  websocketTransport,
+} from './subscribe/index.js';

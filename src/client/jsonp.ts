@@ -30,7 +30,7 @@ let seq = 0;
  * @example
  * const user = await jsonp('https://api.example.com/user', { query: { id: 7 }, timeout: 5000 });
  */
-export function jsonp<T = unknown>(url: string, options: JSONPOptions = {}): Promise<T> {
+export function jsonp<T = unknown>(url: string | URL, options: JSONPOptions = {}): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     if (typeof document !== 'object') throw browserOnly('jsonp');
     const { callbackParam = 'callback', timeout = 0, signal, nonce } = options;

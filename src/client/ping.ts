@@ -15,7 +15,7 @@ const inFlight = new Set<HTMLImageElement>();
  * Rejects with ERR_BROWSER_ONLY outside browsers.
  * @example ping('/track', { event: 'signup', plan: 'pro' });
  */
-export function ping(url: string, params?: Query): Promise<boolean> {
+export function ping(url: string | URL, params?: Query): Promise<boolean> {
   return new Promise((resolve) => {
     if (typeof Image !== 'function') throw browserOnly('ping');
     const img = new Image();
@@ -36,7 +36,7 @@ export function ping(url: string, params?: Query): Promise<boolean> {
  * @example window.addEventListener('pagehide', () => beacon('/analytics', { t: Date.now() }));
  */
 export async function beacon(
-  url: string,
+  url: string | URL,
   data?: Query | Blob | FormData | ArrayBuffer | ArrayBufferView | null,
 ): Promise<'beacon' | 'ping'> {
   const body = tag(data) === 'Object' ? new URLSearchParams(buildQuery(data as Query)) : data;

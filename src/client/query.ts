@@ -24,7 +24,8 @@ export function buildQuery(query: Query | null | undefined): string {
  * Appends an encoded query string to a URL: with `?` or `&` as needed, before any `#fragment`.
  * @example withQuery('/a?x=1#top', 'y=2') // '/a?x=1&y=2#top'
  */
-export function withQuery(url: string, query: string): string {
+export function withQuery(href: string | URL, query: string): string {
+  const url = `${href}`;
   if (!query) return url;
   const hash = url.indexOf('#');
   const base = hash < 0 ? url : url.slice(0, hash);
@@ -36,6 +37,6 @@ export function withQuery(url: string, query: string): string {
  * Adds one parameter to a URL, both name and value encoded with encodeURIComponent.
  * @example addURLParam('/search?q=x', 'page', 2) // '/search?q=x&page=2'
  */
-export function addURLParam(url: string, name: string, value: QueryValue): string {
+export function addURLParam(url: string | URL, name: string, value: QueryValue): string {
   return withQuery(url, buildQuery({ [name]: value }));
 }

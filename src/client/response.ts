@@ -1,6 +1,6 @@
 // Responses: headers parsed from getAllResponseHeaders() and bodies decoded per responseType,
 // shared by the XHR and fetch transports.
-import { CometaError } from './errors.js';
+import { CometaError, httpError } from './errors.js';
 import type { CometaResponse, RequestConfig } from './types.js';
 
 /**
@@ -21,7 +21,8 @@ export function parseHeaders(raw: string): Headers {
 export const kindOf = (c: RequestConfig, contentType: string): string =>
   c.responseType !== 'auto'
     ? c.responseType
-    : (/[/+](json|xml)\b/.exec(contentType.toLowerCase()) || [])[1] || 'text';
+    : // The subtype (or its +suffix) must end there: application/json-seq is not JSON.
+      (/[/+](json|xml)\s*(;|$)/.exec(contentType.toLowerCase()) || [])[1] || 'text';
 
 /** Parses JSON text; an empty body is `null` (as XHR's own `json` type gives). */
 export function parseJSON(text: string): unknown {
@@ -52,8 +53,5 @@ export function makeResponse(
 /** The ERR_HTTP_STATUS error for a response whose status failed validateStatus. */
 export function statusError(res: CometaResponse, c: RequestConfig): CometaError {
   // The error carries the response's fields (status, statusText, headers, data, url, xhr) too.
-  return new CometaError('ERR_HTTP_STATUS', `HTTP ${res.status} ${res.statusText} (${c.method} ${c.url})`, {
-    ...res,
-    response: res,
-  });
+  return httpError(c.method, c.url, { ...res, response: res });
 }

@@ -22,7 +22,7 @@ export type SyncOptions = Omit<
  * @example
  * const { data } = requestSync('/config.json');
  */
-export function requestSync<T = unknown>(url: string, options: SyncOptions = {}): CometaResponse<T> {
+export function requestSync<T = unknown>(url: string | URL, options: SyncOptions = {}): CometaResponse<T> {
   if (typeof XMLHttpRequest !== 'function') throw browserOnly('requestSync');
   validate(options);
   for (const k of ['signal', 'onUploadProgress', 'onDownloadProgress', 'hooks', 'retry'] as const) {
@@ -34,7 +34,7 @@ export function requestSync<T = unknown>(url: string, options: SyncOptions = {})
       throw badOption('responseType', 'auto|json|text|xml for requestSync on a window');
     }
   }
-  const c = toConfig(url, merge({}, options));
+  const c = toConfig(`${url}`, merge({}, options));
   const body = /^(GET|HEAD)$/.test(c.method) ? null : prepareBody(c.body, c.headers);
   const xhr = openXHR(c, false);
   try {

@@ -76,6 +76,26 @@ for (const transport of TRANSPORTS) {
       assert.equal(r.statuses.at(-1)?.reason, 'closed');
     });
 
+    it("ends with the hub's error code when refused for good (65 channels), and retries nothing", async () => {
+      const errors: unknown[] = [];
+      const many = Array.from({ length: 65 }, (_, k) => `${chan()}.${k}`);
+      const r = record(t.url, many, { transports: [transport], onError: (e) => errors.push(e) });
+      await waitFor(() => r.sub.state === 'failed', 10_000, 'failed');
+      await sleep(500);
+      assert.deepEqual(
+        r.statuses.map((s) => [s.state, s.reason]),
+        [
+          ['connecting', undefined],
+          ['failed', 'ERR_TOO_MANY_CHANNELS'],
+        ],
+      );
+      assert.equal(errors.length, 1);
+      assert.equal(r.statuses[1]!.error, errors[0]);
+      assert.match(String(errors[0]), /HTTP 400 Bad Request ERR_TOO_MANY_CHANNELS/);
+      r.sub.close(); // a no-op once failed
+      assert.equal(r.statuses.length, 2);
+    });
+
     it('resumes from its cursor when the hub drops the connection, with no loss and no duplicate', async () => {
       const c = chan();
       const r = record(t.url, [c], { transports: [transport], minDelay: 50 });
@@ -294,5 +314,35 @@ describe('subscribe() stream recycling and fallback', () => {
     assert.throws(() => subscribe('http://x', ['a'], { transports: ['pigeon' as SubscribeTransport] }), {
       code: 'ERR_BAD_OPTION',
     });
+  });
+
+  it('sends deleted events to onDeleted, never to onMessage, and closes on its AbortSignal', async () => {
+    const t = await startHub();
+    try {
+      const c = chan();
+      const deleted: Envelope[] = [];
+      const ac = new AbortController();
+      const r = record(t.url, [c], {
+        transports: ['websocket'],
+        signal: ac.signal,
+        onDeleted: (e) => deleted.push(e),
+      });
+      await r.opened();
+      const id = await publish(t.url, c, 'kept');
+      const res = await fetch(`${t.url}/pub/${c}`, { method: 'DELETE' });
+      assert.equal(res.status, 200);
+      await waitFor(() => deleted.length === 1, 10_000, 'deleted event');
+      assert.deepEqual(
+        r.messages.map((e) => e.id),
+        [id],
+      );
+      assert.deepEqual(deleted[0]!.data, { channel: c });
+      assert.equal(r.sub.cursor, id);
+      ac.abort();
+      assert.equal(r.sub.state, 'closed');
+      assert.equal(r.statuses.at(-1)?.reason, 'aborted');
+    } finally {
+      await t.close();
+    }
   });
 });

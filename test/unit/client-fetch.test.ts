@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
+  addURLParam,
   beacon,
   type CometaError,
   create,
@@ -16,6 +17,7 @@ import {
   requestSync,
 } from '../../src/client/index.js';
 import { type AjaxServer, startAjaxServer } from '../helpers/ajax-server.js';
+import { startHub } from '../helpers/hub.js';
 
 let server: AjaxServer;
 let O: string;
@@ -54,6 +56,16 @@ test('Node: GET with query and headers, JSON decoded, xhr null, case-insensitive
   assert.equal(res.data.url, '/echo?a=x%20y&b=1&b=2');
   assert.equal(res.data.headers['x-test'], 't');
   assert.equal(res.headers.get('Content-Type'), 'application/json');
+});
+
+test('Node: URL objects work wherever a URL is taken', async () => {
+  const res = await request<Echo>(new URL(`${O}/echo?a=1`), { query: { b: 2 } });
+  assert.equal(res.data.url, '/echo?a=1&b=2');
+  assert.equal((await post<Echo>(new URL(`${O}/echo`), 'x')).data.method, 'POST');
+  assert.equal(
+    addURLParam(new URL('https://x.example/s?q=1#top'), 'page', 2),
+    'https://x.example/s?q=1&page=2#top',
+  );
 });
 
 test('Node: bodies (JSON object, string, URLSearchParams) and create() defaults', async () => {
@@ -103,6 +115,37 @@ test('Node: ERR_HTTP_STATUS with status, headers, body; 304 resolves', async () 
   assert.equal(e.headers.get('content-type'), 'application/json');
   const res = await get(`${O}/etag`, { headers: { 'If-None-Match': '"v1"' } });
   assert.equal(res.status, 304);
+});
+
+test("Node: ERR_HTTP_STATUS's message names the server's error code and message when the body has them", async () => {
+  const t = await startHub();
+  try {
+    const e = await failure(get(`${t.url}/sub/a?since=null&mode=poll`));
+    assert.ok(isHTTPError<{ error: { code: string } }>(e));
+    assert.equal(e.data.error.code, 'ERR_BAD_CURSOR');
+    assert.match(
+      e.message,
+      /^cometa: HTTP 400 Bad Request ERR_BAD_CURSOR: .+ \(GET http:\/\/.+\/sub\/a\?since=null&mode=poll\)$/,
+    );
+  } finally {
+    await t.close();
+  }
+  // A body without a code: the status alone.
+  const plain = await failure(get(`${O}/status?code=503`));
+  assert.equal(plain.message, `cometa: HTTP 503 Service Unavailable (GET ${O}/status?code=503)`);
+});
+
+test('Node: auto decodes application/json and +json types as JSON, not application/json-seq', async () => {
+  const body = encodeURIComponent('{"a":1}');
+  const as = async (type: string) =>
+    (await get(`${O}/text?type=${encodeURIComponent(type)}&body=${body}`)).data;
+  assert.deepEqual(await as('application/json'), { a: 1 });
+  assert.deepEqual(await as('application/json; charset=utf-8'), { a: 1 });
+  assert.deepEqual(await as('application/problem+json'), { a: 1 });
+  assert.deepEqual(await as('application/vnd.api+json;charset=utf-8'), { a: 1 });
+  assert.equal(await as('application/json-seq'), '{"a":1}');
+  assert.equal(await as('application/jsonlines'), '{"a":1}');
+  assert.equal(await as('text/x-json-like'), '{"a":1}');
 });
 
 test('Node: ERR_PARSE, ERR_TIMEOUT (also while reading the body), ERR_ABORTED, ERR_NETWORK', async () => {

@@ -1,17 +1,16 @@
-// Server-Sent Events: EventSource in browsers, a fetch stream and the shared parser elsewhere.
+// Server-Sent Events with the browser's EventSource; without one (a service worker) it fails at
+// once and the subscription falls back. sse-fetch.ts adds a fetch stream for Node and the like.
 // `uniform=1` makes every envelope event `message`: the client cannot know every event name.
-import { SseParser } from '../../protocol/framing.js';
-import { fetchStream } from './fetch-stream.js';
 import type { Connect } from './types.js';
 
 export const sse: Connect = (url, s) => {
-  const u = url('uniform=1');
-  if (typeof EventSource === 'function') {
-    const es = new EventSource(u);
-    es.onmessage = (e) => s.f(JSON.parse(e.data));
-    // EventSource would reconnect by itself; the subscription does it (backoff, fallback, cursor).
-    es.onerror = s.x;
-    return () => es.close();
+  if (typeof EventSource !== 'function') {
+    setTimeout(s.x);
+    return () => {};
   }
-  return fetchStream(u, { accept: 'text/event-stream' }, new SseParser((e) => s.f(JSON.parse(e.data))), s);
+  const es = new EventSource(url('uniform=1'));
+  es.onmessage = (e) => s.f(JSON.parse(e.data));
+  // EventSource would reconnect by itself; the subscription does it (backoff, fallback, cursor).
+  es.onerror = s.x;
+  return () => es.close();
 };

@@ -1,14 +1,16 @@
 // XHR streaming (the chapter's technique): NDJSON read from responseText at readyState 3 as it
 // grows. The hub ends the stream after streamMaxBytes (`close` reason `recycle`), so responseText
-// never grows without bound. Without XMLHttpRequest (Node) the same stream is read with fetch.
+// never grows without bound. Without XMLHttpRequest it fails at once (the subscription falls
+// back); stream-fetch.ts reads the same stream with fetch for Node and the like.
 import { NdjsonParser } from '../../protocol/framing.js';
-import { fetchStream } from './fetch-stream.js';
 import type { Connect } from './types.js';
 
 export const stream: Connect = (url, s) => {
-  const u = url('transport=stream');
+  if (typeof XMLHttpRequest !== 'function') {
+    setTimeout(s.x);
+    return () => {};
+  }
   const parser = new NdjsonParser(s.f as (v: unknown) => void);
-  if (typeof XMLHttpRequest !== 'function') return fetchStream(u, {}, parser, s);
   const x = new XMLHttpRequest();
   let seen = 0;
   x.onreadystatechange = () => {
@@ -20,7 +22,7 @@ export const stream: Connect = (url, s) => {
     }
     if (x.readyState === 4) s.x();
   };
-  x.open('GET', u);
+  x.open('GET', url('transport=stream'));
   x.send();
   return () => {
     x.onreadystatechange = null;

@@ -1,5 +1,6 @@
-// The one interface every subscribe transport implements; transports are looked up by name.
-import type { Envelope } from '../../protocol/envelope.js';
+// The one interface every subscribe transport implements, and the public types of subscribe().
+import type { Envelope, GapData } from '../../protocol/envelope.js';
+import type { CometaError } from '../errors.js';
 
 /** The subscribe transports, in the default order of preference. */
 export type SubscribeTransport = 'websocket' | 'sse' | 'stream' | 'longpoll' | 'jsonp';
@@ -7,8 +8,8 @@ export type SubscribeTransport = 'websocket' | 'sse' | 'stream' | 'longpoll' | '
 /** Where a transport reports what it reads. */
 export interface Sink {
   /**
-   * One parsed frame: an envelope (has `channel`), a control frame (`open`/`close`) or, from
-   * polls, `{cursor}` after each answer. The first frame of any kind proves the transport works.
+   * One parsed frame: an envelope (has `channel`), a control frame (the start frame, `close`) or,
+   * from polls, `{cursor}` after each answer. The first frame of any kind proves the transport works.
    */
   f(frame: Frame): void;
   /** The connection ended (error, hub close, network); the subscription decides what next. */
@@ -22,7 +23,11 @@ export type Frame = Partial<Envelope> & { cursor?: string; reason?: string };
 export type UrlFor = (q: string) => string;
 
 /** Opens one connection; returns the function that closes it (after which the sink is ignored). */
-export type Connect = (url: UrlFor, sink: Sink, options: SubscribeOptions) => () => void;
+export type Connect = (
+  url: UrlFor,
+  sink: Sink,
+  options: { WebSocket?: WebSocketLike | undefined },
+) => () => void;
 
 /** The WebSocket constructor shape the client needs (browsers' own, Node 22's global, or `ws`). */
 export type WebSocketLike = new (
@@ -34,40 +39,63 @@ export type WebSocketLike = new (
   close(): void;
 };
 
-/** A subscription's state, as `status` events report it. */
-export type SubscriptionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+/**
+ * A subscription's state, as `status` events report it: `connecting` → `open` ⇄ `reconnecting`,
+ * ending in `closed` (by you, an abort, or the hub's `auth` close) or `failed` (the hub refused the
+ * subscription for good, e.g. a malformed cursor, too many channels, 401/403).
+ */
+export type SubscriptionState = 'connecting' | 'open' | 'reconnecting' | 'closed' | 'failed';
 
 /** A `status` event. */
 export interface SubscriptionStatus {
   state: SubscriptionState;
-  /** The transport in use (or about to be tried). */
+  /** The transport in use, or the one about to be tried. */
   transport: SubscribeTransport | undefined;
-  /** Why: the hub's close reason (`shutdown`, `kicked`, `auth`…), `failed` (a transport never opened), `closed` (by you). */
+  /** The transport whose connection failed or ended, when one did. */
+  failed?: SubscribeTransport;
+  /**
+   * Why: the hub's close reason (`shutdown`, `kicked`, `auth`…); `network` (a working connection
+   * ended); `failed` (a transport could not open while the hub answers: the next one is tried);
+   * `down` (the hub does not answer at all: retried with backoff, no fallback); `busy` (the hub
+   * answered 5xx, 408 or 429); `aborted` (the `signal`); `closed` (by you); for `failed`, the hub's
+   * error code (`ERR_BAD_CURSOR`…, or `ERR_HTTP_STATUS` when the answer had none).
+   */
   reason?: string;
+  /** The error that ended the subscription (state `failed`). */
+  error?: CometaError;
 }
 
-/** Options of {@link subscribe}. */
-export interface SubscribeOptions {
+/** A published message: it always has an id (the cursor after it). */
+export type Message<T = unknown> = Envelope<T> & { id: string };
+
+/** Options of {@link subscribe}; `T` is the type of the messages' `data`. */
+export interface SubscribeOptions<T = unknown> {
   /** Transports to try, best first. @default ['websocket','sse','stream','longpoll','jsonp'] */
-  transports?: SubscribeTransport[];
-  /** Resume after this cursor (a message id you stored). @default undefined (new messages only) */
-  since?: string;
+  transports?: readonly SubscribeTransport[] | undefined;
+  /** Resume after this cursor (a message id or `sub.cursor` you stored). @default undefined (new messages only) */
+  since?: string | null | undefined;
   /** Start with the last N messages of each channel (ignored when `since` is set). @default undefined */
-  last?: number;
+  last?: number | undefined;
   /** Milliseconds a transport has to deliver its first frame before the next one is tried. @default 4000 */
-  openTimeout?: number;
+  openTimeout?: number | undefined;
   /** First reconnect delay in ms; doubles per failed attempt, with jitter. @default 250 */
-  minDelay?: number;
+  minDelay?: number | undefined;
   /** Largest reconnect delay in ms. @default 15000 */
-  maxDelay?: number;
+  maxDelay?: number | undefined;
   /** After this many ms on a fallback transport, try the better ones again. @default 120000 */
-  retryBetterAfter?: number;
+  retryBetterAfter?: number | undefined;
+  /** Closes the subscription (status `closed`, reason `aborted`) when it aborts. @default undefined */
+  signal?: AbortSignal | undefined;
   /** WebSocket constructor, e.g. `WebSocket` from the `ws` package in Node 20. @default globalThis.WebSocket */
-  WebSocket?: WebSocketLike;
-  /** Called for every message (and `deleted` event). */
-  onMessage?: (e: Envelope) => void;
-  /** Called when messages were lost (history trimmed or the hub lost it): `data` is a GapData. */
-  onGap?: (e: Envelope) => void;
+  WebSocket?: WebSocketLike | undefined;
+  /** Called for every published message. */
+  onMessage?: ((e: Message<T>) => void) | undefined;
+  /** Called when messages were lost (history trimmed or the hub lost it). */
+  onGap?: ((e: Envelope<GapData>) => void) | undefined;
+  /** Called when a channel's history was deleted (`DELETE /pub/{channel}`); `data` is `{channel}`. */
+  onDeleted?: ((e: Envelope<{ channel: string }>) => void) | undefined;
   /** Called on every state change. */
-  onStatus?: (s: SubscriptionStatus) => void;
+  onStatus?: ((s: SubscriptionStatus) => void) | undefined;
+  /** Called once when the hub refuses the subscription for good (then state `failed`). */
+  onError?: ((e: CometaError) => void) | undefined;
 }
