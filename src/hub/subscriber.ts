@@ -44,15 +44,34 @@ export abstract class Subscriber {
     if (frame.seq !== 0) {
       if (frame.seq <= this.lastSeq) return;
       if (this.pending !== null) {
-        this.pending.push(frame);
+        this.#hold(this.pending, frame);
         return;
       }
       this.lastSeq = frame.seq;
     } else if (this.pending !== null) {
-      this.pending.push(frame);
+      this.#hold(this.pending, frame);
       return;
     }
     this.send(frame);
+  }
+
+  /** Envelope characters waiting in `pending`. */
+  #pendingChars = 0;
+
+  /**
+   * Keeps a live frame until the replay is written. A stream whose peer does not read its replay
+   * waits for it (drain.ts) while live messages pile up here: past `maxBufferedBytes` of them it is
+   * dropped as a slow consumer, like a stream whose socket holds that much (it resumes from its
+   * cursor).
+   */
+  #hold(pending: Frame[], frame: Frame): void {
+    pending.push(frame);
+    this.#pendingChars += frame.json.length;
+    if (this.streaming && this.#pendingChars > this.hub.options.limits.maxBufferedBytes) {
+      this.hub.stats.slowConsumerDrops++;
+      this.hub.stats.slowConsumerBytes += this.#pendingChars;
+      this.end('slow-consumer');
+    }
   }
 
   /**

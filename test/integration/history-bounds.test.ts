@@ -125,6 +125,21 @@ describe('history bounded in bytes', () => {
     assert.ok(socket.destroyed || socket.readableEnded, 'the hub closed the connection');
     socket.destroy();
   });
+
+  it('drops a stream that does not read its replay once live messages pile up behind it', async () => {
+    const drops = t.hub.core.stats.slowConsumerDrops;
+    const socket = connect(t.port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.pause(); // never reads: the replay waits for it (at most 30 s)
+    await new Promise<void>((r) => socket.on('connect', () => r()));
+    socket.write(`GET /sub/huge?transport=sse&since=${start} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(t.hub.core.stats.slowConsumerDrops, drops, 'still waiting for the peer');
+    // 10 x 64 KB live while it waits: more than maxBufferedBytes held for it.
+    for (let i = 100; i < 110; i++) await t.hub.publish('huge', { i, pad: KB64 });
+    await waitFor(() => t.hub.core.stats.slowConsumerDrops > drops, 5000, 'a slow-consumer drop');
+    socket.destroy();
+  });
 });
 
 /** Reads an SSE stream slowly (64 KB at a time, paced) until `n` message ids arrived. */
