@@ -157,9 +157,25 @@ const CONTENT_TYPES = [
   `text/plain\r\n${MARKER}: yes`,
 ];
 
+/** JSON nested `depth` deep, as arrays or objects (past limits.maxJsonDepth: 400 before parsing). */
+function nestedJson(r: Gen, depth: number): string {
+  return chance(r, 0.5)
+    ? `${'['.repeat(depth)}1${']'.repeat(depth)}`
+    : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+}
+
 function body(r: Gen, type: string): Buffer {
-  const kind = Math.floor(r() * 9);
+  const kind = Math.floor(r() * 11);
   switch (kind) {
+    case 9:
+      return Buffer.from(nestedJson(r, 40 + Math.floor(r() * 5000)));
+    case 10:
+      // Past limits.maxFields (urlencoded) or, as multipart, past it in parts.
+      return type.startsWith('multipart')
+        ? Buffer.from(
+            `${'--ZZ\r\nContent-Disposition: form-data; name="f"\r\n\r\nv\r\n'.repeat(1100)}--ZZ--\r\n`,
+          )
+        : Buffer.from('a=1&'.repeat(1000 + Math.floor(r() * 2000)));
     case 0:
       return Buffer.from(JSON.stringify({ n: r(), s: pick(r, INJECT), a: [1, 2, { b: null }] }));
     case 1:
@@ -475,6 +491,10 @@ async function fuzzWebSocket(opts: FuzzOptions, r: Gen, report: FuzzReport): Pro
         );
       else if (kind === 8 && chance(r, 0.05))
         ws.send('x'.repeat(200_000)); // over maxPayload: closed with 1009
+      else if (kind === 8 && chance(r, 0.3))
+        ws.send(
+          `{"type":"publish","id":${id},"channel":"ws.deep","data":${nestedJson(r, 40 + Math.floor(r() * 5000))}}`,
+        );
       else
         ws.send(JSON.stringify({ type: 'publish', id, channel: `ws.${segment(r)}`, data: pick(r, INJECT) }));
       sent++;

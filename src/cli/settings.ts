@@ -185,6 +185,22 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Largest publish body, bytes',
   },
   {
+    path: 'limits.maxJsonDepth',
+    env: 'COMETA_MAX_JSON_DEPTH',
+    flag: 'max-json-depth',
+    kind: 'int',
+    def: '64',
+    doc: 'Deepest nesting of arrays/objects in a published JSON value (deeper: 400)',
+  },
+  {
+    path: 'limits.maxFields',
+    env: 'COMETA_MAX_FIELDS',
+    flag: 'max-fields',
+    kind: 'int',
+    def: '1000',
+    doc: 'Most fields/parts of a form publish body (more: 413)',
+  },
+  {
     path: 'limits.maxChannelsPerSubscription',
     env: 'COMETA_MAX_CHANNELS',
     flag: 'max-channels',
@@ -303,6 +319,14 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'string',
     def: 'no check',
     doc: 'Required JWT aud',
+  },
+  {
+    path: 'auth.requireExp',
+    env: 'COMETA_AUTH_REQUIRE_EXP',
+    flag: 'auth-require-exp',
+    kind: 'bool',
+    def: 'true',
+    doc: 'Refuse JWTs without exp (--no-auth-require-exp accepts them)',
   },
   {
     path: 'websocket.maxPayload',

@@ -7,7 +7,7 @@ import { formatCursor } from '../protocol/cursor.js';
 import { DEFAULT_EVENT, isPublishableEvent } from '../protocol/envelope.js';
 import { HubCore } from './core.js';
 import { DemoFeed } from './demo-feed.js';
-import { type AuthorizeHook, setAuthorizeHook } from './http/auth.js';
+import { type AuthorizeHook, type AuthorizeHookOptions, setAuthorizeHook } from './http/auth.js';
 import { destroyDetached } from './http/detach.js';
 import { FastLane } from './http/fast-lane.js';
 import { answerClientError, answerConnect } from './http/limits.js';
@@ -176,12 +176,14 @@ export class Hub {
    * Installs the app's own access decision for channels that are not public (docs/security.md).
    * The hook replaces the token's grants (it sees them as `ctx.granted`); false refuses with 403
    * (401 when `options.auth` is set and no token came); a throwing hook refuses. `null` removes it.
+   * A yes for a request carrying an ambient credential (any Cookie header by default; see
+   * `options.ambient`) gets the CSRF defences: the hook may be reading the app's session cookie.
    * @example
    * hub.authorize(async ({ action, channel, claims }) =>
    *   action === 'subscribe' && channel === `user.${claims?.sub}`);
    */
-  authorize(hook: AuthorizeHook | null): this {
-    setAuthorizeHook(this.core, hook);
+  authorize(hook: AuthorizeHook | null, options?: AuthorizeHookOptions): this {
+    setAuthorizeHook(this.core, hook, options);
     return this;
   }
 

@@ -4,7 +4,13 @@
  */
 export * from '../protocol/index.js';
 export type { AuthOptions, JwtAlgorithm } from './auth/config.js';
-export type { AuthAction, AuthorizeContext, AuthorizeHook, Credentials } from './http/auth.js';
+export type {
+  AuthAction,
+  AuthorizeContext,
+  AuthorizeHook,
+  AuthorizeHookOptions,
+  Credentials,
+} from './http/auth.js';
 export { HubError, isHubError } from './http/respond.js';
 export { type ChannelInfo, createHub, Hub } from './hub.js';
 export type {

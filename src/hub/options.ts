@@ -30,6 +30,19 @@ export interface CorsOptions {
 export interface LimitOptions {
   /** Largest publish body in bytes. @default 1048576 */
   maxBodyBytes?: number;
+  /**
+   * Deepest nesting of arrays and objects in a published JSON value (HTTP bodies of every type that
+   * yields JSON, JSONP and ping `format=json`, WebSocket `publish` frames). Deeper is refused with
+   * 400 `ERR_JSON_TOO_DEEP` before it is parsed, so nothing is stored that an answer could not
+   * serialize. @default 64
+   */
+  maxJsonDepth?: number;
+  /**
+   * Most fields of an urlencoded body, or parts of a multipart one (also `?format=form`); more is
+   * refused with 413 `ERR_TOO_MANY_FIELDS` before it is parsed, so a publish's CPU is bounded.
+   * @default 1000
+   */
+  maxFields?: number;
   /** Most channels on one subscription. @default 64 */
   maxChannelsPerSubscription?: number;
   /** Bytes a connection may have queued unsent before it is dropped as a slow consumer. @default 1048576 */
@@ -381,6 +394,8 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
   const l = o.limits ?? {};
   const limits = Object.freeze({
     maxBodyBytes: int('limits.maxBodyBytes', l.maxBodyBytes, 1 << 20, 1),
+    maxJsonDepth: int('limits.maxJsonDepth', l.maxJsonDepth, 64, 1, 1000),
+    maxFields: int('limits.maxFields', l.maxFields, 1000, 1, 1_000_000),
     maxChannelsPerSubscription: int(
       'limits.maxChannelsPerSubscription',
       l.maxChannelsPerSubscription,

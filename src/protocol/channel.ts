@@ -26,22 +26,37 @@ export function compilePattern(pattern: string): (channel: string) => boolean {
   if (!isChannelPattern(pattern)) throw new TypeError(`invalid channel pattern: ${JSON.stringify(pattern)}`);
   if (!pattern.includes('*')) return (c) => c === pattern;
   const segs = pattern.split('.');
-  return (c) => matchSegments(segs, 0, c.split('.'), 0);
+  return (c) => matchSegments(segs, c.split('.'));
 }
 
-function matchSegments(p: string[], pi: number, c: string[], ci: number): boolean {
-  while (pi < p.length) {
+/**
+ * Glob matching over segments, with `**` as the star. Greedy with one backtrack point, the last
+ * `**` seen: when the segments after it fail, that `**` swallows one more channel segment and the
+ * rest is tried again. An earlier `**` never needs revisiting (whatever a later one can reach, it
+ * reaches from any earlier split too), so the work is at most pattern segments x channel segments
+ * (about 100 x 100 at the longest names), never the exponential search of trying every split of
+ * every `**` (a grant like `**.**.**.**.**.**.**.**.**.x` took seconds per check that way).
+ */
+function matchSegments(p: readonly string[], c: readonly string[]): boolean {
+  let pi = 0;
+  let ci = 0;
+  let star = -1;
+  let resume = 0;
+  while (ci < c.length) {
     const s = p[pi];
     if (s === '**') {
-      // `**` may swallow zero or more segments: try every split point.
-      for (let k = ci; k <= c.length; k++) if (matchSegments(p, pi + 1, c, k)) return true;
-      return false;
-    }
-    if (ci >= c.length || (s !== '*' && s !== c[ci])) return false;
-    pi++;
-    ci++;
+      star = pi++;
+      resume = ci;
+    } else if (s !== undefined && (s === '*' || s === c[ci])) {
+      pi++;
+      ci++;
+    } else if (star !== -1) {
+      pi = star + 1;
+      ci = ++resume;
+    } else return false;
   }
-  return ci === c.length;
+  while (p[pi] === '**') pi++;
+  return pi === p.length;
 }
 
 /**

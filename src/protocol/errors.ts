@@ -24,6 +24,11 @@ export const ERROR_CODES = {
     side: 'hub',
     text: 'The request body cannot be parsed as its Content-Type says.',
   },
+  ERR_JSON_TOO_DEEP: {
+    status: 400,
+    side: 'hub',
+    text: 'A JSON body or WebSocket frame nests arrays and objects deeper than `limits.maxJsonDepth`; nothing was published.',
+  },
   ERR_BAD_FRAME: {
     status: 400,
     side: 'hub',
@@ -56,6 +61,11 @@ export const ERROR_CODES = {
     status: 413,
     side: 'hub',
     text: 'The request body is larger than `limits.maxBodyBytes`.',
+  },
+  ERR_TOO_MANY_FIELDS: {
+    status: 413,
+    side: 'hub',
+    text: 'A form body has more fields or parts than `limits.maxFields`; nothing was published.',
   },
   ERR_HEADERS_TOO_LARGE: { status: 431, side: 'hub', text: 'The request headers are larger than allowed.' },
   ERR_BAD_REQUEST: {

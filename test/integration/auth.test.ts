@@ -143,6 +143,8 @@ describe('JWT channel auth (HS256 secret)', () => {
       ],
       [await tok({ cometa: { subscribe: 'scores.*' } }), 'cometa.subscribe'],
       [await tok({ cometa: { subscribe: ['bad..pattern'] } }), 'cometa.subscribe'],
+      // No exp: valid forever, unless options.auth.requireExp is false.
+      [await hs(grants(['**']), { iss: 'https://app.example', aud: 'cometa' }), 'no expiry'],
     ];
     for (const [token, why] of cases) {
       const r = await call(`${t.url}/sub/scores.nba?mode=poll`, {
@@ -363,10 +365,14 @@ describe('keys: RS256 PEM, ES256 JWK, JWKS file; algorithm confusion', () => {
     const pem = await exportSPKI(publicKey);
     const t = await startHub({ auth: { key: pem } });
     try {
-      const good = await new SignJWT(grants(['a.*'])).setProtectedHeader({ alg: 'RS256' }).sign(privateKey);
+      const good = await new SignJWT(grants(['a.*']))
+        .setProtectedHeader({ alg: 'RS256' })
+        .setExpirationTime('1h')
+        .sign(privateKey);
       assert.equal((await call(`${t.url}/sub/a.b?mode=poll&token=${good}`)).status, 200);
       const confused = await new SignJWT(grants(['a.*']))
         .setProtectedHeader({ alg: 'HS256' })
+        .setExpirationTime('1h')
         .sign(new TextEncoder().encode(pem));
       const r = await call(`${t.url}/sub/a.b?mode=poll&token=${confused}`);
       assert.equal(r.status, 401);
@@ -379,7 +385,10 @@ describe('keys: RS256 PEM, ES256 JWK, JWKS file; algorithm confusion', () => {
     const a = await generateKeyPair('ES256');
     const t = await startHub({ auth: { key: await exportJWK(a.publicKey) } });
     try {
-      const good = await new SignJWT(grants(['a.*'])).setProtectedHeader({ alg: 'ES256' }).sign(a.privateKey);
+      const good = await new SignJWT(grants(['a.*']))
+        .setProtectedHeader({ alg: 'ES256' })
+        .setExpirationTime('1h')
+        .sign(a.privateKey);
       assert.equal((await call(`${t.url}/sub/a.b?mode=poll&token=${good}`)).status, 200);
     } finally {
       await t.close();
@@ -393,9 +402,11 @@ describe('keys: RS256 PEM, ES256 JWK, JWKS file; algorithm confusion', () => {
     try {
       const t1 = await new SignJWT(grants(['a.*']))
         .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setExpirationTime('1h')
         .sign(a.privateKey);
       const tk2 = await new SignJWT(grants(['a.*']))
         .setProtectedHeader({ alg: 'RS256', kid: 'k2' })
+        .setExpirationTime('1h')
         .sign(b.privateKey);
       assert.equal((await call(`${t2.url}/sub/a.b?mode=poll&token=${t1}`)).status, 200);
       assert.equal((await call(`${t2.url}/sub/a.b?mode=poll&token=${tk2}`)).status, 401);
@@ -407,6 +418,25 @@ describe('keys: RS256 PEM, ES256 JWK, JWKS file; algorithm confusion', () => {
     } finally {
       await t2.close();
     }
+  });
+
+  it('accepts a token without exp only when options.auth.requireExp is false', async () => {
+    const forever = await new SignJWT(grants(['a.*'])).setProtectedHeader({ alg: 'HS256' }).sign(secretKey);
+    const strict = await startHub({ auth: { key: SECRET } });
+    const lax = await startHub({ auth: { key: SECRET, requireExp: false } });
+    try {
+      const r = await call(`${strict.url}/sub/a.b?mode=poll&token=${forever}`);
+      assert.equal(r.status, 401);
+      assert.match(r.headers.get('www-authenticate') ?? '', /no expiry/);
+      assert.equal((await call(`${lax.url}/sub/a.b?mode=poll&token=${forever}`)).status, 200);
+    } finally {
+      await strict.close();
+      await lax.close();
+    }
+    assert.throws(
+      () => createHub({ logger: false, auth: { key: SECRET, requireExp: 'no' as never } }),
+      /options\.auth\.requireExp must be a boolean/,
+    );
   });
 
   it('validates options.auth at construction, naming the option', () => {
@@ -449,7 +479,7 @@ describe('CSRF when CORS allows any origin to read', () => {
   it("does not let cors.origins '*' mean any page may write with the cookie; same-origin pages may", async () => {
     const t = await startHub({ auth: { key: SECRET } });
     try {
-      const cookie = `cometa_token=${await hs(grants([], ['c.*']))}`;
+      const cookie = `cometa_token=${await hs(grants([], ['c.*']), { exp: '1h' })}`;
       const evil = await call(`${t.url}/pub/c.x`, {
         method: 'POST',
         headers: { cookie, origin: 'https://evil.example', 'x-cometa': '1' },
@@ -483,6 +513,7 @@ describe('hub.authorize(hook)', () => {
       });
       const token = await new SignJWT({ sub: 'u1', ...grants(['scores.*']) })
         .setProtectedHeader({ alg: 'HS256' })
+        .setExpirationTime('1h')
         .sign(secretKey);
       const h = { authorization: `Bearer ${token}` };
       assert.equal((await call(`${t.url}/sub/user.u1?mode=poll`, { headers: h })).status, 200);
@@ -527,6 +558,7 @@ describe('limits', () => {
     try {
       const token = await new SignJWT({ sub: 'u1', ...grants([], ['c.*']) })
         .setProtectedHeader({ alg: 'HS256' })
+        .setExpirationTime('1h')
         .sign(secretKey);
       const statuses: number[] = [];
       let retry: string | null = null;

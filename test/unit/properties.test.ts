@@ -12,6 +12,7 @@ import { resolveAuth } from '../../src/hub/auth/config.js';
 import { granted, parseGrants, TokenError, TokenVerifier } from '../../src/hub/auth/token.js';
 import { Frame } from '../../src/hub/frame.js';
 import { parsePublishBody } from '../../src/hub/http/body.js';
+import { jsonTooDeep } from '../../src/hub/http/body-bounds.js';
 import { isHubError } from '../../src/hub/http/respond.js';
 import { parseSubscribe } from '../../src/hub/http/subscribe.js';
 import { resolveOptions } from '../../src/hub/options.js';
@@ -27,6 +28,8 @@ import { formatCursor, parseCursor } from '../../src/protocol/cursor.js';
 import { NdjsonParser, SseParser } from '../../src/protocol/framing.js';
 
 const RUNS = { numRuns: 400 };
+/** The hub's default body bounds (limits.maxJsonDepth, limits.maxFields). */
+const BOUNDS = resolveOptions({ store: 'memory' }).limits;
 const SEG_CHARS = 'abcXYZ019_~:-'.split('');
 const segment = fc.string({ unit: fc.constantFrom(...SEG_CHARS), minLength: 1, maxLength: 6 });
 const channel = fc.array(segment, { minLength: 1, maxLength: 5 }).map((s) => s.join('.'));
@@ -257,7 +260,7 @@ describe('publish bodies', () => {
     await fc.assert(
       fc.asyncProperty(fields, async (pairs) => {
         const body = Buffer.from(new URLSearchParams(pairs).toString());
-        const got = await parsePublishBody(body, 'application/x-www-form-urlencoded', null);
+        const got = await parsePublishBody(body, 'application/x-www-form-urlencoded', null, BOUNDS);
         assert.deepEqual(got, expected(pairs));
         assert.equal(Object.getPrototypeOf(got), Object.prototype);
         assert.equal(({} as Record<string, unknown>).polluted, undefined);
@@ -282,7 +285,7 @@ describe('publish bodies', () => {
         for (const [k, v] of pairs) form.append(k, v);
         const r = new Response(form);
         const body = Buffer.from(await r.arrayBuffer());
-        const got = await parsePublishBody(body, r.headers.get('content-type') ?? undefined, null);
+        const got = await parsePublishBody(body, r.headers.get('content-type') ?? undefined, null, BOUNDS);
         assert.deepEqual(got, expected(pairs));
       }),
       { numRuns: 200 },
@@ -310,13 +313,45 @@ describe('publish bodies', () => {
     await fc.assert(
       fc.asyncProperty(bytes, type, fc.constantFrom(null, 'json', 'form', 'xml'), async (b, t, format) => {
         try {
-          await parsePublishBody(b, t === '' ? undefined : t, format);
+          await parsePublishBody(b, t === '' ? undefined : t, format, BOUNDS);
         } catch (err) {
           assert.ok(isHubError(err), String(err));
           assert.ok(err.status >= 400 && err.status < 500);
         }
       }),
       { numRuns: 1500 },
+    );
+  });
+
+  it('the JSON depth scan agrees with the depth of the parsed value, for any JSON text', () => {
+    const depthOf = (v: unknown): number =>
+      typeof v === 'object' && v !== null
+        ? 1 + Math.max(0, ...Object.values(v as Record<string, unknown>).map(depthOf))
+        : 0;
+    // Strings full of brackets, quotes and backslashes, which the scan must skip.
+    const tricky = fc.string({ unit: fc.constantFrom(...'[]{}"\\ab'.split('')), maxLength: 8 });
+    // Long ones too: past the first bytes the scan switches to indexOf and counts backslashes.
+    const long = fc.string({
+      unit: fc.constantFrom(...'[]{}"\\ab'.split('')),
+      minLength: 100,
+      maxLength: 400,
+    });
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: 'small' },
+        tricky,
+        long,
+        fc.integer(),
+        fc.array(tie('node'), { maxLength: 3 }),
+        fc.dictionary(tricky, tie('node'), { maxKeys: 3 }),
+      ),
+    })).node;
+    fc.assert(
+      fc.property(value, fc.integer({ min: 1, max: 6 }), fc.boolean(), (v, max, spaced) => {
+        const text = JSON.stringify(v, null, spaced ? 1 : undefined);
+        assert.equal(jsonTooDeep(Buffer.from(text), max), depthOf(v) > max, text);
+      }),
+      { numRuns: 2000 },
     );
   });
 });

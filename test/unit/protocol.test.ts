@@ -69,6 +69,26 @@ describe('channel names', () => {
     assert.ok(isChannelPattern('a.**.b') && !isChannelPattern('a.b*') && !isChannelPattern('a..b'));
     assert.throws(() => compilePattern('a.b*'), /pattern/);
   });
+
+  it('matches adversarial ** patterns in bounded time (no search over every split)', () => {
+    // The three refusals took 1.7-3.6 s each (on a busy 2-core machine) when every `**` tried every
+    // split point; a token's grants are checked on every request, with a channel name the client picks.
+    const a = (n: number) => Array(n).fill('a').join('.');
+    const cases: Array<[string, string, boolean]> = [
+      [`${Array(9).fill('**').join('.')}.x`, a(30), false],
+      [`${Array(8).fill('**.a').join('.')}.x`, a(40), false],
+      [`${Array(8).fill('**.*').join('.')}.x`, a(36), false],
+      [`**.a.${Array(30).fill('**').join('.')}.b`, `${a(60)}.b`, true],
+      [`${Array(39).fill('*.**').join('.')}.b`, `${a(99)}.b`, true],
+    ];
+    const started = performance.now();
+    for (const [pattern, channel, expected] of cases) {
+      assert.ok(isChannelPattern(pattern) && isChannelName(channel), pattern);
+      assert.equal(compilePattern(pattern)(channel), expected, pattern);
+    }
+    const ms = performance.now() - started;
+    assert.ok(ms < 50, `took ${ms.toFixed(1)} ms`);
+  });
 });
 
 function parseChannelListDetail(): string {

@@ -36,6 +36,13 @@ export interface AuthOptions {
   audience?: string | string[];
   /** Seconds of clock skew tolerated on `exp`/`nbf`/`iat`. @default 30 */
   clockTolerance?: number;
+  /**
+   * Refuse tokens without an `exp` claim (401, "the token has no expiry"). A token that never
+   * expires is a credential that can never be taken back short of rotating the key; set `false`
+   * only for tokens you can revoke another way (e.g. through `hub.authorize`).
+   * @default true
+   */
+  requireExp?: boolean;
   /** Name of the cookie carrying the token (EventSource, same-site pages). @default 'cometa_token' */
   cookie?: string;
   /** The claim holding the grants. @default 'cometa' */
@@ -60,6 +67,7 @@ export interface ResolvedAuth {
   readonly issuer: string | string[] | undefined;
   readonly audience: string | string[] | undefined;
   readonly clockTolerance: number;
+  readonly requireExp: boolean;
   readonly cookie: string;
   readonly claim: string;
   readonly csrfOrigins: readonly string[] | undefined;
@@ -157,6 +165,7 @@ export function resolveAuth(a: unknown): ResolvedAuth | null {
     'issuer',
     'audience',
     'clockTolerance',
+    'requireExp',
     'cookie',
     'claim',
     'csrf',
@@ -203,6 +212,8 @@ export function resolveAuth(a: unknown): ResolvedAuth | null {
   if (!Number.isInteger(clockTolerance) || clockTolerance < 0 || clockTolerance > 3600) {
     throw new AuthConfigError('options.auth.clockTolerance must be an integer from 0 to 3600 (seconds)');
   }
+  const requireExp = o.requireExp ?? true;
+  if (typeof requireExp !== 'boolean') throw new AuthConfigError('options.auth.requireExp must be a boolean');
   const cookie = o.cookie ?? 'cometa_token';
   if (typeof cookie !== 'string' || !TOKEN_NAME_RE.test(cookie)) {
     throw new AuthConfigError('options.auth.cookie must be a cookie name (RFC 6265 token)');
@@ -232,6 +243,7 @@ export function resolveAuth(a: unknown): ResolvedAuth | null {
     issuer: stringOrList(o.issuer, 'options.auth.issuer'),
     audience: stringOrList(o.audience, 'options.auth.audience'),
     clockTolerance,
+    requireExp,
     cookie,
     claim,
     csrfOrigins,

@@ -154,6 +154,9 @@ export class TokenVerifier {
     } catch (err) {
       throw new TokenError(describe(err));
     }
+    // jose checks `exp` only when present; without one the token would be valid forever.
+    if (a.requireExp && typeof payload.exp !== 'number')
+      throw new TokenError('the token has no expiry (exp)');
     const grants = parseGrants(payload, a.claim);
     const claims: Claims = {
       payload,

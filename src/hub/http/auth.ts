@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { JWTPayload } from 'jose';
 import { type Claims, granted, TokenError, TokenVerifier } from '../auth/token.js';
 import type { HubCore } from '../core.js';
-import { checkCsrf } from './csrf.js';
+import { checkCsrf, csrfSettings } from './csrf.js';
 import { checkPublishRate, clientIp } from './limits.js';
 import { HubError } from './respond.js';
 
@@ -28,6 +29,13 @@ export interface Credentials {
   readonly expiresAt: number;
   /** The request the credentials came with (handed to `hub.authorize` hooks). */
   readonly req: IncomingMessage | undefined;
+  /**
+   * Set when an ambient credential (the cookie, or whatever the hook's `ambient` test finds) may
+   * not be relied on for this request or connection: a JSONP subscription (any page can include
+   * the script), a WebSocket whose Origin may not act with the session. A decision that rests on
+   * one is then refused with this 403 (see {@link authorize}).
+   */
+  readonly ambientRefusal?: { code: 'ERR_FORBIDDEN' | 'ERR_CSRF'; message: string } | undefined;
 }
 
 /** What an {@link AuthorizeHook} is asked. */
@@ -49,9 +57,36 @@ export interface AuthorizeContext {
  */
 export type AuthorizeHook = (ctx: AuthorizeContext) => boolean | Promise<boolean>;
 
+/** Options of `hub.authorize(hook, options)`. */
+export interface AuthorizeHookOptions {
+  /**
+   * Whether a request carries a credential the browser attaches by itself, whichever page made
+   * the request (a session cookie, cached HTTP auth, a TLS client certificate). When the hook
+   * allows such a request, the hub applies the CSRF defences to it (docs/security.md): an allowed
+   * Origin and a custom header for publishes, no JSONP, an allowed Origin for WebSockets. Return
+   * false only for requests whose hook decision reads nothing ambient.
+   * @default {@link ambientByDefault}: a Cookie header, an Authorization header other than Bearer, or a TLS client certificate
+   */
+  ambient?: (req: IncomingMessage) => boolean;
+}
+
+/**
+ * The default test for ambient credentials: everything a browser sends without the page asking.
+ * Cookies (any cookie: the hook may read the app's own session), `Authorization` schemes browsers
+ * cache and replay (Basic, Digest, Negotiate; a Bearer token is only sent by script), and a
+ * client certificate on a TLS socket.
+ */
+export function ambientByDefault(req: IncomingMessage): boolean {
+  if (req.headers.cookie !== undefined) return true;
+  const authz = req.headers.authorization;
+  if (authz !== undefined && !/^Bearer[ \t]/i.test(authz)) return true;
+  return (req.socket as Partial<TLSSocket> | null)?.authorized === true;
+}
+
 interface AuthState {
   verifier: TokenVerifier | undefined;
   hook: AuthorizeHook | undefined;
+  ambient: (req: IncomingMessage) => boolean;
 }
 
 const states = new WeakMap<HubCore, AuthState>();
@@ -60,17 +95,25 @@ function state(core: HubCore): AuthState {
   let s = states.get(core);
   if (s === undefined) {
     const auth = core.options.auth;
-    s = { verifier: auth ? new TokenVerifier(auth) : undefined, hook: undefined };
+    s = { verifier: auth ? new TokenVerifier(auth) : undefined, hook: undefined, ambient: ambientByDefault };
     states.set(core, s);
   }
   return s;
 }
 
 /** Installs (or with null, removes) the app's authorize hook. */
-export function setAuthorizeHook(core: HubCore, hook: AuthorizeHook | null): void {
+export function setAuthorizeHook(
+  core: HubCore,
+  hook: AuthorizeHook | null,
+  options: AuthorizeHookOptions = {},
+): void {
   if (hook !== null && typeof hook !== 'function')
     throw new TypeError('hub.authorize(hook): hook must be a function');
-  state(core).hook = hook ?? undefined;
+  if (options.ambient !== undefined && typeof options.ambient !== 'function')
+    throw new TypeError('hub.authorize(hook, { ambient }): ambient must be a function');
+  const s = state(core);
+  s.hook = hook ?? undefined;
+  s.ambient = options.ambient ?? ambientByDefault;
 }
 
 /** True when access is checked at all: `options.auth` is configured or a hook is installed. */
@@ -145,6 +188,7 @@ export async function authenticate(
   core: HubCore,
   req: IncomingMessage,
   query: URLSearchParams,
+  opts: { ignoreBadCookie?: boolean } = {},
 ): Promise<Credentials> {
   const s = state(core);
   const auth = core.options.auth;
@@ -155,6 +199,9 @@ export async function authenticate(
   try {
     claims = await s.verifier.verify(found.token);
   } catch (err) {
+    // A stale cookie is the browser's, not the client's choice: where nothing needs it, ignore it.
+    if (err instanceof TokenError && found.source === 'cookie' && opts.ignoreBadCookie === true)
+      return { ...NONE, req };
     if (err instanceof TokenError) throw unauthorized(err.message);
     throw err;
   }
@@ -168,8 +215,15 @@ function isPublic(core: HubCore, action: AuthAction, channel: string): boolean {
 
 /**
  * Decides one action on one channel for credentials checked earlier (the WebSocket transport calls
- * this for every `subscribe` and `publish` frame). Resolves when allowed; rejects with a HubError:
- * `ERR_UNAUTHORIZED` (401: no token, or it expired since) or `ERR_FORBIDDEN` (403: not granted).
+ * this for every `subscribe` and `publish` frame). Resolves when allowed, with whether the decision
+ * rests on an ambient credential (then the caller owes the CSRF defences: {@link guardPublish});
+ * rejects with a HubError: `ERR_UNAUTHORIZED` (401: no token, or it expired since),
+ * `ERR_FORBIDDEN` (403: not granted) or `ERR_CSRF` (403: it rests on an ambient credential that
+ * `creds.ambientRefusal` says may not be used here).
+ *
+ * A decision rests on an ambient credential when the token came from the cookie, or when the hook
+ * allowed a request its `ambient` test flags, unless a Bearer header came with it or a `?token=`
+ * grants the channel by itself (see vouchedByToken).
  * @example
  * // in a WebSocket frame handler
  * await authorize(hub, sub.credentials, 'publish', 'chat.room1');
@@ -179,8 +233,8 @@ export async function authorize(
   creds: Credentials,
   action: AuthAction,
   channel: string,
-): Promise<void> {
-  if (!authActive(core) || isPublic(core, action, channel)) return;
+): Promise<boolean> {
+  if (!authActive(core) || isPublic(core, action, channel)) return false;
   const s = state(core);
   const claims = creds.claims;
   if (claims !== null && claims.expiresAt !== 0 && Date.now() >= claims.expiresAt) {
@@ -204,9 +258,38 @@ export async function authorize(
       ok = false;
     }
   }
-  if (ok) return;
-  if (claims === null && s.verifier !== undefined) throw unauthorized(undefined);
-  throw new HubError('ERR_FORBIDDEN', `not allowed to ${action} on ${channel}`);
+  if (!ok) {
+    if (claims === null && s.verifier !== undefined) throw unauthorized(undefined);
+    throw new HubError('ERR_FORBIDDEN', `not allowed to ${action} on ${channel}`);
+  }
+  const ambient =
+    creds.source === 'cookie' ||
+    (s.hook !== undefined && !vouchedByToken(creds.source, fromGrants) && hookSawAmbient(core, s, creds.req));
+  const refusal = creds.ambientRefusal;
+  if (ambient && refusal !== undefined) throw new HubError(refusal.code, refusal.message);
+  return ambient;
+}
+
+/**
+ * True when a hook's yes cannot be a forged request's, whatever cookies came along. A Bearer header
+ * only leaves a browser through script, cross-origin only after a preflight, and a credentialed
+ * preflight only succeeds for a listed `cors.origins` page (never with `*`). A `?token=` can be put
+ * in any URL by any page, but one that grants the channel by itself gives the forger nothing it
+ * could not do with that token alone.
+ */
+function vouchedByToken(source: TokenSource | null, fromGrants: boolean): boolean {
+  return source === 'header' || (source === 'query' && fromGrants);
+}
+
+/** The hook's `ambient` test on a request; one that throws counts as ambient (the safe side). */
+function hookSawAmbient(core: HubCore, s: AuthState, req: IncomingMessage | undefined): boolean {
+  if (req === undefined) return false;
+  try {
+    return s.ambient(req) !== false;
+  } catch (err) {
+    core.log?.error({ err }, 'authorize ambient test failed; treating the request as ambient');
+    return true;
+  }
 }
 
 /**
@@ -219,25 +302,39 @@ export async function guardSubscribe(
   req: IncomingMessage,
   query: URLSearchParams,
   channels: readonly string[],
-  opts: { socket?: boolean } = {},
+  opts: { socket?: boolean; originMayAct?: boolean } = {},
 ): Promise<Credentials> {
   if (!authActive(core)) return NONE;
   const needs = channels.filter((c) => !isPublic(core, 'subscribe', c));
   // A WebSocket keeps its token for later subscribe/publish frames, so it is checked whenever sent;
   // an HTTP subscription to public channels only ignores it (a stale cookie must not break them).
   if (needs.length === 0 && !opts.socket) return NONE;
-  const creds = await authenticate(core, req, query);
-  if (creds.source === 'cookie' && query.has('callback')) {
-    // Any page can include a JSONP script (the browser attaches the cookie) and read its data.
-    throw new HubError(
-      'ERR_FORBIDDEN',
-      'JSONP cannot be authenticated by cookie (any page could read the answer); send ?token=',
-    );
-  }
+  let creds = await authenticate(core, req, query, { ignoreBadCookie: needs.length === 0 });
+  const refusal = query.has('callback')
+    ? JSONP_AMBIENT
+    : opts.socket === true && opts.originMayAct !== true
+      ? SOCKET_AMBIENT
+      : undefined;
+  if (refusal !== undefined) creds = { ...creds, ambientRefusal: refusal };
   for (const c of needs) await authorize(core, creds, 'subscribe', c);
-  if (needs.length === 0 && creds.claims === null) return NONE;
+  // A socket's later frames are authorized with these (a hook reads the upgrade request).
+  if (needs.length === 0 && creds.claims === null && state(core).hook === undefined) return NONE;
   return creds;
 }
+
+/** Any page can include a JSONP script (the browser attaches its cookies) and read the data. */
+const JSONP_AMBIENT = Object.freeze({
+  code: 'ERR_FORBIDDEN',
+  message:
+    'JSONP cannot be authenticated by a cookie or other ambient credential (any page could read the answer); send ?token=',
+} as const);
+
+/** A browser attaches cookies to a cross-site WebSocket too (cross-site WebSocket hijacking). */
+const SOCKET_AMBIENT = Object.freeze({
+  code: 'ERR_CSRF',
+  message:
+    'a WebSocket authenticated by a cookie or other ambient credential needs an Origin allowed to act with the session',
+} as const);
 
 /**
  * True when subscribing to `channels` over HTTP checks credentials (auth is on and one of them is
@@ -256,7 +353,8 @@ export function publishNeedsCredentials(core: HubCore, channel: string): boolean
 
 /**
  * Checks a state-changing request on a channel (publish, delete; GET publishes and pings too):
- * token and grant (`publish`), CSRF defences when the token came from the cookie, and the
+ * token and grant (`publish`), CSRF defences when the decision rests on an ambient credential
+ * (the token cookie, or a cookie or other ambient credential a `hub.authorize` hook allowed), and the
  * publish rate limits (per token and per IP). Every way of publishing over HTTP goes through it, except the publish fast lane
  * (fast-lane.ts), which takes only requests that need no credentials and applies the rate limit itself.
  */
@@ -270,9 +368,9 @@ export async function guardPublish(
   let creds = NONE;
   if (publishNeedsCredentials(core, channel)) {
     creds = await authenticate(core, req, query);
-    await authorize(core, creds, 'publish', channel);
-    const auth = core.options.auth;
-    if (creds.source === 'cookie' && auth !== null) checkCsrf(req, creds, auth, cors.allowed);
+    // Resting on something the browser attached by itself: prove the page meant it (csrf.ts).
+    if (await authorize(core, creds, 'publish', channel))
+      checkCsrf(req, creds, csrfSettings(core.options), cors.allowed);
   }
   checkPublishRate(core, clientIp(req), creds);
   return creds;

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { type BodyBounds, checkFieldCount, checkJsonDepth, checkPartCount } from './body-bounds.js';
 import { HubError } from './respond.js';
 
 /**
@@ -71,24 +72,25 @@ export function fieldsOf(params: URLSearchParams, skip?: ReadonlySet<string>): F
  * Turns a publish body into the message's data, by Content-Type:
  * JSON → the parsed value; text/* or none → a string; urlencoded and multipart → fields.
  * `format` (`json` | `form`) reinterprets a text/plain body, for XDomainRequest-style clients
- * that can only send text/plain.
+ * that can only send text/plain. `bounds` (the hub's `limits`) caps JSON depth and form fields.
  */
 export async function parsePublishBody(
   body: Buffer,
   contentType: string | undefined,
   format: string | null,
+  bounds: BodyBounds,
 ): Promise<unknown> {
   const type = mediaType(contentType);
   if (format !== null) {
     if (type !== '' && type !== 'text/plain') {
       throw new HubError('ERR_BAD_PARAM', '?format= applies only to text/plain bodies');
     }
-    if (format === 'json') return parseJson(body);
-    if (format === 'form') return fieldsOf(new URLSearchParams(body.toString('utf8')));
+    if (format === 'json') return parseJson(body, bounds);
+    if (format === 'form') return parseForm(body, bounds);
     throw new HubError('ERR_BAD_PARAM', '?format= must be json or form');
   }
-  if (type === 'multipart/form-data') return parseMultipart(body, contentType!);
-  return parseSimpleBody(body, type);
+  if (type === 'multipart/form-data') return parseMultipart(body, contentType!, bounds);
+  return parseSimpleBody(body, type, bounds);
 }
 
 /** The media type of a Content-Type header, lowercased, without parameters ('' when none). */
@@ -102,24 +104,35 @@ function mediaType(contentType: string | undefined): string {
  * {@link parsePublishBody} without `?format=`, synchronously, for every type but multipart (whose
  * parser is asynchronous): `undefined` then. The fast lane's publishes take this path.
  */
-export function parsePublishBodyNow(body: Buffer, contentType: string | undefined): unknown {
+export function parsePublishBodyNow(
+  body: Buffer,
+  contentType: string | undefined,
+  bounds: BodyBounds,
+): unknown {
   const type = mediaType(contentType);
-  return type === 'multipart/form-data' ? undefined : parseSimpleBody(body, type);
+  return type === 'multipart/form-data' ? undefined : parseSimpleBody(body, type, bounds);
 }
 
 /** JSON, text and urlencoded bodies (see parsePublishBody); any other type is refused. */
-function parseSimpleBody(body: Buffer, type: string): unknown {
-  if (type === 'application/json' || type.endsWith('+json')) return parseJson(body);
+function parseSimpleBody(body: Buffer, type: string, bounds: BodyBounds): unknown {
+  if (type === 'application/json' || type.endsWith('+json')) return parseJson(body, bounds);
   if (type === '' || type.startsWith('text/')) return body.toString('utf8');
-  if (type === 'application/x-www-form-urlencoded')
-    return fieldsOf(new URLSearchParams(body.toString('utf8')));
+  if (type === 'application/x-www-form-urlencoded') return parseForm(body, bounds);
   throw new HubError(
     'ERR_UNSUPPORTED_MEDIA_TYPE',
     'publish bodies are application/json, text/*, application/x-www-form-urlencoded or multipart/form-data',
   );
 }
 
-function parseJson(body: Buffer): unknown {
+/** An urlencoded body as fields, refused before parsing when it has too many. */
+function parseForm(body: Buffer, bounds: BodyBounds): Fields {
+  checkFieldCount(body, bounds.maxFields);
+  return fieldsOf(new URLSearchParams(body.toString('utf8')));
+}
+
+/** A JSON body, refused before parsing when it nests too deep (nothing deeper is ever stored). */
+function parseJson(body: Buffer, bounds: BodyBounds): unknown {
+  checkJsonDepth(body, bounds.maxJsonDepth);
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (err) {
@@ -128,7 +141,8 @@ function parseJson(body: Buffer): unknown {
 }
 
 /** Multipart fields through the platform's own parser (undici's FormData); file parts are refused. */
-async function parseMultipart(body: Buffer, contentType: string): Promise<unknown> {
+async function parseMultipart(body: Buffer, contentType: string, bounds: BodyBounds): Promise<unknown> {
+  checkPartCount(body, contentType, bounds.maxFields);
   let form: FormData;
   try {
     form = await new Response(new Blob([new Uint8Array(body)]), {

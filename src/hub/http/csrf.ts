@@ -4,12 +4,24 @@ import type { ResolvedAuth } from '../auth/config.js';
 import { type Credentials, cookieValue } from './auth.js';
 import { HubError } from './respond.js';
 
+/** The CSRF settings: `options.auth.csrf`, or the defaults when access is decided by a hook alone. */
+export type CsrfSettings = Pick<ResolvedAuth, 'csrfOrigins' | 'csrfCookie'>;
+
+const DEFAULT_CSRF: CsrfSettings = Object.freeze({ csrfOrigins: undefined, csrfCookie: 'cometa_csrf' });
+
+/** The hub's CSRF settings (from `options.auth`, else the defaults). */
+export function csrfSettings(options: { readonly auth: ResolvedAuth | null }): CsrfSettings {
+  return options.auth ?? DEFAULT_CSRF;
+}
+
 /**
- * CSRF defences for state-changing requests authenticated by the token cookie (a browser attaches
- * the cookie to any request to the hub, whichever page made it). Bearer tokens and `?token=` are
- * not ambient, so a forging page cannot use them, and are not checked here. See docs/security.md.
+ * CSRF defences for state-changing requests allowed on the strength of an ambient credential: the
+ * token cookie, or a cookie (or cached HTTP auth, a client certificate) a `hub.authorize` hook
+ * relied on. A browser attaches those to any request to the hub, whichever page made it. Bearer
+ * tokens and `?token=` are not ambient, so a forging page cannot use them, and are not checked
+ * here. See docs/security.md.
  *
- * A cookie-authenticated publish or delete must have:
+ * Such a publish or delete must have:
  * 1. an `Origin` that is allowed (`auth.csrf.origins`, else `cors.origins` without `*`, or the
  *    hub's own host). Browsers always send Origin on cross-origin and same-origin POST/DELETE and
  *    pages cannot forge it; a request without one is refused (non-browser clients use Bearer);
@@ -24,21 +36,21 @@ import { HubError } from './respond.js';
 export function checkCsrf(
   req: IncomingMessage,
   creds: Credentials,
-  auth: ResolvedAuth,
+  auth: CsrfSettings,
   corsAllowed: (origin: string) => boolean,
 ): void {
   const method = req.method ?? 'GET';
   if (method === 'GET' || method === 'HEAD') {
     throw new HubError(
       'ERR_CSRF',
-      'a GET that changes state cannot be authenticated by cookie; send the token as ?token= or Authorization: Bearer',
+      'a GET that changes state cannot rest on a cookie or other ambient credential; send the token as ?token= or Authorization: Bearer',
     );
   }
   const origin = req.headers.origin;
   if (origin === undefined || origin === 'null') {
     throw new HubError(
       'ERR_CSRF',
-      'a cookie-authenticated request that changes state needs an Origin header',
+      'a request that changes state on the strength of a cookie needs an Origin header',
     );
   }
   if (!originAllowed(origin, req, auth, corsAllowed)) {
@@ -55,7 +67,7 @@ export function checkCsrf(
   }
   throw new HubError(
     'ERR_CSRF',
-    'a cookie-authenticated request that changes state needs X-Cometa: 1, X-Requested-With or X-CSRF-Token',
+    'a request that changes state on the strength of a cookie needs X-Cometa: 1, X-Requested-With or X-CSRF-Token',
   );
 }
 
@@ -63,7 +75,7 @@ export function checkCsrf(
 export function originAllowed(
   origin: string,
   req: IncomingMessage,
-  auth: ResolvedAuth,
+  auth: CsrfSettings,
   corsAllowed: (origin: string) => boolean,
 ): boolean {
   if (auth.csrfOrigins !== undefined) {
@@ -77,6 +89,20 @@ export function originAllowed(
   } catch {
     return false;
   }
+}
+
+/**
+ * True when a state-changing request (or a WebSocket) from `origin` may proceed at all: an origin
+ * CORS allows, or one allowed to act with the session (`auth.csrf.origins`, the hub's own pages).
+ * The hub's own pages are not cross-origin, so `cors.origins` need not list them.
+ */
+export function originMayChangeState(
+  origin: string,
+  req: IncomingMessage,
+  auth: CsrfSettings,
+  corsAllowed: (origin: string) => boolean,
+): boolean {
+  return corsAllowed(origin) || originAllowed(origin, req, auth, corsAllowed);
 }
 
 /** `cors.origins: ['*']` lets any page read; it must never mean "any page may write with cookies". */

@@ -340,7 +340,7 @@ export class FastLane implements PollLaneOwner {
       this.#admit(lane);
       checkPublishRate(core, ip, NONE);
       // JSON, text and forms are parsed without a promise; multipart has an asynchronous parser.
-      const data = parsePublishBodyNow(r.body, r.contentType);
+      const data = parsePublishBodyNow(r.body, r.contentType, core.options.limits);
       // The asynchronous parser keeps the body past this read: a copy of the shared read buffer.
       if (data === undefined)
         return this.#exchangeMultipart(lane, r.channel, Buffer.from(r.body), r.contentType);
@@ -362,7 +362,7 @@ export class FastLane implements PollLaneOwner {
     contentType: string | undefined,
   ): Promise<string> {
     try {
-      const data = await parsePublishBody(body, contentType, null);
+      const data = await parsePublishBody(body, contentType, null, this.#host.core.options.limits);
       return this.#accepted(lane, channel, await this.#host.publish(channel, data));
     } catch (err) {
       return this.#failed(lane, err);

@@ -90,7 +90,14 @@ export async function handlePing(
     try {
       const raw = await readBody(req, core.options.limits.maxBodyBytes);
       body =
-        raw.length === 0 ? {} : await parsePublishBody(raw, req.headers['content-type'], query.get('format'));
+        raw.length === 0
+          ? {}
+          : await parsePublishBody(
+              raw,
+              req.headers['content-type'],
+              query.get('format'),
+              core.options.limits,
+            );
     } catch (err) {
       if (isHubError(err)) {
         // The rest of an oversized body would be read as the next request.

@@ -33,7 +33,12 @@ export async function handlePublishRoute(
     return;
   }
   const body = await readBody(req, host.core.options.limits.maxBodyBytes);
-  const data = await parsePublishBody(body, req.headers['content-type'], query.get('format'));
+  const data = await parsePublishBody(
+    body,
+    req.headers['content-type'],
+    query.get('format'),
+    host.core.options.limits,
+  );
   const event = query.get('event');
   const id = await host.publish(channel, data, event === null ? {} : { event });
   sendJson(res, 202, { id, channel }, { ...cors, 'Cometa-Id': id });
@@ -68,7 +73,12 @@ async function publishJsonp(
   }
   const raw = query.get('data');
   if (raw === null) throw new HubError('ERR_BAD_PARAM', 'a JSONP publish needs ?data=');
-  const data = await parsePublishBody(Buffer.from(raw, 'utf8'), 'text/plain', query.get('format'));
+  const data = await parsePublishBody(
+    Buffer.from(raw, 'utf8'),
+    'text/plain',
+    query.get('format'),
+    host.core.options.limits,
+  );
   const event = query.get('event');
   const id = await host.publish(channel, data, event === null ? {} : { event });
   sendScript(res, callback, { id, channel }, { ...cors, 'Cometa-Id': id });

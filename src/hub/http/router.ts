@@ -7,7 +7,7 @@ import { pickTransport, websocket } from '../transports/index.js';
 import type { SubscribeRequest } from '../transports/transport.js';
 import { guardInfo, guardPublish, guardSubscribe } from './auth.js';
 import { answerPreflight, compileOrigins, responseCors } from './cors.js';
-import { originAllowed } from './csrf.js';
+import { csrfSettings, originAllowed, originMayChangeState } from './csrf.js';
 import { admit } from './limits.js';
 import { handleOpsRoute } from './ops.js';
 import { handlePing } from './ping.js';
@@ -68,7 +68,12 @@ export function createRouter(host: RouterHost): {
   const { core } = host;
   const options = core.options;
   const allowed = compileOrigins(options.cors);
+  const csrf = csrfSettings(options);
   const prefix = options.prefix;
+  // The Origin check of state-changing requests: what CORS allows, plus the hub's own pages and
+  // `auth.csrf.origins` (a same-origin page is not cross-origin; cors.origins need not list it).
+  const mayChangeState = (origin: string | undefined, req: IncomingMessage) =>
+    origin === undefined || originMayChangeState(origin, req, csrf, allowed);
 
   function split(url: string | undefined): { path: string; query: URLSearchParams } | undefined {
     const raw = url ?? '/';
@@ -136,18 +141,10 @@ export function createRouter(host: RouterHost): {
           pingQuery = new URLSearchParams(query);
           pingQuery.delete('token');
         }
-        await handlePing(
-          host,
-          req,
-          res,
-          pingChannel,
-          pingQuery,
-          cors,
-          origin === undefined || allowed(origin),
-        );
+        await handlePing(host, req, res, pingChannel, pingQuery, cors, mayChangeState(origin, req));
         return;
       }
-      if (STATE_CHANGING.has(method) && origin !== undefined && !allowed(origin)) {
+      if (STATE_CHANGING.has(method) && !mayChangeState(origin, req)) {
         throw new HubError('ERR_ORIGIN_FORBIDDEN', 'this Origin may not change state on this hub');
       }
       if (!host.ready())
@@ -163,15 +160,7 @@ export function createRouter(host: RouterHost): {
         const isInfo = (method === 'GET' || method === 'HEAD') && !query.has('callback');
         if (isInfo) await guardInfo(core, req, query, decodeSafe(rest));
         else await guardPublish(core, req, query, decodeSafe(rest), { allowed });
-        await handlePublishRoute(
-          host,
-          req,
-          res,
-          decodeSafe(rest),
-          query,
-          cors,
-          origin === undefined || allowed(origin),
-        );
+        await handlePublishRoute(host, req, res, decodeSafe(rest), query, cors, mayChangeState(origin, req));
         return;
       }
       const transport = pickTransport(req, query);
@@ -200,7 +189,7 @@ export function createRouter(host: RouterHost): {
       return;
     }
     if (path === '/metrics' || path.startsWith('/demo/')) {
-      if (STATE_CHANGING.has(method) && origin !== undefined && !allowed(origin)) {
+      if (STATE_CHANGING.has(method) && !mayChangeState(origin, req)) {
         throw new HubError('ERR_ORIGIN_FORBIDDEN', 'this Origin may not change state on this hub');
       }
       if (await handleOpsRoute(core, host.metrics, req, res, path, query, cors)) return;
@@ -297,7 +286,7 @@ export function createRouter(host: RouterHost): {
       return;
     }
     const origin = req.headers.origin;
-    if (origin !== undefined && !allowed(origin)) {
+    if (!mayChangeState(origin, req)) {
       core.log?.info({ origin, path: parts.path }, 'websocket origin refused');
       refuse(403, 'ERR_ORIGIN_FORBIDDEN', 'this Origin may not connect');
       return;
@@ -319,27 +308,25 @@ export function createRouter(host: RouterHost): {
       socket.on('close', admit(core, req));
       const params = parseSubscribe(options, req, parts.path.slice(5), parts.query);
       // The token is checked before the handshake: a refused socket never opens (401/403 as HTTP).
-      guardSubscribe(core, req, parts.query, params.channels, { socket: true }).then((credentials) => {
-        if (socket.destroyed) return;
-        // A browser attaches cookies to a cross-site WebSocket too (CSWSH): with the cookie as the
-        // credential, the Origin must be one allowed to act with the session (csrf.ts).
-        const auth = options.auth;
-        if (credentials.source === 'cookie' && auth !== null) {
-          if (origin === undefined || !originAllowed(origin, req, auth, allowed)) {
-            failed(new HubError('ERR_CSRF', 'a cookie-authenticated WebSocket needs an allowed Origin'));
-            return;
-          }
-        }
-        websocket.upgrade(core, req, socket, head, {
-          channels: params.channels,
-          start: params.start,
-          timeoutMs: params.timeoutMs,
-          query: parts.query,
-          headers: {},
-          credentials,
-          fail: destroyer(socket),
-        });
-      }, failed);
+      // A browser attaches cookies to a cross-site WebSocket too (CSWSH): a decision resting on an
+      // ambient credential needs an Origin allowed to act with the session (csrf.ts), at the
+      // upgrade and for every later frame.
+      const originMayAct = origin !== undefined && originAllowed(origin, req, csrf, allowed);
+      guardSubscribe(core, req, parts.query, params.channels, { socket: true, originMayAct }).then(
+        (credentials) => {
+          if (socket.destroyed) return;
+          websocket.upgrade(core, req, socket, head, {
+            channels: params.channels,
+            start: params.start,
+            timeoutMs: params.timeoutMs,
+            query: parts.query,
+            headers: {},
+            credentials,
+            fail: destroyer(socket),
+          });
+        },
+        failed,
+      );
     } catch (err) {
       failed(err);
     }

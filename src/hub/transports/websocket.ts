@@ -14,6 +14,7 @@ import type { HubErrorCode } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
 import type { Frame, FrameRun } from '../frame.js';
 import { authorize, type Credentials } from '../http/auth.js';
+import { jsonTooDeep } from '../http/body-bounds.js';
 import { checkPublishRate, clientIp } from '../http/limits.js';
 import { isHubError } from '../http/respond.js';
 import { StoreUnavailableError } from '../stores/store.js';
@@ -190,8 +191,16 @@ export class WebSocketSubscriber extends Subscriber {
     let id: unknown = null;
     try {
       if (isBinary) throw new FrameError('ERR_BAD_FRAME', 'frames must be JSON text, not binary');
+      const bytes = frameBytes(raw);
+      // The frame object is one level around the published data (limits.maxJsonDepth).
+      const maxDepth = this.hub.options.limits.maxJsonDepth;
+      if (jsonTooDeep(bytes, maxDepth + 1))
+        throw new FrameError(
+          'ERR_JSON_TOO_DEEP',
+          `the frame's data nests arrays and objects more than ${maxDepth} deep (limits.maxJsonDepth)`,
+        );
       try {
-        cmd = JSON.parse(raw.toString()) as Command;
+        cmd = JSON.parse(bytes.toString()) as Command;
       } catch {
         throw new FrameError('ERR_BAD_FRAME', 'a frame must be a JSON object');
       }
@@ -249,6 +258,13 @@ export class WebSocketSubscriber extends Subscriber {
     hub.stats.published++;
     return formatCursor(hub.epoch, m.seq);
   }
+}
+
+/** A text message as one Buffer (ws hands over fragmented messages as a list of chunks). */
+function frameBytes(raw: RawData): Buffer {
+  if (Buffer.isBuffer(raw)) return raw;
+  if (Array.isArray(raw)) return Buffer.concat(raw);
+  return Buffer.from(raw);
 }
 
 function channelList(v: unknown): string[] {
