@@ -3,7 +3,8 @@
  * `limits.maxBatch`): a poll gets one page and continues from its cursor; `last=N` over several
  * channels is one page in all; a stream or WebSocket pages through a long history at the pace its
  * peer reads (it is not dropped for a history larger than its buffer); a peer that asks for answers
- * without reading them is dropped as a slow consumer. Memory store, real sockets.
+ * without reading them, or does not read its replay while live messages pile up behind it, is
+ * dropped as a slow consumer. Memory store, real sockets.
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
@@ -160,7 +161,7 @@ async function sseIds(url: string, n: number): Promise<string[]> {
     const { value, done } = await reader.read();
     if (done) return ids;
     text += dec.decode(value, { stream: true });
-    // Keep only the tail of the text besides the ids seen (the pads are large).
+    // A reader a little slower than loopback: the hub's replay has to wait for it.
     await new Promise((r) => setTimeout(r, 2));
   }
 }
