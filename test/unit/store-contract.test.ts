@@ -338,7 +338,9 @@ describe('memory store', () => {
       const first = await store.read(['c0'], 0, 10);
       assert.deepEqual(first.messages, []);
       assert.deepEqual(first.gaps, [{ channel: 'c0', reason: 'trimmed' }]);
-      const last = await store.read(['c39'], 0, 10);
+      // (From the cursor just before it: from 0, a channel made after the store forgot others gets
+      // a gap too, since it could be one of them.)
+      const last = await store.read(['c39'], 39, 10);
       assert.deepEqual([seqs(last.messages), last.gaps], [[40], []]);
       // Oldest first: what is kept is the newest suffix of the seqs.
       const all = await store.read(
@@ -355,6 +357,30 @@ describe('memory store', () => {
       const before = store.bytes;
       await store.drop('c39');
       assert.ok(store.bytes < before);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('bounds the records of ever new channels too, with a trimmed gap where it forgot one', async () => {
+    const store = new MemoryStore(ctx, { maxBytes: 200_000 });
+    await store.open();
+    try {
+      // 20,000 one-message channels: ~7 MB of channel records alone if none were forgotten.
+      for (let i = 0; i < 20_000; i++) await store.append(`new-${i}`, 'm', i, i);
+      assert.ok(store.bytes <= 200_000, `retains ${store.bytes} bytes`);
+      assert.ok(store.channels < 1000, `keeps ${store.channels} channels`);
+      // A forgotten channel: a resume from before its message gets a gap, not silence.
+      const gone = await store.read(['new-0'], 0, 10);
+      assert.deepEqual([gone.messages, gone.gaps], [[], [{ channel: 'new-0', reason: 'trimmed' }]]);
+      // It may come back: the gap holds for resumes from before what was forgotten, not after.
+      const m = await store.append('new-0', 'm', 'again', 1);
+      assert.deepEqual((await store.read(['new-0'], 0, 10)).gaps, [{ channel: 'new-0', reason: 'trimmed' }]);
+      assert.deepEqual(seqs((await store.read(['new-0'], m.seq - 1, 10)).messages), [m.seq]);
+      assert.deepEqual((await store.read(['new-0'], m.seq - 1, 10)).gaps, []);
+      // The newest channels are all there.
+      const last = await store.read(['new-19999'], 19_998, 10);
+      assert.deepEqual([seqs(last.messages), last.gaps], [[20_000], []]);
     } finally {
       await store.close();
     }

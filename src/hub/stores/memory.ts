@@ -36,8 +36,14 @@ export function retainedBytes(m: StoredMessage): number {
   return messageBytes(m) + (m.json?.length ?? 0);
 }
 
+/** What a channel's own record is counted as (its log, map entry and name: ~345 bytes measured). */
+function logBytes(channel: string): number {
+  return 320 + 2 * channel.length;
+}
+
 /** One channel's retained history: `msgs[start..]` is live; the front is compacted lazily. */
 interface ChannelLog {
+  readonly channel: string;
   msgs: StoredMessage[];
   start: number;
   /** Highest seq removed from this channel (by retention or deletion); 0 when none. */
@@ -71,6 +77,13 @@ export class MemoryStore implements Store {
   #orderChannel: string[] = [];
   #orderStart = 0;
   #orderDead = 0;
+  /** Channels whose log retains no message (oldest emptied first): forgotten first under the bound. */
+  readonly #empty = new Set<string>();
+  /**
+   * The newest seq of every channel forgotten under the byte bound (0: none). A channel this store
+   * does not know may be one of them, so a resume from before it gets a `trimmed` gap there.
+   */
+  #forgotten = 0;
 
   constructor(ctx: StoreContext, options: MemoryStoreOptions = {}) {
     this.#ctx = ctx;
@@ -80,9 +93,14 @@ export class MemoryStore implements Store {
     this.#maxBytes = max;
   }
 
-  /** Estimated bytes the retained messages take (see {@link retainedBytes}). */
+  /** Estimated bytes the retained messages and the channels' records take (see {@link retainedBytes}). */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Channels this store keeps a record of (a floor for gaps, messages or not). */
+  get channels(): number {
+    return this.#logs.size;
   }
 
   async open(): Promise<void> {
@@ -108,6 +126,7 @@ export class MemoryStore implements Store {
         ? { seq: ++this.#seq, channel, event, data, time }
         : { seq: ++this.#seq, channel, event, data, time, json: JSON.stringify(data) };
     const log = this.#log(channel);
+    if (log.start === log.msgs.length) this.#empty.delete(channel);
     log.msgs.push(message);
     log.lastSeq = message.seq;
     if (this.#maxBytes !== 0) {
@@ -136,7 +155,10 @@ export class MemoryStore implements Store {
     const messages: StoredMessage[] = [];
     for (const channel of channels) {
       const log = this.#logs.get(channel);
-      if (!log) continue;
+      if (!log) {
+        if (after < this.#forgotten) gaps.push({ channel, reason: 'trimmed' });
+        continue;
+      }
       if (after < log.floor) gaps.push({ channel, reason: log.floorReason });
       for (const m of channelPage(tail(log.msgs, firstAfter(log.msgs, log.start, after)), limit, maxBytes))
         messages.push(m);
@@ -191,13 +213,24 @@ export class MemoryStore implements Store {
     this.#logs.clear();
     this.#orderSeq = [];
     this.#orderChannel = [];
-    this.#orderStart = this.#orderDead = this.#bytes = 0;
+    this.#orderStart = this.#orderDead = this.#bytes = this.#forgotten = 0;
+    this.#empty.clear();
   }
 
-  /** Drops the oldest retained messages, across channels, until the retained bytes fit again. */
+  /**
+   * Drops the oldest retained messages, across channels, until the retained bytes fit again.
+   * Channels that retain nothing are forgotten first (that costs only which gap reason a resume
+   * gets there), then as the eviction empties them.
+   */
   #evict(): void {
     const seqs = this.#orderSeq;
-    while (this.#bytes > this.#maxBytes && this.#orderStart < seqs.length) {
+    while (this.#bytes > this.#maxBytes) {
+      const emptied = this.#empty.values().next();
+      if (emptied.done !== true) {
+        this.#forget(emptied.value);
+        continue;
+      }
+      if (this.#orderStart >= seqs.length) return;
       const i = this.#orderStart++;
       this.#orderDead--; // counted again by #trim if it was live
       const seq = seqs[i]!;
@@ -206,6 +239,16 @@ export class MemoryStore implements Store {
       // Oldest first over all channels: it is the oldest live message of its channel too.
       this.#trim(log, firstAfter(log.msgs, log.start, seq), 'trimmed');
     }
+  }
+
+  /** Forgets a channel that retains no message: its log goes, its newest seq joins #forgotten. */
+  #forget(channel: string): void {
+    this.#empty.delete(channel);
+    const log = this.#logs.get(channel);
+    if (log === undefined) return;
+    this.#logs.delete(channel);
+    this.#bytes -= logBytes(channel);
+    if (log.lastSeq > this.#forgotten) this.#forgotten = log.lastSeq;
   }
 
   /** Forgets the dead entries of #order once they are most of it (O(1) amortized per message). */
@@ -232,8 +275,11 @@ export class MemoryStore implements Store {
   #log(channel: string): ChannelLog {
     let log = this.#logs.get(channel);
     if (!log) {
-      log = { msgs: [], start: 0, floor: 0, floorReason: 'trimmed', lastSeq: 0 };
+      // A channel forgotten under the byte bound may come back: resumes from before what was
+      // forgotten get a gap here too.
+      log = { channel, msgs: [], start: 0, floor: this.#forgotten, floorReason: 'trimmed', lastSeq: 0 };
       this.#logs.set(channel, log);
+      this.#bytes += logBytes(channel);
     }
     return log;
   }
@@ -250,6 +296,7 @@ export class MemoryStore implements Store {
     if (this.#maxBytes !== 0) this.#orderDead += to - log.start;
     log.floorReason = reason;
     log.start = to;
+    if (to === log.msgs.length) this.#empty.add(log.channel);
     // Compact only when the dead prefix dominates, so trimming stays O(1) amortized.
     if (log.start > 64 && log.start * 2 > log.msgs.length) {
       log.msgs = log.msgs.slice(log.start);
