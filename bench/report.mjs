@@ -380,6 +380,45 @@ export function writeReport(result, base) {
       1,
     );
   }
+  if (S.wildcard) {
+    const p = S.wildcard.params;
+    md.push(
+      `## 8. Wildcard fan-out: ${p.wildcardSubs.toLocaleString('en-US')} subscribers of one channel by name, then by a pattern matching it (cometa, memory store), ${p.wildcardRate} msg/s × ${p.payloadBytes} B × ${p.wildcardSeconds} s`,
+      '',
+      'The cost of matching published channels against subscribed patterns (a trie of segments, its answer cached per channel): the same deliveries, to subscribers of `w.0` and of `w.*`.',
+      '',
+    );
+    const rows = S.wildcard.rows.filter(ok);
+    const exact = (r) => rows.find((x) => x.mode === 'exact' && x.transport === r.transport);
+    md.push(
+      table(
+        [
+          'Subscribed as',
+          'Transport',
+          'µs CPU / delivery',
+          '× by name',
+          'p50 ms',
+          'p99 ms',
+          'delivered',
+          'loss',
+        ],
+        rows.map((r) => [
+          r.mode === 'exact' ? 'channel name' : 'pattern',
+          TRANSPORT[r.transport] ?? r.transport,
+          num(r.usPerDelivery, 2),
+          exact(r) ? num(r.usPerDelivery / exact(r).usPerDelivery, 2) : '–',
+          num(r.latencyMs.p50, 2),
+          num(r.latencyMs.p99, 2),
+          `${r.received.toLocaleString('en-US')} / ${r.expected.toLocaleString('en-US')}`,
+          `${num(100 * r.loss, 2)} %`,
+        ]),
+      ),
+      '',
+      failedLines(result, S.wildcard.rows),
+      '',
+    );
+  }
+
   if (S.scale) {
     const p = S.scale.params;
     md.push(

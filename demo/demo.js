@@ -9,9 +9,16 @@
   // This page's own channel: the "drop connection" button asks the hub to end the subscriptions
   // on it (and only it), which are exactly this page's.
   const PAGE_CHANNEL = `demo.page-${Math.random().toString(36).slice(2, 10)}`;
-  const CHANNELS = LEAGUES.map((l) => `scores.${l}`)
-    .concat(SYMBOLS.map((s) => `quotes.${s}`))
-    .concat(['demo.chat', PAGE_CHANNEL]);
+  // Quotes by one wildcard pattern: every symbol the feed publishes, resumed from one cursor.
+  const CHANNELS = LEAGUES.map((l) => `scores.${l}`).concat(['quotes.*', 'demo.chat', PAGE_CHANNEL]);
+  // This page's name in the chat's presence list: kept for the tab's life, so a reload comes back
+  // as the same member within the hub's coalescing window (no leave, no join).
+  let ME = sessionStorage.getItem('cometaDemoName');
+  if (!ME) {
+    ME = `guest-${Math.random().toString(36).slice(2, 6)}`;
+    sessionStorage.setItem('cometaDemoName', ME);
+  }
+  const online = {};
 
   const $ = (id) => document.getElementById(id);
   const stats = { messages: 0, reconnects: 0, fallbacks: 0, gaps: 0, dups: 0 };
@@ -29,6 +36,9 @@
     scores: {},
     clicks: {},
     received: [],
+    me: ME,
+    online: online,
+    presence: [],
   };
   window.cometaDemo = demo;
 
@@ -79,6 +89,10 @@
         log(`gap on ${e.channel}: ${e.data.reason} (messages after ${e.data.since} are lost)`, 'warn');
       },
       onStatus: onStatus,
+      // The chat's who's-online list: this page is a member by its name, and hears joins and leaves.
+      presence: true,
+      member: ME,
+      onPresence: onPresence,
     };
     const transports = chosenTransports();
     if (transports) options.transports = transports;
@@ -104,6 +118,17 @@
 
   function onStatus(s) {
     setState(s.state, s.transport);
+    // (Re)connected: take the snapshot of who is there, then follow the joins and leaves.
+    if (s.state === 'open' && sub && sub.presence) {
+      sub.presence('demo.chat').then(
+        (snap) => {
+          for (const k in online) delete online[k];
+          for (const m of snap.members) online[m.member] = true;
+          renderOnline();
+        },
+        () => {},
+      );
+    }
     if (s.state === 'open') {
       log(
         (wasOpen ? 'reconnected over ' : 'open over ') +
@@ -135,6 +160,27 @@
     }
     if (s.transport) lastTransport = s.transport;
     $('cursor').textContent = sub?.cursor || '—';
+  }
+
+  function onPresence(e) {
+    if (e.channel !== 'demo.chat') return;
+    demo.presence.push(`${e.event}:${e.data.member}`);
+    if (e.event === 'join') online[e.data.member] = true;
+    else delete online[e.data.member];
+    renderOnline();
+  }
+
+  function renderOnline() {
+    $('me').textContent = ME;
+    const list = $('online');
+    list.textContent = '';
+    Object.keys(online)
+      .sort()
+      .forEach((name) => {
+        const li = document.createElement('li');
+        li.textContent = name === ME ? `${name} (you)` : name;
+        list.appendChild(li);
+      });
   }
 
   function onMessage(e) {
@@ -367,6 +413,32 @@
       })
       .catch((err) => {
         $('pubstatus').textContent = `Failed: ${err.code ? `${err.code}: ` : ''}${err.message}`;
+      });
+  });
+
+  // ---- Idempotent publish: a retry that stores nothing twice ----------------------------------------
+
+  $('retry').addEventListener('click', () => {
+    const key = `demo-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    const body = { name: ME, text: 'sent twice with one Idempotency-Key' };
+    const send = () => cometa.post(`${HUB}/pub/demo.chat`, body, { headers: { 'Idempotency-Key': key } });
+    $('retrystatus').textContent = 'publishing, then retrying…';
+    send()
+      .then((first) =>
+        send().then((again) => {
+          const same = first.data.id === again.data.id;
+          demo.retry = {
+            first: first.data.id,
+            again: again.data.id,
+            duplicate: again.data.duplicate === true,
+          };
+          $('retrystatus').textContent =
+            `first ${first.data.id}, retry ${again.data.id}` +
+            (same && again.data.duplicate ? ': the same message, stored once' : ': stored twice?');
+        }),
+      )
+      .catch((err) => {
+        $('retrystatus').textContent = `Failed: ${err.code ? `${err.code}: ` : ''}${err.message}`;
       });
   });
 

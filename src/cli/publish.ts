@@ -1,14 +1,21 @@
 import { parseArgs } from 'node:util';
 
-export const PUBLISH_USAGE = `cometa publish URL CHANNEL DATA [--event NAME] [--text]
+export const PUBLISH_USAGE = `cometa publish URL CHANNEL DATA [--event NAME] [--text] [--key KEY]
 
-  Publishes DATA (JSON, or a string with --text) on CHANNEL of the hub at URL; prints the id.`;
+  Publishes DATA (JSON, or a string with --text) on CHANNEL of the hub at URL; prints the id.
+  --key sends it with an Idempotency-Key: running the command again with the same key prints the
+  first publish's id and stores nothing (within the hub's idempotency window).`;
 
 /** `cometa publish`: one POST /pub/{channel}. */
 export async function publish(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { event: { type: 'string' }, text: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      event: { type: 'string' },
+      text: { type: 'boolean' },
+      key: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
     allowPositionals: true,
     strict: true,
   });
@@ -22,7 +29,10 @@ export async function publish(argv: string[]): Promise<void> {
   if (values.event) url.searchParams.set('event', values.event);
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'Content-Type': values.text ? 'text/plain; charset=utf-8' : 'application/json' },
+    headers: {
+      'Content-Type': values.text ? 'text/plain; charset=utf-8' : 'application/json',
+      ...(values.key === undefined ? {} : { 'Idempotency-Key': values.key }),
+    },
     body: data,
   });
   const body = await res.text();

@@ -353,6 +353,70 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Accept publish frames on WebSockets',
   },
   {
+    path: 'limits.maxPatternsPerSubscription',
+    env: 'COMETA_MAX_PATTERNS',
+    flag: 'max-patterns',
+    kind: 'int',
+    def: '8',
+    doc: 'Most wildcard patterns on one subscription (0: no wildcard subscriptions)',
+  },
+  {
+    path: 'limits.maxPatternChannels',
+    env: 'COMETA_MAX_PATTERN_CHANNELS',
+    flag: 'max-pattern-channels',
+    kind: 'int',
+    def: '1000',
+    doc: 'Most channels a wildcard resume replays (more: a gap on the pattern)',
+  },
+  {
+    path: 'idempotency.windowMs',
+    env: 'COMETA_IDEMPOTENCY_WINDOW_MS',
+    flag: 'idempotency-window-ms',
+    kind: 'int',
+    def: '300000',
+    doc: 'How long an Idempotency-Key is remembered after its publish, ms',
+  },
+  {
+    path: 'idempotency.maxKeysPerChannel',
+    env: 'COMETA_IDEMPOTENCY_MAX_KEYS',
+    flag: 'idempotency-max-keys',
+    kind: 'int',
+    def: '1000',
+    doc: 'Idempotency keys remembered per channel (oldest forgotten first)',
+  },
+  {
+    path: 'presence.maxMembers',
+    env: 'COMETA_PRESENCE_MAX_MEMBERS',
+    flag: 'presence-max-members',
+    kind: 'int',
+    def: '1000',
+    doc: 'Members per presence channel (more subscribe without being members)',
+  },
+  {
+    path: 'presence.coalesceMs',
+    env: 'COMETA_PRESENCE_COALESCE_MS',
+    flag: 'presence-coalesce-ms',
+    kind: 'int',
+    def: '5000',
+    doc: 'A member back within this many ms neither leaves nor joins',
+  },
+  {
+    path: 'presence.ttlMs',
+    env: 'COMETA_PRESENCE_TTL_MS',
+    flag: 'presence-ttl-ms',
+    kind: 'int',
+    def: '15000',
+    doc: 'Redis: members of a hub that died leave within this many ms',
+  },
+  {
+    path: 'presence.maxBytes',
+    env: 'COMETA_PRESENCE_MAX_BYTES',
+    flag: 'presence-max-bytes',
+    kind: 'int',
+    def: '65536',
+    doc: 'Largest presence snapshot answer, bytes',
+  },
+  {
     path: 'metrics',
     env: 'COMETA_METRICS',
     flag: 'metrics',
@@ -468,8 +532,11 @@ export interface Resolved {
   options: HubOptions;
 }
 
-/** Channels the demo page uses for image pings (its click tracker). */
-export const DEMO_CHANNEL_RULES: readonly ChannelRule[] = [{ pattern: 'clicks.*', ping: true }];
+/** The demo page's channel rules: image pings for its click tracker, presence for its chat. */
+export const DEMO_CHANNEL_RULES: readonly ChannelRule[] = [
+  { pattern: 'clicks.*', ping: true },
+  { pattern: 'demo.chat', presence: 'anonymous' },
+];
 
 /**
  * Merges defaults < config file < environment < flags into hub options plus port/host.

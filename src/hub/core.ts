@@ -1,10 +1,13 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { isWildcard } from '../protocol/channel.js';
 import { formatCursor } from '../protocol/cursor.js';
 import type { CloseReason, GapData } from '../protocol/envelope.js';
 import { Frame, FrameRun } from './frame.js';
 import { AutoNagle } from './nagle.js';
 import type { ResolvedOptions } from './options.js';
+import { PatternIndex } from './pattern-index.js';
+import { HubPresence, LocalPresence, type PresenceMember } from './presence.js';
 import type { Store, StoredMessage, StoreEvent } from './stores/store.js';
 import type { Subscriber } from './subscriber.js';
 import type { Start, TransportName } from './transports/transport.js';
@@ -49,6 +52,8 @@ export interface HubStats {
   fastPublishes: number;
   /** Long-polls and interval polls taken by the fast lane (http/fast-poll.ts), failures included. */
   fastPolls: number;
+  /** Publishes answered with the id of an earlier one (same idempotency key), storing nothing. */
+  duplicates: number;
   /** Times `tcpNoDelay: 'auto'` switched Nagle on or off (nagle.ts). */
   nagleSwitches: number;
   /** Full collections run by idle compaction (idle-gc.ts) in this process while this hub took part (`compactWhenIdleMs` > 0). */
@@ -80,6 +85,7 @@ export class HubCore {
     connectionsRefused: 0,
     idleCompactions: 0,
     nagleSwitches: 0,
+    duplicates: 0,
   };
   /** Called once per sweep tick with the time (rate-limit bucket cleanup...): no timers of their own. */
   readonly sweepHooks: Array<(now: number) => void> = [];
@@ -111,6 +117,8 @@ export class HubCore {
   #recentChars = 0;
   /** Subscribers by channel. */
   readonly #channels = new Map<string, Set<Subscriber>>();
+  /** Subscribers by wildcard pattern (`scores.*`), matched per published channel by a trie. */
+  readonly #patterns = new PatternIndex<Subscriber>();
   /**
    * Channels whose subscriber set became empty. The sweep forgets those still empty, so a channel
    * that one long-poll leaves and the next rejoins keeps its set (no Map and Set churn per poll).
@@ -139,11 +147,19 @@ export class HubCore {
   /** The epoch subscribers' cursors refer to; differs from store.epoch right after the store lost history. */
   #knownEpoch = '';
   closing = false;
+  /** Members of presence-enabled channels (presence.ts). */
+  readonly presence: HubPresence;
 
   constructor(options: ResolvedOptions, store: Store, log: Logger | undefined) {
     this.options = options;
     this.store = store;
     this.log = log;
+    const p = options.presence;
+    this.presence = new HubPresence(
+      options,
+      store.presenceBackend?.({ ttlMs: p.ttlMs, maxMembers: p.maxMembers }) ??
+        new LocalPresence(p.maxMembers, (channel, event, m) => this.#announce(channel, event, m, Date.now())),
+    );
     this.#autoNagle = options.tcpNoDelay === 'auto' ? new AutoNagle(Date.now()) : undefined;
     store.listen((e) => this.#onStore(e));
   }
@@ -178,8 +194,9 @@ export class HubCore {
     this.#timer.unref();
   }
 
-  /** Subscribers currently on a channel. */
+  /** Subscribers currently on a channel (or on a wildcard pattern, given one). */
   subscriberCount(channel: string): number {
+    if (isWildcard(channel)) return this.#patterns.count(channel);
     return this.#channels.get(channel)?.size ?? 0;
   }
 
@@ -207,17 +224,22 @@ export class HubCore {
    */
   async attach(sub: Subscriber, start: Start): Promise<void> {
     this.#add(sub);
+    const member = sub.presence?.member;
+    if (member !== undefined) this.presence.enter(sub.channels, member);
     const limit = this.options.limits.maxBatch;
     const bytes = this.#pageBytes(sub);
     const batch: Frame[] = [];
     let more = false;
+    /** The channels the replay reads: the subscription's, with its patterns' channels in their place. */
+    let names: readonly string[] = sub.channels;
     try {
       if (start.kind === 'new') {
         sub.lastSeq = await this.store.head();
       } else if (start.kind === 'last') {
         // `last=N` on several channels is still one page (maxBatch, maxBatchBytes in all); the
         // rest follows from the cursor after its last message, like any resume.
-        const r = await this.store.last(sub.channels, start.n, limit, bytes);
+        if (sub.channels.some(isWildcard)) names = (await this.#expand(sub.channels, 0)).names;
+        const r = await this.store.last(names, start.n, limit, bytes);
         for (const m of r.messages) batch.push(this.#frame(m));
         more = r.more === true && r.messages.length > 0;
         sub.lastSeq = more ? r.messages[r.messages.length - 1]!.seq : r.head;
@@ -228,7 +250,9 @@ export class HubCore {
         let after = start.cursor.seq;
         const lostEpoch = start.cursor.epoch !== this.epoch;
         if (lostEpoch) after = 0;
-        const r = await this.store.read(sub.channels, after, limit, bytes);
+        const x = sub.channels.some(isWildcard) ? await this.#expand(sub.channels, after) : undefined;
+        names = x === undefined ? sub.channels : x.names;
+        const r = await this.store.read(names, after, limit, bytes);
         // A cursor past the store's head in its own epoch: ids the store no longer has (a file
         // restored from an older copy). What the subscriber had is gone, as with a new epoch.
         const ahead = !lostEpoch && after > r.head;
@@ -236,7 +260,9 @@ export class HubCore {
         const gaps =
           lostEpoch || ahead
             ? sub.channels.map((channel) => ({ channel, reason: 'epoch' as const }))
-            : r.gaps;
+            : x === undefined || x.overflow.length === 0
+              ? r.gaps
+              : [...x.overflow.map((channel) => ({ channel, reason: 'trimmed' as const })), ...r.gaps];
         for (const g of gaps) {
           const next = r.messages.find((m) => m.channel === g.channel);
           const data: GapData = {
@@ -264,7 +290,7 @@ export class HubCore {
       await sub.drained();
       await nextTurn();
       if (sub.closed) return;
-      const r = await this.store.read(sub.channels, sub.lastSeq, limit, bytes);
+      const r = await this.store.read(names, sub.lastSeq, limit, bytes);
       if (sub.closed) return;
       more = r.more;
       if (r.messages.length > 0) sub.more(r.messages.map((m) => this.#frame(m)));
@@ -282,6 +308,28 @@ export class HubCore {
     return sub.streaming ? Math.min(l.maxBatchBytes, l.maxBufferedBytes) : l.maxBatchBytes;
   }
 
+  /**
+   * The channels a replay of `channels` after `after` reads: the plain names, and for each wildcard
+   * pattern the channels matching it that had messages since (Store.activeChannels). When they
+   * exceed `limits.maxPatternChannels` (or the store cannot tell), the patterns are listed in
+   * `overflow`: a resume answers a gap for each instead of a replay. `after` 0 (last-N, or a lost
+   * epoch) takes the most recently active channels.
+   */
+  async #expand(
+    channels: readonly string[],
+    after: number,
+  ): Promise<{ names: string[]; overflow: string[] }> {
+    const patterns = channels.filter(isWildcard);
+    const names = new Set(channels.filter((c) => !isWildcard(c)));
+    const store = this.store;
+    if (store.activeChannels === undefined) return { names: [...names], overflow: patterns };
+    const r = await store.activeChannels(patterns, after, this.options.limits.maxPatternChannels);
+    // Past the bound a resume replays none of the patterns' channels (their gap says so); last-N
+    // takes the most recently active.
+    if (!r.overflow || after === 0) for (const c of r.channels) names.add(c);
+    return { names: [...names], overflow: r.overflow ? patterns : [] };
+  }
+
   /** Flushes what arrived during the replay and switches the subscriber to direct delivery. */
   #goLive(sub: Subscriber): void {
     const pending = sub.pending;
@@ -295,9 +343,12 @@ export class HubCore {
 
   /** Changes a live subscriber's channel set (WebSocket subscribe/unsubscribe frames). */
   setChannels(sub: Subscriber, channels: string[]): void {
+    const member = sub.presence?.member;
+    if (member !== undefined) this.presence.exit(sub.channels, member, Date.now());
     for (const c of sub.channels) this.#leave(c, sub);
     sub.channels = channels;
     for (const c of channels) this.#join(c, sub);
+    if (member !== undefined) this.presence.enter(channels, member);
   }
 
   #add(sub: Subscriber): void {
@@ -313,6 +364,10 @@ export class HubCore {
   }
 
   #join(channel: string, sub: Subscriber): void {
+    if (isWildcard(channel)) {
+      this.#patterns.add(channel, sub);
+      return;
+    }
     let set = this.#channels.get(channel);
     if (!set) {
       set = new Set();
@@ -325,10 +380,16 @@ export class HubCore {
   remove(sub: Subscriber): void {
     if (!this.#all.delete(sub)) return;
     this.#byTransport.set(sub.transport, (this.#byTransport.get(sub.transport) ?? 1) - 1);
+    const member = sub.presence?.member;
+    if (member !== undefined) this.presence.exit(sub.channels, member, Date.now());
     for (const c of sub.channels) this.#leave(c, sub);
   }
 
   #leave(channel: string, sub: Subscriber): void {
+    if (isWildcard(channel)) {
+      this.#patterns.delete(channel, sub);
+      return;
+    }
     const set = this.#channels.get(channel);
     if (set === undefined) return;
     set.delete(sub);
@@ -371,6 +432,9 @@ export class HubCore {
       case 'epoch':
         this.#onEpoch();
         break;
+      case 'presence':
+        this.#announce(e.channel, e.event, e.member, e.time);
+        break;
       case 'status':
         if (!e.up) this.stats.storeErrors++;
         this.log?.warn(
@@ -383,14 +447,22 @@ export class HubCore {
 
   #fanout(m: StoredMessage): void {
     const set = this.#channels.get(m.channel);
-    this.onFanout?.(m, set?.size ?? 0);
+    let n = set?.size ?? 0;
+    if (this.#patterns.size > 0) for (const p of this.#patterns.match(m.channel)) n += p.size;
+    this.onFanout?.(m, n);
     // Nobody here now: a subscriber that attaches before the flush reads this message as history.
-    if (set === undefined || set.size === 0) return;
+    if (n === 0) return;
     this.#enqueue(this.#frame(m));
   }
 
   #broadcast(channel: string, frame: Frame): void {
-    if ((this.#channels.get(channel)?.size ?? 0) > 0) this.#enqueue(frame);
+    if ((this.#channels.get(channel)?.size ?? 0) > 0 || this.#patterns.match(channel).length > 0)
+      this.#enqueue(frame);
+  }
+
+  /** A join or leave: to the channel's subscribers who asked for presence, in order with its messages. */
+  #announce(channel: string, event: 'join' | 'leave', m: PresenceMember, time: number): void {
+    this.#broadcast(channel, Frame.presenceEvent(channel, event, m, time));
   }
 
   #enqueue(frame: Frame): void {
@@ -426,15 +498,18 @@ export class HubCore {
         }
       }
       const set = this.#channels.get(first.channel);
-      if (set !== undefined) {
-        if (first.seq !== 0) this.stats.delivered += set.size * (j - i);
-        const run = j - i > 1 ? new FrameRun(q.slice(i, j)) : undefined;
-        for (const sub of set) {
-          try {
-            if (run === undefined) sub.deliver(first);
-            else sub.deliverRun(run);
-          } catch (err) {
-            this.log?.error({ err, transport: sub.transport }, 'delivery failed');
+      const run = j - i > 1 ? new FrameRun(q.slice(i, j)) : undefined;
+      if (set !== undefined) this.#deliverTo(set, first, run, j - i);
+      if (this.#patterns.size > 0) {
+        const matched = this.#patterns.match(first.channel);
+        if (matched.length > 0) {
+          if (first.seq === 0 && (set !== undefined || matched.length > 1)) {
+            // A hub event has no seq to drop a second copy by: one delivery per subscriber.
+            this.#deliverTo(new Set([...(set ?? []), ...matched.flatMap((p) => [...p])]), first, run, 1, set);
+          } else {
+            // A message reaches a subscriber of several matching patterns (or of the channel too)
+            // once: deliver() drops a seq it has already given.
+            for (const p of matched) this.#deliverTo(p, first, run, j - i);
           }
         }
       }
@@ -442,7 +517,26 @@ export class HubCore {
     }
   }
 
-  /** The store lost its history: every subscriber is told by a gap per channel, then starts over. */
+  /** Delivers one frame (or run of `count` frames) to a set of subscribers; `skip` had it already. */
+  #deliverTo(
+    set: ReadonlySet<Subscriber>,
+    first: Frame,
+    run: FrameRun | undefined,
+    count: number,
+    skip?: ReadonlySet<Subscriber>,
+  ): void {
+    if (first.seq !== 0) this.stats.delivered += set.size * count;
+    for (const sub of set) {
+      if (skip?.has(sub) || (first.presence && sub.presence?.events !== true)) continue;
+      try {
+        if (run === undefined) sub.deliver(first);
+        else sub.deliverRun(run);
+      } catch (err) {
+        this.log?.error({ err, transport: sub.transport }, 'delivery failed');
+      }
+    }
+  }
+
   /**
    * The frame of a stored message, from the ring of recent frames when it is there: a message is
    * serialized once for live fan-out and every replay of it (resumes, long-poll catch-ups) while
@@ -506,9 +600,11 @@ export class HubCore {
       }
     }
     for (const hook of this.sweepHooks) hook(now);
+    this.presence.sweep(now);
     if (this.#autoNagle?.sample(now)) this.#switchNagle();
     for (const c of this.#emptied) if (this.#channels.get(c)?.size === 0) this.#channels.delete(c);
     this.#emptied.clear();
+    this.#patterns.prune();
     if (now - this.#lastStoreSweep >= 1000) {
       this.#lastStoreSweep = now;
       Promise.resolve(this.store.sweep(now)).catch((err: unknown) =>

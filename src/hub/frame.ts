@@ -17,6 +17,8 @@ export class Frame {
   readonly id: string | null;
   /** The envelope as JSON text. */
   readonly json: string;
+  /** A presence event (`join`, `leave`): delivered only to subscribers who asked for them. */
+  presence = false;
   #sse: Buffer | undefined;
   #sseUniform: Buffer | undefined;
   #chunk: Buffer | undefined;
@@ -48,6 +50,13 @@ export class Frame {
   static hubEvent(channel: string, event: string, data: unknown, time = Date.now()): Frame {
     const env: Envelope = { id: null, channel, event, data, time };
     return new Frame(0, null, channel, event, JSON.stringify(env));
+  }
+
+  /** A presence event (`join` or `leave`) on a channel; `data` is the member. */
+  static presenceEvent(channel: string, event: 'join' | 'leave', data: unknown, time: number): Frame {
+    const f = Frame.hubEvent(channel, event, data, time);
+    f.presence = true;
+    return f;
   }
 
   /** SSE frame with `event:` set to the envelope's event name. */

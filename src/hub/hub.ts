@@ -13,6 +13,7 @@ import { FastLane } from './http/fast-lane.js';
 import { answerClientError, answerConnect } from './http/limits.js';
 import { HubError } from './http/respond.js';
 import { createRouter, type Next } from './http/router.js';
+import { parseIdempotencyKey, publishOnce } from './idempotency.js';
 import { compactWhenIdle } from './idle-gc.js';
 import { HubMetrics } from './metrics.js';
 import { type HubOptions, type ResolvedOptions, resolveOptions } from './options.js';
@@ -105,6 +106,7 @@ export class Hub {
     const router = createRouter({
       core: this.core,
       publish: (c, d, opt) => this.publish(c, d, opt),
+      publishOnce: (c, d, opt) => this.publishOnce(c, d, opt),
       drop: (c) => this.drop(c),
       info: (c) => this.info(c),
       ready: () => this.#ready && !this.core.closing,
@@ -132,21 +134,60 @@ export class Hub {
    * Publishes a message; resolves with its id once the store has it.
    * @example await hub.publish('quotes.AAPL', { price: 187.2 }, { event: 'quote' })
    */
-  async publish(channel: string, data: unknown, options: { event?: string } = {}): Promise<string> {
+  async publish(
+    channel: string,
+    data: unknown,
+    options: { event?: string; key?: string } = {},
+  ): Promise<string> {
+    if (options.key !== undefined) {
+      const event = options.event;
+      return (
+        await this.publishOnce(
+          channel,
+          data,
+          event === undefined ? { key: options.key } : { event, key: options.key },
+        )
+      ).id;
+    }
+    const event = this.#checkPublish(channel, options.event);
+    return this.#append(channel, event, data === undefined ? null : data);
+  }
+
+  /**
+   * Publishes under an idempotency key: within `options.idempotency.windowMs`, the same key on the
+   * same channel (and `scope`, the publisher's credential: default none) stores nothing again and
+   * resolves with the first publish's id and `duplicate: true`. Rejects with
+   * `ERR_IDEMPOTENCY_MISMATCH` (422) when the key was used with another event or data.
+   * @example await hub.publishOnce('orders', { id: 42 }, { key: 'order-42' })
+   */
+  async publishOnce(
+    channel: string,
+    data: unknown,
+    options: { event?: string; key: string; scope?: string },
+  ): Promise<{ id: string; duplicate: boolean }> {
+    const event = this.#checkPublish(channel, options.event);
+    const key = parseIdempotencyKey(options.key);
+    if (key === undefined) throw new HubError('ERR_BAD_IDEMPOTENCY_KEY', 'options.key is missing');
+    if (!this.#ready) await this.ready;
+    return publishOnce(this.core, channel, event, data === undefined ? null : data, key, options.scope ?? '');
+  }
+
+  /** Checks a publish's channel and event name; the event to store. */
+  #checkPublish(channel: string, eventOption: string | undefined): string {
     if (!isChannelName(channel)) {
       throw new HubError(
         'ERR_BAD_CHANNEL',
         "channel names are segments of [A-Za-z0-9_~:-] joined by '.', at most 200 characters",
       );
     }
-    const event = options.event ?? DEFAULT_EVENT;
+    const event = eventOption ?? DEFAULT_EVENT;
     if (!isPublishableEvent(event)) {
       throw new HubError(
         'ERR_BAD_EVENT',
-        'event names match ^[A-Za-z][A-Za-z0-9_.:-]{0,63}$ and are not reserved (open, close, gap, deleted, heartbeat, error)',
+        'event names match ^[A-Za-z][A-Za-z0-9_.:-]{0,63}$ and are not reserved (open, close, gap, deleted, heartbeat, error, join, leave)',
       );
     }
-    return this.#append(channel, event, data === undefined ? null : data);
+    return event;
   }
 
   /** Stores a message whose channel and event are valid (publish(), and the fast lane's own checks). */
@@ -260,6 +301,7 @@ export class Hub {
       this.#stats?.stop();
       this.#uncompact?.();
       this.core.endAll('shutdown');
+      await this.core.presence.close().catch(() => {});
       this.#fast?.close();
       // Give written close frames a moment to leave, then cut what remains. Stream sockets left
       // the server's connection list (http/detach.ts): closeAllConnections() does not see them.

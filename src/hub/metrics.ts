@@ -107,6 +107,16 @@ export class HubMetrics {
       () => core.stats.rateLimited,
     );
     mirror(
+      'cometa_publish_duplicates_total',
+      'Publishes answered with the id of an earlier one (same Idempotency-Key): nothing stored',
+      () => core.stats.duplicates,
+    );
+    mirror(
+      'cometa_presence_refused_total',
+      'Subscribers that are not presence members because their channel had presence.maxMembers',
+      () => core.presence.refused,
+    );
+    mirror(
       'cometa_connections_refused_total',
       'Requests refused with 503 by limits.maxConnections / maxConnectionsPerIp',
       () => core.stats.connectionsRefused,

@@ -1,5 +1,11 @@
 import type { Logger } from 'pino';
-import { compilePattern, isChannelPattern } from '../protocol/channel.js';
+import {
+  compilePattern,
+  isChannelPattern,
+  isWildcard,
+  patternCovers,
+  patternsOverlap,
+} from '../protocol/channel.js';
 import { AuthConfigError, type AuthOptions, type ResolvedAuth, resolveAuth } from './auth/config.js';
 import { defaultStoreSpec } from './stores/index.js';
 import type { Retention } from './stores/store.js';
@@ -20,7 +26,7 @@ export interface CorsOptions {
   credentials?: boolean;
   /** Seconds a browser may cache a preflight answer. @default 86400 */
   maxAge?: number;
-  /** Request headers allowed in preflights, besides the CORS-safelisted ones. @default ['Content-Type','Authorization','Last-Event-ID','X-Requested-With','X-CSRF-Token','X-Cometa'] */
+  /** Request headers allowed in preflights, besides the CORS-safelisted ones. @default ['Content-Type','Authorization','Last-Event-ID','X-Requested-With','X-CSRF-Token','X-Cometa','Idempotency-Key'] */
   allowHeaders?: string[];
   /** Extra response headers exposed to scripts, besides cometa's own. @default [] */
   exposeHeaders?: string[];
@@ -45,6 +51,17 @@ export interface LimitOptions {
   maxFields?: number;
   /** Most channels on one subscription. @default 64 */
   maxChannelsPerSubscription?: number;
+  /**
+   * Most wildcard patterns (`scores.*`, `quotes.**`) on one subscription, counted among its
+   * channels too; 0 refuses wildcard subscriptions. @default 8
+   */
+  maxPatternsPerSubscription?: number;
+  /**
+   * Most channels a wildcard subscription's resume reads: when more channels matching its patterns
+   * had messages after the cursor, the resume answers a `gap` on the pattern instead of a replay
+   * (bounded work per resume). @default 1000
+   */
+  maxPatternChannels?: number;
   /** Bytes a connection may have queued unsent before it is dropped as a slow consumer. @default 1048576 */
   maxBufferedBytes?: number;
   /** Most messages in one long-poll/poll/JSONP answer, and per replay page on streams. @default 1000 */
@@ -106,6 +123,12 @@ export interface ChannelRule {
   subscribe?: 'public' | 'token';
   /** Who may publish (and delete history) when `options.auth` is set; see `subscribe`. @default 'token' */
   publish?: 'public' | 'token';
+  /**
+   * Keep presence (members, join and leave envelopes, docs/presence.md): `true` counts subscribers
+   * with a token (its `sub`), `'anonymous'` also those without one who name themselves (`?member=`).
+   * @default false
+   */
+  presence?: boolean | 'anonymous';
 }
 
 /** The policy that applies to one channel (the first matching rule with defaults filled in). */
@@ -116,6 +139,7 @@ export interface ChannelPolicy {
   readonly ping: boolean;
   readonly subscribe: 'public' | 'token';
   readonly publish: 'public' | 'token';
+  readonly presence: boolean | 'anonymous';
 }
 
 /** WebSocket transport settings (see docs/websocket.md). */
@@ -126,6 +150,32 @@ export interface WebSocketOptions {
   perMessageDeflate?: boolean;
   /** Accept `publish` frames from clients. @default true */
   publish?: boolean;
+}
+
+/** Presence (docs/presence.md). */
+export interface PresenceOptions {
+  /** Members per channel; more subscribers are not members (counted in metrics). @default 1000 */
+  maxMembers?: number;
+  /**
+   * A member whose last connection closed leaves only if it does not come back within this many
+   * ms (a page reload is neither a leave nor a join). @default 5000
+   */
+  coalesceMs?: number;
+  /**
+   * Redis store: how long a hub's members outlive its last heartbeat (the hub renews it from its
+   * sweep): the members of a hub that died leave within this, plus a second. @default 15000
+   */
+  ttlMs?: number;
+  /** Largest presence snapshot answer, in bytes (more: `truncated: true`). @default 65536 */
+  maxBytes?: number;
+}
+
+/** Idempotent publish (docs/protocol.md, "Idempotent publish"). */
+export interface IdempotencyOptions {
+  /** How long a key is remembered after its publish, in ms: a retry within it is not stored again. @default 300000 */
+  windowMs?: number;
+  /** Keys remembered per channel; beyond it the oldest is forgotten first. @default 1000 */
+  maxKeysPerChannel?: number;
 }
 
 /** Options of `createHub()`. Validated once at construction, then frozen. */
@@ -195,6 +245,10 @@ export interface HubOptions {
   limits?: LimitOptions;
   /** WebSocket transport settings. */
   websocket?: WebSocketOptions;
+  /** Idempotent publish: how long and how many keys are remembered. */
+  idempotency?: IdempotencyOptions;
+  /** Presence bounds and timing (channels opt in with `channels: [{ pattern, presence: true }]`). */
+  presence?: PresenceOptions;
   /** JWT channel authentication (docs/security.md); off unless set. */
   auth?: AuthOptions;
   /**
@@ -253,6 +307,8 @@ export interface ResolvedOptions {
   readonly cors: ResolvedCors;
   readonly limits: Readonly<Required<LimitOptions>>;
   readonly websocket: Readonly<Required<WebSocketOptions>>;
+  readonly idempotency: Readonly<Required<IdempotencyOptions>>;
+  readonly presence: Readonly<Required<PresenceOptions>>;
   /** The policy of a channel: the first matching `options.channels` rule, defaults filled in. */
   readonly channelPolicy: (channel: string) => ChannelPolicy;
   /** `options.auth` validated (keys loaded), or null when auth is off. */
@@ -282,6 +338,8 @@ const KNOWN = new Set([
   'cors',
   'limits',
   'websocket',
+  'idempotency',
+  'presence',
   'channels',
   'auth',
   'logger',
@@ -331,6 +389,7 @@ export const DEFAULT_ALLOW_HEADERS = [
   'X-Requested-With',
   'X-CSRF-Token',
   'X-Cometa',
+  'Idempotency-Key',
 ];
 
 /** Validates options once and returns a frozen copy with every default filled in. */
@@ -403,6 +462,14 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
       1,
       1024,
     ),
+    maxPatternsPerSubscription: int(
+      'limits.maxPatternsPerSubscription',
+      l.maxPatternsPerSubscription,
+      8,
+      0,
+      1024,
+    ),
+    maxPatternChannels: int('limits.maxPatternChannels', l.maxPatternChannels, 1000, 1, 100_000),
     maxBufferedBytes: int('limits.maxBufferedBytes', l.maxBufferedBytes, 1 << 20, 1024),
     maxBatch: int('limits.maxBatch', l.maxBatch, 1000, 1, 100_000),
     maxBatchBytes: int('limits.maxBatchBytes', l.maxBatchBytes, 1 << 20, 1024),
@@ -423,6 +490,29 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     maxPayload: int('websocket.maxPayload', w.maxPayload, 64 * 1024, 128, 64 << 20),
     perMessageDeflate: w.perMessageDeflate ?? false,
     publish: w.publish ?? true,
+  });
+  const idem = o.idempotency ?? {};
+  if (typeof idem !== 'object' || idem === null)
+    throw new OptionsError('options.idempotency must be an object');
+  for (const key of Object.keys(idem)) {
+    if (key !== 'windowMs' && key !== 'maxKeysPerChannel')
+      throw new OptionsError(`options.idempotency.${key} is not a known option`);
+  }
+  const idempotency = Object.freeze({
+    windowMs: int('idempotency.windowMs', idem.windowMs, 300_000, 1000, 86_400_000),
+    maxKeysPerChannel: int('idempotency.maxKeysPerChannel', idem.maxKeysPerChannel, 1000, 1, 1_000_000),
+  });
+  const pres = o.presence ?? {};
+  if (typeof pres !== 'object' || pres === null) throw new OptionsError('options.presence must be an object');
+  for (const key of Object.keys(pres)) {
+    if (!['maxMembers', 'coalesceMs', 'ttlMs', 'maxBytes'].includes(key))
+      throw new OptionsError(`options.presence.${key} is not a known option`);
+  }
+  const presence = Object.freeze({
+    maxMembers: int('presence.maxMembers', pres.maxMembers, 1000, 1, 1_000_000),
+    coalesceMs: int('presence.coalesceMs', pres.coalesceMs, 5000, 0, 600_000),
+    ttlMs: int('presence.ttlMs', pres.ttlMs, 15_000, 1000, 3_600_000),
+    maxBytes: int('presence.maxBytes', pres.maxBytes, 65_536, 1024, 64 << 20),
   });
   const channelPolicy = resolveChannelRules(o.channels);
   let auth: ResolvedAuth | null;
@@ -452,6 +542,8 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     cors,
     limits,
     websocket,
+    idempotency,
+    presence,
     channelPolicy,
     auth,
     demo: bool('demo', o.demo, false),
@@ -463,7 +555,7 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
 }
 
 /** Fields a `options.channels` rule may have (extend this set when adding a policy field). */
-const CHANNEL_RULE_KEYS = new Set(['pattern', 'publishGet', 'ping', 'subscribe', 'publish']);
+const CHANNEL_RULE_KEYS = new Set(['pattern', 'publishGet', 'ping', 'subscribe', 'publish', 'presence']);
 
 const DEFAULT_CHANNEL_POLICY: ChannelPolicy = Object.freeze({
   pattern: null,
@@ -471,6 +563,7 @@ const DEFAULT_CHANNEL_POLICY: ChannelPolicy = Object.freeze({
   ping: false,
   subscribe: 'token',
   publish: 'token',
+  presence: false,
 });
 
 /** Validates `options.channels` and compiles it into a first-match-wins lookup. */
@@ -491,6 +584,8 @@ function resolveChannelRules(rules: unknown): (channel: string) => ChannelPolicy
       if (rule[key] !== undefined && typeof rule[key] !== 'boolean')
         throw new OptionsError(`${name}.${key} must be a boolean`);
     }
+    if (rule.presence !== undefined && typeof rule.presence !== 'boolean' && rule.presence !== 'anonymous')
+      throw new OptionsError(`${name}.presence must be true, false or 'anonymous'`);
     for (const key of ['subscribe', 'publish'] as const) {
       if (rule[key] !== undefined && rule[key] !== 'public' && rule[key] !== 'token')
         throw new OptionsError(`${name}.${key} must be 'public' or 'token'`);
@@ -501,8 +596,45 @@ function resolveChannelRules(rules: unknown): (channel: string) => ChannelPolicy
       ping: rule.ping === true,
       subscribe: rule.subscribe === 'public' ? 'public' : 'token',
       publish: rule.publish === 'public' ? 'public' : 'token',
+      presence: rule.presence === 'anonymous' ? 'anonymous' : rule.presence === true,
     });
-    return { match: compilePattern(rule.pattern), policy };
+    return { pattern: rule.pattern, match: compilePattern(rule.pattern), policy };
   });
-  return (channel) => compiled.find((c) => c.match(channel))?.policy ?? DEFAULT_CHANNEL_POLICY;
+  const byPattern = new Map<string, ChannelPolicy>();
+  return (channel) => {
+    if (!isWildcard(channel)) return compiled.find((c) => c.match(channel))?.policy ?? DEFAULT_CHANNEL_POLICY;
+    let policy = byPattern.get(channel);
+    if (policy === undefined) {
+      policy = patternPolicy(compiled, channel);
+      if (byPattern.size >= 4096) byPattern.clear();
+      byPattern.set(channel, policy);
+    }
+    return policy;
+  };
+}
+
+/**
+ * The policy of a wildcard subscription: an action is public only when every rule that decides some
+ * channel of the pattern makes it public (the rules before the first that covers the whole pattern,
+ * and that one); a pattern no rule covers has channels with the defaults, so it needs a token.
+ * Pings and GET publishes concern single channels: off for patterns.
+ */
+function patternPolicy(
+  rules: ReadonlyArray<{ pattern: string; policy: ChannelPolicy }>,
+  pattern: string,
+): ChannelPolicy {
+  let subscribe = true;
+  let publish = true;
+  for (const r of rules) {
+    if (!patternsOverlap(r.pattern, pattern)) continue;
+    if (r.policy.subscribe !== 'public') subscribe = false;
+    if (r.policy.publish !== 'public') publish = false;
+    if (patternCovers(r.pattern, pattern))
+      return Object.freeze({
+        ...DEFAULT_CHANNEL_POLICY,
+        subscribe: subscribe ? 'public' : 'token',
+        publish: publish ? 'public' : 'token',
+      });
+  }
+  return DEFAULT_CHANNEL_POLICY;
 }

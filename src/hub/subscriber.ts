@@ -31,6 +31,8 @@ export abstract class Subscriber {
    * sweep ends the subscription with reason `auth` then (WebSocket close code 4001).
    */
   expiresAt = 0;
+  /** Its presence (member identity, whether it wants join/leave envelopes); undefined: none. */
+  presence: import('./presence.js').SubscriberPresence | undefined = undefined;
   /** Which of the hub's sweeps beats this stream (see HubCore: heartbeats are spread, not bursts). */
   beatSlot = 0;
 

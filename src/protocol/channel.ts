@@ -17,16 +17,75 @@ export function isChannelPattern(pattern: string): boolean {
   return pattern.split('.').every((s) => PATTERN_SEGMENT_RE.test(s));
 }
 
+/** True when `name` is a pattern with a wildcard (`*` or `**` segment), not a plain channel name. */
+export function isWildcard(name: string): boolean {
+  return name.includes('*');
+}
+
 /**
  * Compiles a channel pattern into a matcher. `*` matches one segment, `**` any number of segments
- * (including none), anything else matches literally.
+ * (including none), anything else matches literally. Given a wildcard pattern instead of a name,
+ * the matcher says whether this pattern covers all of it (every channel the other can match), so a
+ * grant of `scores.*` allows subscribing to `scores.*` but one of `scores.nba` does not.
  * @example compilePattern('scores.*')('scores.nba') // true
+ * @example compilePattern('scores.**')('scores.*') // true
  */
 export function compilePattern(pattern: string): (channel: string) => boolean {
   if (!isChannelPattern(pattern)) throw new TypeError(`invalid channel pattern: ${JSON.stringify(pattern)}`);
-  if (!pattern.includes('*')) return (c) => c === pattern;
   const segs = pattern.split('.');
-  return (c) => matchSegments(segs, c.split('.'));
+  if (!pattern.includes('*')) return (c) => c === pattern;
+  return (c) => (c.includes('*') ? coversSegments(segs, c.split('.')) : matchSegments(segs, c.split('.')));
+}
+
+/**
+ * True when every channel `inner` matches is matched by `outer` (both patterns or names). Sound,
+ * and exact for the patterns people write; for a few contrived `**` combinations it may answer
+ * false where the sets are in fact contained, which refuses rather than over-grants.
+ */
+export function patternCovers(outer: string, inner: string): boolean {
+  return coversSegments(outer.split('.'), inner.split('.'));
+}
+
+function coversSegments(g: readonly string[], p: readonly string[]): boolean {
+  const memo = new Map<number, boolean>();
+  const cov = (i: number, j: number): boolean => {
+    const k = i * (p.length + 1) + j;
+    const known = memo.get(k);
+    if (known !== undefined) return known;
+    let r: boolean;
+    if (j === p.length) {
+      r = true;
+      for (let x = i; x < g.length; x++) if (g[x] !== '**') r = false;
+    } else if (i === g.length) r = false;
+    else if (g[i] === '**') r = cov(i + 1, j) || cov(i, j + 1);
+    else if (p[j] === '**') r = false;
+    else if (g[i] === '*') r = cov(i + 1, j + 1);
+    else r = g[i] === p[j] && cov(i + 1, j + 1);
+    memo.set(k, r);
+    return r;
+  };
+  return cov(0, 0);
+}
+
+/** True when some channel matches both patterns (or names). */
+export function patternsOverlap(a: string, b: string): boolean {
+  const x = a.split('.');
+  const y = b.split('.');
+  const memo = new Map<number, boolean>();
+  const ov = (i: number, j: number): boolean => {
+    const k = i * (y.length + 1) + j;
+    const known = memo.get(k);
+    if (known !== undefined) return known;
+    let r: boolean;
+    if (i === x.length && j === y.length) r = true;
+    else if (i < x.length && x[i] === '**') r = ov(i + 1, j) || (j < y.length && ov(i, j + 1));
+    else if (j < y.length && y[j] === '**') r = ov(i, j + 1) || (i < x.length && ov(i + 1, j));
+    else if (i === x.length || j === y.length) r = false;
+    else r = (x[i] === '*' || y[j] === '*' || x[i] === y[j]) && ov(i + 1, j + 1);
+    memo.set(k, r);
+    return r;
+  };
+  return ov(0, 0);
 }
 
 /**
@@ -60,12 +119,14 @@ function matchSegments(p: readonly string[], c: readonly string[]): boolean {
 }
 
 /**
- * Parses the channel list of a subscribe path (`a.b,c.d`): percent-decoded, validated, de-duplicated
- * in first-seen order. Returns an error string instead of throwing so the router can answer 400.
+ * Parses the channel list of a subscribe path (`a.b,c.d`, and with `maxPatterns` > 0 wildcard
+ * patterns such as `scores.*`): percent-decoded, validated, de-duplicated in first-seen order.
+ * Returns an error string instead of throwing so the router can answer 400.
  */
 export function parseChannelList(
   raw: string,
   max: number,
+  maxPatterns = 0,
 ): string[] | { error: 'bad' | 'too-many'; detail: string } {
   let decoded: string;
   try {
@@ -74,7 +135,14 @@ export function parseChannelList(
     return { error: 'bad', detail: 'the channel list is not valid percent-encoding' };
   }
   const seen = new Set<string>();
+  let patterns = 0;
   for (const name of decoded.split(',')) {
+    if (maxPatterns > 0 && isWildcard(name) && isChannelPattern(name)) {
+      if (!seen.has(name) && ++patterns > maxPatterns)
+        return { error: 'too-many', detail: `at most ${maxPatterns} wildcard patterns per subscription` };
+      seen.add(name);
+      continue;
+    }
     if (!isChannelName(name)) {
       return {
         error: 'bad',

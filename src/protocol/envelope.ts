@@ -50,6 +50,8 @@ export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
   'deleted',
   'heartbeat',
   'error',
+  'join',
+  'leave',
 ]);
 const EVENT_RE = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
 

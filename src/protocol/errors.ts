@@ -24,6 +24,11 @@ export const ERROR_CODES = {
     side: 'hub',
     text: 'The request body cannot be parsed as its Content-Type says.',
   },
+  ERR_BAD_IDEMPOTENCY_KEY: {
+    status: 400,
+    side: 'hub',
+    text: 'The idempotency key is not 1-255 visible ASCII characters.',
+  },
   ERR_JSON_TOO_DEEP: {
     status: 400,
     side: 'hub',
@@ -61,6 +66,11 @@ export const ERROR_CODES = {
     status: 413,
     side: 'hub',
     text: 'The request body is larger than `limits.maxBodyBytes`.',
+  },
+  ERR_IDEMPOTENCY_MISMATCH: {
+    status: 422,
+    side: 'hub',
+    text: 'The idempotency key was used for another publish (other event or data) within its window.',
   },
   ERR_TOO_MANY_FIELDS: {
     status: 413,

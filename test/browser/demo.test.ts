@@ -26,6 +26,10 @@ interface DemoState {
   progress: number[];
   subscription?: { cursor: string | undefined; transport: string | undefined };
   clickSubscription?: { transport: string | undefined; state: string };
+  me: string;
+  online: Record<string, boolean>;
+  presence: string[];
+  retry?: { first: string; again: string; duplicate: boolean };
 }
 declare global {
   var cometaDemo: DemoState;
@@ -163,6 +167,38 @@ describe('demo page', () => {
     assert.equal(await page.locator('#ticker tr').count(), 6);
     startCursor = (await page.evaluate(() => cometaDemo.subscription?.cursor)) ?? '';
     assert.match(startCursor, /^[a-z0-9]+-\d+$/);
+  });
+
+  test('the chat shows who is online: a second page joins, its reload is no leave, its close is', async () => {
+    const me = await page.evaluate(() => cometaDemo.me);
+    await until(page, 'this page online', (name) => cometaDemo.online[name] === true, me);
+    const second = await browser.open(`${h.url}/`);
+    const other = await second.evaluate(() => cometaDemo.me);
+    assert.notEqual(other, me);
+    await until(page, 'the second page joined', (name) => cometaDemo.online[name] === true, other);
+    await until(second, 'the first page in its snapshot', (name) => cometaDemo.online[name] === true, me);
+    const seen = await page.evaluate(() => cometaDemo.presence.length);
+    await second.reload();
+    await until(second, 'reloaded and open', () => document.body.dataset.state === 'open');
+    assert.equal(await second.evaluate(() => cometaDemo.me), other, 'the same name after a reload');
+    await new Promise((r) => setTimeout(r, 6000)); // past the hub's coalescing window (5 s)
+    assert.deepEqual(
+      await page.evaluate((n) => cometaDemo.presence.slice(n), seen),
+      [],
+      'a reload is neither a leave nor a join',
+    );
+    assert.match((await page.textContent('#online')) ?? '', new RegExp(other));
+    await second.close();
+    await until(page, 'the second page left', (name) => cometaDemo.online[name] !== true, other, 20_000);
+  });
+
+  test('"Publish with a retry": two requests with one Idempotency-Key store one message', async () => {
+    await page.click('#retry');
+    await until(page, 'both answers', () => cometaDemo.retry !== undefined);
+    const r = await page.evaluate(() => cometaDemo.retry!);
+    assert.equal(r.again, r.first);
+    assert.equal(r.duplicate, true);
+    assert.match((await page.textContent('#retrystatus')) ?? '', /stored once/);
   });
 
   for (const t of TRANSPORTS) {
@@ -353,10 +389,10 @@ describe('demo page', () => {
     await page.check('input[name=transport][value=auto]');
     await until(page, 'open', () => document.body.dataset.state === 'open');
     await page.click('#stale');
-    // Scores (3), quotes (6), demo.chat and the page channel: one gap each.
-    await until(page, 'gaps', () => cometaDemo.stats.gaps >= 11);
+    // Scores (3), the quotes.* pattern, demo.chat and the page channel: one gap each.
+    await until(page, 'gaps', () => cometaDemo.stats.gaps >= 6);
     await until(page, 'open after the gap', () => document.body.dataset.state === 'open');
-    assert.match((await page.textContent('#log')) ?? '', /gap on quotes\.AAPL: epoch/);
+    assert.match((await page.textContent('#log')) ?? '', /gap on quotes\.\*: epoch/);
     assert.equal(await page.evaluate(() => cometaDemo.stats.dups), 0);
   });
 

@@ -2,11 +2,14 @@
  * subscribe() in Chromium, loaded from the hub's own `/cometa.js` (the built IIFE bundle), each
  * transport forced on its own with the browser's WebSocket, EventSource, XMLHttpRequest (read at
  * readyState 3) and script tags: receive, multiple channels, resume after the hub drops the
- * connection, gap surfaced; then fallback when the WebSocket is refused; an end with the hub's
+ * connection, gap surfaced; then fallback when a proxy refuses the WebSocket; an end with the hub's
  * error code when the hub refuses the subscription for good; no fallback while the hub is down;
  * an AbortSignal.
  */
 import assert from 'node:assert/strict';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { SubscribeOptions, SubscribeTransport, SubscriptionStatus } from '../../src/client/index.js';
 import { createHub } from '../../src/hub/index.js';
@@ -24,6 +27,36 @@ interface Rec {
 }
 declare global {
   var recs: Record<string, Rec>;
+}
+
+/** An HTTP proxy in front of `target` that passes requests through and refuses every upgrade with 403. */
+async function upgradeRefusingProxy(target: string): Promise<{ url: string; close(): Promise<void> }> {
+  const t = new URL(target);
+  const server = createServer((req, res) => {
+    const up = request(
+      { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
+    up.on('error', () => res.destroy());
+    res.on('close', () => up.destroy());
+    req.pipe(up);
+  });
+  server.on('upgrade', (_req, socket: Duplex) => {
+    socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 const TRANSPORTS: SubscribeTransport[] = ['websocket', 'sse', 'stream', 'longpoll', 'jsonp'];
@@ -196,13 +229,14 @@ describe('subscribe() in Chromium over XHR streaming', () => {
 });
 
 describe('subscribe() in Chromium falls back', () => {
-  it('to SSE when the hub refuses the WebSocket (Origin not allowed)', async () => {
-    // The page's origin is not in cors.origins: the upgrade is refused with 403, while same-origin
-    // GETs (EventSource) carry no Origin to refuse.
-    const t = await startHub({ cors: { origins: ['https://app.example.com'] } });
+  it('to SSE when a proxy in front refuses the WebSocket', async () => {
+    // Some proxies pass HTTP but refuse upgrades: the page falls back to SSE through the same proxy.
+    // (A same-origin page's WebSocket is not refused by the hub itself: its Origin is the hub's.)
+    const t = await startHub();
+    const proxy = await upgradeRefusingProxy(t.url);
     const browser = await launchBrowser();
     try {
-      const page = await browser.open(`${t.url}/healthz`, { scripts: [`${t.url}/cometa.js`] });
+      const page = await browser.open(`${proxy.url}/healthz`, { scripts: [`${proxy.url}/cometa.js`] });
       const c = chan();
       const started = Date.now();
       await start(page, 'fallback', [c], {});
@@ -224,6 +258,7 @@ describe('subscribe() in Chromium falls back', () => {
       await closeSub(page, 'fallback');
     } finally {
       await browser.close();
+      await proxy.close();
       await t.close();
     }
   });

@@ -98,7 +98,7 @@ describe('CORS in public mode (the default)', () => {
     assert.equal(r.headers['access-control-allow-methods'], 'GET, POST, DELETE');
     assert.equal(
       r.headers['access-control-allow-headers'],
-      'Content-Type, Authorization, Last-Event-ID, X-Requested-With, X-CSRF-Token, X-Cometa',
+      'Content-Type, Authorization, Last-Event-ID, X-Requested-With, X-CSRF-Token, X-Cometa, Idempotency-Key',
     );
     assert.equal(r.headers['access-control-max-age'], '86400');
     assert.equal(r.headers['access-control-allow-credentials'], undefined);
@@ -278,7 +278,7 @@ describe('CORS with listed origins and credentials', () => {
     const r = await raw(`${t.url}/pub/a`, 'GET', { Origin: PAGE });
     assert.equal(
       r.headers['access-control-expose-headers'],
-      'Cometa-Id, Retry-After, Allow, WWW-Authenticate, X-Trace',
+      'Cometa-Id, Retry-After, Allow, WWW-Authenticate, Idempotent-Replayed, X-Trace',
     );
   });
 

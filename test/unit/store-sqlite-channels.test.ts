@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { createStore } from '../../src/hub/stores/index.js';
-import { SqliteStore } from '../../src/hub/stores/sqlite.js';
+import { ACTIVE_SINCE, SqliteStore } from '../../src/hub/stores/sqlite.js';
 import type { StoreContext } from '../../src/hub/stores/store.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cometa-sqlite-channels-'));
@@ -274,5 +274,34 @@ describe('sqlite store: channel counters', () => {
     assert.ok(store instanceof SqliteStore);
     assert.throws(() => createStore(`sqlite:${tmpFile()}?cacheChannels=-1`, ctx, tmp), /cacheChannels=N/);
     assert.throws(() => new SqliteStore(tmpFile(), ctx, { cacheChannels: 1.5 }), /cacheChannels must be/);
+  });
+});
+
+describe('sqlite store: wildcard resumes', () => {
+  it('find the matching channels through the last_seq index, never by reading every channel', async () => {
+    const path = tmpFile();
+    mkdirSync(dirname(path), { recursive: true });
+    const store = new SqliteStore(path, ctx);
+    await store.open();
+    for (let i = 0; i < 200; i++) await store.append(`quiet.${i}`, 'message', i, Date.now());
+    const cursor = await store.head();
+    await store.append('scores.nba', 'message', 1, Date.now());
+    await store.append('scores.nhl', 'message', 2, Date.now());
+    await store.append('quiet.7', 'message', 3, Date.now());
+    const active = await store.activeChannels(['scores.*'], cursor, 10);
+    assert.deepEqual(active, { channels: ['scores.nhl', 'scores.nba'], overflow: false });
+    const bounded = await store.activeChannels(['**'], cursor, 2);
+    assert.deepEqual(bounded, { channels: ['quiet.7', 'scores.nhl'], overflow: true });
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    try {
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${ACTIVE_SINCE}`).all(cursor) as { detail: string }[])
+        .map((r) => r.detail)
+        .join('; ');
+      assert.match(plan, /USING (COVERING )?INDEX channels_last_seq \(last_seq>\?\)/, plan);
+      assert.doesNotMatch(plan, /SCAN channels/, plan);
+    } finally {
+      db.close();
+    }
   });
 });

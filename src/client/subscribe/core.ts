@@ -1,7 +1,6 @@
 // subscribe() over a table of transports: one API over WebSocket, SSE, XHR streaming, long-poll
 // and JSONP, with fallback, reconnect with backoff, gapless resume from the cursor, and an end on
 // permanent refusals (docs/client-subscribe.md). browser.ts and index.ts give it their transports.
-import { isChannelName } from '../../protocol/channel.js';
 import type { Envelope, GapData } from '../../protocol/envelope.js';
 import { badOption, type CometaError } from '../errors.js';
 import { probe, type Verdict } from './probe.js';
@@ -36,8 +35,17 @@ export interface SubscriptionEvents<T = unknown> {
   message: Message<T>;
   gap: Envelope<GapData>;
   deleted: Envelope<{ channel: string }>;
+  /** A `join` or `leave` envelope (option `presence`): `data` is the member. */
+  presence: Envelope<PresenceData>;
   status: SubscriptionStatus;
   error: CometaError;
+}
+
+/** A presence member, as `join` / `leave` envelopes and snapshots carry it (docs/presence.md). */
+export interface PresenceData {
+  member: string;
+  info?: unknown;
+  anonymous?: true;
 }
 
 /** A live subscription, as {@link subscribe} returns it. */
@@ -53,6 +61,13 @@ export interface Subscription<T = unknown> {
   set channels(channels: string | readonly string[]);
   /** Changes the channels while open: the connection is renewed from the cursor, nothing is lost. */
   setChannels(channels: string | readonly string[]): void;
+  /**
+   * The members of a presence channel now (`GET /presence/{channel}`):
+   * `{channel, members: [{member, info?, anonymous?}], count, truncated}`.
+   */
+  presence(
+    channel: string,
+  ): Promise<{ channel: string; members: PresenceData[]; count: number; truncated: boolean }>;
   /** Adds a listener; returns the function that removes it. */
   on<K extends keyof SubscriptionEvents<T>>(
     event: K,
@@ -62,9 +77,12 @@ export interface Subscription<T = unknown> {
   close(): void;
 }
 
+/** A channel name, or a wildcard pattern (`scores.*`, `quotes.**`); the hub checks the rest. */
+const CHANNEL = /^(?:[\w~:-]+|\*\*?)(?:\.(?:[\w~:-]+|\*\*?))*$/;
+
 function checkChannels(c: unknown): string[] {
   const list = typeof c === 'string' ? [c] : c;
-  if (!Array.isArray(list) || !list.length || !list.every(isChannelName))
+  if (!Array.isArray(list) || !list.length || !list.every((x) => CHANNEL.test(x)))
     throw badOption('channels', 'a channel name or a non-empty array of them');
   return list.slice();
 }
@@ -88,6 +106,7 @@ export function subscribeVia<T>(
     message: o.onMessage ? [o.onMessage] : [],
     gap: o.onGap ? [o.onGap] : [],
     deleted: o.onDeleted ? [o.onDeleted] : [],
+    presence: o.onPresence ? [o.onPresence] : [],
     status: o.onStatus ? [o.onStatus] : [],
     error: o.onError ? [o.onError] : [],
   };
@@ -153,7 +172,7 @@ export function subscribeVia<T>(
   const url: UrlFor = (q) =>
     `${hub}/sub/${chans.map(encodeURIComponent)}?${
       cursor ? `since=${cursor}&` : o.last ? `last=${o.last}&` : ''
-    }${q}`;
+    }${o.presence ? 'presence=1&' : ''}${o.member ? `member=${encodeURIComponent(o.member)}&` : ''}${q}`;
 
   const halt = () => {
     current = undefined;
@@ -181,6 +200,7 @@ export function subscribeVia<T>(
         if (adopt(v.id)) emit('message', v as Message<T>);
       } else if (v.event === 'gap') emit('gap', v as Envelope<GapData>);
       else if (v.event === 'deleted') emit('deleted', v as Envelope<{ channel: string }>);
+      else if (v.event === 'join' || v.event === 'leave') emit('presence', v as Envelope<PresenceData>);
     } else {
       // The start frame's cursor is after the replay that follows it: only a fresh start takes it.
       // With `last`, it is held: if the connection ends before any message, resume from it rather
@@ -307,6 +327,7 @@ export function subscribeVia<T>(
       setChannels(c);
     },
     setChannels,
+    presence: (c) => fetch(`${hub}/presence/${encodeURIComponent(c)}`).then((r) => r.json()),
     on(t, fn) {
       const l = L[t] as Array<typeof fn>;
       l.push(fn);

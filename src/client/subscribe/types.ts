@@ -94,6 +94,19 @@ export interface SubscribeOptions<T = unknown> {
   onGap?: ((e: Envelope<GapData>) => void) | undefined;
   /** Called when a channel's history was deleted (`DELETE /pub/{channel}`); `data` is `{channel}`. */
   onDeleted?: ((e: Envelope<{ channel: string }>) => void) | undefined;
+  /**
+   * Receive `join` / `leave` envelopes on presence channels (docs/presence.md), reported to
+   * `onPresence` (and `presence` listeners), not `onMessage`. @default false
+   */
+  presence?: boolean | undefined;
+  /**
+   * The name this subscriber is a member by on `presence: 'anonymous'` channels, when it has no
+   * token (a token's `sub` names it otherwise). Keep it across reloads (sessionStorage) so a reload
+   * is no leave and join. @default undefined
+   */
+  member?: string | undefined;
+  /** Called for every `join` / `leave` (with `presence: true`): `data` is `{member, info?, anonymous?}`. */
+  onPresence?: ((e: Envelope<import('./core.js').PresenceData>) => void) | undefined;
   /** Called on every state change. */
   onStatus?: ((s: SubscriptionStatus) => void) | undefined;
   /** Called once when the hub refuses the subscription for good (then state `failed`). */

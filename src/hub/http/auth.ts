@@ -55,7 +55,35 @@ export interface AuthorizeContext {
  * when a token is configured and none came). It replaces the grant check for channels that are
  * not public, so it can consult a session store, a database, `ctx.granted`...
  */
-export type AuthorizeHook = (ctx: AuthorizeContext) => boolean | Promise<boolean>;
+export type AuthorizeHook = (
+  ctx: AuthorizeContext,
+) => boolean | AuthorizeMember | Promise<boolean | AuthorizeMember>;
+
+/**
+ * A hook's yes that also names the subscriber for presence (docs/presence.md): `member` is who it
+ * is on presence channels (instead of a token's `sub`), `info` what others see of it.
+ */
+export interface AuthorizeMember {
+  member: string;
+  info?: unknown;
+}
+
+/** Members named by hooks, per request's credentials (each hooked request has its own object). */
+const hookMembers = new WeakMap<Credentials, AuthorizeMember>();
+
+/** The member a `hub.authorize` hook named for these credentials, if any. */
+export function hookMember(creds: Credentials | undefined): AuthorizeMember | undefined {
+  return creds === undefined ? undefined : hookMembers.get(creds);
+}
+
+function isMemberAnswer(v: unknown): v is AuthorizeMember {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as AuthorizeMember).member === 'string' &&
+    /^[\x21-\x7e]{1,128}$/.test((v as AuthorizeMember).member)
+  );
+}
 
 /** Options of `hub.authorize(hook, options)`. */
 export interface AuthorizeHookOptions {
@@ -244,14 +272,16 @@ export async function authorize(
   let ok = fromGrants;
   if (s.hook !== undefined) {
     try {
-      ok =
-        (await s.hook({
-          action,
-          channel,
-          claims: claims?.payload ?? null,
-          req: creds.req,
-          granted: fromGrants,
-        })) === true;
+      const answer = await s.hook({
+        action,
+        channel,
+        claims: claims?.payload ?? null,
+        req: creds.req,
+        granted: fromGrants,
+      });
+      ok = answer === true || isMemberAnswer(answer);
+      if (ok && action === 'subscribe' && isMemberAnswer(answer) && creds !== NONE)
+        hookMembers.set(creds, answer);
     } catch (err) {
       // A failing hook must not open access: refuse, and leave the details to the log.
       core.log?.error({ err, action, channel }, 'authorize hook failed; access refused');

@@ -5,13 +5,15 @@ import type { ResolvedCors } from '../options.js';
  * Response headers the hub sends that scripts on other origins may read (besides the CORS-safelisted
  * ones: Cache-Control, Content-Language, Content-Length, Content-Type, Expires, Last-Modified, Pragma).
  * `Cometa-Id` is the id of a published message (POST /pub answers), `Retry-After` comes with 503 and
- * 429 answers, `Allow` with 405, `WWW-Authenticate` with 401. Cursors travel in bodies, not headers.
+ * 429 answers, `Allow` with 405, `WWW-Authenticate` with 401, `Idempotent-Replayed` with
+ * a publish answered from its idempotency key. Cursors travel in bodies, not headers.
  */
 export const COMETA_EXPOSED_HEADERS: readonly string[] = Object.freeze([
   'Cometa-Id',
   'Retry-After',
   'Allow',
   'WWW-Authenticate',
+  'Idempotent-Replayed',
 ]);
 
 /**

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ERROR_CODES, type HubErrorCode } from '../../protocol/errors.js';
+import { parseIdempotencyKey } from '../idempotency.js';
 import { checkCallback } from '../transports/jsonp.js';
 import { parsePublishBody, readBody } from './body.js';
 import { bodyHeaders, HubError, sendJson } from './respond.js';
@@ -18,6 +19,7 @@ export async function handlePublishRoute(
   query: URLSearchParams,
   cors: Record<string, string>,
   originAllowed = true,
+  scope = '',
 ): Promise<void> {
   if (req.method === 'GET' && query.has('callback')) {
     await publishJsonp(host, res, channel, query, cors, originAllowed);
@@ -32,6 +34,8 @@ export async function handlePublishRoute(
     sendJson(res, 200, { channel, deleted: true }, cors);
     return;
   }
+  // Checked before the body is read: a malformed key is refused without reading a megabyte.
+  const key = parseIdempotencyKey(req.headers['idempotency-key']);
   const body = await readBody(req, host.core.options.limits.maxBodyBytes);
   const data = await parsePublishBody(
     body,
@@ -40,6 +44,13 @@ export async function handlePublishRoute(
     host.core.options.limits,
   );
   const event = query.get('event');
+  if (key !== undefined) {
+    const r = await host.publishOnce(channel, data, event === null ? { key, scope } : { event, key, scope });
+    const headers: Record<string, string> = { ...cors, 'Cometa-Id': r.id };
+    if (r.duplicate) headers['Idempotent-Replayed'] = 'true';
+    sendJson(res, 202, r.duplicate ? { id: r.id, channel, duplicate: true } : { id: r.id, channel }, headers);
+    return;
+  }
   const id = await host.publish(channel, data, event === null ? {} : { event });
   sendJson(res, 202, { id, channel }, { ...cors, 'Cometa-Id': id });
 }

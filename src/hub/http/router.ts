@@ -11,6 +11,7 @@ import { csrfSettings, originAllowed, originMayChangeState } from './csrf.js';
 import { admit } from './limits.js';
 import { handleOpsRoute } from './ops.js';
 import { handlePing } from './ping.js';
+import { handlePresenceRoute, subscriberPresence } from './presence.js';
 import { handlePublishRoute, sendScriptError } from './publish.js';
 import { describeError, HubError, isHubError, sendError, sendJson } from './respond.js';
 import { serveStatic } from './static.js';
@@ -20,6 +21,11 @@ import { parseSubscribe } from './subscribe.js';
 export interface RouterHost {
   core: HubCore;
   publish(channel: string, data: unknown, options?: { event?: string }): Promise<string>;
+  publishOnce(
+    channel: string,
+    data: unknown,
+    options: { event?: string; key: string; scope?: string },
+  ): Promise<{ id: string; duplicate: boolean }>;
   drop(channel: string): Promise<void>;
   info(
     channel: string,
@@ -34,6 +40,7 @@ const ROUTE_METHODS: Record<string, readonly string[]> = {
   pub: ['GET', 'POST', 'DELETE', 'OPTIONS'],
   sub: ['GET', 'OPTIONS'],
   ping: ['GET', 'POST', 'OPTIONS'],
+  presence: ['GET', 'OPTIONS'],
 };
 
 const JSONP_CALLBACK_RE = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*$/;
@@ -149,6 +156,12 @@ export function createRouter(host: RouterHost): {
       }
       if (!host.ready())
         throw new HubError('ERR_SHUTTING_DOWN', 'the hub is not accepting requests', { 'Retry-After': '1' });
+      if (head === 'presence') {
+        const channel = decodeSafe(rest);
+        if (isChannelName(channel)) await guardSubscribe(core, req, query, [channel]);
+        await handlePresenceRoute(core, res, channel, cors);
+        return;
+      }
       if (head === 'pub') {
         if (!isChannelName(decodeSafe(rest))) {
           throw new HubError(
@@ -159,8 +172,19 @@ export function createRouter(host: RouterHost): {
         // Reading info needs the subscribe grant; publishing (JSONP GET too) and deleting need publish.
         const isInfo = (method === 'GET' || method === 'HEAD') && !query.has('callback');
         if (isInfo) await guardInfo(core, req, query, decodeSafe(rest));
-        else await guardPublish(core, req, query, decodeSafe(rest), { allowed });
-        await handlePublishRoute(host, req, res, decodeSafe(rest), query, cors, mayChangeState(origin, req));
+        const creds = isInfo
+          ? undefined
+          : await guardPublish(core, req, query, decodeSafe(rest), { allowed });
+        await handlePublishRoute(
+          host,
+          req,
+          res,
+          decodeSafe(rest),
+          query,
+          cors,
+          mayChangeState(origin, req),
+          creds?.claims?.subject ?? '',
+        );
         return;
       }
       const transport = pickTransport(req, query);
@@ -175,6 +199,7 @@ export function createRouter(host: RouterHost): {
       const params = parseSubscribe(options, req, rest, query);
       const callback = jsonpCallback(method, path, query);
       const credentials = await guardSubscribe(core, req, query, params.channels);
+      const presence = await subscriberPresence(core, req, query, params.channels, credentials);
       // Spelled out rather than spread: a spread gives the object a map of its own per request.
       const sub: SubscribeRequest = {
         channels: params.channels,
@@ -183,6 +208,7 @@ export function createRouter(host: RouterHost): {
         query,
         headers: cors,
         credentials,
+        presence,
         fail: (err) => fail(res, err, cors, callback),
       };
       transport.handle(core, req, res, sub);
@@ -313,7 +339,14 @@ export function createRouter(host: RouterHost): {
       // upgrade and for every later frame.
       const originMayAct = origin !== undefined && originAllowed(origin, req, csrf, allowed);
       guardSubscribe(core, req, parts.query, params.channels, { socket: true, originMayAct }).then(
-        (credentials) => {
+        async (credentials) => {
+          let presence: Awaited<ReturnType<typeof subscriberPresence>>;
+          try {
+            presence = await subscriberPresence(core, req, parts.query, params.channels, credentials);
+          } catch (err) {
+            failed(err);
+            return;
+          }
           if (socket.destroyed) return;
           websocket.upgrade(core, req, socket, head, {
             channels: params.channels,
@@ -322,6 +355,7 @@ export function createRouter(host: RouterHost): {
             query: parts.query,
             headers: {},
             credentials,
+            presence,
             fail: destroyer(socket),
           });
         },

@@ -23,7 +23,11 @@ export function parseSubscribe(
   rawChannels: string,
   query: URLSearchParams,
 ): SubscribeParams {
-  const channels = parseChannelList(rawChannels, options.limits.maxChannelsPerSubscription);
+  const channels = parseChannelList(
+    rawChannels,
+    options.limits.maxChannelsPerSubscription,
+    options.limits.maxPatternsPerSubscription,
+  );
   if (!Array.isArray(channels)) {
     throw new HubError(
       channels.error === 'too-many' ? 'ERR_TOO_MANY_CHANNELS' : 'ERR_BAD_CHANNEL',

@@ -1,12 +1,16 @@
+import { compilePattern } from '../../protocol/channel.js';
 import { newEpoch } from '../../protocol/cursor.js';
 import {
+  type ActiveChannels,
   type ChannelGap,
   type ChannelInfo,
   channelPage,
   type GapReason,
+  type IdempotencyKey,
   type LastResult,
   mergePage,
   messageBytes,
+  type OnceResult,
   type ReadResult,
   type Store,
   type StoreContext,
@@ -84,6 +88,8 @@ export class MemoryStore implements Store {
    * does not know may be one of them, so a resume from before it gets a `trimmed` gap there.
    */
   #forgotten = 0;
+  /** Idempotency keys per channel, in insertion (= expiry) order: key -> seq, fingerprint, expiry. */
+  readonly #keys = new Map<string, Map<string, KeyEntry>>();
 
   constructor(ctx: StoreContext, options: MemoryStoreOptions = {}) {
     this.#ctx = ctx;
@@ -145,6 +151,31 @@ export class MemoryStore implements Store {
     return message;
   }
 
+  async appendOnce(
+    channel: string,
+    event: string,
+    data: unknown,
+    time: number,
+    k: IdempotencyKey,
+  ): Promise<OnceResult> {
+    let keys = this.#keys.get(channel);
+    const hit = keys?.get(k.key);
+    if (hit !== undefined && hit.expires > time)
+      return { seq: hit.seq, duplicate: true, mismatch: hit.fingerprint !== k.fingerprint };
+    const { seq } = this.appendNow(channel, event, data, time);
+    if (keys === undefined) {
+      keys = new Map();
+      this.#keys.set(channel, keys);
+    }
+    keys.delete(k.key); // an expired entry moves to the end, with the new expiry
+    keys.set(k.key, { seq, fingerprint: k.fingerprint, expires: time + k.windowMs });
+    for (const old of keys.keys()) {
+      if (keys.size <= k.maxKeys) break;
+      keys.delete(old);
+    }
+    return { seq, duplicate: false, mismatch: false };
+  }
+
   async read(
     channels: readonly string[],
     after: number,
@@ -165,6 +196,16 @@ export class MemoryStore implements Store {
     }
     const page = mergePage(messages, channels.length <= 1, limit, maxBytes);
     return { messages: page.messages, gaps, more: page.more, head: this.#seq };
+  }
+
+  /** Looks at every channel's newest seq: the memory store holds them all in this process anyway. */
+  async activeChannels(patterns: readonly string[], after: number, max: number): Promise<ActiveChannels> {
+    const matchers = patterns.map(compilePattern);
+    const found: Array<[string, number]> = [];
+    for (const [channel, log] of this.#logs)
+      if (log.lastSeq > after && matchers.some((m) => m(channel))) found.push([channel, log.lastSeq]);
+    found.sort((a, b) => b[1] - a[1]);
+    return { channels: found.slice(0, max).map((f) => f[0]), overflow: found.length > max };
   }
 
   async last(
@@ -207,10 +248,19 @@ export class MemoryStore implements Store {
       if (i > log.start) this.#trim(log, i, 'trimmed');
     }
     if (this.#maxBytes !== 0) this.#compactOrder();
+    // Expired idempotency keys (each channel's map is in expiry order).
+    for (const [channel, keys] of this.#keys) {
+      for (const [key, entry] of keys) {
+        if (entry.expires > now) break;
+        keys.delete(key);
+      }
+      if (keys.size === 0) this.#keys.delete(channel);
+    }
   }
 
   async close(): Promise<void> {
     this.#logs.clear();
+    this.#keys.clear();
     this.#orderSeq = [];
     this.#orderChannel = [];
     this.#orderStart = this.#orderDead = this.#bytes = this.#forgotten = 0;
@@ -303,6 +353,12 @@ export class MemoryStore implements Store {
       log.start = 0;
     }
   }
+}
+
+interface KeyEntry {
+  seq: number;
+  fingerprint: string;
+  expires: number;
 }
 
 /** What a trimmed slot of a channel's array holds until the array is compacted. */

@@ -1,13 +1,19 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { compilePattern } from '../../protocol/channel.js';
 import { newEpoch } from '../../protocol/cursor.js';
+import type { PresenceBackend, PresenceMember } from '../presence.js';
+import { RedisPresence } from './redis-presence.js';
 import {
+  type ActiveChannels,
   type ChannelGap,
   type ChannelInfo,
   channelPage,
   type GapReason,
+  type IdempotencyKey,
   type LastResult,
   mergePage,
+  type OnceResult,
   type ReadResult,
   type Store,
   type StoreContext,
@@ -52,6 +58,7 @@ local id = seq .. '-0'
 redis.call('XADD', KEYS[3], id, 'e', ARGV[3], 'd', ARGV[4], 't', ARGV[5])
 redis.call('HSET', KEYS[4], 'last', seq)
 redis.call('SADD', KEYS[6], ARGV[2])
+redis.call('ZADD', KEYS[7], seq, ARGV[2])
 local max = tonumber(ARGV[6])
 local len = redis.call('XLEN', KEYS[3])
 if len > max then
@@ -64,6 +71,41 @@ redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], id, 'c', ARGV[2], 'e', ARGV[
 if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], id .. ' ' .. ARGV[9] .. '\\n' .. ARGV[4]) end
 return seq
 `;
+
+/**
+ * APPEND for a publish with an idempotency key (KEYS[8] the channel's key hash, KEYS[9] its keys by
+ * expiry; ARGV[10] key, [11] fingerprint, [12] now, [13] window ms, [14] keys kept per channel). In
+ * the same script as the append, so every hub sees the key with the message: a known key answers
+ * {seq, fingerprint} and stores nothing; otherwise the append's seq, with the key remembered.
+ */
+const APPEND_ONCE = APPEND.replace(
+  "local seq = redis.call('INCR', KEYS[1])",
+  `local now = tonumber(ARGV[12])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now, 'LIMIT', 0, 100)
+if #gone > 0 then
+  redis.call('ZREM', KEYS[9], unpack(gone))
+  redis.call('HDEL', KEYS[8], unpack(gone))
+end
+local hit = redis.call('HGET', KEYS[8], ARGV[10])
+if hit then
+  local sp = string.find(hit, ' ')
+  return {tonumber(string.sub(hit, 1, sp - 1)), string.sub(hit, sp + 1)}
+end
+local seq = redis.call('INCR', KEYS[1])`,
+).replace(
+  /return seq\n$/,
+  `redis.call('HSET', KEYS[8], ARGV[10], seq .. ' ' .. ARGV[11])
+redis.call('ZADD', KEYS[9], now + tonumber(ARGV[13]), ARGV[10])
+local extra = redis.call('ZCARD', KEYS[9]) - tonumber(ARGV[14])
+if extra > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[9], extra)
+  for i = 1, #popped, 2 do redis.call('HDEL', KEYS[8], popped[i]) end
+end
+redis.call('PEXPIRE', KEYS[8], ARGV[13])
+redis.call('PEXPIRE', KEYS[9], ARGV[13])
+return seq
+`,
+);
 
 const DROP = `
 local ep = redis.call('GET', KEYS[5])
@@ -139,7 +181,7 @@ return {cur, redis.call('GET', KEYS[4]) or '0-0'}
  * page of large messages reads and sends no more than that. Returns {stopped, entries}: stopped is
  * 1 when more entries may follow the last one returned.
  */
-const PAGE = `
+const READ_PAGE = `
 local stream = KEYS[1]
 local start = ARGV[1]
 local max = tonumber(ARGV[2])
@@ -186,7 +228,7 @@ interface Script {
   sha: string;
 }
 
-function script(lua: string): Script {
+export function script(lua: string): Script {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
@@ -201,10 +243,11 @@ return 1
 const SCRIPTS = {
   lease: script(LEASE),
   append: script(APPEND),
+  appendOnce: script(APPEND_ONCE),
   drop: script(DROP),
   sweep: script(SWEEP),
   rotate: script(ROTATE),
-  page: script(PAGE),
+  page: script(READ_PAGE),
 };
 
 /**
@@ -215,6 +258,9 @@ const SCRIPTS = {
  * - `cometa:s:CHANNEL`: the channel's stream, ids `${seq}-0`, fields e (event), d (JSON), t (time)
  * - `cometa:c:CHANNEL`: hash with `last` (newest seq), `floor` and `reason` (gap floor)
  * - `cometa:channels`: set of channel names (for age sweeps)
+ * - `cometa:active`: sorted set of channel names by their newest seq (wildcard resumes)
+ * - `cometa:i:CHANNEL`, `cometa:iz:CHANNEL`: idempotency keys (hash key -> "seq fingerprint", and
+ *   by expiry), expiring with their window
  * - `cometa:log`: global capped stream of every message (fields c, e, d, t) and drop (x, t); hubs
  *   read it to fan out and to catch up after a disconnect
  * - `cometa:fanout`: pub/sub channel (fanout=pubsub only)
@@ -394,12 +440,73 @@ export class RedisStore implements Store {
               this.#k(`c:${channel}`),
               this.#k('log'),
               this.#k('channels'),
+              this.#k('active'),
             ],
             [epoch, channel, event, json, time, Math.max(0, maxMessages), this.#logMax, pub, header],
           ),
         );
         if (this.epoch === epoch && seq > this.#known) this.#known = seq;
         return json === '' ? { seq, channel, event, data, time } : { seq, channel, event, data, time, json };
+      } catch (err) {
+        if (attempt === 0 && isEpochError(err)) {
+          await this.#checkEpoch();
+          continue;
+        }
+        throw unavailable(err);
+      }
+    }
+  }
+
+  async appendOnce(
+    channel: string,
+    event: string,
+    data: unknown,
+    time: number,
+    k: IdempotencyKey,
+  ): Promise<OnceResult> {
+    const json = data === undefined ? '' : JSON.stringify(data);
+    const { maxMessages } = this.#ctx.retentionFor(channel);
+    const pub = this.#fanout === 'pubsub' ? this.#k('fanout') : '';
+    const header = pub ? JSON.stringify([channel, event, time]) : '';
+    for (let attempt = 0; ; attempt++) {
+      const epoch = this.epoch;
+      try {
+        const r = await this.#eval(
+          SCRIPTS.appendOnce,
+          [
+            this.#k('seq'),
+            this.#k('epoch'),
+            this.#k(`s:${channel}`),
+            this.#k(`c:${channel}`),
+            this.#k('log'),
+            this.#k('channels'),
+            this.#k('active'),
+            this.#k(`i:${channel}`),
+            this.#k(`iz:${channel}`),
+          ],
+          [
+            epoch,
+            channel,
+            event,
+            json,
+            time,
+            Math.max(0, maxMessages),
+            this.#logMax,
+            pub,
+            header,
+            k.key,
+            k.fingerprint,
+            Date.now(),
+            k.windowMs,
+            k.maxKeys,
+          ],
+        );
+        if (Array.isArray(r)) {
+          return { seq: Number(r[0]), duplicate: true, mismatch: String(r[1]) !== k.fingerprint };
+        }
+        const seq = Number(r);
+        if (this.epoch === epoch && seq > this.#known) this.#known = seq;
+        return { seq, duplicate: false, mismatch: false };
       } catch (err) {
         if (attempt === 0 && isEpochError(err)) {
           await this.#checkEpoch();
@@ -445,6 +552,53 @@ export class RedisStore implements Store {
     });
     const page = mergePage(messages, channels.length <= 1, limit, maxBytes, complete);
     return { messages: page.messages, gaps, more: page.more, head };
+  }
+
+  /**
+   * Reads the `active` sorted set (every channel scored by its newest seq, kept by the append
+   * script) from the newest down to `after`, in pages, filtering by the patterns; at most 100 pages
+   * of 1000 are looked at (more: overflow), so a resume costs Redis a bounded amount.
+   */
+  /** Presence shared by every hub on this Redis (redis-presence.ts). */
+  presenceBackend(options: { ttlMs: number; maxMembers: number }): PresenceBackend {
+    return new RedisPresence(
+      {
+        eval: (s, keys, args) => this.#eval(s, keys, args),
+        key: (name) => this.#k(name),
+        pub: this.#fanout === 'pubsub' ? this.#k('fanout') : '',
+        logMax: this.#logMax,
+        script,
+      },
+      options,
+    );
+  }
+
+  async activeChannels(patterns: readonly string[], after: number, max: number): Promise<ActiveChannels> {
+    const cmd = this.#redis();
+    const matchers = patterns.map(compilePattern);
+    const channels: string[] = [];
+    const PAGE = 1000;
+    try {
+      for (let page = 0; page < 100; page++) {
+        const names = await cmd.zrevrangebyscore(
+          this.#k('active'),
+          '+inf',
+          `(${after}`,
+          'LIMIT',
+          page * PAGE,
+          PAGE,
+        );
+        for (const channel of names) {
+          if (!matchers.some((m) => m(channel))) continue;
+          if (channels.length === max) return { channels, overflow: true };
+          channels.push(channel);
+        }
+        if (names.length < PAGE) return { channels, overflow: false };
+      }
+    } catch (err) {
+      throw unavailable(err);
+    }
+    return { channels, overflow: true };
   }
 
   async last(
@@ -640,6 +794,9 @@ export class RedisStore implements Store {
             ? { seq: id[0], channel, event, data: undefined, time }
             : { seq: id[0], channel, event, data: JSON.parse(body), time, json: body },
       });
+    } else if (header.length === 3) {
+      const [channel, time, event] = header as [string, number, 'join' | 'leave'];
+      this.#emit({ type: 'presence', channel, event, member: JSON.parse(body) as PresenceMember, time });
     } else {
       const [channel, time] = header as [string, number];
       this.#emit({ type: 'deleted', channel, time });
@@ -728,6 +885,14 @@ export class RedisStore implements Store {
       if (id[1] === 0) {
         if (id[0] > this.#known) this.#known = id[0];
         this.#emit({ type: 'message', message: fromFields(id[0], f.c ?? '', f) });
+      } else if (f.p !== undefined) {
+        this.#emit({
+          type: 'presence',
+          channel: f.p,
+          event: f.v === 'join' ? 'join' : 'leave',
+          member: JSON.parse(f.d ?? '{}') as PresenceMember,
+          time: Number(f.t ?? 0),
+        });
       } else {
         this.#emit({ type: 'deleted', channel: f.x ?? '', time: Number(f.t ?? 0) });
       }

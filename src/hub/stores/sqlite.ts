@@ -1,16 +1,20 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { compilePattern } from '../../protocol/channel.js';
 import { newEpoch } from '../../protocol/cursor.js';
 import { type ChannelState, ChannelStates } from './sqlite-channels.js';
 import { HighWaterMark } from './sqlite-hwm.js';
 import {
+  type ActiveChannels,
   type ChannelGap,
   type ChannelInfo,
   channelPage,
   type GapReason,
+  type IdempotencyKey,
   type LastResult,
   mergePage,
+  type OnceResult,
   type ReadResult,
   type Store,
   type StoreCacheStats,
@@ -77,6 +81,8 @@ interface PendingAppend {
   json: string | null;
   data: unknown;
   time: number;
+  /** The idempotency key stored with the message (appendOnce), in the same transaction. */
+  idem: IdempotencyKey | undefined;
   resolve: (message: StoredMessage) => void;
   reject: (err: unknown) => void;
 }
@@ -141,6 +147,15 @@ CREATE TABLE IF NOT EXISTS journal (
   data TEXT,
   time INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS idempotency (
+  channel TEXT NOT NULL,
+  key TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  fingerprint TEXT NOT NULL,
+  expires INTEGER NOT NULL,
+  PRIMARY KEY (channel, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_expires ON idempotency (expires);
 CREATE TABLE IF NOT EXISTS channels (
   channel TEXT PRIMARY KEY,
   last_seq INTEGER NOT NULL,
@@ -148,6 +163,7 @@ CREATE TABLE IF NOT EXISTS channels (
   floor_reason TEXT NOT NULL DEFAULT 'trimmed',
   stored INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS channels_last_seq ON channels (last_seq);
 `;
 
 /**
@@ -216,6 +232,8 @@ export class SqliteStore implements Store {
   /** Bytes of data appended since the database's size was last compared with the quota. */
   #sinceQuotaCheck = 0;
   #evictTx: ((target: number) => number) | undefined;
+  /** Keyed appends waiting for their commit, by channel and key: a retry meanwhile waits for it. */
+  readonly #keyed = new Map<string, { fingerprint: string; stored: Promise<StoredMessage> }>();
 
   constructor(path: string, ctx: StoreContext, options: SqliteStoreOptions = {}) {
     this.path = path;
@@ -317,7 +335,8 @@ export class SqliteStore implements Store {
 
     this.#appendTx = db.transaction((batch: readonly PendingAppend[]) => {
       let seq = this.#seq;
-      for (const { channel, event, json, time } of batch) {
+      for (const p of batch) {
+        const { channel, event, json, time } = p;
         seq++;
         st.insert.run(seq, channel, event, json, time);
         const queued = this.#journal.get(channel);
@@ -328,6 +347,7 @@ export class SqliteStore implements Store {
         s.lastSeq = seq;
         s.stored++;
         this.#trimByCount(channel, s);
+        if (p.idem !== undefined) this.#remember(channel, p.idem, seq, time);
       }
       return seq;
     });
@@ -538,12 +558,61 @@ export class SqliteStore implements Store {
    * transaction (setImmediate), then each resolves, in seq order. A resolved append is committed.
    */
   append(channel: string, event: string, data: unknown, time: number): Promise<StoredMessage> {
+    return this.#enqueue(channel, event, data, time, undefined);
+  }
+
+  #enqueue(
+    channel: string,
+    event: string,
+    data: unknown,
+    time: number,
+    idem: IdempotencyKey | undefined,
+  ): Promise<StoredMessage> {
     return new Promise((resolve, reject) => {
       const json = data === undefined ? null : JSON.stringify(data);
       if (json !== null) this.#sinceQuotaCheck += json.length;
       if (this.#pending.length === 0) setImmediate(() => this.#flush());
-      this.#pending.push({ channel, event, json, data, time, resolve, reject });
+      this.#pending.push({ channel, event, json, data, time, idem, resolve, reject });
     });
+  }
+
+  /**
+   * The key is looked up in the file (it survives restarts), then among the keyed appends not yet
+   * committed; a new one is stored in the append's own transaction, so a message is never
+   * committed without its key.
+   */
+  async appendOnce(
+    channel: string,
+    event: string,
+    data: unknown,
+    time: number,
+    k: IdempotencyKey,
+  ): Promise<OnceResult> {
+    const st = this.#prepared();
+    const id = `${channel}\n${k.key}`;
+    const waiting = this.#keyed.get(id);
+    if (waiting !== undefined) {
+      const first = await waiting.stored;
+      return { seq: first.seq, duplicate: true, mismatch: waiting.fingerprint !== k.fingerprint };
+    }
+    const row = st.keyGet.get(channel, k.key, time) as { seq: number; fingerprint: string } | undefined;
+    if (row !== undefined)
+      return { seq: row.seq, duplicate: true, mismatch: row.fingerprint !== k.fingerprint };
+    const stored = this.#enqueue(channel, event, data, time, k);
+    this.#keyed.set(id, { fingerprint: k.fingerprint, stored });
+    try {
+      return { seq: (await stored).seq, duplicate: false, mismatch: false };
+    } finally {
+      this.#keyed.delete(id);
+    }
+  }
+
+  /** Stores a key with its message (inside the append transaction), keeping at most maxKeys per channel. */
+  #remember(channel: string, k: IdempotencyKey, seq: number, time: number): void {
+    const st = this.#prepared();
+    st.keyPut.run(channel, k.key, seq, k.fingerprint, time + k.windowMs);
+    const n = (st.keyCount.get(channel) as { n: number }).n;
+    if (n > k.maxKeys) st.keyTrim.run(channel, channel, n - k.maxKeys);
   }
 
   #flush(): void {
@@ -723,6 +792,30 @@ export class SqliteStore implements Store {
     return rows;
   }
 
+  /**
+   * The `channels` rows with a newest seq after `after`, newest first, through their index on
+   * last_seq (rows written back first: the file is then exact), filtered by the patterns.
+   */
+  async activeChannels(patterns: readonly string[], after: number, max: number): Promise<ActiveChannels> {
+    this.#flush();
+    const st = this.#prepared();
+    try {
+      this.#tx(this.#writeBackTx)();
+    } catch (err) {
+      this.#states.rolledBack();
+      throw unavailable(err);
+    }
+    this.#states.committed();
+    const matchers = patterns.map(compilePattern);
+    const channels: string[] = [];
+    for (const channel of st.activeSince.pluck().iterate(after) as IterableIterator<string>) {
+      if (!matchers.some((m) => m(channel))) continue;
+      if (channels.length === max) return { channels, overflow: true };
+      channels.push(channel);
+    }
+    return { channels, overflow: false };
+  }
+
   async last(
     channels: readonly string[],
     n: number,
@@ -801,6 +894,11 @@ export class SqliteStore implements Store {
     this.#moved();
     this.#applyRaised();
     this.#purge(); // once a second: dead rows do not outlive a second in a running hub
+    try {
+      this.#prepared().keyExpire.run(now);
+    } catch {
+      // Expired keys are ignored by lookups anyway; the next sweep retries.
+    }
   }
 
   async close(): Promise<void> {
@@ -864,6 +962,12 @@ export class SqliteStore implements Store {
   }
 }
 
+/**
+ * The channels with a message after a cursor, newest first (wildcard resumes): a search of the
+ * `channels_last_seq` index, so channels quiet since the cursor are never read.
+ */
+export const ACTIVE_SINCE = 'SELECT channel FROM channels WHERE last_seq > ? ORDER BY last_seq DESC';
+
 function prepare(db: Database.Database) {
   return {
     getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
@@ -906,6 +1010,19 @@ function prepare(db: Database.Database) {
     countLive: db.prepare('SELECT count(*) AS n FROM messages WHERE channel = ? AND seq > ? AND seq <= ?'),
     channel: db.prepare('SELECT * FROM channels WHERE channel = ?'),
     deleteChannel: db.prepare('DELETE FROM messages WHERE channel = ?'),
+    activeSince: db.prepare(ACTIVE_SINCE),
+    keyGet: db.prepare(
+      'SELECT seq, fingerprint FROM idempotency WHERE channel = ? AND key = ? AND expires > ?',
+    ),
+    keyPut: db.prepare(
+      'INSERT OR REPLACE INTO idempotency (channel, key, seq, fingerprint, expires) VALUES (?, ?, ?, ?, ?)',
+    ),
+    keyCount: db.prepare('SELECT count(*) AS n FROM idempotency WHERE channel = ?'),
+    keyTrim: db.prepare(
+      `DELETE FROM idempotency WHERE channel = ? AND key IN
+       (SELECT key FROM idempotency WHERE channel = ? ORDER BY expires LIMIT ?)`,
+    ),
+    keyExpire: db.prepare('DELETE FROM idempotency WHERE expires <= ?'),
     readOne: db.prepare(
       'SELECT seq, channel, event, data, time FROM messages WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?',
     ),

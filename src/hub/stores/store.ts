@@ -65,6 +65,37 @@ export interface ChannelInfo {
   stored: number;
 }
 
+/**
+ * An idempotency key as a store keeps it (Store.appendOnce): the hub has scoped it by credential
+ * already; the store scopes it by channel.
+ */
+export interface IdempotencyKey {
+  /** The scoped key (opaque to the store). */
+  readonly key: string;
+  /** What was published under it (event and data), to tell a retry from a reuse of the key. */
+  readonly fingerprint: string;
+  /** How long the key is remembered after its publish, in ms. */
+  readonly windowMs: number;
+  /** Keys remembered per channel at most; the oldest is forgotten first. */
+  readonly maxKeys: number;
+}
+
+/** What Store.appendOnce did. */
+export interface OnceResult {
+  /** The seq of the message stored under the key: this publish's, or the first one's. */
+  readonly seq: number;
+  /** True when the key was known: nothing was stored this time. */
+  readonly duplicate: boolean;
+  /** With `duplicate`: the first publish under the key had another event or data. */
+  readonly mismatch: boolean;
+}
+
+/** See Store.activeChannels. */
+export interface ActiveChannels {
+  channels: string[];
+  overflow: boolean;
+}
+
 /** What a store tells its listeners, in order. */
 export type StoreEvent =
   | { type: 'message'; message: StoredMessage }
@@ -72,7 +103,15 @@ export type StoreEvent =
   /** The store's history was lost and restarted under a new epoch (e.g. Redis restarted empty). */
   | { type: 'epoch'; epoch: string }
   /** The store became unreachable (`up: false`) or reachable again (`up: true`). */
-  | { type: 'status'; up: boolean };
+  | { type: 'status'; up: boolean }
+  /** A member joined or left a channel on some hub sharing the store (Redis presence). */
+  | {
+      type: 'presence';
+      channel: string;
+      event: 'join' | 'leave';
+      member: import('../presence.js').PresenceMember;
+      time: number;
+    };
 
 /** Retention of one channel. */
 export interface Retention {
@@ -127,6 +166,32 @@ export interface Store {
    * answers from it in the same turn, with no promise per publish.
    */
   appendNow?(channel: string, event: string, data: unknown, time: number): StoredMessage;
+  /**
+   * {@link append} unless a message was stored under `key` on this channel within its window: then
+   * nothing is stored and the first message's seq is answered. The key is stored with the message
+   * (as durable as it is: SQLite keeps it across a restart, Redis across hubs). Stores without it
+   * refuse idempotent publishes (501).
+   */
+  appendOnce?(
+    channel: string,
+    event: string,
+    data: unknown,
+    time: number,
+    key: IdempotencyKey,
+  ): Promise<OnceResult>;
+  /**
+   * The channels matching any of `patterns` (wildcards: `scores.*`, `quotes.**`) whose newest
+   * message is after `after`, newest first, at most `max` (`overflow` when more match). A resume
+   * of a wildcard subscription reads these channels' history: the candidates come from an index of
+   * channels by their newest seq, so channels quiet since the cursor are never looked at. Stores
+   * without it resume wildcard subscriptions with a gap.
+   */
+  activeChannels?(patterns: readonly string[], after: number, max: number): Promise<ActiveChannels>;
+  /**
+   * Presence shared by every hub on this store (Redis), announcing joins and leaves as `presence`
+   * events in order with messages. Stores without it keep presence per process.
+   */
+  presenceBackend?(options: { ttlMs: number; maxMembers: number }): import('../presence.js').PresenceBackend;
   /**
    * Messages after `after` on `channels`, at most `limit` and `maxBytes` (see {@link messageBytes};
    * the first message is returned whatever its size); see ReadResult. A store reads no more than

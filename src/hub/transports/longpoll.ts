@@ -38,6 +38,7 @@ export function attachPoll(
     opts.callback,
   );
   sub.expiresAt = s.credentials?.expiresAt ?? 0;
+  sub.presence = s.presence;
   hub.attach(sub, s.start).catch((err: unknown) => {
     sub.detach();
     s.fail(err);

@@ -161,6 +161,7 @@ export function startStream(
   if (!socket) return;
   const sub = make(socket);
   sub.expiresAt = s.credentials?.expiresAt ?? 0;
+  sub.presence = s.presence;
   res.on('close', sub.onClose);
   // Keep only the socket: its 'close' runs the response's 'close' listeners (http/detach.ts).
   detachResponse(res, socket, hub);

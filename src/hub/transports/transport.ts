@@ -27,6 +27,8 @@ export interface SubscribeRequest {
    * `authorize(hub, credentials, action, channel)` on every subscribe/publish frame.
    */
   credentials?: import('../http/auth.js').Credentials;
+  /** Presence of the subscriber (presence.ts): its member identity, whether it wants join/leave. */
+  presence?: import('../presence.js').SubscriberPresence | undefined;
   /** Answers the request with an error (for failures after the transport took it over). */
   fail(err: unknown): void;
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
-import { isChannelName } from '../../protocol/channel.js';
+import { isChannelName, isChannelPattern, isWildcard } from '../../protocol/channel.js';
 import { formatCursor } from '../../protocol/cursor.js';
 import {
   type CloseReason,
@@ -16,7 +16,9 @@ import type { Frame, FrameRun } from '../frame.js';
 import { authorize, type Credentials } from '../http/auth.js';
 import { jsonTooDeep } from '../http/body-bounds.js';
 import { checkPublishRate, clientIp } from '../http/limits.js';
+import { presenceSnapshot } from '../http/presence.js';
 import { isHubError } from '../http/respond.js';
+import { parseIdempotencyKey, publishOnce } from '../idempotency.js';
 import { StoreUnavailableError } from '../stores/store.js';
 import { Subscriber } from '../subscriber.js';
 import { waitDrain } from './drain.js';
@@ -52,6 +54,7 @@ interface Command {
   channel?: unknown;
   event?: unknown;
   data?: unknown;
+  key?: unknown;
 }
 
 /**
@@ -208,25 +211,47 @@ export class WebSocketSubscriber extends Subscriber {
         throw new FrameError('ERR_BAD_FRAME', 'a frame must be a JSON object');
       if (typeof cmd.id === 'number' || typeof cmd.id === 'string') id = cmd.id;
       if (cmd.type === 'subscribe' || cmd.type === 'unsubscribe') {
-        const listed = channelList(cmd.channels);
+        const limits = this.hub.options.limits;
+        const listed = channelList(cmd.channels, limits.maxPatternsPerSubscription);
         const next =
           cmd.type === 'subscribe'
             ? [...new Set([...this.channels, ...listed])]
             : this.channels.filter((c) => !listed.includes(c));
-        const max = this.hub.options.limits.maxChannelsPerSubscription;
+        const max = limits.maxChannelsPerSubscription;
         if (next.length > max)
           throw new FrameError('ERR_TOO_MANY_CHANNELS', `at most ${max} channels per subscription`);
+        if (next.filter(isWildcard).length > limits.maxPatternsPerSubscription)
+          throw new FrameError(
+            'ERR_TOO_MANY_CHANNELS',
+            `at most ${limits.maxPatternsPerSubscription} wildcard patterns per subscription`,
+          );
         if (cmd.type === 'subscribe') {
           for (const c of listed) if (!this.channels.includes(c)) await this.allow('subscribe', c);
         }
         // Added channels start at the connection's cursor: live messages after it, no replay.
         if (!this.closed) this.hub.setChannels(this, next);
         this.json({ type: 'ack', id, channels: next });
+      } else if (cmd.type === 'presence') {
+        if (typeof cmd.channel !== 'string' || !isChannelName(cmd.channel))
+          throw new FrameError('ERR_BAD_CHANNEL', 'channel must be a channel name');
+        await this.allow('subscribe', cmd.channel);
+        let snapshot: Awaited<ReturnType<typeof presenceSnapshot>>;
+        try {
+          snapshot = await presenceSnapshot(this.hub, cmd.channel);
+        } catch (err) {
+          if (isHubError(err)) throw new FrameError(err.code, err.message);
+          throw err;
+        }
+        this.json({ type: 'presence', id, ...snapshot });
       } else if (cmd.type === 'publish') {
-        const messageId = await this.publish(cmd);
-        this.json({ type: 'ack', id, messageId });
+        const r = await this.publish(cmd);
+        this.json(
+          r.duplicate
+            ? { type: 'ack', id, messageId: r.id, duplicate: true }
+            : { type: 'ack', id, messageId: r.id },
+        );
       } else {
-        throw new FrameError('ERR_BAD_FRAME', 'type must be subscribe, unsubscribe or publish');
+        throw new FrameError('ERR_BAD_FRAME', 'type must be subscribe, unsubscribe, publish or presence');
       }
     } catch (err) {
       let code: HubErrorCode = 'ERR_INTERNAL';
@@ -240,7 +265,7 @@ export class WebSocketSubscriber extends Subscriber {
     }
   }
 
-  async publish(cmd: Command): Promise<string> {
+  async publish(cmd: Command): Promise<{ id: string; duplicate: boolean }> {
     const hub = this.hub;
     if (!hub.options.websocket.publish)
       throw new FrameError('ERR_PUBLISH_DISABLED', 'publishing over WebSocket is disabled on this hub');
@@ -253,10 +278,26 @@ export class WebSocketSubscriber extends Subscriber {
         'ERR_BAD_EVENT',
         'event must match ^[A-Za-z][A-Za-z0-9_.:-]{0,63}$ and not be reserved',
       );
+    let key: string | undefined;
+    try {
+      key = parseIdempotencyKey(cmd.key ?? undefined);
+    } catch (err) {
+      if (isHubError(err)) throw new FrameError(err.code, err.message);
+      throw err;
+    }
     if (hub.closing) throw new FrameError('ERR_SHUTTING_DOWN', 'the hub is shutting down');
+    if (key !== undefined) {
+      const scope = this.credentials?.claims?.subject ?? '';
+      try {
+        return await publishOnce(hub, cmd.channel, event, cmd.data ?? null, key, scope);
+      } catch (err) {
+        if (isHubError(err)) throw new FrameError(err.code, err.message);
+        throw err;
+      }
+    }
     const m = await hub.store.append(cmd.channel, event, cmd.data ?? null, Date.now());
     hub.stats.published++;
-    return formatCursor(hub.epoch, m.seq);
+    return { id: formatCursor(hub.epoch, m.seq), duplicate: false };
   }
 }
 
@@ -267,9 +308,22 @@ function frameBytes(raw: RawData): Buffer {
   return Buffer.from(raw);
 }
 
-function channelList(v: unknown): string[] {
-  if (!Array.isArray(v) || v.length === 0 || !v.every((c) => typeof c === 'string' && isChannelName(c)))
-    throw new FrameError('ERR_BAD_CHANNEL', 'channels must be a non-empty array of channel names');
+function channelList(v: unknown, maxPatterns: number): string[] {
+  if (
+    !Array.isArray(v) ||
+    v.length === 0 ||
+    !v.every(
+      (c) =>
+        typeof c === 'string' &&
+        (isChannelName(c) || (maxPatterns > 0 && isWildcard(c) && isChannelPattern(c))),
+    )
+  )
+    throw new FrameError(
+      'ERR_BAD_CHANNEL',
+      maxPatterns > 0
+        ? 'channels must be a non-empty array of channel names or wildcard patterns'
+        : 'channels must be a non-empty array of channel names',
+    );
   return v as string[];
 }
 
@@ -332,6 +386,7 @@ export const websocket: UpgradeTransport = {
       const sub = new WebSocketSubscriber(hub, s.channels, ws, socket);
       sub.credentials = s.credentials;
       sub.expiresAt = s.credentials?.expiresAt ?? 0;
+      sub.presence = s.presence;
       sub.ip = clientIp(req);
       listen(hub, sub, ws);
       hub.attach(sub, s.start).catch((err: unknown) => {
