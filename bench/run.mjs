@@ -51,7 +51,7 @@ const FULL = {
   publishChannels: 100,
   // The publish scenario runs every peer this many times, round after round, and reports each
   // peer's median round: this VM's speed drifts within minutes, and one round per peer let a slow
-  // phase land on one peer and not another (session 11: the bare `net` floor measured 0.41× to
+  // phase land on one peer and not another (in the runs of 2026-11-25e the bare `net` floor measured 0.41× to
   // 0.70× nchan across runs of the same code).
   publishRounds: 3,
   longpollSeconds: 10,

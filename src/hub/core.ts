@@ -8,7 +8,7 @@ import { AutoNagle } from './nagle.js';
 import type { ResolvedOptions } from './options.js';
 import { PatternIndex } from './pattern-index.js';
 import { HubPresence, LocalPresence, type PresenceMember } from './presence.js';
-import type { Store, StoredMessage, StoreEvent } from './stores/store.js';
+import { type Store, type StoredMessage, type StoreEvent, StoreUnavailableError } from './stores/store.js';
 import type { Subscriber } from './subscriber.js';
 import type { Start, TransportName } from './transports/transport.js';
 
@@ -437,10 +437,15 @@ export class HubCore {
         break;
       case 'status':
         if (!e.up) this.stats.storeErrors++;
-        this.log?.warn(
-          { up: e.up, store: this.store.kind },
-          e.up ? 'store reachable again' : 'store unreachable',
-        );
+        {
+          // Once per change, never per reconnect attempt, and with the address (Redis), not a stack.
+          const at = (this.store as { address?: unknown }).address;
+          const where = typeof at === 'string' ? ` at ${at}` : '';
+          this.log?.warn(
+            { up: e.up, store: this.store.kind },
+            e.up ? `store reachable again${where}` : `store unreachable${where}`,
+          );
+        }
         break;
     }
   }
@@ -607,8 +612,12 @@ export class HubCore {
     this.#patterns.prune();
     if (now - this.#lastStoreSweep >= 1000) {
       this.#lastStoreSweep = now;
+      // An unreachable store fails every sweep until it is back: that is logged once, as the store's
+      // status change, not here once a second with a stack.
       Promise.resolve(this.store.sweep(now)).catch((err: unknown) =>
-        this.log?.error({ err }, 'store sweep failed'),
+        err instanceof StoreUnavailableError
+          ? this.log?.debug({ store: this.store.kind }, `store sweep skipped: ${err.message}`)
+          : this.log?.error({ err }, 'store sweep failed'),
       );
     }
   }

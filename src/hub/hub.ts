@@ -19,7 +19,7 @@ import { HubMetrics } from './metrics.js';
 import { type HubOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { StatsPublisher } from './stats-publisher.js';
 import { createStore } from './stores/index.js';
-import type { Store, StoredMessage } from './stores/store.js';
+import { type Store, type StoredMessage, StoreUnavailableError } from './stores/store.js';
 
 /** Channel info, as `GET /pub/{channel}` answers it. */
 export interface ChannelInfo {
@@ -47,7 +47,9 @@ export interface ChannelInfo {
 export class Hub {
   /** The validated, frozen options. */
   readonly options: ResolvedOptions;
+  /** The store holding history (`store.kind`: `memory`, `sqlite` or `redis`); see docs/stores.md. */
   readonly store: Store;
+  /** The hub's pino logger (the `logger` option), or undefined with `logger: false`. */
   readonly log: Logger | undefined;
   /** @internal */
   readonly core: HubCore;
@@ -71,6 +73,8 @@ export class Hub {
   /** Unregisters from idle compaction (idle-gc.ts). */
   #uncompact: (() => void) | undefined;
   #closing: Promise<void> | undefined;
+  /** listen() was called: its rejection reports a store that failed to open, so no log line too. */
+  #listenCalled = false;
 
   constructor(options: HubOptions = {}) {
     this.options = resolveOptions(options);
@@ -102,7 +106,13 @@ export class Hub {
       this.#ready = true;
     });
     // Keep an unobserved failure from crashing the process; listen() and requests report it.
-    this.ready.catch((err: unknown) => this.log?.error({ err }, 'store failed to open'));
+    // An unreachable store is an operating condition, not a bug: its message, without a stack.
+    this.ready.catch((err: unknown) => {
+      if (this.#listenCalled) return;
+      if (err instanceof StoreUnavailableError)
+        this.log?.error({ store: this.store.kind }, `store failed to open: ${err.message}`);
+      else this.log?.error({ err }, 'store failed to open');
+    });
     const router = createRouter({
       core: this.core,
       publish: (c, d, opt) => this.publish(c, d, opt),
@@ -251,6 +261,7 @@ export class Hub {
    * @returns the address it listens on
    */
   async listen(port = 8080, host = '127.0.0.1'): Promise<AddressInfo> {
+    this.#listenCalled = true;
     await this.ready;
     const limits = this.options.limits;
     // requireHostHeader: false so that a request without Host gets the router's JSON 400, not Node's bare one.

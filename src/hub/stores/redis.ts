@@ -274,6 +274,8 @@ export class RedisStore implements Store {
   readonly #fanout: RedisFanout;
   readonly #logMax: number;
   readonly #commandTimeout: number;
+  /** The connection's last error (ECONNREFUSED, ENOTFOUND...), which ioredis only emits as an event. */
+  #lastError: Error | undefined;
   #cmd: Redis | undefined;
   #reader: Redis | undefined;
   #listener: (event: StoreEvent) => void = () => {};
@@ -306,6 +308,11 @@ export class RedisStore implements Store {
     this.#commandTimeout = options.commandTimeout ?? 2000;
   }
 
+  /** `host:port` of the server, for log lines (never the URL: it may hold a password). */
+  get address(): string {
+    return redisAddress(this.url);
+  }
+
   get fanout(): RedisFanout {
     return this.#fanout;
   }
@@ -330,7 +337,10 @@ export class RedisStore implements Store {
       // Blocking reads (the fan-out XREAD) must not hit the command timeout; they get a safety net.
       ...(role === 'cmd' ? { commandTimeout: this.#commandTimeout } : { blockingTimeout: 5000 }),
     });
-    redis.on('error', () => {}); // surfaced as status events and rejected commands
+    // Surfaced as status events and rejected commands; the last one explains a failed open().
+    redis.on('error', (err: Error) => {
+      this.#lastError = err;
+    });
     return redis;
   }
 
@@ -357,7 +367,11 @@ export class RedisStore implements Store {
     } catch (err) {
       cmd.disconnect();
       reader.disconnect();
-      throw unavailable(err);
+      // One line that names the server and why, not ioredis' "Connection is closed."
+      const why = this.#lastError?.message ?? (err instanceof Error ? err.message : String(err));
+      throw new StoreUnavailableError(`redis store: cannot reach ${redisAddress(this.url)}: ${why}`, {
+        cause: err,
+      });
     }
     this.#cmd = cmd;
     this.#reader = reader;
@@ -1102,6 +1116,16 @@ function bySeq(a: StoredMessage, b: StoredMessage): number {
 
 function isEpochError(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('COMETAEPOCH');
+}
+
+/** `host:port` of a redis:// URL, without credentials, for messages. */
+export function redisAddress(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname || '127.0.0.1'}:${u.port || '6379'}`;
+  } catch {
+    return 'the configured Redis';
+  }
 }
 
 function unavailable(err: unknown): unknown {

@@ -1,10 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { compilePattern } from '../../protocol/channel.js';
 import { newEpoch } from '../../protocol/cursor.js';
 import { type ChannelState, ChannelStates } from './sqlite-channels.js';
 import { HighWaterMark } from './sqlite-hwm.js';
+import { openDatabase } from './sqlite-native.js';
 import {
   type ActiveChannels,
   type ChannelGap,
@@ -252,7 +253,7 @@ export class SqliteStore implements Store {
 
   async open(): Promise<void> {
     if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
-    const db = new Database(this.path, { timeout: 2000 });
+    const db = openDatabase(this.path, { timeout: 2000 });
     try {
       db.pragma('locking_mode = EXCLUSIVE');
       db.pragma('journal_mode = WAL');
