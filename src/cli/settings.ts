@@ -233,6 +233,14 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Most messages per poll answer / replay page',
   },
   {
+    path: 'limits.maxBatchBytes',
+    env: 'COMETA_MAX_BATCH_BYTES',
+    flag: 'max-batch-bytes',
+    kind: 'int',
+    def: '1048576',
+    doc: 'Most message bytes per poll answer / replay page (one larger message still goes alone)',
+  },
+  {
     path: 'limits.maxHeaderBytes',
     env: 'COMETA_MAX_HEADER_BYTES',
     flag: 'max-header-bytes',

@@ -23,7 +23,7 @@ export type {
   StreamsOptions,
 } from './options.js';
 export { OptionsError } from './options.js';
-export { MemoryStore } from './stores/memory.js';
+export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
 export type * from './stores/store.js';
 export { StoreUnavailableError } from './stores/store.js';
 export type { StreamEngine } from './streams/engine.js';

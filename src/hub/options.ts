@@ -67,6 +67,14 @@ export interface LimitOptions {
   maxBufferedBytes?: number;
   /** Most messages in one long-poll/poll/JSONP answer, and per replay page on streams. @default 1000 */
   maxBatch?: number;
+  /**
+   * Most bytes of messages (their JSON, as counted by the store) in one long-poll/poll/JSONP answer
+   * and per replay page on streams and WebSocket; one message larger than this still goes alone.
+   * What is left follows from the answer's cursor (the next poll, the next page). Replay pages of
+   * streams are also cut to `maxBufferedBytes`.
+   * @default 1048576
+   */
+  maxBatchBytes?: number;
   /** Largest request head (request line + headers) in bytes, on the server `hub.listen()` creates; more is answered 431. @default 16384 */
   maxHeaderBytes?: number;
   /** Most connections (mounted in another server: requests and sockets) open at once, streams and held polls included; 0: no limit. @default 10000 */
@@ -537,6 +545,7 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     maxPatternChannels: int('limits.maxPatternChannels', l.maxPatternChannels, 1000, 1, 100_000),
     maxBufferedBytes: int('limits.maxBufferedBytes', l.maxBufferedBytes, 1 << 20, 1024),
     maxBatch: int('limits.maxBatch', l.maxBatch, 1000, 1, 100_000),
+    maxBatchBytes: int('limits.maxBatchBytes', l.maxBatchBytes, 1 << 20, 1024),
     maxHeaderBytes: int('limits.maxHeaderBytes', l.maxHeaderBytes, 16_384, 1024, 1 << 20),
     maxConnections: int('limits.maxConnections', l.maxConnections, 10_000, 0),
     maxConnectionsPerIp: int('limits.maxConnectionsPerIp', l.maxConnectionsPerIp, 256, 0),
