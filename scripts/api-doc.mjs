@@ -181,7 +181,7 @@ function generate() {
     ...optionTable(src.options, 'HubOptions', ''),
     // Every option group (a HubOptions field typed `SomethingOptions`), wherever it is declared.
     ...members(src.options, 'HubOptions').members.flatMap((f) => {
-      const group = /^\w+\??: (\w+Options)$/.exec(f.decl)?.[1];
+      const group = /^\w+\??: (\w+Options)(?: \| false)?$/.exec(f.decl)?.[1];
       if (!group) return [];
       const source = [src.options, src.auth].find((d) => new RegExp(`export interface ${group}\\b`).test(d));
       if (!source) throw new Error(`option group ${group} (${f.name}) is not declared in options or auth`);
