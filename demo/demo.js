@@ -188,7 +188,7 @@
     li.textContent =
       error && error.code === 'ERR_NOT_FOUND'
         ? "Presence is off for demo.chat on this hub: give the channel presence: 'anonymous' (cometa serve --demo does)."
-        : `Who's online is unavailable${error && error.message ? `: ${error.message}` : ''}.`;
+        : `Who's online is unavailable${error?.message ? `: ${error.message}` : ''}.`;
     $('online').appendChild(li);
     log("who's online: presence is off on this hub", 'warn');
   }
