@@ -40,6 +40,8 @@
     me: ME,
     online: online,
     presence: [],
+    // True when the hub has no presence on demo.chat (who's online then says so).
+    presenceOff: false,
   };
   window.cometaDemo = demo;
 
@@ -123,11 +125,15 @@
     if (s.state === 'open' && sub && sub.presence) {
       sub.presence('demo.chat').then(
         (snap) => {
+          // A hub without presence on demo.chat answers an error instead of members (a hub made
+          // with `demo: true` in code, without the channel rule `cometa serve --demo` adds).
+          if (!snap || !Array.isArray(snap.members)) return presenceOff(snap?.error);
+          demo.presenceOff = false;
           for (const k in online) delete online[k];
           for (const m of snap.members) online[m.member] = true;
           renderOnline();
         },
-        () => {},
+        (err) => presenceOff(err),
       );
     }
     if (s.state === 'open') {
@@ -169,6 +175,22 @@
     if (e.event === 'join') online[e.data.member] = true;
     else delete online[e.data.member];
     renderOnline();
+  }
+
+  /** Who's online cannot be shown: says so in the list (and why), instead of an empty list. */
+  function presenceOff(error) {
+    if (demo.presenceOff) return; // said once, not again on every reconnect
+    demo.presenceOff = true;
+    for (const k in online) delete online[k];
+    renderOnline();
+    const li = document.createElement('li');
+    li.className = 'off';
+    li.textContent =
+      error && error.code === 'ERR_NOT_FOUND'
+        ? "Presence is off for demo.chat on this hub: give the channel presence: 'anonymous' (cometa serve --demo does)."
+        : `Who's online is unavailable${error?.message ? `: ${error.message}` : ''}.`;
+    $('online').appendChild(li);
+    log("who's online: presence is off on this hub", 'warn');
   }
 
   function renderOnline() {

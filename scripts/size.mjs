@@ -74,15 +74,17 @@ const viteMeasure = (code) =>
 
 const results = [
   // The whole client leaves room for the Comet subscribe() part that joins the same bundle.
+  // request alone and `get` grew by what adding an Idempotency-Key to a retried POST or PATCH costs
+  // (measured: +108 B with esbuild, +95 B with Vite); the budgets grew by that much and no more.
   {
     name: 'request alone',
-    budget: 3 * KB,
+    budget: 3 * KB + 108,
     ...(await esbuildMeasure("export { request } from 'cometa/client';")),
   },
   { name: 'whole client', budget: 8 * KB, ...(await esbuildMeasure("export * from 'cometa/client';")) },
   {
     name: 'vite: get',
-    budget: 3 * KB,
+    budget: 3 * KB + 95,
     ...(await viteMeasure(
       "import { get } from 'cometa/client';\nget('/api').then((r) => console.log(r.data));",
     )),
@@ -120,7 +122,7 @@ if (process.argv.includes('--json')) {
   for (const r of results) {
     console.log(
       `${r.gzip <= r.budget ? 'ok  ' : 'OVER'} ${r.name.padEnd(24)} ${(r.gzip / KB).toFixed(2)} KB min+gzip ` +
-        `(${(r.min / KB).toFixed(2)} KB min, ${r.chunks} chunk${r.chunks > 1 ? 's' : ''}; budget ${r.budget / KB} KB)`,
+        `(${(r.min / KB).toFixed(2)} KB min, ${r.chunks} chunk${r.chunks > 1 ? 's' : ''}; budget ${+(r.budget / KB).toFixed(2)} KB)`,
     );
   }
 }

@@ -5,7 +5,7 @@ import { prepareBody } from './body.js';
 import { failure, isCometaError } from './errors.js';
 import { merge, toConfig, validate } from './options.js';
 import { statusError } from './response.js';
-import { retryDelay, sleep } from './retry.js';
+import { addKey, retryDelay, sleep } from './retry.js';
 import type { CometaResponse, RequestConfig, RequestOptions } from './types.js';
 
 /** One attempt of a resolved request: XMLHttpRequest in browsers, fetch elsewhere (api-any.ts). */
@@ -13,6 +13,7 @@ export type Send = (c: RequestConfig, body: unknown) => Promise<CometaResponse>;
 
 async function run(send: Send, url: string | URL, options: RequestOptions): Promise<CometaResponse> {
   let c: RequestConfig = toConfig(`${url}`, options);
+  addKey(c);
   for (const hook of c.hooks.beforeRequest) c = (await hook(c)) || c;
   const body = /^(GET|HEAD)$/.test(c.method) ? null : prepareBody(c.body, c.headers);
   for (let n = 1; ; n++) {

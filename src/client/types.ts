@@ -48,7 +48,11 @@ export interface Hooks {
 export interface RetryOptions {
   /** How many retries after the first attempt. @default 2 when `retry` is an object, else the number given */
   limit?: number;
-  /** Methods that may be retried: the idempotent ones. @default ['GET','HEAD','PUT','DELETE','OPTIONS','TRACE'] */
+  /**
+   * Methods that may be retried: the idempotent ones. A POST or PATCH listed here (with `limit` > 0)
+   * is sent with an `Idempotency-Key` header, one per request, unless it has one.
+   * @default ['GET','HEAD','PUT','DELETE','OPTIONS','TRACE']
+   */
   methods?: readonly string[];
   /** Statuses that are retried (network errors and timeouts always are). @default [408,413,429,500,502,503,504] */
   statusCodes?: readonly number[];
