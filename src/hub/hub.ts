@@ -160,6 +160,7 @@ export class Hub {
               cors: o.cors,
               allowed: compileOrigins(o.cors),
               ready,
+              subscriptions: streams.subscriptions,
             },
       publish: (c, d, opt) => this.publish(c, d, opt),
       publishOnce: (c, d, opt) => this.publishOnce(c, d, opt),

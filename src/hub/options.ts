@@ -332,6 +332,13 @@ export interface StreamsOptions {
    * @default true
    */
   channels?: boolean;
+  /**
+   * Serve the protocol's reserved subscription APIs under `{prefix}/__ds/` (webhooks and
+   * pull-wake, docs/durable-streams.md). Off by default: a webhook subscription makes the hub send
+   * requests to a URL a client chose.
+   * @default false
+   */
+  subscriptions?: boolean;
 }
 
 export interface ResolvedCors {
@@ -388,6 +395,7 @@ export interface ResolvedStreams {
   readonly maxReadBytes: number;
   readonly maxStreamBytes: number;
   readonly channels: boolean;
+  readonly subscriptions: boolean;
 }
 
 const KNOWN = new Set([
@@ -651,6 +659,7 @@ const STREAMS_KEYS = new Set([
   'maxReadBytes',
   'maxStreamBytes',
   'channels',
+  'subscriptions',
 ]);
 
 function resolveStreams(s: unknown): ResolvedStreams | null {
@@ -677,6 +686,7 @@ function resolveStreams(s: unknown): ResolvedStreams | null {
     maxReadBytes: int('streams.maxReadBytes', o.maxReadBytes, 1 << 20, 1024, 64 << 20),
     maxStreamBytes: int('streams.maxStreamBytes', o.maxStreamBytes, 256 << 20, 1),
     channels: bool('streams.channels', o.channels, true),
+    subscriptions: bool('streams.subscriptions', o.subscriptions, false),
   });
 }
 

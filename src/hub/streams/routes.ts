@@ -15,6 +15,7 @@ import {
 import { joinJson } from './json.js';
 import { isOffset, responseCursor, ZERO_OFFSET } from './offset.js';
 import { baseType, type StreamMeta } from './storage.js';
+import { handleControl } from './subscription-routes.js';
 
 const METHODS = 'GET, HEAD, PUT, POST, DELETE, OPTIONS';
 const EXPOSE = RESPONSE_HEADERS.join(', ');
@@ -35,6 +36,8 @@ export interface StreamRoutesConfig {
   allowed: (origin: string) => boolean;
   /** Whether the hub accepts requests (store open, not closing). */
   ready: () => boolean;
+  /** Serve the reserved subscription APIs under `__ds/` (subscription-routes.ts). */
+  subscriptions?: boolean;
 }
 
 /** Headers every stream answer carries: CORS (with the protocol's headers exposed) and PROTOCOL.md 12.7's. */
@@ -66,7 +69,10 @@ export async function handleStream(
   if (!cfg.ready())
     throw new HubError('ERR_SHUTTING_DOWN', 'the hub is not accepting requests', { 'Retry-After': '1' });
   if (path.split('/')[0] === '__ds') {
-    throw new HubError('ERR_NOT_FOUND', 'the __ds control paths (subscriptions) are not served by this hub');
+    if (cfg.subscriptions !== true) {
+      throw new HubError('ERR_NOT_FOUND', 'the __ds control paths are served with streams.subscriptions on');
+    }
+    return handleControl(cfg.engine, locationOf(req, cfg.mount), req, res, path, base, cfg.maxBodyBytes);
   }
   const engine = cfg.engine;
   switch (method) {
