@@ -339,6 +339,14 @@ export interface StreamsOptions {
    * @default false
    */
   subscriptions?: boolean;
+  /**
+   * Catch-up reads whose answer has this many bytes or more are gzipped for clients that send
+   * `Accept-Encoding: gzip` (never long-poll or SSE reads); `0` turns compression off.
+   * @default 1024
+   */
+  gzipMinBytes?: number;
+  /** zlib level (1 fastest to 9 smallest) of those answers. @default 6 */
+  gzipLevel?: number;
 }
 
 export interface ResolvedCors {
@@ -396,6 +404,8 @@ export interface ResolvedStreams {
   readonly maxStreamBytes: number;
   readonly channels: boolean;
   readonly subscriptions: boolean;
+  readonly gzipMinBytes: number;
+  readonly gzipLevel: number;
 }
 
 const KNOWN = new Set([
@@ -660,6 +670,8 @@ const STREAMS_KEYS = new Set([
   'maxStreamBytes',
   'channels',
   'subscriptions',
+  'gzipMinBytes',
+  'gzipLevel',
 ]);
 
 function resolveStreams(s: unknown): ResolvedStreams | null {
@@ -687,6 +699,8 @@ function resolveStreams(s: unknown): ResolvedStreams | null {
     maxStreamBytes: int('streams.maxStreamBytes', o.maxStreamBytes, 256 << 20, 1),
     channels: bool('streams.channels', o.channels, true),
     subscriptions: bool('streams.subscriptions', o.subscriptions, false),
+    gzipMinBytes: int('streams.gzipMinBytes', o.gzipMinBytes, 1024, 0),
+    gzipLevel: int('streams.gzipLevel', o.gzipLevel, 6, 1, 9),
   });
 }
 
