@@ -497,6 +497,22 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Publish JSON-mode streams on the cometa channels ds.{path}',
   },
   {
+    path: 'streams.subscriptions',
+    env: 'COMETA_STREAMS_SUBSCRIPTIONS',
+    flag: 'streams-subscriptions',
+    kind: 'bool',
+    def: 'false',
+    doc: 'Serve the Durable Streams subscription APIs under {prefix}/__ds/ (webhooks, pull-wake)',
+  },
+  {
+    path: 'streams.gzipMinBytes',
+    env: 'COMETA_STREAMS_GZIP_MIN_BYTES',
+    flag: 'streams-gzip-min-bytes',
+    kind: 'int',
+    def: '1024',
+    doc: 'Gzip Durable Streams catch-up answers of this many bytes or more (0: never)',
+  },
+  {
     path: 'demo',
     env: 'COMETA_DEMO',
     flag: 'demo',

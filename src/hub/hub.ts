@@ -160,6 +160,11 @@ export class Hub {
               cors: o.cors,
               allowed: compileOrigins(o.cors),
               ready,
+              subscriptions: streams.subscriptions,
+              gzip:
+                streams.gzipMinBytes === 0
+                  ? undefined
+                  : { minBytes: streams.gzipMinBytes, level: streams.gzipLevel },
             },
       publish: (c, d, opt) => this.publish(c, d, opt),
       publishOnce: (c, d, opt) => this.publishOnce(c, d, opt),

@@ -332,6 +332,21 @@ export interface StreamsOptions {
    * @default true
    */
   channels?: boolean;
+  /**
+   * Serve the protocol's reserved subscription APIs under `{prefix}/__ds/` (webhooks and
+   * pull-wake, docs/durable-streams.md). Off by default: a webhook subscription makes the hub send
+   * requests to a URL a client chose.
+   * @default false
+   */
+  subscriptions?: boolean;
+  /**
+   * Catch-up reads whose answer has this many bytes or more are gzipped for clients that send
+   * `Accept-Encoding: gzip` (never long-poll or SSE reads); `0` turns compression off.
+   * @default 1024
+   */
+  gzipMinBytes?: number;
+  /** zlib level (1 fastest to 9 smallest) of those answers. @default 6 */
+  gzipLevel?: number;
 }
 
 export interface ResolvedCors {
@@ -388,6 +403,9 @@ export interface ResolvedStreams {
   readonly maxReadBytes: number;
   readonly maxStreamBytes: number;
   readonly channels: boolean;
+  readonly subscriptions: boolean;
+  readonly gzipMinBytes: number;
+  readonly gzipLevel: number;
 }
 
 const KNOWN = new Set([
@@ -651,6 +669,9 @@ const STREAMS_KEYS = new Set([
   'maxReadBytes',
   'maxStreamBytes',
   'channels',
+  'subscriptions',
+  'gzipMinBytes',
+  'gzipLevel',
 ]);
 
 function resolveStreams(s: unknown): ResolvedStreams | null {
@@ -677,6 +698,9 @@ function resolveStreams(s: unknown): ResolvedStreams | null {
     maxReadBytes: int('streams.maxReadBytes', o.maxReadBytes, 1 << 20, 1024, 64 << 20),
     maxStreamBytes: int('streams.maxStreamBytes', o.maxStreamBytes, 256 << 20, 1),
     channels: bool('streams.channels', o.channels, true),
+    subscriptions: bool('streams.subscriptions', o.subscriptions, false),
+    gzipMinBytes: int('streams.gzipMinBytes', o.gzipMinBytes, 1024, 0),
+    gzipLevel: int('streams.gzipLevel', o.gzipLevel, 6, 1, 9),
   });
 }
 

@@ -12,7 +12,7 @@ import { createHub, type Hub } from '../../src/hub/index.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
 
 const store = process.env.DS_STORE ?? 'memory';
-const config = { baseUrl: '', longPollTimeoutMs: 2_000 };
+const config = { baseUrl: '', longPollTimeoutMs: 2_000, subscriptions: true };
 let hub: Hub | undefined;
 let redis: RedisServer | undefined;
 let dir: string | undefined;
@@ -30,7 +30,7 @@ describe(`Durable Streams conformance (${store} store)`, () => {
     hub = createHub({
       store: spec,
       logger: false,
-      streams: { longPollTimeout: 2 },
+      streams: { longPollTimeout: 2, subscriptions: true },
       limits: { maxConnectionsPerIp: 0, maxConnections: 0, publishRatePerIp: 0 },
     });
     const address = await hub.listen(0, '127.0.0.1');

@@ -31,6 +31,9 @@ describe('hub options', () => {
       maxReadBytes: 1 << 20,
       maxStreamBytes: 256 << 20,
       channels: true,
+      subscriptions: false,
+      gzipMinBytes: 1024,
+      gzipLevel: 6,
     });
     assert.ok(Object.isFrozen(o.streams));
     assert.equal(resolveOptions({ streams: false }).streams, null);

@@ -8,6 +8,7 @@ import type { StreamStorage } from './storage.js';
 import { MemoryStreamStorage } from './storage-memory.js';
 import { RedisStreamStorage } from './storage-redis.js';
 import { SqliteStreamStorage, streamsFileOf } from './storage-sqlite.js';
+import { stopSubscriptions } from './subscription-routes.js';
 
 export { StreamEngine } from './engine.js';
 export type { StreamStorage } from './storage.js';
@@ -59,6 +60,7 @@ export async function startStreams(engine: StreamEngine): Promise<() => Promise<
   timer.unref();
   return async () => {
     clearInterval(timer);
+    stopSubscriptions(engine);
     engine.wakeAll();
     await engine.storage.close();
   };

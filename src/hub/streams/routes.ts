@@ -3,6 +3,7 @@ import { readBody } from '../http/body.js';
 import { HubError } from '../http/respond.js';
 import type { ResolvedCors } from '../options.js';
 import type { AppendResult, ReadResult, StreamEngine } from './engine.js';
+import { acceptsGzip, gzipBody } from './gzip.js';
 import {
   closedHeader,
   contentTypeOf,
@@ -15,6 +16,7 @@ import {
 import { joinJson } from './json.js';
 import { isOffset, responseCursor, ZERO_OFFSET } from './offset.js';
 import { baseType, type StreamMeta } from './storage.js';
+import { handleControl } from './subscription-routes.js';
 
 const METHODS = 'GET, HEAD, PUT, POST, DELETE, OPTIONS';
 const EXPOSE = RESPONSE_HEADERS.join(', ');
@@ -35,6 +37,15 @@ export interface StreamRoutesConfig {
   allowed: (origin: string) => boolean;
   /** Whether the hub accepts requests (store open, not closing). */
   ready: () => boolean;
+  /** Serve the reserved subscription APIs under `__ds/` (subscription-routes.ts). */
+  subscriptions?: boolean;
+  /** Gzip catch-up answers of `minBytes` or more at `level`; undefined: never. */
+  gzip?: GzipConfig | undefined;
+}
+
+export interface GzipConfig {
+  minBytes: number;
+  level: number;
 }
 
 /** Headers every stream answer carries: CORS (with the protocol's headers exposed) and PROTOCOL.md 12.7's. */
@@ -66,7 +77,10 @@ export async function handleStream(
   if (!cfg.ready())
     throw new HubError('ERR_SHUTTING_DOWN', 'the hub is not accepting requests', { 'Retry-After': '1' });
   if (path.split('/')[0] === '__ds') {
-    throw new HubError('ERR_NOT_FOUND', 'the __ds control paths (subscriptions) are not served by this hub');
+    if (cfg.subscriptions !== true) {
+      throw new HubError('ERR_NOT_FOUND', 'the __ds control paths are served with streams.subscriptions on');
+    }
+    return handleControl(cfg.engine, locationOf(req, cfg.mount), req, res, path, base, cfg.maxBodyBytes);
   }
   const engine = cfg.engine;
   switch (method) {
@@ -297,7 +311,9 @@ async function read(
       return;
     }
   }
-  answerRead(
+  // Only catch-up answers are compressed: a held read's answer is latency-bound and small.
+  const gzip = live === null ? cfg.gzip : undefined;
+  await answerRead(
     req,
     res,
     result,
@@ -305,11 +321,16 @@ async function read(
     json,
     base,
     live === 'long-poll' ? query.get('cursor') : undefined,
+    gzip,
   );
 }
 
-/** A catch-up or long-poll answer with data (or an empty catch-up answer). */
-function answerRead(
+/**
+ * A catch-up or long-poll answer with data (or an empty catch-up answer). With `gzip` (catch-up
+ * reads), a body of `minBytes` or more goes gzipped to a client that accepts it; such answers
+ * carry `Vary: Accept-Encoding` whatever the client sent, and the gzipped one its own ETag.
+ */
+async function answerRead(
   req: IncomingMessage,
   res: ServerResponse,
   result: ReadResult,
@@ -317,10 +338,15 @@ function answerRead(
   json: boolean,
   base: Record<string, string>,
   cursor: string | null | undefined,
-): void {
+  gzip: GzipConfig | undefined,
+): Promise<void> {
   const meta = result.meta;
   const atEnd = result.upToDate && meta.closed;
-  const tag = etag(meta, requested, result.next, atEnd);
+  const datas = result.records.map((r) => r.data);
+  let body = json ? joinJson(datas) : Buffer.concat(datas);
+  const varies = gzip !== undefined && body.length >= gzip.minBytes;
+  const zipped = varies && acceptsGzip(header(req, 'accept-encoding'));
+  const tag = etag(meta, requested, result.next, atEnd, zipped);
   const h: Record<string, string> = {
     ...base,
     'Content-Type': meta.contentType,
@@ -332,21 +358,28 @@ function answerRead(
   if (result.upToDate) h['Stream-Up-To-Date'] = 'true';
   if (atEnd) h['Stream-Closed'] = 'true';
   else if (cursor !== undefined) h['Stream-Cursor'] = responseCursor(cursor);
+  if (varies) h.Vary = h.Vary === undefined ? 'Accept-Encoding' : `${h.Vary}, Accept-Encoding`;
   if (header(req, 'if-none-match') === tag) {
     res.writeHead(304, h);
     res.end();
     return;
   }
-  const datas = result.records.map((r) => r.data);
-  const body = json ? joinJson(datas) : Buffer.concat(datas);
+  if (zipped && gzip !== undefined) {
+    body = await gzipBody(body, gzip.level);
+    h['Content-Encoding'] = 'gzip';
+  }
   h['Content-Length'] = String(body.length);
+  if (res.destroyed) return;
   res.writeHead(200, h);
   res.end(body);
 }
 
-/** `"{incarnation}:{start}:{end}[:c]"`: changes with the data served and with closure (PROTOCOL.md 10.1). */
-function etag(meta: StreamMeta, start: string, end: string, closed: boolean): string {
-  return `"${meta.gen}:${start}:${end}${closed ? ':c' : ''}"`;
+/**
+ * `"{incarnation}:{start}:{end}[:c][:gz]"`: changes with the data served, with closure (PROTOCOL.md
+ * 10.1) and with the content coding (a gzipped answer is another representation, RFC 9110 8.8.3).
+ */
+function etag(meta: StreamMeta, start: string, end: string, closed: boolean, zipped = false): string {
+  return `"${meta.gen}:${start}:${end}${closed ? ':c' : ''}${zipped ? ':gz' : ''}"`;
 }
 
 /** PROTOCOL.md 5.8: data events (JSON arrays, text, or base64 for binary types), each followed by a control event. */
