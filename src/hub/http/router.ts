@@ -11,7 +11,7 @@ import { csrfSettings, originAllowed, originMayChangeState } from './csrf.js';
 import { admit } from './limits.js';
 import { handleOpsRoute } from './ops.js';
 import { handlePing } from './ping.js';
-import { handlePresenceRoute, subscriberPresence } from './presence.js';
+import { handlePresenceRoute, sameSiteRequest, subscriberPresence } from './presence.js';
 import { handlePublishRoute, sendScriptError } from './publish.js';
 import { describeError, HubError, isHubError, sendError, sendJson } from './respond.js';
 import { serveStatic } from './static.js';
@@ -199,7 +199,14 @@ export function createRouter(host: RouterHost): {
       const params = parseSubscribe(options, req, rest, query);
       const callback = jsonpCallback(method, path, query);
       const credentials = await guardSubscribe(core, req, query, params.channels);
-      const presence = await subscriberPresence(core, req, query, params.channels, credentials);
+      const presence = await subscriberPresence(
+        core,
+        req,
+        query,
+        params.channels,
+        credentials,
+        sameSiteRequest(req, transport.name === 'jsonp', (o) => originAllowed(o, req, csrf, allowed)),
+      );
       // Spelled out rather than spread: a spread gives the object a map of its own per request.
       const sub: SubscribeRequest = {
         channels: params.channels,
@@ -342,7 +349,14 @@ export function createRouter(host: RouterHost): {
         async (credentials) => {
           let presence: Awaited<ReturnType<typeof subscriberPresence>>;
           try {
-            presence = await subscriberPresence(core, req, parts.query, params.channels, credentials);
+            presence = await subscriberPresence(
+              core,
+              req,
+              parts.query,
+              params.channels,
+              credentials,
+              sameSiteRequest(req, false, (o) => originAllowed(o, req, csrf, allowed)),
+            );
           } catch (err) {
             failed(err);
             return;
