@@ -1,5 +1,5 @@
-// Memory of a held HTTP request in bare Node, the floor under a held long-poll (README,
-// Performance: idle memory). Run: node bench/held-request-memory.mjs [count]
+// Memory of a held HTTP request in bare Node, the floor under a held long-poll (bench/README.md,
+// Results and analysis: idle memory). Run: node bench/held-request-memory.mjs [count]
 // A child process runs a Node `http` server on 127.0.0.1 that never answers; this process opens
 // `count` (default 5,000) raw-socket GETs shaped like a long-poll, from 127.0.0.2, and prints the
 // child's RSS growth per held request, each side of a full GC.

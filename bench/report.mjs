@@ -428,6 +428,33 @@ export function writeReport(result, base) {
     md.push(deliveryTable(S.scale.rows), '', failedLines(result, S.scale.rows), '');
     chart('scale-p99', 'Scale: p99 latency (lower is better)', 'ms', S.scale.rows, (r) => r.latencyMs.p99, 1);
   }
+  if (S.durable) {
+    const p = S.durable.params;
+    md.push(
+      '## Durable Streams: cometa vs the reference server',
+      '',
+      `Appends per second: ${p.conns} keep-alive connections, each POSTing one JSON message after the other to its own stream for ${p.seconds} s. ` +
+        `Latency: one SSE tail (\`live=sse\` from \`now\`) while ${p.rate} appends/s go to its stream; receive time − send time of each append (bench/durable.mjs).`,
+      '',
+      table(
+        ['Server', 'appends/s', 'failed', 'tail p50 ms', 'tail p99 ms', 'tail max ms', 'received'],
+        S.durable.rows.map((r) =>
+          r.error
+            ? [r.label, `error: ${r.error}`, '', '', '', '', '']
+            : [
+                r.label,
+                num(r.appends.perSecond, 0),
+                String(r.appends.failed),
+                num(r.latencyMs.p50, 2),
+                num(r.latencyMs.p99, 2),
+                num(r.latencyMs.max, 1),
+                `${r.latencyMs.received} / ${r.latencyMs.expected}`,
+              ],
+        ),
+      ),
+      '',
+    );
+  }
   if (S.size) {
     const rows = S.size.rows;
     const base0 = rows.find((r) => r.name.startsWith('axios'));

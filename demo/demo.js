@@ -36,6 +36,7 @@
     scores: {},
     clicks: {},
     received: [],
+    ignored: [],
     me: ME,
     online: online,
     presence: [],
@@ -199,9 +200,57 @@
     // Replayed history is drawn without the flash reserved for what just happened.
     const live = e.time > Date.now() - 3000;
     const parts = e.channel.split('.');
-    if (parts[0] === 'scores') renderScores(parts[1], e.data, live);
-    else if (parts[0] === 'quotes') renderQuote(e.data, live);
-    else if (e.channel === 'demo.chat') renderChat(e.data, e.time);
+    // Anyone may publish on these channels (the README's own curl example does): draw only the
+    // shapes the simulated feed sends, and say what was set aside instead of breaking the page.
+    if (parts[0] === 'scores') {
+      if (isScores(e.data) && LEAGUES.indexOf(parts[1]) >= 0) renderScores(parts[1], e.data, live);
+      else ignore(e, 'scores-note', 'a scoreboard update');
+    } else if (parts[0] === 'quotes') {
+      if (isQuote(e.data) && SYMBOLS.indexOf(e.data.symbol) >= 0) renderQuote(e.data, live);
+      else ignore(e, 'quotes-note', 'a quote');
+    } else if (e.channel === 'demo.chat') renderChat(e.data, e.time);
+  }
+
+  const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
+  const isStr = (v) => typeof v === 'string';
+  function isScores(d) {
+    return (
+      d !== null &&
+      typeof d === 'object' &&
+      isStr(d.league) &&
+      Array.isArray(d.games) &&
+      d.games.every(
+        (g) =>
+          g !== null &&
+          typeof g === 'object' &&
+          isStr(g.home) &&
+          isStr(g.away) &&
+          isNum(g.homeScore) &&
+          isNum(g.awayScore) &&
+          isStr(g.status),
+      )
+    );
+  }
+  function isQuote(d) {
+    return (
+      d !== null &&
+      typeof d === 'object' &&
+      isStr(d.symbol) &&
+      isNum(d.price) &&
+      isNum(d.change) &&
+      isNum(d.changePct) &&
+      isNum(d.volume)
+    );
+  }
+
+  /** A message this page cannot draw: counted, logged and noted on its card. */
+  function ignore(e, noteId, what) {
+    demo.ignored.push({ id: e.id, channel: e.channel });
+    const text = `Ignored a message on ${e.channel} that is not ${what} (published from elsewhere?): ${JSON.stringify(e.data).slice(0, 80)}`;
+    const note = $(noteId);
+    note.textContent = text;
+    note.hidden = false;
+    log(text, 'warn');
   }
 
   document.getElementById('switcher').addEventListener('change', () => {

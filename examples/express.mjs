@@ -1,6 +1,6 @@
 // Mounting a cometa hub in an Express app, and publishing from application code.
 //
-//   npm install cometa express
+//   npm install express        (and cometa itself as the README's "Install into your app" says)
 //   node examples/express.mjs            (PORT=3000 by default)
 //
 // Browsers subscribe at /live/sub/{channels} (any transport, WebSocket included) and the app

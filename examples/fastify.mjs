@@ -1,6 +1,6 @@
 // Mounting a cometa hub in a Fastify app, and publishing from application code.
 //
-//   npm install cometa fastify
+//   npm install fastify        (and cometa itself as the README's "Install into your app" says)
 //   node examples/fastify.mjs            (PORT=3000 by default)
 
 import { createHub } from 'cometa';

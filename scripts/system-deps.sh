@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the system packages the test suites use are present: Debian's chromium (browser
-# tests through playwright-core), redis-server (Redis store tests) and nginx (integration tests). Installs them with apt-get
+# tests through playwright-core), redis-server (Redis store tests), nginx (integration tests) and
+# nchan (the benchmark). Installs them with apt-get
 # when running as root, otherwise stops with the exact command to run.
 set -euo pipefail
 missing=()
@@ -8,6 +9,8 @@ command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chr
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 # nginx: test/integration/integrations.test.ts runs examples/nginx.conf in front of hubs.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+# nchan: `npm run bench` measures nginx+nchan next to cometa (not needed by the tests).
+[ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] || missing+=(libnginx-mod-nchan)
 if [ "${#missing[@]}" -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "cometa: installing ${missing[*]} with apt-get" >&2

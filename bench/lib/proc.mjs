@@ -1,4 +1,5 @@
-// Server cost from /proc: CPU seconds (utime + stime) and resident memory of one process.
+// Server cost from /proc: CPU seconds (utime + stime) and resident memory of a process (or the sum
+// over the processes of a peer).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
@@ -8,10 +9,17 @@ try {
 } catch {}
 
 /**
+ * @param {number | number[]} pid one process, or several whose figures are summed (a peer made of
+ *   a proxy and a hub)
  * @returns {{ cpu: number, user: number, sys: number, rss: number, t: number }} cpu (= user + sys)
  *   in seconds, rss in bytes, t wall ms
  */
 export function sample(pid) {
+  if (Array.isArray(pid)) {
+    const all = pid.map(sample);
+    const sum = (k) => all.reduce((a, s) => a + s[k], 0);
+    return { cpu: sum('cpu'), user: sum('user'), sys: sum('sys'), rss: sum('rss'), t: Date.now() };
+  }
   const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
   // Fields after the ")" that closes the command name: state is field 3; utime 14, stime 15.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

@@ -3,7 +3,7 @@
 // scenarios), answered from one buffer per read with a minimal parser. Not a server anyone should
 // run: it knows Content-Length bodies only and trusts its client. It measures how much of Node's
 // cost is the http module, i.e. what a hub with its own HTTP/1.1 layer could reach.
-// Since session 11 it reads as cometa's fast lane does (src/hub/http/shared-read.ts): each accepted
+// It reads as cometa's fast lane does (src/hub/http/shared-read.ts): each accepted
 // connection reads with `onread` into one shared buffer, which skips Node's Readable path and a
 // buffer per read (20.6 -> 17.4 µs per publish in a pinned A/B of the two versions).
 // Usage: node bench/peers/node-net-server.mjs PORT

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { hubError, reachError } from './net.js';
 
 export const PUBLISH_USAGE = `cometa publish URL CHANNEL DATA [--event NAME] [--text] [--key KEY]
 
@@ -34,8 +35,13 @@ export async function publish(argv: string[]): Promise<void> {
       ...(values.key === undefined ? {} : { 'Idempotency-Key': values.key }),
     },
     body: data,
+  }).catch((err: unknown) => {
+    throw reachError(url, err);
   });
   const body = await res.text();
-  if (!res.ok) throw new Error(`publish failed: ${res.status} ${body}`);
+  if (!res.ok) {
+    const e = hubError(body);
+    throw new Error(`publish refused: ${res.status} ${e ? `${e.code}: ${e.message}` : body}`);
+  }
   console.log((JSON.parse(body) as { id: string }).id);
 }

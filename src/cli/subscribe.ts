@@ -1,9 +1,19 @@
 import { parseArgs } from 'node:util';
 import { NdjsonParser, SseParser } from '../protocol/framing.js';
+import { hubError, reachError } from './net.js';
+
+/** A refusal that retrying cannot change (a bad channel or cursor, 401, 403): the command stops. */
+class Refused extends Error {}
+
+/** 4xx answers other than 408 and 429 are permanent: the same request gets the same answer. */
+function isPermanent(status: number): boolean {
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
+}
 
 export const SUBSCRIBE_USAGE = `cometa subscribe URL CHANNEL[,CHANNEL...] [--transport sse|stream|longpoll] [--since CURSOR] [--last N]
 
-  Prints every envelope as one JSON line (NDJSON), resuming from its cursor when the connection drops.`;
+  Prints every envelope as one JSON line (NDJSON), resuming from its cursor when the connection drops.
+  Stops with exit code 1 when the hub refuses the subscription (bad channel or cursor, 401, 403).`;
 
 /** `cometa subscribe`: prints envelopes as NDJSON until interrupted. */
 export async function subscribe(argv: string[]): Promise<void> {
@@ -47,8 +57,18 @@ export async function subscribe(argv: string[]): Promise<void> {
     else if (last !== undefined) url.searchParams.set('last', last);
     last = undefined;
     try {
-      const res = await fetch(url, { headers: transport === 'sse' ? { Accept: 'text/event-stream' } : {} });
-      if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
+      const res = await fetch(url, {
+        headers: transport === 'sse' ? { Accept: 'text/event-stream' } : {},
+      }).catch((err: unknown) => {
+        throw reachError(url, err);
+      });
+      if (!res.ok) {
+        const body = await res.text();
+        const e = hubError(body);
+        const what = `${res.status} ${e ? `${e.code}: ${e.message}` : body.slice(0, 200)}`;
+        if (isPermanent(res.status)) throw new Refused(`the hub refused the subscription: ${what}`);
+        throw new Error(what);
+      }
       if (transport === 'longpoll') {
         const answer = (await res.json()) as { messages: unknown[]; cursor: string };
         for (const m of answer.messages) print(m);
@@ -63,9 +83,11 @@ export async function subscribe(argv: string[]): Promise<void> {
       }
       failures = 0;
     } catch (err) {
+      if (err instanceof Refused) throw err;
       failures++;
-      console.error(`cometa subscribe: ${(err as Error).message}; retrying`);
-      await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** failures)));
+      const delay = Math.min(30_000, 500 * 2 ** failures);
+      console.error(`cometa subscribe: ${(err as Error).message}; retrying in ${Math.round(delay / 1000)} s`);
+      await new Promise((r) => setTimeout(r, delay));
     }
   }
 }

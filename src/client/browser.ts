@@ -3,6 +3,8 @@
 // same names on the global `cometa`. index.ts is the same API with fetch where there is no XHR.
 export type { ClientErrorCode, Envelope, GapData } from '../protocol/index.js';
 export { create, del, get, patch, post, put, request } from './api-xhr.js';
+export type { ReadStream, StreamRead } from './durable.js';
+export { readStream } from './durable.js';
 export type { CometaErrorDetails, HTTPError } from './errors.js';
 export {
   CometaError,

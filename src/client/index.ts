@@ -5,6 +5,7 @@
 
 export { create, del, get, patch, post, put, request } from './api-any.js';
 export * from './browser.js';
+export { readStream } from './durable-any.js';
 export {
   longpollTransport,
   sseTransport,

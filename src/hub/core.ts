@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { isWildcard } from '../protocol/channel.js';
 import { formatCursor } from '../protocol/cursor.js';
@@ -7,7 +8,7 @@ import { AutoNagle } from './nagle.js';
 import type { ResolvedOptions } from './options.js';
 import { PatternIndex } from './pattern-index.js';
 import { HubPresence, LocalPresence, type PresenceMember } from './presence.js';
-import type { Store, StoredMessage, StoreEvent } from './stores/store.js';
+import { type Store, type StoredMessage, type StoreEvent, StoreUnavailableError } from './stores/store.js';
 import type { Subscriber } from './subscriber.js';
 import type { Start, TransportName } from './transports/transport.js';
 
@@ -19,6 +20,13 @@ const MAX_RUN_CHARS = 64 * 1024;
 
 /** How many recently published frames are kept for replays (a power of two). */
 const RECENT_FRAMES = 1024;
+
+/**
+ * Envelope characters the recent frames may hold in all (their encodings, built on use, add up to
+ * about three times as much): a frame that does not fit is not kept, so large messages are shared
+ * by the replays that reach them while they fit, and serialized again per replay beyond that.
+ */
+const RECENT_CHARS = 16 * 1024 * 1024;
 
 /** Counters the hub keeps for /metrics and channel info. */
 export interface HubStats {
@@ -38,7 +46,7 @@ export interface HubStats {
   authExpired: number;
   /** Publishes refused with 429 by `limits.publishRatePerIp` / `publishRatePerToken`. */
   rateLimited: number;
-  /** Requests refused with 503 by `limits.maxConnections` / `maxConnectionsPerIp`. */
+  /** Requests refused with 503, and connections closed unanswered (over the limits with 1,024 already waiting), by `limits.maxConnections` / `maxConnectionsPerIp`. */
   connectionsRefused: number;
   /** HTTP publishes answered by the fast lane (http/fast-lane.ts), failures included. */
   fastPublishes: number;
@@ -105,6 +113,8 @@ export class HubCore {
   #seen = Number.MAX_SAFE_INTEGER;
   /** Recent frames by seq (a power-of-two ring); see #frame. */
   readonly #recent: Array<Frame | undefined> = new Array(RECENT_FRAMES);
+  /** Envelope characters of the frames in #recent (bounded by RECENT_CHARS). */
+  #recentChars = 0;
   /** Subscribers by channel. */
   readonly #channels = new Map<string, Set<Subscriber>>();
   /** Subscribers by wildcard pattern (`scores.*`), matched per published channel by a trie. */
@@ -170,6 +180,8 @@ export class HubCore {
   /** Starts the sweep timer (after the store is open). */
   start(): void {
     this.#knownEpoch = this.store.epoch;
+    if (this.store.lostHistory !== undefined)
+      this.log?.warn({ epoch: this.epoch }, `${this.store.lostHistory}; resumes get gap events`);
     this.#learnHead();
     const every = Math.min(250, this.options.heartbeatMs);
     this.#slots = Math.max(1, Math.floor(this.options.heartbeatMs / every));
@@ -215,6 +227,7 @@ export class HubCore {
     const member = sub.presence?.member;
     if (member !== undefined) this.presence.enter(sub.channels, member);
     const limit = this.options.limits.maxBatch;
+    const bytes = this.#pageBytes(sub);
     const batch: Frame[] = [];
     let more = false;
     /** The channels the replay reads: the subscription's, with its patterns' channels in their place. */
@@ -223,13 +236,14 @@ export class HubCore {
       if (start.kind === 'new') {
         sub.lastSeq = await this.store.head();
       } else if (start.kind === 'last') {
-        const names = sub.channels.some(isWildcard)
-          ? (await this.#expand(sub.channels, 0)).names
-          : sub.channels;
-        const r = await this.store.last(names, start.n);
+        // `last=N` on several channels is still one page (maxBatch, maxBatchBytes in all); the
+        // rest follows from the cursor after its last message, like any resume.
+        if (sub.channels.some(isWildcard)) names = (await this.#expand(sub.channels, 0)).names;
+        const r = await this.store.last(names, start.n, limit, bytes);
         for (const m of r.messages) batch.push(this.#frame(m));
-        sub.lastSeq = r.head;
-      } else if (start.cursor.epoch === this.epoch && start.cursor.seq >= this.#seen) {
+        more = r.more === true && r.messages.length > 0;
+        sub.lastSeq = more ? r.messages[r.messages.length - 1]!.seq : r.head;
+      } else if (start.cursor.epoch === this.epoch && start.cursor.seq === this.#seen) {
         // Up to date (see #seen): nothing to replay, no gap possible after the cursor.
         sub.lastSeq = start.cursor.seq;
       } else {
@@ -238,12 +252,17 @@ export class HubCore {
         if (lostEpoch) after = 0;
         const x = sub.channels.some(isWildcard) ? await this.#expand(sub.channels, after) : undefined;
         names = x === undefined ? sub.channels : x.names;
-        const r = await this.store.read(names, after, limit);
-        const gaps = lostEpoch
-          ? sub.channels.map((channel) => ({ channel, reason: 'epoch' as const }))
-          : x === undefined || x.overflow.length === 0
-            ? r.gaps
-            : [...x.overflow.map((channel) => ({ channel, reason: 'trimmed' as const })), ...r.gaps];
+        const r = await this.store.read(names, after, limit, bytes);
+        // A cursor past the store's head in its own epoch: ids the store no longer has (a file
+        // restored from an older copy). What the subscriber had is gone, as with a new epoch.
+        const ahead = !lostEpoch && after > r.head;
+        if (ahead) after = r.head;
+        const gaps =
+          lostEpoch || ahead
+            ? sub.channels.map((channel) => ({ channel, reason: 'epoch' as const }))
+            : x === undefined || x.overflow.length === 0
+              ? r.gaps
+              : [...x.overflow.map((channel) => ({ channel, reason: 'trimmed' as const })), ...r.gaps];
         for (const g of gaps) {
           const next = r.messages.find((m) => m.channel === g.channel);
           const data: GapData = {
@@ -265,14 +284,28 @@ export class HubCore {
     if (sub.closed) return;
     sub.begin(batch);
     // Streams page through a long history before going live; polls answer one page at a time.
+    // Between pages the peer takes what it was sent (bounded wait) and other work runs: a long
+    // replay costs at most a page of memory, and never holds the event loop for more than a page.
     while (more && sub.streaming && !sub.closed) {
-      const r = await this.store.read(names, sub.lastSeq, limit);
+      await sub.drained();
+      await nextTurn();
+      if (sub.closed) return;
+      const r = await this.store.read(names, sub.lastSeq, limit, bytes);
       if (sub.closed) return;
       more = r.more;
       if (r.messages.length > 0) sub.more(r.messages.map((m) => this.#frame(m)));
       sub.lastSeq = more ? r.messages[r.messages.length - 1]!.seq : Math.max(r.head, sub.lastSeq);
     }
     this.#goLive(sub);
+  }
+
+  /**
+   * Bytes of one answer or replay page: `maxBatchBytes`, and for streams no more than they may
+   * have unsent (a page written at once must not trip the slow-consumer check).
+   */
+  #pageBytes(sub: Subscriber): number {
+    const l = this.options.limits;
+    return sub.streaming ? Math.min(l.maxBatchBytes, l.maxBufferedBytes) : l.maxBatchBytes;
   }
 
   /**
@@ -404,10 +437,15 @@ export class HubCore {
         break;
       case 'status':
         if (!e.up) this.stats.storeErrors++;
-        this.log?.warn(
-          { up: e.up, store: this.store.kind },
-          e.up ? 'store reachable again' : 'store unreachable',
-        );
+        {
+          // Once per change, never per reconnect attempt, and with the address (Redis), not a stack.
+          const at = (this.store as { address?: unknown }).address;
+          const where = typeof at === 'string' ? ` at ${at}` : '';
+          this.log?.warn(
+            { up: e.up, store: this.store.kind },
+            e.up ? `store reachable again${where}` : `store unreachable${where}`,
+          );
+        }
         break;
     }
   }
@@ -514,7 +552,11 @@ export class HubCore {
     const cached = this.#recent[slot];
     if (cached !== undefined && cached.seq === m.seq && cached.channel === m.channel) return cached;
     const frame = Frame.message(m, this.epoch);
-    this.#recent[slot] = frame;
+    const replaced = cached === undefined ? 0 : cached.json.length;
+    if (this.#recentChars - replaced + frame.json.length <= RECENT_CHARS) {
+      this.#recent[slot] = frame;
+      this.#recentChars += frame.json.length - replaced;
+    }
     return frame;
   }
 
@@ -525,6 +567,7 @@ export class HubCore {
     this.#learnHead();
     // Cached frames carry the old epoch in their ids, and the new epoch reuses their seqs.
     this.#recent.fill(undefined);
+    this.#recentChars = 0;
     this.log?.warn({ epoch: this.epoch }, 'store history lost; subscribers get gap events');
     const old = this.#knownEpoch;
     this.#knownEpoch = this.epoch;
@@ -569,8 +612,12 @@ export class HubCore {
     this.#patterns.prune();
     if (now - this.#lastStoreSweep >= 1000) {
       this.#lastStoreSweep = now;
+      // An unreachable store fails every sweep until it is back: that is logged once, as the store's
+      // status change, not here once a second with a stack.
       Promise.resolve(this.store.sweep(now)).catch((err: unknown) =>
-        this.log?.error({ err }, 'store sweep failed'),
+        err instanceof StoreUnavailableError
+          ? this.log?.debug({ store: this.store.kind }, `store sweep skipped: ${err.message}`)
+          : this.log?.error({ err }, 'store sweep failed'),
       );
     }
   }

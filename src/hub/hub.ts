@@ -8,6 +8,7 @@ import { DEFAULT_EVENT, isPublishableEvent } from '../protocol/envelope.js';
 import { HubCore } from './core.js';
 import { DemoFeed } from './demo-feed.js';
 import { type AuthorizeHook, type AuthorizeHookOptions, setAuthorizeHook } from './http/auth.js';
+import { compileOrigins } from './http/cors.js';
 import { destroyDetached } from './http/detach.js';
 import { FastLane } from './http/fast-lane.js';
 import { answerClientError, answerConnect } from './http/limits.js';
@@ -19,7 +20,9 @@ import { HubMetrics } from './metrics.js';
 import { type HubOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { StatsPublisher } from './stats-publisher.js';
 import { createStore } from './stores/index.js';
-import type { Store, StoredMessage } from './stores/store.js';
+import { type Store, type StoredMessage, StoreUnavailableError } from './stores/store.js';
+import { bridgeToChannels } from './streams/bridge.js';
+import { createStreamStorage, StreamEngine, startStreams, streamStoreSpec } from './streams/index.js';
 
 /** Channel info, as `GET /pub/{channel}` answers it. */
 export interface ChannelInfo {
@@ -47,7 +50,9 @@ export interface ChannelInfo {
 export class Hub {
   /** The validated, frozen options. */
   readonly options: ResolvedOptions;
+  /** The store holding history (`store.kind`: `memory`, `sqlite` or `redis`); see docs/stores.md. */
   readonly store: Store;
+  /** The hub's pino logger (the `logger` option), or undefined with `logger: false`. */
   readonly log: Logger | undefined;
   /** @internal */
   readonly core: HubCore;
@@ -60,6 +65,9 @@ export class Hub {
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Prometheus metrics (served at `/metrics`), unless the `metrics` option is false. */
   readonly metrics: HubMetrics | undefined;
+  /** The Durable Streams engine (docs/durable-streams.md), unless the `streams` option is false. */
+  readonly streams: StreamEngine | undefined;
+  #stopStreams: (() => Promise<void>) | undefined;
   /** The simulated demo feed, when the `demoFeed` option is on. */
   readonly demoFeed: DemoFeed | undefined;
   readonly #stats: StatsPublisher | undefined;
@@ -71,6 +79,8 @@ export class Hub {
   /** Unregisters from idle compaction (idle-gc.ts). */
   #uncompact: (() => void) | undefined;
   #closing: Promise<void> | undefined;
+  /** listen() was called: its rejection reports a store that failed to open, so no log line too. */
+  #listenCalled = false;
 
   constructor(options: HubOptions = {}) {
     this.options = resolveOptions(options);
@@ -86,7 +96,32 @@ export class Hub {
       ? new StatsPublisher(this.core, (c, d, opt) => this.publish(c, d, opt), o.statsIntervalMs)
       : undefined;
     this.demoFeed = o.demoFeed ? new DemoFeed(this) : undefined;
-    this.ready = this.store.open().then(() => {
+    const streams = o.streams;
+    this.streams =
+      streams === null
+        ? undefined
+        : new StreamEngine(createStreamStorage(streamStoreSpec(streams.store, o.store)), {
+            maxReadBytes: streams.maxReadBytes,
+            maxReadRecords: o.limits.maxBatch,
+            maxStreamBytes: streams.maxStreamBytes,
+          });
+    const engine = this.streams;
+    if (engine !== undefined && streams?.channels === true) {
+      bridgeToChannels(engine, {
+        publish: (c, d, opt) => this.publish(c, d, opt),
+        drop: (c) => this.drop(c),
+      });
+    }
+    const openStreams =
+      engine === undefined
+        ? Promise.resolve()
+        : startStreams(engine).then((stop) => {
+            this.#stopStreams = stop;
+          });
+    const opened = Promise.all([this.store.open(), openStreams]);
+    // A store that failed to open leaves nothing open behind it: the stream store closes too.
+    opened.catch(() => openStreams.then(() => this.#stopStreams?.()).catch(() => {}));
+    this.ready = opened.then(() => {
       this.core.start();
       this.#stats?.start();
       this.demoFeed?.start();
@@ -102,14 +137,35 @@ export class Hub {
       this.#ready = true;
     });
     // Keep an unobserved failure from crashing the process; listen() and requests report it.
-    this.ready.catch((err: unknown) => this.log?.error({ err }, 'store failed to open'));
+    // An unreachable store is an operating condition, not a bug: its message, without a stack.
+    this.ready.catch((err: unknown) => {
+      if (this.#listenCalled) return;
+      if (err instanceof StoreUnavailableError)
+        this.log?.error({ store: this.store.kind }, `store failed to open: ${err.message}`);
+      else this.log?.error({ err }, 'store failed to open');
+    });
+    const ready = () => this.#ready && !this.core.closing;
     const router = createRouter({
       core: this.core,
+      streams:
+        engine === undefined || streams === null
+          ? undefined
+          : {
+              engine,
+              mount: o.prefix + streams.prefix,
+              maxBodyBytes: o.limits.maxBodyBytes,
+              longPollMs: streams.longPollMs,
+              sseMaxMs: streams.sseMaxMs,
+              sseKeepAliveMs: Math.min(o.heartbeatMs, streams.longPollMs),
+              cors: o.cors,
+              allowed: compileOrigins(o.cors),
+              ready,
+            },
       publish: (c, d, opt) => this.publish(c, d, opt),
       publishOnce: (c, d, opt) => this.publishOnce(c, d, opt),
       drop: (c) => this.drop(c),
       info: (c) => this.info(c),
-      ready: () => this.#ready && !this.core.closing,
+      ready,
       metrics: this.metrics,
     });
     this.handler = (req, res, next) => {
@@ -251,19 +307,22 @@ export class Hub {
    * @returns the address it listens on
    */
   async listen(port = 8080, host = '127.0.0.1'): Promise<AddressInfo> {
+    this.#listenCalled = true;
     await this.ready;
     const limits = this.options.limits;
     // requireHostHeader: false so that a request without Host gets the router's JSON 400, not Node's bare one.
+    // The head and request deadlines are checked every second (Node's default: every 30 s).
     const server = createServer(
-      { maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false },
+      { maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false, connectionsCheckingInterval: 1000 },
       this.handler,
     );
     server.on('upgrade', this.upgrade);
     // Parser refusals (431, 408, 400) answered as cometa JSON errors, not Node's bare status line.
     server.on('clientError', answerClientError);
     server.on('connect', answerConnect);
-    // Streams and held polls are long-lived; Node's per-request timeout must not cut them.
-    server.requestTimeout = 0;
+    // Node's request deadline ends when the request (head and body) is complete: a publish whose
+    // body stops arriving is cut with 408, a stream or held poll (complete requests) is not.
+    server.requestTimeout = limits.requestTimeoutMs;
     server.headersTimeout = limits.headersTimeoutMs;
     server.keepAliveTimeout = limits.keepAliveTimeoutMs;
     if (this.options.fastPublish || this.options.fastPoll) {
@@ -301,6 +360,7 @@ export class Hub {
       this.#stats?.stop();
       this.#uncompact?.();
       this.core.endAll('shutdown');
+      this.streams?.wakeAll();
       await this.core.presence.close().catch(() => {});
       this.#fast?.close();
       // Give written close frames a moment to leave, then cut what remains. Stream sockets left
@@ -318,6 +378,7 @@ export class Hub {
           setTimeout(cut, 200).unref();
         });
       } else setTimeout(cut, 200).unref();
+      await this.#stopStreams?.();
       await this.store.close();
     })();
     return this.#closing;

@@ -9,7 +9,7 @@ import vm from 'node:vm';
  * semi-space) and leaves old-space pages half full of promoted garbage. Nothing shrinks them again
  * while the hub idles: V8 compacts pages and shrinks the young generation only during a
  * collection, and an idle hub allocates too little to cause one (none happened in 26 s of idling,
- * session 5). Measured with 5,000 idle SSE connections (bench, docs/operations.md): RSS grows
+ * commit 903fc40). Measured with 5,000 idle SSE connections (bench, docs/operations.md): RSS grows
  * 8.9 KB per connection without this, 6.7 KB with it.
  *
  * So once the event loop has been (nearly) idle for `idleMs` and the old generation holds at least
@@ -83,7 +83,7 @@ let quietMs = 0;
  * The least slack seen since the last compaction (what that compaction left, at first): a
  * collection runs when the slack has grown {@link MIN_SLACK} beyond it. A full collection may
  * leave 8 MB or more of slack that V8 chose not to compact (a second one in a row then gives back
- * little, session 11's test runs): it must not run again each quiet interval. Sampled every tick,
+ * little, commit fe8a152's test runs): it must not run again each quiet interval. Sampled every tick,
  * busy or quiet, so that the floor follows the slack down as the heap fills it again.
  */
 let slackFloor = 0;

@@ -20,8 +20,10 @@ export type {
   HubOptions,
   LimitOptions,
   RetentionRule,
+  StreamsOptions,
 } from './options.js';
 export { OptionsError } from './options.js';
-export { MemoryStore } from './stores/memory.js';
+export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
 export type * from './stores/store.js';
 export { StoreUnavailableError } from './stores/store.js';
+export type { StreamEngine } from './streams/engine.js';

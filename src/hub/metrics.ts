@@ -118,7 +118,7 @@ export class HubMetrics {
     );
     mirror(
       'cometa_connections_refused_total',
-      'Requests refused with 503 by limits.maxConnections / maxConnectionsPerIp',
+      'Requests refused with 503, and connections closed unanswered, by limits.maxConnections / maxConnectionsPerIp',
       () => core.stats.connectionsRefused,
     );
     mirror(

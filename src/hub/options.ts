@@ -7,6 +7,7 @@ import {
   patternsOverlap,
 } from '../protocol/channel.js';
 import { AuthConfigError, type AuthOptions, type ResolvedAuth, resolveAuth } from './auth/config.js';
+import { compileTrustProxy, type TrustedProxy } from './http/trust-proxy.js';
 import { defaultStoreSpec } from './stores/index.js';
 import type { Retention } from './stores/store.js';
 
@@ -66,11 +67,24 @@ export interface LimitOptions {
   maxBufferedBytes?: number;
   /** Most messages in one long-poll/poll/JSONP answer, and per replay page on streams. @default 1000 */
   maxBatch?: number;
+  /**
+   * Most bytes of messages (their JSON, as counted by the store) in one long-poll/poll/JSONP answer
+   * and per replay page on streams and WebSocket; one message larger than this still goes alone.
+   * What is left follows from the answer's cursor (the next poll, the next page). Replay pages of
+   * streams are also cut to `maxBufferedBytes`.
+   * @default 1048576
+   */
+  maxBatchBytes?: number;
   /** Largest request head (request line + headers) in bytes, on the server `hub.listen()` creates; more is answered 431. @default 16384 */
   maxHeaderBytes?: number;
-  /** Most requests and sockets open at once (streams and held polls included); 0: no limit. @default 10000 */
+  /** Most connections (mounted in another server: requests and sockets) open at once, streams and held polls included; 0: no limit. @default 10000 */
   maxConnections?: number;
-  /** Most open requests and sockets from one IP address; 0: no limit (behind a proxy, all clients share its address). @default 256 */
+  /**
+   * Most connections from one IP address (on `hub.listen()`'s server every connection counts, idle
+   * ones too; mounted in another server, open requests and sockets count), and behind a proxy
+   * listed in `trustProxy` most open requests per client address; 0: no limit.
+   * @default 256
+   */
   maxConnectionsPerIp?: number;
   /** Publishes per second from one IP address (bursts up to twice that); 0: no limit. @default 100 */
   publishRatePerIp?: number;
@@ -78,6 +92,13 @@ export interface LimitOptions {
   publishRatePerToken?: number;
   /** Milliseconds a client may take to send the request head (slowloris defence). @default 30000 */
   headersTimeoutMs?: number;
+  /**
+   * Milliseconds a client may take to send a whole request, head and body, counted from its first
+   * byte; a publish whose body stops arriving is answered 408 and closed. At least
+   * `headersTimeoutMs`. Streams and held polls are not cut: their requests are complete.
+   * @default 60000 (or `headersTimeoutMs`, when that is longer)
+   */
+  requestTimeoutMs?: number;
   /** Milliseconds an idle keep-alive connection is kept (above a load balancer's idle timeout). @default 65000 */
   keepAliveTimeoutMs?: number;
 }
@@ -231,6 +252,16 @@ export interface HubOptions {
   compactWhenIdleMs?: number;
   /** Mount prefix, e.g. `/cometa` (routes become `/cometa/pub/...`). @default '' */
   prefix?: string;
+  /**
+   * Reverse proxies whose `X-Forwarded-For` is believed (as Express's `trust proxy`): IP addresses,
+   * CIDR ranges (`10.0.0.0/8`, `fd00::/8`) and the names `loopback`, `linklocal`, `uniquelocal`;
+   * a string is split at commas. A request from a listed peer counts against the per-IP limits
+   * under the client address the trusted hops forwarded (the header is read right to left,
+   * skipping trusted hops), and the fast lane takes it with its `X-Forwarded-For` and
+   * `X-Forwarded-Proto`. From any other peer the header is ignored. See docs/operations.md.
+   * @default []
+   */
+  trustProxy?: string | string[];
   /** Cross-origin settings. */
   cors?: CorsOptions;
   /** Limits. */
@@ -269,6 +300,38 @@ export interface HubOptions {
   dashboard?: boolean;
   /** Milliseconds between two stats messages on `cometa.stats` (with `dashboard`). @default 1000 */
   statsIntervalMs?: number;
+  /**
+   * The Durable Streams protocol (docs/durable-streams.md), served under `streams.prefix`; `false`
+   * turns it off.
+   * @default {}
+   */
+  streams?: StreamsOptions | false;
+}
+
+/** Options of the Durable Streams routes (docs/durable-streams.md). */
+export interface StreamsOptions {
+  /** Path prefix of stream URLs, below the hub's `prefix`. @default '/v1/stream' */
+  prefix?: string;
+  /**
+   * Where streams are kept: a store spec like `options.store` (`memory`, `sqlite:PATH`,
+   * `redis://…`). Defaults to the hub's store: the same SQLite file or Redis server, or memory.
+   * @default the hub's store
+   */
+  store?: string;
+  /** Seconds a long-poll read waits for data before answering 204. @default 25 */
+  longPollTimeout?: number;
+  /** Seconds an SSE read stays open before the hub ends it (clients reconnect from their offset). @default 60 */
+  sseMaxSeconds?: number;
+  /** Bytes one read (catch-up, long-poll or SSE event) returns at most (one record at least). @default 1048576 */
+  maxReadBytes?: number;
+  /** Bytes of data one stream may hold; an append past it is refused (413). @default 268435456 */
+  maxStreamBytes?: number;
+  /**
+   * Publish each message of a JSON-mode stream on the cometa channel `ds.{path with / as .}` too,
+   * so `cometa/client`'s `subscribe()` tails it over every transport.
+   * @default true
+   */
+  channels?: boolean;
 }
 
 export interface ResolvedCors {
@@ -296,6 +359,10 @@ export interface ResolvedOptions {
   readonly fastPoll: boolean;
   readonly compactWhenIdleMs: number;
   readonly prefix: string;
+  /** `options.trustProxy` as given, split and trimmed. */
+  readonly trustProxy: readonly string[];
+  /** Whether a peer address is a trusted proxy; null when none is. */
+  readonly trustedProxy: TrustedProxy | null;
   readonly cors: ResolvedCors;
   readonly limits: Readonly<Required<LimitOptions>>;
   readonly websocket: Readonly<Required<WebSocketOptions>>;
@@ -310,6 +377,17 @@ export interface ResolvedOptions {
   readonly metrics: boolean;
   readonly dashboard: boolean;
   readonly statsIntervalMs: number;
+  readonly streams: ResolvedStreams | null;
+}
+
+export interface ResolvedStreams {
+  readonly prefix: string;
+  readonly store: string | null;
+  readonly longPollMs: number;
+  readonly sseMaxMs: number;
+  readonly maxReadBytes: number;
+  readonly maxStreamBytes: number;
+  readonly channels: boolean;
 }
 
 const KNOWN = new Set([
@@ -327,6 +405,7 @@ const KNOWN = new Set([
   'fastPoll',
   'compactWhenIdleMs',
   'prefix',
+  'trustProxy',
   'cors',
   'limits',
   'websocket',
@@ -340,6 +419,7 @@ const KNOWN = new Set([
   'metrics',
   'dashboard',
   'statsIntervalMs',
+  'streams',
 ]);
 
 /** Thrown for invalid options; the message names the option. */
@@ -443,6 +523,7 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     exposeHeaders: strings('cors.exposeHeaders', c.exposeHeaders, []),
   });
   const l = o.limits ?? {};
+  const headersTimeoutMs = int('limits.headersTimeoutMs', l.headersTimeoutMs, 30_000, 1000, 600_000);
   const limits = Object.freeze({
     maxBodyBytes: int('limits.maxBodyBytes', l.maxBodyBytes, 1 << 20, 1),
     maxJsonDepth: int('limits.maxJsonDepth', l.maxJsonDepth, 64, 1, 1000),
@@ -464,14 +545,28 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     maxPatternChannels: int('limits.maxPatternChannels', l.maxPatternChannels, 1000, 1, 100_000),
     maxBufferedBytes: int('limits.maxBufferedBytes', l.maxBufferedBytes, 1 << 20, 1024),
     maxBatch: int('limits.maxBatch', l.maxBatch, 1000, 1, 100_000),
+    maxBatchBytes: int('limits.maxBatchBytes', l.maxBatchBytes, 1 << 20, 1024),
     maxHeaderBytes: int('limits.maxHeaderBytes', l.maxHeaderBytes, 16_384, 1024, 1 << 20),
     maxConnections: int('limits.maxConnections', l.maxConnections, 10_000, 0),
     maxConnectionsPerIp: int('limits.maxConnectionsPerIp', l.maxConnectionsPerIp, 256, 0),
     publishRatePerIp: int('limits.publishRatePerIp', l.publishRatePerIp, 100, 0, 1_000_000),
     publishRatePerToken: int('limits.publishRatePerToken', l.publishRatePerToken, 50, 0, 1_000_000),
-    headersTimeoutMs: int('limits.headersTimeoutMs', l.headersTimeoutMs, 30_000, 1000, 600_000),
+    headersTimeoutMs,
     keepAliveTimeoutMs: int('limits.keepAliveTimeoutMs', l.keepAliveTimeoutMs, 65_000, 1000, 600_000),
+    requestTimeoutMs: int(
+      'limits.requestTimeoutMs',
+      l.requestTimeoutMs,
+      Math.max(60_000, headersTimeoutMs),
+      1000,
+      3_600_000,
+    ),
   });
+  if (limits.requestTimeoutMs < limits.headersTimeoutMs) {
+    throw new OptionsError(
+      `options.limits.requestTimeoutMs (${limits.requestTimeoutMs}) must be at least limits.headersTimeoutMs (${limits.headersTimeoutMs})`,
+    );
+  }
+  const { trustProxy, trustedProxy } = resolveTrustProxy(o.trustProxy);
   const w = o.websocket ?? {};
   for (const key of ['perMessageDeflate', 'publish'] as const) {
     if (w[key] !== undefined && typeof w[key] !== 'boolean')
@@ -530,6 +625,8 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     fastPoll: bool('fastPoll', o.fastPoll, true),
     compactWhenIdleMs: int('compactWhenIdleMs', o.compactWhenIdleMs, 3000, 0, 86_400_000),
     prefix,
+    trustProxy,
+    trustedProxy,
     cors,
     limits,
     websocket,
@@ -542,7 +639,59 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     metrics: bool('metrics', o.metrics, true),
     dashboard: bool('dashboard', o.dashboard, false) || o.demo === true,
     statsIntervalMs: int('statsIntervalMs', o.statsIntervalMs, 1000, 100, 3_600_000),
+    streams: resolveStreams(o.streams),
   });
+}
+
+const STREAMS_KEYS = new Set([
+  'prefix',
+  'store',
+  'longPollTimeout',
+  'sseMaxSeconds',
+  'maxReadBytes',
+  'maxStreamBytes',
+  'channels',
+]);
+
+function resolveStreams(s: unknown): ResolvedStreams | null {
+  if (s === false) return null;
+  if (s === undefined) s = {};
+  if (typeof s !== 'object' || s === null)
+    throw new OptionsError('options.streams must be an object or false');
+  const o = s as StreamsOptions;
+  for (const key of Object.keys(o)) {
+    if (!STREAMS_KEYS.has(key)) throw new OptionsError(`options.streams.${key} is not a known option`);
+  }
+  const prefix = o.prefix ?? '/v1/stream';
+  if (typeof prefix !== 'string' || !/^\/[\w\-./~]*[^/]$/.test(prefix)) {
+    throw new OptionsError(`options.streams.prefix must be a path like '/v1/stream' (no trailing slash)`);
+  }
+  if (o.store !== undefined && (typeof o.store !== 'string' || o.store === '')) {
+    throw new OptionsError('options.streams.store must be a store spec string');
+  }
+  return Object.freeze({
+    prefix,
+    store: o.store ?? null,
+    longPollMs: int('streams.longPollTimeout', o.longPollTimeout, 25, 1, 3600) * 1000,
+    sseMaxMs: int('streams.sseMaxSeconds', o.sseMaxSeconds, 60, 1, 86_400) * 1000,
+    maxReadBytes: int('streams.maxReadBytes', o.maxReadBytes, 1 << 20, 1024, 64 << 20),
+    maxStreamBytes: int('streams.maxStreamBytes', o.maxStreamBytes, 256 << 20, 1),
+    channels: bool('streams.channels', o.channels, true),
+  });
+}
+
+/** Validates `options.trustProxy` (a list, or one string of comma-separated entries) and compiles it. */
+function resolveTrustProxy(v: unknown): { trustProxy: readonly string[]; trustedProxy: TrustedProxy | null } {
+  if (v === undefined) return { trustProxy: Object.freeze([]), trustedProxy: null };
+  const list = typeof v === 'string' ? v.split(',') : v;
+  if (!Array.isArray(list) || !list.every((e) => typeof e === 'string'))
+    throw new OptionsError('options.trustProxy must be a string or an array of strings');
+  const entries = Object.freeze(list.map((e: string) => e.trim()).filter((e) => e !== ''));
+  try {
+    return { trustProxy: entries, trustedProxy: compileTrustProxy(entries) };
+  } catch (err) {
+    throw new OptionsError(`options.trustProxy: ${(err as Error).message}`);
+  }
 }
 
 /** Fields a `options.channels` rule may have (extend this set when adding a policy field). */

@@ -46,15 +46,34 @@ export abstract class Subscriber {
     if (frame.seq !== 0) {
       if (frame.seq <= this.lastSeq) return;
       if (this.pending !== null) {
-        this.pending.push(frame);
+        this.#hold(this.pending, frame);
         return;
       }
       this.lastSeq = frame.seq;
     } else if (this.pending !== null) {
-      this.pending.push(frame);
+      this.#hold(this.pending, frame);
       return;
     }
     this.send(frame);
+  }
+
+  /** Envelope characters waiting in `pending`. */
+  #pendingChars = 0;
+
+  /**
+   * Keeps a live frame until the replay is written. A stream whose peer does not read its replay
+   * waits for it (drain.ts) while live messages pile up here: past `maxBufferedBytes` of them it is
+   * dropped as a slow consumer, like a stream whose socket holds that much (it resumes from its
+   * cursor).
+   */
+  #hold(pending: Frame[], frame: Frame): void {
+    pending.push(frame);
+    this.#pendingChars += frame.json.length;
+    if (this.streaming && this.#pendingChars > this.hub.options.limits.maxBufferedBytes) {
+      this.hub.stats.slowConsumerDrops++;
+      this.hub.stats.slowConsumerBytes += this.#pendingChars;
+      this.end('slow-consumer');
+    }
   }
 
   /**
@@ -98,6 +117,14 @@ export abstract class Subscriber {
   abstract end(reason: CloseReason): void;
   /** Writes a heartbeat (streams) or answers empty (long-poll past its deadline). */
   abstract tick(): void;
+
+  /**
+   * Resolves once the peer has read what it was sent, before a replay writes its next page
+   * (streams: see drain.ts); undefined when there is nothing to wait for.
+   */
+  drained(): Promise<void> | undefined {
+    return undefined;
+  }
 
   /**
    * Sets TCP_NODELAY on the subscriber's socket (`tcpNoDelay: 'auto'` switching; called only on

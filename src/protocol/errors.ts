@@ -86,7 +86,7 @@ export const ERROR_CODES = {
   ERR_REQUEST_TIMEOUT: {
     status: 408,
     side: 'hub',
-    text: 'The request head was not received within `limits.headersTimeoutMs`.',
+    text: 'The request head or body did not arrive within its time limit.',
   },
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, side: 'hub', text: 'The Content-Type cannot be published.' },
   ERR_FILE_NOT_ALLOWED: {
@@ -98,6 +98,44 @@ export const ERROR_CODES = {
     status: 429,
     side: 'hub',
     text: 'Too many publishes; retry after `Retry-After` seconds.',
+  },
+  // Hub: Durable Streams (docs/durable-streams.md), with the protocol's own statuses.
+  ERR_BAD_OFFSET: {
+    status: 400,
+    side: 'hub',
+    text: 'A Durable Streams offset is malformed, repeated or beyond the stream.',
+  },
+  ERR_PRODUCER_FENCED: {
+    status: 403,
+    side: 'hub',
+    text: 'A newer epoch of this idempotent producer has written (see `Producer-Epoch`).',
+  },
+  ERR_STREAM_NOT_FOUND: { status: 404, side: 'hub', text: 'No Durable Stream at this path.' },
+  ERR_STREAM_CONFLICT: {
+    status: 409,
+    side: 'hub',
+    text: 'The stream exists with another configuration, another Content-Type, or a later Stream-Seq.',
+  },
+  ERR_STREAM_CLOSED: {
+    status: 409,
+    side: 'hub',
+    text: 'The stream is closed; nothing more can be appended (see `Stream-Next-Offset`).',
+  },
+  ERR_PRODUCER_SEQ_GAP: {
+    status: 409,
+    side: 'hub',
+    text: 'Producer-Seq skipped ahead (see `Producer-Expected-Seq`).',
+  },
+  ERR_STREAM_FULL: {
+    status: 413,
+    side: 'hub',
+    text: 'The append would take the stream past `streams.maxStreamBytes`.',
+  },
+  ERR_STREAM_GONE: { status: 410, side: 'hub', text: 'The stream was deleted; forks still read its data.' },
+  ERR_STREAM_BUSY: {
+    status: 503,
+    side: 'hub',
+    text: 'The stream kept changing under concurrent writers; retry.',
   },
   ERR_INTERNAL: { status: 500, side: 'hub', text: 'An unexpected hub error (a bug: please report it).' },
   ERR_NOT_IMPLEMENTED: {

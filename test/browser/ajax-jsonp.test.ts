@@ -77,7 +77,7 @@ test('jsonp: timeout is ERR_TIMEOUT; the late script runs harmlessly and is then
   const t0 = Date.now();
   // Timed in the page: the page's clock is what says the timeout fired before the late script
   // (800 ms) arrived. The test's own clock adds the DevTools round trip, which on a loaded machine
-  // took 650 ms more (a clean-clone CI run, session 7: 102 ms in the page, 748 ms in the test).
+  // took 650 ms more (a clean-clone CI run, commit 97fe5bb: 102 ms in the page, 748 ms in the test).
   const r = await page.evaluate(async (url) => {
     const p0 = performance.now();
     try {

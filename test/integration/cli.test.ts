@@ -4,9 +4,11 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { get, type IncomingMessage } from 'node:http';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { resolveServeConfig, SETTINGS } from '../../src/cli/settings.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -248,5 +250,71 @@ describe('cometa serve: configuration', { concurrency: true }, () => {
       );
       assert.ok(doc.includes(`\`${s.path}\``), `${s.path} documented`);
     }
+  });
+});
+
+/** A loopback port nothing listens on (bound, then released). */
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('cometa: version, unknown commands, refusals and unreachable hubs', { concurrency: true }, () => {
+  test('--version prints the package version', async () => {
+    const r = await run(['--version'], {}, false);
+    assert.equal((await r.exit).code, 0);
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    assert.equal(r.out().trim(), pkg.version);
+  });
+
+  test('an unknown command says so before the usage, exit 2', async () => {
+    const r = await run(['frob'], {}, false);
+    assert.equal((await r.exit).code, 2);
+    assert.match(r.err(), /^cometa: unknown command 'frob'\n[\s\S]*Usage:/);
+  });
+
+  test('publish to an address where nothing listens names the address and ECONNREFUSED', async () => {
+    const port = await freePort();
+    const r = await run(['publish', `http://127.0.0.1:${port}`, 'news', '{}'], {}, false);
+    assert.equal((await r.exit).code, 1);
+    assert.match(r.err(), new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port} \\(connect ECONNREFUSED`));
+    assert.doesNotMatch(r.err(), /fetch failed/);
+  });
+
+  test('subscribe stops on a permanent refusal with the hub error code (400, 401)', async () => {
+    const open = await run(['serve', '--port', '0', '--store', 'memory']);
+    const secured = await run(['serve', '--port', '0', '--store', 'memory', '--auth-key', 'k'.repeat(32)]);
+    try {
+      for (const [url, channel, code] of [
+        [open.url, 'bad..channel', /400 ERR_BAD_CHANNEL/],
+        [secured.url, 'news', /401 ERR_UNAUTHORIZED/],
+      ] as const) {
+        const r = await run(['subscribe', url, channel], {}, false);
+        const exit = await Promise.race([r.exit, sleep(15_000).then(() => 'still running' as const)]);
+        if (exit === 'still running') {
+          r.child.kill('SIGKILL');
+          assert.fail(`subscribe kept retrying:\n${r.err()}`);
+        }
+        assert.equal(exit.code, 1);
+        assert.match(r.err(), code);
+        assert.doesNotMatch(r.err(), /retrying/);
+      }
+    } finally {
+      open.child.kill('SIGTERM');
+      secured.child.kill('SIGTERM');
+    }
+  });
+
+  test('an unreachable Redis is named once (host:port and cause), without a stack', async () => {
+    const port = await freePort();
+    const r = await run(['serve', '--port', '0', '--store', `redis://127.0.0.1:${port}/0`], {}, false);
+    assert.equal((await r.exit).code, 1);
+    const text = r.out() + r.err();
+    assert.equal(text.match(/cannot reach 127\.0\.0\.1:\d+/g)?.length, 1, text);
+    assert.match(text, /ECONNREFUSED/);
+    assert.doesNotMatch(text, /\n\s+at |\\n\s+at /, 'a stack trace');
   });
 });

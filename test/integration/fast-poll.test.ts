@@ -248,17 +248,21 @@ describe('poll fast lane', () => {
     }
   });
 
-  it('counts a poll against the connection limits only while it is open, as the regular path does', async () => {
+  it('counts each connection from its accept, idle between polls too; the next is refused, then admitted once it closes', async () => {
     const s = await startHub({ limits: { maxConnectionsPerIp: 1 } });
     try {
-      // A answers an interval poll and stays open, idle; B's poll is then admitted.
+      // A answers an interval poll and stays open, idle: it still holds its slot (and a descriptor).
       const a = client(s.port);
       a.socket.write(get('/sub/fp.count?mode=poll'));
       await waitFor(() => answers(a.text()).length === 1, 5000, 'the first answer');
-      assert.equal(connectionCounts(s.hub.core).total, 0);
+      assert.equal(connectionCounts(s.hub.core).total, 1);
       const [b] = answers(await exchange(s.port, [get('/sub/fp.count?mode=poll')]));
-      assert.equal(b!.status, 200);
+      assert.equal(b!.status, 503);
+      assert.equal(b!.headers.get('connection'), 'close');
       a.socket.destroy();
+      await waitFor(() => connectionCounts(s.hub.core).total === 0, 5000, 'A released');
+      const [c] = answers(await exchange(s.port, [get('/sub/fp.count?mode=poll')]));
+      assert.equal(c!.status, 200);
     } finally {
       await s.close();
     }

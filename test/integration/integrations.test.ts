@@ -343,6 +343,68 @@ describe('examples/nginx.conf', () => {
     }
   });
 
+  test('trustProxy behind nginx: the fast lane takes proxied publishes and polls, the limits count each client', async () => {
+    // nginx connects to the hub from 127.0.0.1; its clients come from other loopback addresses.
+    const h = await startHub({ trustProxy: ['127.0.0.1'], limits: { maxConnectionsPerIp: 5 } });
+    const { base, port, stop } = await startNginx(h.port);
+    const metric = async (name: string) => {
+      const text = await (await fetch(`${h.url}/metrics`)).text();
+      return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+    };
+    const streams: { close(): void }[] = [];
+    try {
+      const publishes = await metric('cometa_fast_publishes_total');
+      for (let n = 1; n <= 5; n++) {
+        const res = await fetch(`${base}/pub/px.fast`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ n }),
+        });
+        assert.equal(res.status, 202, await res.text());
+      }
+      assert.equal(
+        await metric('cometa_fast_publishes_total'),
+        publishes + 5,
+        'proxied publishes in the lane',
+      );
+      const polls = await metric('cometa_fast_polls_total');
+      const polled = await fetch(`${base}/sub/px.fast?last=5&mode=poll`);
+      assert.equal(polled.status, 200);
+      assert.equal(((await polled.json()) as { messages: unknown[] }).messages.length, 5);
+      assert.equal(await metric('cometa_fast_polls_total'), polls + 1, 'a proxied poll in the lane');
+
+      /** An SSE request through nginx from `from`: its status once the head arrives. */
+      const stream = (from: string) =>
+        new Promise<number>((resolve) => {
+          const req = get(
+            {
+              host: '127.0.0.1',
+              port,
+              path: '/sub/px.limit',
+              localAddress: from,
+              agent: false,
+              headers: { accept: 'text/event-stream' },
+            },
+            (res) => {
+              resolve(res.statusCode ?? 0);
+              res.resume();
+            },
+          );
+          req.on('error', () => resolve(0));
+          streams.push({ close: () => req.destroy() });
+        });
+      for (let i = 0; i < 5; i++) assert.equal(await stream('127.0.0.2'), 200, `stream ${i + 1}`);
+      // One client's sixth is over its limit; another client's is not.
+      assert.equal(await stream('127.0.0.2'), 503);
+      assert.equal(await stream('127.0.0.3'), 200);
+      await waitFor(() => h.hub.core.subscriberCount('px.limit') === 6, 5000, 'six streams at the hub');
+    } finally {
+      for (const s of streams) s.close();
+      await stop();
+      await h.close();
+    }
+  });
+
   test('examples/multi-hub.yaml: two hubs on Redis behind nginx; a subscriber survives losing its hub', async () => {
     const redis = await startRedis();
     const ports = [await freePort(), await freePort()];

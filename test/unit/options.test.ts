@@ -21,6 +21,22 @@ describe('hub options', () => {
     }, TypeError);
   });
 
+  it('resolves the Durable Streams options (on by default, false turns them off)', () => {
+    const o = resolveOptions({});
+    assert.deepEqual(o.streams, {
+      prefix: '/v1/stream',
+      store: null,
+      longPollMs: 25_000,
+      sseMaxMs: 60_000,
+      maxReadBytes: 1 << 20,
+      maxStreamBytes: 256 << 20,
+      channels: true,
+    });
+    assert.ok(Object.isFrozen(o.streams));
+    assert.equal(resolveOptions({ streams: false }).streams, null);
+    assert.equal(resolveOptions({ streams: { longPollTimeout: 3 } }).streams?.longPollMs, 3000);
+  });
+
   it('resolves per-pattern retention, first match wins', () => {
     const o = resolveOptions({
       retention: { maxMessages: 50 },
@@ -47,6 +63,14 @@ describe('hub options', () => {
       [{ store: 42 }, /options\.store/],
       [{ tcpNoDelay: 'no' }, /options\.tcpNoDelay/],
       [{ heartbeat: 5 }, /options\.heartbeat is not a known option/],
+      [{ streams: { prefix: 'v1/stream' } }, /options\.streams\.prefix/],
+      [{ streams: { prefix: '/v1/stream/' } }, /options\.streams\.prefix/],
+      [{ streams: { longPollTimeout: 0 } }, /options\.streams\.longPollTimeout/],
+      [{ streams: { maxStreamBytes: -1 } }, /options\.streams\.maxStreamBytes/],
+      [{ streams: { channels: 'yes' } }, /options\.streams\.channels/],
+      [{ streams: { store: '' } }, /options\.streams\.store/],
+      [{ streams: { bogus: 1 } }, /options\.streams\.bogus is not a known option/],
+      [{ streams: true }, /options\.streams must be/],
     ];
     for (const [input, message] of cases) {
       assert.throws(

@@ -14,7 +14,7 @@ import { MemoryStore } from '../../src/hub/stores/memory.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/hub/stores/redis.js';
 import { SqliteStore } from '../../src/hub/stores/sqlite.js';
 import type { Store, StoreContext, StoredMessage, StoreEvent } from '../../src/hub/stores/store.js';
-import { StoreUnavailableError } from '../../src/hub/stores/store.js';
+import { messageBytes, StoreUnavailableError } from '../../src/hub/stores/store.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
 
 const HOUR = 3_600_000;
@@ -161,6 +161,38 @@ export function storeContract(name: string, make: Factory): void {
       }
     });
 
+    it('cuts reads and last-N to one page in bytes and in messages over all channels', async () => {
+      const { store } = await fresh();
+      try {
+        // a: 1 3 5 7 9 (4 KB each)   b: 2 4 6 8 10 (4 KB each)
+        const big = 'x'.repeat(4000);
+        for (let i = 1; i <= 10; i++) await store.append(i % 2 ? 'a' : 'b', 'm', big, i);
+        const each = messageBytes((await store.read(['a'], 0, 1)).messages[0]!);
+        assert.ok(each > 4000 && each < 4200, `one message counts ${each} bytes`);
+        // Three messages' worth of bytes: a page of 3, in seq order over both channels, and more.
+        let r = await store.read(['a', 'b'], 0, 1000, 3 * each);
+        assert.deepEqual(seqs(r.messages), [1, 2, 3]);
+        assert.equal(r.more, true);
+        r = await store.read(['a', 'b'], 3, 1000, 3 * each);
+        assert.deepEqual(seqs(r.messages), [4, 5, 6]);
+        r = await store.read(['a', 'b'], 9, 1000, 3 * each);
+        assert.deepEqual([seqs(r.messages), r.more], [[10], false]);
+        // A message larger than the bound still goes, alone.
+        r = await store.read(['b'], 0, 1000, 10);
+        assert.deepEqual([seqs(r.messages), r.more], [[2], true]);
+        // last=N over several channels is one page in all: maxBatch and bytes, oldest first.
+        let l = await store.last(['a', 'b'], 4, 5);
+        assert.deepEqual([seqs(l.messages), l.more], [[3, 4, 5, 6, 7], true]);
+        l = await store.last(['a', 'b'], 4, 100, 2 * each);
+        assert.deepEqual([seqs(l.messages), l.more], [[3, 4], true]);
+        l = await store.last(['a', 'b'], 2, 4);
+        assert.deepEqual([seqs(l.messages), l.more ?? false], [[7, 8, 9, 10], false]);
+        assert.equal(l.head, 10);
+      } finally {
+        await store.close();
+      }
+    });
+
     it('keeps at most maxMessages per channel and reports a trimmed gap below the floor', async () => {
       const { store } = await fresh();
       try {
@@ -294,6 +326,80 @@ export function storeContract(name: string, make: Factory): void {
 storeContract('memory', (c) => new MemoryStore(c));
 
 describe('memory store', () => {
+  it('bounds the bytes it retains over all channels, dropping the oldest first with a trimmed gap', async () => {
+    const store = new MemoryStore(ctx, { maxBytes: 100_000 });
+    await store.open();
+    try {
+      const big = 'y'.repeat(10_000);
+      // 40 channels of one 10 KB message each: 400 KB published, about 100 KB kept.
+      for (let i = 0; i < 40; i++) await store.append(`c${i}`, 'm', big, i);
+      assert.ok(store.bytes <= 100_000, `retains ${store.bytes} bytes`);
+      assert.ok(store.bytes > 60_000, `retains ${store.bytes} bytes`);
+      const first = await store.read(['c0'], 0, 10);
+      assert.deepEqual(first.messages, []);
+      assert.deepEqual(first.gaps, [{ channel: 'c0', reason: 'trimmed' }]);
+      // (From the cursor just before it: from 0, a channel made after the store forgot others gets
+      // a gap too, since it could be one of them.)
+      const last = await store.read(['c39'], 39, 10);
+      assert.deepEqual([seqs(last.messages), last.gaps], [[40], []]);
+      // Oldest first: what is kept is the newest suffix of the seqs.
+      const all = await store.read(
+        Array.from({ length: 40 }, (_, i) => `c${i}`),
+        0,
+        1000,
+      );
+      const kept = seqs(all.messages);
+      assert.deepEqual(
+        kept,
+        Array.from({ length: kept.length }, (_, i) => 41 - kept.length + i),
+      );
+      // Dropping and retention keep the count right: after a drop, the bytes go down.
+      const before = store.bytes;
+      await store.drop('c39');
+      assert.ok(store.bytes < before);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('bounds the records of ever new channels too, with a trimmed gap where it forgot one', async () => {
+    const store = new MemoryStore(ctx, { maxBytes: 200_000 });
+    await store.open();
+    try {
+      // 20,000 one-message channels: ~7 MB of channel records alone if none were forgotten.
+      for (let i = 0; i < 20_000; i++) await store.append(`new-${i}`, 'm', i, i);
+      assert.ok(store.bytes <= 200_000, `retains ${store.bytes} bytes`);
+      assert.ok(store.channels < 1000, `keeps ${store.channels} channels`);
+      // A forgotten channel: a resume from before its message gets a gap, not silence.
+      const gone = await store.read(['new-0'], 0, 10);
+      assert.deepEqual([gone.messages, gone.gaps], [[], [{ channel: 'new-0', reason: 'trimmed' }]]);
+      // It may come back: the gap holds for resumes from before what was forgotten, not after.
+      const m = await store.append('new-0', 'm', 'again', 1);
+      assert.deepEqual((await store.read(['new-0'], 0, 10)).gaps, [{ channel: 'new-0', reason: 'trimmed' }]);
+      assert.deepEqual(seqs((await store.read(['new-0'], m.seq - 1, 10)).messages), [m.seq]);
+      assert.deepEqual((await store.read(['new-0'], m.seq - 1, 10)).gaps, []);
+      // The newest channels are all there.
+      const last = await store.read(['new-19999'], 19_998, 10);
+      assert.deepEqual([seqs(last.messages), last.gaps], [[20_000], []]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps its byte count exact under retention and many channels (memory?maxBytes=)', async () => {
+    const store = createStore('memory?maxBytes=50000', ctx, '.');
+    assert.ok(store instanceof MemoryStore);
+    await store.open();
+    try {
+      for (let i = 0; i < 5000; i++) await store.append(i % 7 === 0 ? 'short' : `k${i % 50}`, 'm', i, i);
+      const m = store as MemoryStore;
+      assert.ok(m.bytes <= 50_000 && m.bytes > 40_000, `retains ${m.bytes} bytes`);
+      assert.throws(() => createStore('memory?maxBytes=x', ctx, '.'), /maxBytes=N/);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('starts a new epoch and an empty history on reopen', async () => {
     const a = new MemoryStore(ctx);
     await a.open();
@@ -442,6 +548,29 @@ for (const fanout of ['stream', 'pubsub'] as const) {
         assert.equal((await b.append('x', 'm', 2, 2)).seq, 2);
       } finally {
         await b.close();
+      }
+    });
+
+    it('sends no more than a page of large messages from Redis (read and last)', async () => {
+      const prefix = `page-${fanout}:`;
+      const store = new RedisStore(redis.url, ctx, { prefix, fanout });
+      await store.open();
+      const probe = new Redis(redis.url);
+      const sent = async () => Number(/total_net_output_bytes:(\d+)/.exec(await probe.info('stats'))![1]);
+      try {
+        const pad = 'p'.repeat(100_000);
+        for (let i = 0; i < 40; i++) await store.append('big', 'm', pad, i);
+        let before = await sent();
+        const r = await store.read(['big'], 0, 1000, 250_000);
+        assert.deepEqual([seqs(r.messages), r.more], [[1, 2], true]);
+        assert.ok((await sent()) - before < 600_000, 'a 4 MB history sent about one page');
+        before = await sent();
+        const l = await store.last(['big'], 30, 1000, 250_000);
+        assert.deepEqual([seqs(l.messages), l.more], [[11, 12], true]);
+        assert.ok((await sent()) - before < 600_000, 'last=30 sent about one page');
+      } finally {
+        probe.disconnect();
+        await store.close();
       }
     });
 

@@ -165,7 +165,7 @@ describe('sqlite store: channel counters', () => {
     }
   });
 
-  it('keeps what a failed sweep wrote back, even with room for one counter (review repro)', async () => {
+  it('keeps what a failed sweep wrote back, even with room for one counter', async () => {
     // The sweep writes back first, then trims by age; a failure after that rolls the file back, so
     // the counters it wrote are changed again, and must not have been forgotten meanwhile.
     const path = tmpFile();
@@ -211,7 +211,7 @@ describe('sqlite store: channel counters', () => {
     }
   });
 
-  it('loads counters beyond cacheChannels without scanning the changed ones (review repro)', async () => {
+  it('loads counters beyond cacheChannels without scanning the changed ones', async () => {
     const path = tmpFile();
     const n = 10_000;
     const opts = { cacheChannels: 100, cacheMessages: 0 };
@@ -225,7 +225,7 @@ describe('sqlite store: channel counters', () => {
     store.listen(() => {});
     try {
       // One group commit loading every channel's row: each load once scanned every changed state
-      // (88 s of CPU for 20,000 channels in the review; about 0.1 s now).
+      // (88 s of CPU for 20,000 channels before commit 846daa3; about 0.1 s now).
       const t = process.cpuUsage();
       await Promise.all(Array.from({ length: n }, (_, i) => store.append(`c${i}`, 'm', 2, 2)));
       const { user, system } = process.cpuUsage(t);
@@ -238,7 +238,7 @@ describe('sqlite store: channel counters', () => {
     }
   });
 
-  it('releases the file when open() fails part way (review repro)', async () => {
+  it('releases the file when open() fails part way', async () => {
     const path = tmpFile();
     let fail = false;
     const failing: StoreContext = {

@@ -5,7 +5,7 @@
  * cursors with their gaps, last. Without injected failures the memory store, fed the same
  * operations, must answer the same too. Channel counters are written back lazily
  * (sqlite-channels.ts), so this is what checks the recovery in open(). It found a lost write-back
- * after a failed sweep during review (store-sqlite-channels.test.ts has that case by itself).
+ * after a failed sweep (commit 846daa3 fixed it; store-sqlite-channels.test.ts has that case by itself).
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -128,7 +128,7 @@ async function run(seed: number, failures: boolean): Promise<void> {
 
 describe('sqlite store: what kill -9 leaves reopens to what was live (randomized)', () => {
   it('with failures injected into transactions (40 seeds)', async () => {
-    // Seed 144 finds the review's first bug (a failed sweep losing a written-back counter) in the
+    // Seed 144 finds that lost write-back (a failed sweep losing a written-back counter) in the
     // code before its fix.
     for (let seed = 121; seed <= 160; seed++) await run(seed, true);
   });

@@ -187,7 +187,9 @@ export function subscribeVia<T>(
       attempts = 0;
       failed = undefined;
       clearTimeout(timer);
-      worked[hub] = transport as SubscribeTransport;
+      // Remembered only when there was a choice: a transport the caller forced says nothing about
+      // which one works best here.
+      if (list.length > 1) worked[hub] = transport as SubscribeTransport;
       // On a fallback transport, try the better ones again later (resuming from the cursor).
       if (i) better = setTimeout(() => restart(0), o.retryBetterAfter ?? 120_000);
       status('open');

@@ -413,7 +413,7 @@ export async function guardPublish(
     if (await authorize(core, creds, 'publish', channel))
       checkCsrf(req, creds, csrfSettings(core.options), cors.allowed);
   }
-  checkPublishRate(core, clientIp(req), creds);
+  checkPublishRate(core, clientIp(core, req), creds);
   return creds;
 }
 

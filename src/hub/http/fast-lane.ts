@@ -1,4 +1,4 @@
-import { type Server, STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { isChannelName } from '../../protocol/channel.js';
 import type { HubCore } from '../core.js';
@@ -14,9 +14,10 @@ import {
   parsePollTarget,
   startPoll,
 } from './fast-poll.js';
-import { admitIp, answerClientError, checkPublishRate, releaseIp } from './limits.js';
+import { admitIp, admitSocket, answerClientError, checkPublishRate, releaseIp } from './limits.js';
 import { bodyHeaders, errorAnswer } from './respond.js';
 import { adopt, isShared, pauseAccepted, pushRead, release } from './shared-read.js';
+import { clientAddress, type TrustedProxy } from './trust-proxy.js';
 
 /**
  * The fast lane: the connections of `hub.listen()`'s server are read here first. This file holds
@@ -32,12 +33,27 @@ import { adopt, isShared, pauseAccepted, pushRead, release } from './shared-read
  * an HTTP/1.1 request line with a plain channel name and no query, CRLF line ends, a header set
  * from a short allowlist, each at most once, and a Content-Length body within `limits`. It never
  * takes a request that needs credentials, carries an Origin, a Cookie, Transfer-Encoding or
- * Expect, or arrives while the hub is not ready. Anything else, at the start of a connection or
+ * Expect, or arrives while the hub is not ready; it takes `X-Forwarded-For`/`-Proto` only from a
+ * peer listed in `trustProxy`. A bare LF or CR is handed over as soon as it arrives: the lane never
+ * waits for a CRLF that may not come. Anything else, at the start of a connection or
  * after any number of fast publishes, is handed to Node's HTTP server with the bytes not yet
  * answered, and the connection is Node's from then on (what Node itself would answer, including
  * its refusals of malformed or smuggling-shaped requests, is unchanged). A publish taken here is
  * admitted, rate-limited, parsed, stored and answered exactly as on the regular path.
+ *
+ * Held connections are bounded: every connection counts against `limits.maxConnections` and
+ * `maxConnectionsPerIp` under its address from its accept until it closes, here and after a
+ * handover (one over the limits is answered 503 at its first request, by Node's server, and
+ * closed); a head must arrive within `limits.headersTimeoutMs`, a whole request within
+ * `limits.requestTimeoutMs`, and a next request on an idle connection within
+ * `limits.keepAliveTimeoutMs`, the deadlines of Node's server. A connection from a trusted proxy
+ * carries many clients: it counts each request instead, from its complete head to its answer,
+ * under the client address the proxy forwards (a publish whose body has yet to come counts while it
+ * waits; one over the limits is answered 503 and the connection closed at once).
  */
+
+/** Headers the lane also takes from a trusted proxy (`trustProxy`). */
+const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto']);
 
 /** Request headers the lane understands; any other header hands the request to Node. */
 const ALLOWED = new Set([
@@ -110,25 +126,30 @@ interface FastRequest {
   contentType: string | undefined;
   body: Buffer;
   close: boolean;
+  /** The address it counts under (the client's, from a trusted proxy). */
+  ip: string;
 }
 
 /** A parsed poll the lane will answer (fast-poll.ts), and where its request ends in the buffer. */
 interface FastPoll {
   poll: PollRequest;
   end: number;
+  ip: string;
 }
 
-/** An incomplete request: how many bytes to wait for, and whether its head is still incomplete. */
-interface More {
-  need: number;
-  inHead: boolean;
-}
+/**
+ * An incomplete request: how many bytes to wait for, and whether its head is still incomplete
+ * (else the address the request counts under while its body arrives).
+ */
+type More = { need: number; inHead: true } | { need: number; inHead: false; ip: string };
 
 /** `node`: hand the connection to Node. */
 type Parsed = FastRequest | FastPoll | More | 'node';
 
 /** The lane state of each connection it holds (a WeakMap: no property added to Node's sockets). */
 const lanes = new WeakMap<Socket, Lane>();
+/** Connections from a trusted proxy handed over to Node: closed after each answer (see the constructor). */
+const proxied = new WeakSet<object>();
 
 /** The lane of one hub server: its settings, computed once, and its open connections. */
 export class FastLane implements PollLaneOwner {
@@ -151,6 +172,8 @@ export class FastLane implements PollLaneOwner {
   readonly #pollOk: readonly [string, string];
   readonly sockets = new Set<Socket>();
   readonly #headersTimeoutMs: number;
+  readonly #requestTimeoutMs: number;
+  readonly #trusted: TrustedProxy | null;
   /** Bytes a connection may have waiting while its request is answered before it is not read. */
   readonly maxWaiting: number;
   readonly #keepAliveTimeoutMs: number;
@@ -168,6 +191,8 @@ export class FastLane implements PollLaneOwner {
     const o = host.core.options;
     this.#prefix = `${o.prefix}/pub/`;
     this.#headersTimeoutMs = o.limits.headersTimeoutMs;
+    this.#requestTimeoutMs = o.limits.requestTimeoutMs;
+    this.#trusted = o.trustedProxy;
     this.maxWaiting = o.limits.maxHeaderBytes;
     this.#keepAliveTimeoutMs = o.limits.keepAliveTimeoutMs;
     // One timer for every lane connection: a socket timer per connection would stay behind (as a
@@ -188,6 +213,15 @@ export class FastLane implements PollLaneOwner {
     // Connections arrive unread, so that adopt() reads them into the shared buffer from the start.
     pauseAccepted(server);
     server.on('connection', (socket: Socket) => this.#accept(socket));
+    // A trusted proxy pools its connections to the hub (nginx's `keepalive`): one stream, page or
+    // cookie-carrying publish would make a pooled connection Node's for good, and the lane would
+    // see fewer and fewer of the proxy's requests. So a proxy connection the lane handed over
+    // closes after its answer, and the proxy's next request comes on a new one, read by the lane.
+    if (this.#trusted !== null) {
+      server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+        if (proxied.has(req.socket)) res.shouldKeepAlive = false;
+      });
+    }
   }
 
   get core(): HubCore {
@@ -195,8 +229,28 @@ export class FastLane implements PollLaneOwner {
   }
 
   #accept(accepted: Socket): void {
+    const peer = accepted.remoteAddress ?? 'unknown';
+    const trusted = this.#trusted?.(peer) === true;
+    // Every connection counts against the connection limits from its accept until it closes, on
+    // the lane and after a handover (limits.ts): an idle one, one whose head is still arriving
+    // and one whose body never comes hold a descriptor as much as a stream does. A trusted
+    // proxy's connection carries many clients: its requests are counted instead, one by one.
+    if (!trusted) {
+      const admitted = admitSocket(this.#host.core, accepted, peer);
+      if (admitted === 'drop') {
+        accepted.destroy();
+        return;
+      }
+      if (admitted === 'pending') {
+        // Over the limits: Node's server reads it; its first request is admitted if there is room
+        // by then, else answered 503 (with that request's CORS headers) and the connection closed.
+        for (const l of this.#nodeListeners) l.call(this.#server, accepted);
+        accepted.resume();
+        return;
+      }
+    }
     const socket = adopt(accepted, onRead);
-    lanes.set(socket, new Lane(this, socket));
+    lanes.set(socket, new Lane(this, socket, peer, trusted));
     this.sockets.add(socket);
     socket.on('error', onError);
     socket.on('close', onClose);
@@ -213,6 +267,7 @@ export class FastLane implements PollLaneOwner {
       return;
     }
     const rest = lane.takeAll();
+    if (lane.trusted) proxied.add(socket);
     lanes.delete(socket);
     this.release(lane);
     this.sockets.delete(socket);
@@ -231,9 +286,9 @@ export class FastLane implements PollLaneOwner {
    * Parses the request at the start of `buf` (see the file's comment, and fast-poll.ts). It scans
    * the head as latin1 text (one character per byte, so its offsets are the buffer's) with string
    * searches and character loops: no Buffer call per test, no string per header but the values it
-   * keeps (a Buffer-and-regex version cost 1.36 µs per publish head, session 11).
+   * keeps (a Buffer-and-regex version cost 1.36 µs per publish head, commit 8751c80).
    */
-  parse(buf: Buffer): Parsed {
+  parse(buf: Buffer, lane: Lane): Parsed {
     const limits = this.#host.core.options.limits;
     const scan = buf.toString('latin1', 0, Math.min(buf.length, limits.maxHeaderBytes + 4));
     const start = prefixOf(scan, this.#start)
@@ -244,8 +299,11 @@ export class FastLane implements PollLaneOwner {
     if (start === null) return 'node';
     const post = start === this.#start;
     const headEnd = scan.indexOf('\r\n\r\n');
-    if (headEnd === -1)
-      return buf.length > limits.maxHeaderBytes ? 'node' : { need: buf.length + 1, inHead: true };
+    if (headEnd === -1) {
+      // A bare LF or CR will never make the CRLF CRLF waited for: Node's parser decides at once.
+      if (buf.length > limits.maxHeaderBytes || bareLineEnd(scan)) return 'node';
+      return { need: buf.length + 1, inHead: true };
+    }
     if (headEnd > limits.maxHeaderBytes) return 'node';
     let eol = scan.indexOf('\r\n');
     if (eol < start.length + 9 || !scan.startsWith(' HTTP/1.1', eol - 9)) return 'node';
@@ -258,6 +316,8 @@ export class FastLane implements PollLaneOwner {
     let origin: string | undefined;
     let close = false;
     let connection = false;
+    let forwardedFor: string | undefined;
+    let forwardedProto = false;
     // Each header line: [from, to) up to its CRLF; the last one's CRLF begins the blank line.
     while (eol < headEnd) {
       const from = eol + 2;
@@ -268,7 +328,12 @@ export class FastLane implements PollLaneOwner {
       // Only names on the list are taken, and each of those is a token: the lowercased name of
       // anything else (latin1 letters lowercase to latin1 letters, never to ASCII) is not on it.
       const lower = headerName(scan, from, colon);
-      if (!ALLOWED.has(lower) && (post || !POLL_HEADERS.has(lower))) return 'node';
+      if (
+        !ALLOWED.has(lower) &&
+        (post || !POLL_HEADERS.has(lower)) &&
+        !(lane.trusted && FORWARDED.has(lower))
+      )
+        return 'node';
       // The value without the optional whitespace around it (SP and HTAB only, RFC 9110 §5.6.3),
       // and with no control character (other than tab) in it.
       let v0 = colon + 1;
@@ -295,6 +360,12 @@ export class FastLane implements PollLaneOwner {
       } else if (lower === 'origin') {
         if (origin !== undefined) return 'node';
         origin = scan.slice(v0, v1);
+      } else if (lower === 'x-forwarded-for') {
+        if (forwardedFor !== undefined) return 'node';
+        forwardedFor = scan.slice(v0, v1);
+      } else if (lower === 'x-forwarded-proto') {
+        if (forwardedProto) return 'node';
+        forwardedProto = true;
       } else if (lower === 'connection') {
         const v = scan.slice(v0, v1).toLowerCase();
         if (connection || (v !== 'keep-alive' && v !== 'close')) return 'node';
@@ -303,6 +374,7 @@ export class FastLane implements PollLaneOwner {
       }
     }
     if (!host) return 'node';
+    const ip = lane.trusted ? clientAddress(lane.peer, forwardedFor, this.#trusted) : lane.peer;
     if (!post) {
       // A poll has no body.
       if (length > 0) return 'node';
@@ -312,15 +384,15 @@ export class FastLane implements PollLaneOwner {
           ? this.#fixedHeaders
           : responseCors(this.#host.core.options.cors, this.#allowed, origin);
       const poll = parsePollTarget(this.#host.core, target, accept, close, cors);
-      return poll === null ? 'node' : { poll, end: headEnd + 4 };
+      return poll === null ? 'node' : { poll, end: headEnd + 4, ip };
     }
     if (length === -1 || length > limits.maxBodyBytes) return 'node';
     const bodyStart = headEnd + 4;
-    if (buf.length < bodyStart + length) return { need: bodyStart + length, inHead: false };
+    if (buf.length < bodyStart + length) return { need: bodyStart + length, inHead: false, ip };
     // The state checks come last: they may change while a request is being read.
     if (!this.#host.ready() || this.closing || publishNeedsCredentials(this.#host.core, target))
       return 'node';
-    return { channel: target, contentType, body: buf.subarray(bodyStart, bodyStart + length), close };
+    return { channel: target, contentType, body: buf.subarray(bodyStart, bodyStart + length), close, ip };
   }
 
   /**
@@ -331,14 +403,11 @@ export class FastLane implements PollLaneOwner {
    */
   exchange(lane: Lane, r: FastRequest): string | Promise<string> {
     const core = this.#host.core;
-    const socket = lane.socket;
-    const ip = socket.remoteAddress ?? 'unknown';
     core.stats.fastPublishes++;
     try {
-      // The connection counts against the connection limits from its first fast publish until it
-      // closes or is handed over (one admission per connection, not one per request).
+      // Counted already when its body had to be waited for (admitBody()).
       this.#admit(lane);
-      checkPublishRate(core, ip, NONE);
+      checkPublishRate(core, lane.ip, NONE);
       // JSON, text and forms are parsed without a promise; multipart has an asynchronous parser.
       const data = parsePublishBodyNow(r.body, r.contentType, core.options.limits);
       // The asynchronous parser keeps the body past this read: a copy of the shared read buffer.
@@ -386,22 +455,44 @@ export class FastLane implements PollLaneOwner {
     return answerHead(a.status, a.headers, JSON_TYPE, a.body);
   }
 
-  /** Counts the connection against the connection limits, unless it already is (the address kept for release()). */
+  /**
+   * Counts a trusted proxy's request against the connection limits under `lane.ip` (the client's),
+   * unless it already is; the address is kept for release(). Throws the limit's HubError.
+   */
   #admit(lane: Lane): void {
-    if (lane.admitted !== undefined) return;
-    const ip = lane.socket.remoteAddress ?? 'unknown';
-    admitIp(this.#host.core, ip);
-    lane.admitted = ip;
+    // Another peer's connection counts as a whole from its accept (#accept()).
+    if (!lane.trusted || lane.admitted !== undefined) return;
+    admitIp(this.#host.core, lane.ip);
+    lane.admitted = lane.ip;
   }
 
   /**
-   * Counts a poll against the connection limits while it is open, as the regular path counts each
-   * open request: released by reply() (or when the connection closes). A connection that a fast
-   * publish already counted is not counted twice.
+   * Counts a trusted proxy's publish whose head is complete and whose body is still to come, as
+   * Node's path counts a request once its head is parsed; false when the limits refuse it: then it
+   * is answered 503 and the connection closed (its body is never read).
+   */
+  admitBody(lane: Lane): boolean {
+    try {
+      this.#admit(lane);
+      return true;
+    } catch (err) {
+      lane.close = true;
+      lane.busy = true;
+      lane.takeAll();
+      this.expect();
+      this.answer(lane, this.#failed(lane, err));
+      return false;
+    }
+  }
+
+  /**
+   * Counts a trusted proxy's poll against the connection limits while it is open, as the regular
+   * path counts each open request: released by reply() (or when the connection closes). Any other
+   * connection counts as a whole already.
    */
   admit(lane: PollLane): void {
     const l = lane as Lane;
-    if (l.admitted !== undefined) return;
+    if (!l.trusted || l.admitted !== undefined) return;
     this.#admit(l);
     l.admittedPoll = true;
   }
@@ -487,17 +578,24 @@ export class FastLane implements PollLaneOwner {
   }
 
   /**
-   * Closes what waits too long: a head still incomplete after `limits.headersTimeoutMs` (counted
-   * from its first byte, or from the connection's start: slowloris), and a keep-alive connection
-   * idle for `limits.keepAliveTimeoutMs`, as Node's server would.
+   * Closes what waits too long, as Node's server would: a head still incomplete after
+   * `limits.headersTimeoutMs` and a request whose body is still incomplete after
+   * `limits.requestTimeoutMs` (both counted from the request's first byte, or from the
+   * connection's start: slowloris), answered 408; a keep-alive connection idle for
+   * `limits.keepAliveTimeoutMs`, closed.
    */
   #sweep(): void {
     const now = Date.now();
     for (const socket of this.sockets) {
       const lane = lanes.get(socket);
-      if (lane === undefined || lane.busy) continue;
+      if (lane === undefined || lane.busy || lane.done) continue;
       if (lane.headSince !== 0) {
-        if (now - lane.headSince > this.#headersTimeoutMs) answerClientError(HEAD_TIMEOUT, socket);
+        const limit = lane.inBody ? this.#requestTimeoutMs : this.#headersTimeoutMs;
+        if (now - lane.headSince > limit) {
+          lane.done = true;
+          lane.takeAll();
+          answerClientError(HEAD_TIMEOUT, socket);
+        }
       } else if (lane.buf === null && now - lane.idleSince > this.#keepAliveTimeoutMs) socket.destroy();
     }
   }
@@ -527,12 +625,18 @@ class Lane implements PollLane {
   #more: Buffer[] = [];
   #moreBytes = 0;
   #need = 0;
-  /** When the head now expected began (its first byte, or the connection's start); 0: none pending. */
+  /** When the request now pending began (its first byte, or the connection's start); 0: none pending. */
   headSince = Date.now();
+  /** The pending request's head is complete and its body is awaited (`limits.requestTimeoutMs`). */
+  inBody = false;
+  /** The connection is answered for good (closing): what it sends from now on is not read. */
+  done = false;
+  /** The address the request in hand counts under (the peer's, or the client's behind a trusted proxy). */
+  ip: string;
   /** When the last answer was written (or the connection opened). */
   idleSince = this.headSince;
   busy = false;
-  /** The address this connection was admitted under (see exchange()), until it closes. */
+  /** The address this connection (a trusted proxy's: its request) was admitted under, until released. */
   admitted: string | undefined = undefined;
   /** The admission is the held poll's, released with its answer (FastLane.admit()). */
   admittedPoll = false;
@@ -546,10 +650,17 @@ class Lane implements PollLane {
   poll: LanePollSubscriber | undefined = undefined;
   readonly owner: FastLane;
   readonly socket: Socket;
+  /** The peer's address. */
+  readonly peer: string;
+  /** The peer is a trusted proxy: each request counts under the client address it forwards. */
+  readonly trusted: boolean;
 
-  constructor(owner: FastLane, socket: Socket) {
+  constructor(owner: FastLane, socket: Socket, peer: string, trusted: boolean) {
     this.owner = owner;
     this.socket = socket;
+    this.peer = peer;
+    this.ip = peer;
+    this.trusted = trusted;
   }
 
   /**
@@ -600,21 +711,28 @@ class Lane implements PollLane {
     while (!this.busy && this.buf !== null) {
       this.#join();
       const buf = this.buf;
-      const r = this.owner.parse(buf);
+      const r = this.owner.parse(buf, this);
       if (r === 'node') {
         this.owner.handOver(this);
         return;
       }
       if ('need' in r) {
-        // Incomplete: wait for more bytes (parse() bounds how many, by the head and body limits).
+        // Incomplete: wait for more bytes (parse() bounds how many, by the head and body limits),
+        // for as long as the lane's sweep allows (headersTimeoutMs, then requestTimeoutMs).
         this.#need = r.need;
-        // A head pending for too long is cut by the lane's sweep.
-        if (!r.inHead) this.headSince = 0;
-        else if (this.headSince === 0) this.headSince = Date.now();
+        if (this.headSince === 0) this.headSince = Date.now();
+        if (!r.inHead) {
+          this.inBody = true;
+          this.ip = r.ip;
+          // A held body counts against the connection limits while it is awaited.
+          this.owner.admitBody(this);
+        }
         return;
       }
       this.#need = 0;
       this.headSince = 0;
+      this.inBody = false;
+      this.ip = r.ip;
       const end = 'poll' in r ? r.end : r.body.byteOffset - buf.byteOffset + r.body.length;
       this.buf = end < buf.length ? buf.subarray(end) : null;
       this.busy = true;
@@ -664,8 +782,11 @@ class Lane implements PollLane {
     }
     this.busy = false;
     this.idleSince = Date.now();
+    // A trusted proxy's connection counts per request: the next may be another client's.
+    if (this.trusted) this.owner.release(this);
     // A connection that closed meanwhile: requests pipelined behind are dropped, as Node drops them.
     if (close || socket.destroyed) {
+      this.done = true;
       this.takeAll();
       return;
     }
@@ -695,6 +816,8 @@ function onRead(this: Socket, n: number, shared: Buffer): boolean {
   const lane = lanes.get(this);
   // Handed over to Node: read as any socket.
   if (lane === undefined) return pushRead(this, n, shared);
+  // Answered for good and closing: the rest (a refused body) is read and dropped.
+  if (lane.done) return true;
   if (lane.add(shared.subarray(0, n))) lane.pump();
   lane.own();
   // While an answer is pending (a held poll can be for minutes) reading goes on, so that a FIN or
@@ -726,6 +849,15 @@ function onEnd(this: Socket): void {
     return;
   }
   if (!lane.busy) lane.finish();
+}
+
+/** Whether the head so far has a bare LF, or a CR followed by anything but LF. */
+function bareLineEnd(scan: string): boolean {
+  for (let i = scan.indexOf('\n'); i !== -1; i = scan.indexOf('\n', i + 1))
+    if (i === 0 || scan.charCodeAt(i - 1) !== 13) return true;
+  for (let i = scan.indexOf('\r'); i !== -1 && i + 1 < scan.length; i = scan.indexOf('\r', i + 1))
+    if (scan.charCodeAt(i + 1) !== 10) return true;
+  return false;
 }
 
 function onError(this: Socket): void {

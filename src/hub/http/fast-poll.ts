@@ -130,6 +130,14 @@ export class LanePollSubscriber extends PollSubscriber {
     this.lane = lane;
   }
 
+  protected unsent(): number {
+    return this.lane.socket.writableLength;
+  }
+
+  protected drop(): void {
+    this.lane.socket.destroy();
+  }
+
   protected write(type: string, payload: Buffer | string): void {
     const lane = this.lane;
     if (lane.poll !== this) return;

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { HubCore } from '../core.js';
 import type { Credentials } from './auth.js';
 import { HubError } from './respond.js';
+import { clientAddress } from './trust-proxy.js';
 
 /**
  * Per-hub limit state: open connections per IP and publish token buckets. Kept off HubCore in a
@@ -92,19 +93,106 @@ function state(core: HubCore): LimitState {
   return s;
 }
 
-/** The peer address a limit is keyed on. */
-export function clientIp(req: IncomingMessage): string {
-  return req.socket?.remoteAddress ?? 'unknown';
+/**
+ * The address a limit is keyed on: the peer's, or behind a proxy listed in `options.trustProxy`
+ * the client's as the trusted hops forwarded it (trust-proxy.ts).
+ */
+export function clientIp(core: HubCore, req: IncomingMessage): string {
+  const peer = req.socket?.remoteAddress ?? 'unknown';
+  const trusted = core.options.trustedProxy;
+  if (trusted === null) return peer;
+  const xff = req.headers['x-forwarded-for'];
+  return clientAddress(peer, Array.isArray(xff) ? xff.join(',') : xff, trusted);
 }
+
+/**
+ * Connections counted as a whole, from their accept until they close (`hub.listen()`'s connections
+ * from peers that are not trusted proxies: fast-lane.ts): the requests on them are not counted
+ * again. Each maps to what {@link releaseSocket} releases.
+ */
+const counted = new WeakMap<object, { core: HubCore; ip: string }>();
+/**
+ * Connections accepted over the limits, kept open to be answered: their first request is checked
+ * again ({@link admit}) and, if still over the limits, answered 503 with that request's CORS
+ * headers (as any 503 of the regular path) and closed. Node's server reads them, each until that
+ * answer or `limits.headersTimeoutMs`, and at most {@link MAX_REFUSING} at once: past that a
+ * connection over the limits is closed unanswered.
+ */
+const pending = new WeakMap<object, string>();
+let pendingCount = 0;
+/** Most connections accepted over the limits kept open at once to be answered (the rest are closed at once). */
+export const MAX_REFUSING = 1024;
+
+/**
+ * Counts a connection under `ip` against `limits.maxConnections` and `maxConnectionsPerIp` until it
+ * closes: its requests then count as part of it. Returns 'counted'; 'pending' when over the limits
+ * (Node's server reads it, and its first request is admitted or refused then); 'drop' when over
+ * the limits and {@link MAX_REFUSING} connections are pending already (close it unanswered).
+ */
+export function admitSocket(
+  core: HubCore,
+  socket: import('node:net').Socket,
+  ip: string,
+): 'counted' | 'pending' | 'drop' {
+  if (admitIp(core, ip, false)) {
+    count(core, socket, ip);
+    return 'counted';
+  }
+  if (pendingCount >= MAX_REFUSING) {
+    core.stats.connectionsRefused++;
+    return 'drop';
+  }
+  pendingCount++;
+  pending.set(socket, ip);
+  socket.once('close', unpend);
+  return 'pending';
+}
+
+function count(
+  core: HubCore,
+  socket: object & { once(e: 'close', f: () => void): unknown },
+  ip: string,
+): void {
+  counted.set(socket, { core, ip });
+  socket.once('close', releaseSocket);
+}
+
+function releaseSocket(this: object): void {
+  const c = counted.get(this);
+  if (c === undefined) return;
+  counted.delete(this);
+  releaseIp(c.core, c.ip);
+}
+
+function unpend(this: object): void {
+  if (pending.delete(this)) pendingCount--;
+}
+
+const NOTHING = (): void => {};
 
 /**
  * Admits one request or upgrade under `limits.maxConnections` and `limits.maxConnectionsPerIp`,
  * counting it until `release` is called (when its response or socket closes). Throws 503
  * `ERR_TOO_MANY_CONNECTIONS` otherwise. Long-polls and streams are what these limits bound: they
- * are the requests that stay open.
+ * are the requests that stay open. On a connection counted as a whole ({@link admitSocket}) the
+ * request is part of it and nothing more is counted; one accepted over the limits is counted as a
+ * whole from its first request if there is room by then, else that request is refused.
  */
 export function admit(core: HubCore, req: IncomingMessage): () => void {
-  const ip = clientIp(req);
+  const socket = req.socket;
+  if (socket !== null && socket !== undefined) {
+    if (counted.has(socket)) return NOTHING;
+    const ip = pending.get(socket);
+    if (ip !== undefined) {
+      // Accepted over the limits: counted as a whole from now on if they have room now (throws if not).
+      admitIp(core, ip);
+      pending.delete(socket);
+      pendingCount--;
+      count(core, socket, ip);
+      return NOTHING;
+    }
+  }
+  const ip = clientIp(core, req);
   admitIp(core, ip);
   let released = false;
   return () => {
@@ -116,26 +204,31 @@ export function admit(core: HubCore, req: IncomingMessage): () => void {
 
 /**
  * {@link admit} for a peer address, without a release closure: the caller calls
- * {@link releaseIp} exactly once (the publish fast lane, around one exchange).
+ * {@link releaseIp} exactly once (the publish fast lane, around one exchange). Over the limits it
+ * throws the 503 and counts the refusal, or with `refuse` false returns false and counts nothing.
  */
-export function admitIp(core: HubCore, ip: string): void {
+export function admitIp(core: HubCore, ip: string, refuse = true): boolean {
   const l = core.options.limits;
   const s = state(core);
   const mine = s.perIp.get(ip) ?? 0;
-  if (l.maxConnections !== 0 && s.total >= l.maxConnections) {
+  const full =
+    l.maxConnections !== 0 && s.total >= l.maxConnections
+      ? 'the hub is at its connection limit; retry later'
+      : l.maxConnectionsPerIp !== 0 && mine >= l.maxConnectionsPerIp
+        ? 'too many connections from this address'
+        : null;
+  if (full !== null) {
+    if (!refuse) return false;
     core.stats.connectionsRefused++;
-    throw new HubError('ERR_TOO_MANY_CONNECTIONS', 'the hub is at its connection limit; retry later', {
-      'Retry-After': '5',
-    });
-  }
-  if (l.maxConnectionsPerIp !== 0 && mine >= l.maxConnectionsPerIp) {
-    core.stats.connectionsRefused++;
-    throw new HubError('ERR_TOO_MANY_CONNECTIONS', 'too many connections from this address', {
-      'Retry-After': '5',
-    });
+    throw tooMany(full);
   }
   s.total++;
   s.perIp.set(ip, mine + 1);
+  return true;
+}
+
+function tooMany(message: string): HubError {
+  return new HubError('ERR_TOO_MANY_CONNECTIONS', message, { 'Retry-After': '5' });
 }
 
 /** Ends what {@link admitIp} counted. */
@@ -185,7 +278,8 @@ export function checkPublishRate(core: HubCore, ip: string, creds: Credentials):
 /**
  * Answers what Node's HTTP parser refused before any handler ran (`clientError`), as a cometa
  * JSON error instead of Node's bare status line: 431 for a head over `limits.maxHeaderBytes`,
- * 408 for one slower than `limits.headersTimeoutMs`, 400 for anything that is not HTTP.
+ * 408 for a head slower than `limits.headersTimeoutMs` or a request (head and body) slower than
+ * `limits.requestTimeoutMs`, 400 for anything that is not HTTP.
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
   if (!socket.writable || (socket as import('node:net').Socket).bytesWritten > 0) {
@@ -202,7 +296,8 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: import('no
   } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     status = 408;
     code = 'ERR_REQUEST_TIMEOUT';
-    message = 'the request head took longer than limits.headersTimeoutMs';
+    message =
+      'the request was not received in time (head: limits.headersTimeoutMs, head and body: limits.requestTimeoutMs)';
   }
   const body = JSON.stringify({ error: { code, message } });
   const reason =

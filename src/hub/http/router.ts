@@ -3,6 +3,9 @@ import type { Duplex } from 'node:stream';
 import { isChannelName } from '../../protocol/channel.js';
 import type { HubErrorCode } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
+import { startDemoAnswer } from '../streams/demo-answer.js';
+import { guardStream } from '../streams/guard.js';
+import { decodeStreamPath, forkSourceOf, handleStream, type StreamRoutesConfig } from '../streams/routes.js';
 import { pickTransport, websocket } from '../transports/index.js';
 import type { SubscribeRequest } from '../transports/transport.js';
 import { guardInfo, guardPublish, guardSubscribe } from './auth.js';
@@ -34,6 +37,8 @@ export interface RouterHost {
   ready(): boolean;
   /** Prometheus metrics served at `/metrics` (absent when the `metrics` option is off). */
   metrics?: import('../metrics.js').HubMetrics | undefined;
+  /** The Durable Streams routes (absent when the `streams` option is false). */
+  streams?: StreamRoutesConfig | undefined;
 }
 
 const ROUTE_METHODS: Record<string, readonly string[]> = {
@@ -117,6 +122,22 @@ export function createRouter(host: RouterHost): {
     const head = slash === -1 ? path.slice(1) : path.slice(1, slash);
     const rest = slash === -1 ? '' : path.slice(slash + 1);
 
+    const streamsPrefix = options.streams?.prefix;
+    if (host.streams !== undefined && streamsPrefix !== undefined && path.startsWith(`${streamsPrefix}/`)) {
+      if (STATE_CHANGING.has(method) && origin !== undefined && !allowed(origin)) {
+        throw new HubError('ERR_ORIGIN_FORBIDDEN', 'this Origin may not change state on this hub');
+      }
+      const streamPath = decodeStreamPath(path.slice(streamsPrefix.length + 1));
+      if (streamPath === undefined) {
+        throw new HubError(
+          'ERR_BAD_PARAM',
+          'a stream path is 1 to 1024 characters, without empty, . or .. segments',
+        );
+      }
+      await guardStream(core, req, query, streamPath, forkSourceOf(req, host.streams.mount), allowed);
+      await handleStream(host.streams, req, res, streamPath, query, cors);
+      return;
+    }
     const methods = ROUTE_METHODS[head];
     if (methods !== undefined && rest !== '') {
       if (method === 'OPTIONS') {
@@ -221,6 +242,18 @@ export function createRouter(host: RouterHost): {
       transport.handle(core, req, res, sub);
       return;
     }
+    if (path === '/demo/answer' && options.demo && host.streams !== undefined) {
+      if (method !== 'POST') {
+        throw new HubError('ERR_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`, {
+          Allow: 'POST',
+        });
+      }
+      if (origin !== undefined && !allowed(origin)) {
+        throw new HubError('ERR_ORIGIN_FORBIDDEN', 'this Origin may not change state on this hub');
+      }
+      await startDemoAnswer(host.streams.engine, res, cors, host.streams.mount);
+      return;
+    }
     if (path === '/metrics' || path.startsWith('/demo/')) {
       if (STATE_CHANGING.has(method) && !mayChangeState(origin, req)) {
         throw new HubError('ERR_ORIGIN_FORBIDDEN', 'this Origin may not change state on this hub');
@@ -264,7 +297,9 @@ export function createRouter(host: RouterHost): {
         res.on('close', () => socket.off('close', release));
       }
     } catch (err) {
-      fail(res, err, responseCors(options.cors, allowed, req.headers.origin));
+      // Closed after the answer: the connection holds a descriptor the limits refused (and a body
+      // to come would otherwise be waited for, up to requestTimeoutMs, uncounted).
+      fail(res, err, { ...responseCors(options.cors, allowed, req.headers.origin), Connection: 'close' });
       return;
     }
     route(req, res, parts.path, parts.query, next).catch((err: unknown) => {

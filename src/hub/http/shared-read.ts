@@ -6,7 +6,7 @@ import type { Server, Socket } from 'node:net';
  * Node reads each socket into a new buffer and pushes it through its stream machinery (Readable,
  * a 'data' event). For a request of a few hundred bytes that costs more than parsing it: a bare
  * `net` server answering the publish flood spent 20.6 µs of CPU per publish reading that way and
- * 17.4 µs reading with `onread` into one buffer, both user and kernel time lower (session 11,
+ * 17.4 µs reading with `onread` into one buffer, both user and kernel time lower (commit 3448c3d,
  * `taskset -c 1 node bench/ab.mjs` on two variants of bench/peers/node-net-server.mjs, 6 pairs of
  * 6). Node offers `onread` only to sockets it connects; {@link adopt} gives an accepted
  * connection the same.

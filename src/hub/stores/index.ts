@@ -1,10 +1,10 @@
 import { join, resolve } from 'node:path';
-import { MemoryStore } from './memory.js';
+import { MemoryStore, type MemoryStoreOptions } from './memory.js';
 import { RedisStore, type RedisStoreOptions } from './redis.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import type { Store, StoreContext } from './store.js';
 
-export { MemoryStore } from './memory.js';
+export { MemoryStore, type MemoryStoreOptions } from './memory.js';
 export { RedisStore, type RedisStoreOptions } from './redis.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export type * from './store.js';
@@ -17,11 +17,13 @@ export function defaultStoreSpec(dataDir: string): string {
 
 /**
  * Builds a store from its spec:
- * - `memory`
+ * - `memory`, optionally `memory?maxBytes=N` (estimated bytes retained over all channels, oldest
+ *   dropped first; default 256 MiB, 0 no bound)
  * - `sqlite:PATH` (relative to the working directory; the directory is created), optionally
  *   `sqlite:PATH?sync=full` to fsync every commit, `cache=N` newest messages kept in memory per
  *   recently read channel (default 32, 0 off), `cacheBytes=N` their bound (default 16 MiB),
- *   `cacheChannels=N` channel counters kept in memory (default 65536); see docs/stores.md
+ *   `cacheChannels=N` channel counters kept in memory (default 65536), `maxBytes=N` disk quota
+ *   (default 1 GiB, 0 none; oldest messages dropped first over all channels); see docs/stores.md
  * - `redis://[:PASSWORD@]HOST:PORT/DB` (also `rediss://`), optionally `?prefix=cometa:` (key
  *   prefix), `&fanout=pubsub|stream`, `&log=100000` (entries kept in the global log)
  *
@@ -29,7 +31,14 @@ export function defaultStoreSpec(dataDir: string): string {
  */
 export function createStore(spec: string, ctx: StoreContext, dataDir: string): Store {
   if (spec === '') spec = defaultStoreSpec(dataDir);
-  if (spec === 'memory') return new MemoryStore(ctx);
+  if (spec === 'memory' || spec.startsWith('memory?')) {
+    const options: MemoryStoreOptions = {};
+    for (const [key, value] of new URLSearchParams(spec.slice('memory?'.length))) {
+      if (key === 'maxBytes' && /^\d{1,15}$/.test(value)) options.maxBytes = Number(value);
+      else throw new TypeError(`options.store: unknown memory option ${key}=${value} (expected maxBytes=N)`);
+    }
+    return new MemoryStore(ctx, options);
+  }
   if (spec.startsWith('sqlite:')) {
     let rest = spec.slice('sqlite:'.length);
     const options: SqliteStoreOptions = {};
@@ -40,13 +49,13 @@ export function createStore(spec: string, ctx: StoreContext, dataDir: string): S
       for (const [key, value] of params) {
         if (key === 'sync' && (value === 'normal' || value === 'full')) options.sync = value;
         else if (
-          (key === 'cache' || key === 'cacheBytes' || key === 'cacheChannels') &&
+          (key === 'cache' || key === 'cacheBytes' || key === 'cacheChannels' || key === 'maxBytes') &&
           /^\d{1,12}$/.test(value)
         )
           options[key === 'cache' ? 'cacheMessages' : key] = Number(value);
         else
           throw new TypeError(
-            `options.store: unknown sqlite option ${key}=${value} (expected sync=normal|full, cache=N, cacheBytes=N, cacheChannels=N)`,
+            `options.store: unknown sqlite option ${key}=${value} (expected sync=normal|full, cache=N, cacheBytes=N, cacheChannels=N, maxBytes=N)`,
           );
       }
     }

@@ -1,22 +1,53 @@
 import { compilePattern } from '../../protocol/channel.js';
 import { newEpoch } from '../../protocol/cursor.js';
-import type {
-  ActiveChannels,
-  ChannelGap,
-  ChannelInfo,
-  GapReason,
-  IdempotencyKey,
-  LastResult,
-  OnceResult,
-  ReadResult,
-  Store,
-  StoreContext,
-  StoredMessage,
-  StoreEvent,
+import {
+  type ActiveChannels,
+  type ChannelGap,
+  type ChannelInfo,
+  channelPage,
+  type GapReason,
+  type IdempotencyKey,
+  type LastResult,
+  mergePage,
+  messageBytes,
+  type OnceResult,
+  type ReadResult,
+  type Store,
+  type StoreContext,
+  type StoredMessage,
+  type StoreEvent,
 } from './store.js';
+
+export interface MemoryStoreOptions {
+  /**
+   * Bound on the memory the retained messages take (estimated: see {@link retainedBytes}), over
+   * all channels; past it the oldest messages are dropped first, whatever their channel, and a
+   * resume from before them gets a `gap` (reason `trimmed`). 0: no bound (retention only).
+   * @default 268435456 (256 MiB)
+   */
+  maxBytes?: number;
+}
+
+/** @see MemoryStoreOptions.maxBytes */
+export const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
+
+/**
+ * What a retained message is counted as against {@link MemoryStoreOptions.maxBytes}: its JSON text
+ * (kept to answer without serializing again), the parsed data beside it (as large again for
+ * strings), and the message object.
+ */
+export function retainedBytes(m: StoredMessage): number {
+  return messageBytes(m) + (m.json?.length ?? 0);
+}
+
+/** What a channel's own record is counted as (its log, map entry and name: ~345 bytes measured). */
+function logBytes(channel: string): number {
+  return 320 + 2 * channel.length;
+}
 
 /** One channel's retained history: `msgs[start..]` is live; the front is compacted lazily. */
 interface ChannelLog {
+  readonly channel: string;
   msgs: StoredMessage[];
   start: number;
   /** Highest seq removed from this channel (by retention or deletion); 0 when none. */
@@ -26,8 +57,9 @@ interface ChannelLog {
 }
 
 /**
- * History in process memory. Fast, bounded by retention, and lost on restart: a restarted hub
- * has a new epoch, so old cursors get a `gap` (reason `epoch`), never silence.
+ * History in process memory. Fast, bounded by retention and by bytes in all (oldest dropped
+ * first), and lost on restart: a restarted hub has a new epoch, so old cursors get a `gap` (reason
+ * `epoch`), never silence.
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory';
@@ -36,11 +68,45 @@ export class MemoryStore implements Store {
   readonly #logs = new Map<string, ChannelLog>();
   #listener: (event: StoreEvent) => void = () => {};
   readonly #ctx: StoreContext;
+  readonly #maxBytes: number;
+  /** Estimated bytes of every retained message (see retainedBytes). */
+  #bytes = 0;
+  /**
+   * The seq and channel of every message appended, in seq order (`[#orderStart..]`), for dropping
+   * the oldest across channels when over `maxBytes`. Not the messages themselves: an entry whose
+   * message was trimmed from its channel is dead, and must not keep the message alive until it
+   * is reached (skipped then) or compacted away (once dead entries are most of the arrays).
+   */
+  #orderSeq: number[] = [];
+  #orderChannel: string[] = [];
+  #orderStart = 0;
+  #orderDead = 0;
+  /** Channels whose log retains no message (oldest emptied first): forgotten first under the bound. */
+  readonly #empty = new Set<string>();
+  /**
+   * The newest seq of every channel forgotten under the byte bound (0: none). A channel this store
+   * does not know may be one of them, so a resume from before it gets a `trimmed` gap there.
+   */
+  #forgotten = 0;
   /** Idempotency keys per channel, in insertion (= expiry) order: key -> seq, fingerprint, expiry. */
   readonly #keys = new Map<string, Map<string, KeyEntry>>();
 
-  constructor(ctx: StoreContext) {
+  constructor(ctx: StoreContext, options: MemoryStoreOptions = {}) {
     this.#ctx = ctx;
+    const max = options.maxBytes ?? DEFAULT_MEMORY_BYTES;
+    if (!Number.isSafeInteger(max) || max < 0)
+      throw new TypeError(`memory store option maxBytes must be a non-negative integer, got ${String(max)}`);
+    this.#maxBytes = max;
+  }
+
+  /** Estimated bytes the retained messages and the channels' records take (see {@link retainedBytes}). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Channels this store keeps a record of (a floor for gaps, messages or not). */
+  get channels(): number {
+    return this.#logs.size;
   }
 
   async open(): Promise<void> {
@@ -60,13 +126,27 @@ export class MemoryStore implements Store {
   }
 
   appendNow(channel: string, event: string, data: unknown, time: number): StoredMessage {
-    const message: StoredMessage = { seq: ++this.#seq, channel, event, data, time };
+    // The JSON text is kept: answers and frames use it, and it is what the byte bound counts.
+    const message: StoredMessage =
+      data === undefined
+        ? { seq: ++this.#seq, channel, event, data, time }
+        : { seq: ++this.#seq, channel, event, data, time, json: JSON.stringify(data) };
     const log = this.#log(channel);
+    if (log.start === log.msgs.length) this.#empty.delete(channel);
     log.msgs.push(message);
     log.lastSeq = message.seq;
+    if (this.#maxBytes !== 0) {
+      this.#orderSeq.push(message.seq);
+      this.#orderChannel.push(channel);
+    }
+    this.#bytes += retainedBytes(message);
     const { maxMessages } = this.#ctx.retentionFor(channel);
     const excess = log.msgs.length - log.start - maxMessages;
     if (excess > 0) this.#trim(log, log.start + excess, 'trimmed');
+    if (this.#maxBytes !== 0) {
+      if (this.#bytes > this.#maxBytes) this.#evict();
+      this.#compactOrder();
+    }
     this.#listener({ type: 'message', message });
     return message;
   }
@@ -96,22 +176,26 @@ export class MemoryStore implements Store {
     return { seq, duplicate: false, mismatch: false };
   }
 
-  async read(channels: readonly string[], after: number, limit: number): Promise<ReadResult> {
+  async read(
+    channels: readonly string[],
+    after: number,
+    limit: number,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<ReadResult> {
     const gaps: ChannelGap[] = [];
-    let messages: StoredMessage[] = [];
+    const messages: StoredMessage[] = [];
     for (const channel of channels) {
       const log = this.#logs.get(channel);
-      if (!log) continue;
+      if (!log) {
+        if (after < this.#forgotten) gaps.push({ channel, reason: 'trimmed' });
+        continue;
+      }
       if (after < log.floor) gaps.push({ channel, reason: log.floorReason });
-      const from = firstAfter(log.msgs, log.start, after);
-      // Each channel contributes at most limit + 1 (the +1 tells whether there is more).
-      const end = Math.min(log.msgs.length, from + limit + 1);
-      for (let i = from; i < end; i++) messages.push(log.msgs[i]!);
+      for (const m of channelPage(tail(log.msgs, firstAfter(log.msgs, log.start, after)), limit, maxBytes))
+        messages.push(m);
     }
-    if (channels.length > 1) messages.sort(bySeq);
-    const more = messages.length > limit;
-    if (more) messages = messages.slice(0, limit);
-    return { messages, gaps, more, head: this.#seq };
+    const page = mergePage(messages, channels.length <= 1, limit, maxBytes);
+    return { messages: page.messages, gaps, more: page.more, head: this.#seq };
   }
 
   /** Looks at every channel's newest seq: the memory store holds them all in this process anyway. */
@@ -124,16 +208,21 @@ export class MemoryStore implements Store {
     return { channels: found.slice(0, max).map((f) => f[0]), overflow: found.length > max };
   }
 
-  async last(channels: readonly string[], n: number): Promise<LastResult> {
+  async last(
+    channels: readonly string[],
+    n: number,
+    limit = Number.MAX_SAFE_INTEGER,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<LastResult> {
     const messages: StoredMessage[] = [];
     for (const channel of channels) {
       const log = this.#logs.get(channel);
-      if (!log) continue;
-      for (let i = Math.max(log.start, log.msgs.length - n); i < log.msgs.length; i++)
-        messages.push(log.msgs[i]!);
+      if (!log || n <= 0) continue;
+      const from = Math.max(log.start, log.msgs.length - n);
+      for (const m of channelPage(tail(log.msgs, from), limit, maxBytes)) messages.push(m);
     }
-    if (channels.length > 1) messages.sort(bySeq);
-    return { messages, head: this.#seq };
+    const page = mergePage(messages, channels.length <= 1, limit, maxBytes);
+    return { messages: page.messages, more: page.more, head: this.#seq };
   }
 
   async info(channel: string): Promise<ChannelInfo> {
@@ -158,6 +247,7 @@ export class MemoryStore implements Store {
       while (i < log.msgs.length && log.msgs[i]!.time < cutoff) i++;
       if (i > log.start) this.#trim(log, i, 'trimmed');
     }
+    if (this.#maxBytes !== 0) this.#compactOrder();
     // Expired idempotency keys (each channel's map is in expiry order).
     for (const [channel, keys] of this.#keys) {
       for (const [key, entry] of keys) {
@@ -171,13 +261,75 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {
     this.#logs.clear();
     this.#keys.clear();
+    this.#orderSeq = [];
+    this.#orderChannel = [];
+    this.#orderStart = this.#orderDead = this.#bytes = this.#forgotten = 0;
+    this.#empty.clear();
+  }
+
+  /**
+   * Drops the oldest retained messages, across channels, until the retained bytes fit again.
+   * Channels that retain nothing are forgotten first (that costs only which gap reason a resume
+   * gets there), then as the eviction empties them.
+   */
+  #evict(): void {
+    const seqs = this.#orderSeq;
+    while (this.#bytes > this.#maxBytes) {
+      const emptied = this.#empty.values().next();
+      if (emptied.done !== true) {
+        this.#forget(emptied.value);
+        continue;
+      }
+      if (this.#orderStart >= seqs.length) return;
+      const i = this.#orderStart++;
+      this.#orderDead--; // counted again by #trim if it was live
+      const seq = seqs[i]!;
+      const log = this.#logs.get(this.#orderChannel[i]!);
+      if (log === undefined || seq <= log.floor) continue; // already trimmed
+      // Oldest first over all channels: it is the oldest live message of its channel too.
+      this.#trim(log, firstAfter(log.msgs, log.start, seq), 'trimmed');
+    }
+  }
+
+  /** Forgets a channel that retains no message: its log goes, its newest seq joins #forgotten. */
+  #forget(channel: string): void {
+    this.#empty.delete(channel);
+    const log = this.#logs.get(channel);
+    if (log === undefined) return;
+    this.#logs.delete(channel);
+    this.#bytes -= logBytes(channel);
+    if (log.lastSeq > this.#forgotten) this.#forgotten = log.lastSeq;
+  }
+
+  /** Forgets the dead entries of #order once they are most of it (O(1) amortized per message). */
+  #compactOrder(): void {
+    const seqs = this.#orderSeq;
+    const waste = this.#orderStart + this.#orderDead;
+    if (waste < 1024 || waste < seqs.length - waste) return;
+    const keptSeq: number[] = [];
+    const keptChannel: string[] = [];
+    for (let i = this.#orderStart; i < seqs.length; i++) {
+      const channel = this.#orderChannel[i]!;
+      const log = this.#logs.get(channel);
+      if (log !== undefined && seqs[i]! > log.floor) {
+        keptSeq.push(seqs[i]!);
+        keptChannel.push(channel);
+      }
+    }
+    this.#orderSeq = keptSeq;
+    this.#orderChannel = keptChannel;
+    this.#orderStart = 0;
+    this.#orderDead = 0;
   }
 
   #log(channel: string): ChannelLog {
     let log = this.#logs.get(channel);
     if (!log) {
-      log = { msgs: [], start: 0, floor: 0, floorReason: 'trimmed', lastSeq: 0 };
+      // A channel forgotten under the byte bound may come back: resumes from before what was
+      // forgotten get a gap here too.
+      log = { channel, msgs: [], start: 0, floor: this.#forgotten, floorReason: 'trimmed', lastSeq: 0 };
       this.#logs.set(channel, log);
+      this.#bytes += logBytes(channel);
     }
     return log;
   }
@@ -186,8 +338,15 @@ export class MemoryStore implements Store {
   #trim(log: ChannelLog, to: number, reason: GapReason): void {
     if (to <= log.start) return;
     log.floor = log.msgs[to - 1]!.seq;
+    // The dead prefix stays in the array until compacted: it must not keep the messages alive.
+    for (let i = log.start; i < to; i++) {
+      this.#bytes -= retainedBytes(log.msgs[i]!);
+      log.msgs[i] = DEAD;
+    }
+    if (this.#maxBytes !== 0) this.#orderDead += to - log.start;
     log.floorReason = reason;
     log.start = to;
+    if (to === log.msgs.length) this.#empty.add(log.channel);
     // Compact only when the dead prefix dominates, so trimming stays O(1) amortized.
     if (log.start > 64 && log.start * 2 > log.msgs.length) {
       log.msgs = log.msgs.slice(log.start);
@@ -202,8 +361,12 @@ interface KeyEntry {
   expires: number;
 }
 
-function bySeq(a: StoredMessage, b: StoredMessage): number {
-  return a.seq - b.seq;
+/** What a trimmed slot of a channel's array holds until the array is compacted. */
+const DEAD: StoredMessage = Object.freeze({ seq: 0, channel: '', event: '', data: undefined, time: 0 });
+
+/** `msgs[from..]`, iterated without a copy. */
+function* tail(msgs: readonly StoredMessage[], from: number): Generator<StoredMessage> {
+  for (let i = from; i < msgs.length; i++) yield msgs[i]!;
 }
 
 /** Index of the first message in msgs[start..] with seq > after (binary search; seqs increase). */

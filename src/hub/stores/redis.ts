@@ -8,9 +8,11 @@ import {
   type ActiveChannels,
   type ChannelGap,
   type ChannelInfo,
+  channelPage,
   type GapReason,
   type IdempotencyKey,
   type LastResult,
+  mergePage,
   type OnceResult,
   type ReadResult,
   type Store,
@@ -172,6 +174,55 @@ end
 return {cur, redis.call('GET', KEYS[4]) or '0-0'}
 `;
 
+/**
+ * One channel's share of a read page (KEYS[1]: its stream): entries from ARGV[1] (an XRANGE start)
+ * or, when ARGV[4] > 0, from the ARGV[4]-th newest, fetched 16 at a time until ARGV[2] entries or
+ * until their data passes ARGV[3] bytes (-1: no bound; the entry that passes it is included). So a
+ * page of large messages reads and sends no more than that. Returns {stopped, entries}: stopped is
+ * 1 when more entries may follow the last one returned.
+ */
+const READ_PAGE = `
+local stream = KEYS[1]
+local start = ARGV[1]
+local max = tonumber(ARGV[2])
+local maxBytes = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
+if n > 0 then
+  local seen = 0
+  local from = nil
+  local top = '+'
+  while seen < n do
+    local want = math.min(16, n - seen)
+    local batch = redis.call('XREVRANGE', stream, top, '-', 'COUNT', want)
+    for _, e in ipairs(batch) do
+      seen = seen + 1
+      from = e[1]
+    end
+    if #batch < want then break end
+    top = '(' .. from
+  end
+  if from == nil then return {0, {}} end
+  start = from
+end
+local out = {}
+local bytes = 0
+while #out < max do
+  local want = math.min(16, max - #out)
+  local batch = redis.call('XRANGE', stream, start, '+', 'COUNT', want)
+  for _, e in ipairs(batch) do
+    out[#out + 1] = e
+    local f = e[2]
+    for i = 1, #f, 2 do
+      if f[i] == 'd' then bytes = bytes + #f[i + 1] end
+    end
+    if maxBytes >= 0 and bytes > maxBytes then return {1, out} end
+  end
+  if #batch < want then return {0, out} end
+  start = '(' .. batch[#batch][1]
+end
+return {1, out}
+`;
+
 interface Script {
   lua: string;
   sha: string;
@@ -196,6 +247,7 @@ const SCRIPTS = {
   drop: script(DROP),
   sweep: script(SWEEP),
   rotate: script(ROTATE),
+  page: script(READ_PAGE),
 };
 
 /**
@@ -222,6 +274,8 @@ export class RedisStore implements Store {
   readonly #fanout: RedisFanout;
   readonly #logMax: number;
   readonly #commandTimeout: number;
+  /** The connection's last error (ECONNREFUSED, ENOTFOUND...), which ioredis only emits as an event. */
+  #lastError: Error | undefined;
   #cmd: Redis | undefined;
   #reader: Redis | undefined;
   #listener: (event: StoreEvent) => void = () => {};
@@ -254,6 +308,11 @@ export class RedisStore implements Store {
     this.#commandTimeout = options.commandTimeout ?? 2000;
   }
 
+  /** `host:port` of the server, for log lines (never the URL: it may hold a password). */
+  get address(): string {
+    return redisAddress(this.url);
+  }
+
   get fanout(): RedisFanout {
     return this.#fanout;
   }
@@ -278,7 +337,10 @@ export class RedisStore implements Store {
       // Blocking reads (the fan-out XREAD) must not hit the command timeout; they get a safety net.
       ...(role === 'cmd' ? { commandTimeout: this.#commandTimeout } : { blockingTimeout: 5000 }),
     });
-    redis.on('error', () => {}); // surfaced as status events and rejected commands
+    // Surfaced as status events and rejected commands; the last one explains a failed open().
+    redis.on('error', (err: Error) => {
+      this.#lastError = err;
+    });
     return redis;
   }
 
@@ -305,7 +367,11 @@ export class RedisStore implements Store {
     } catch (err) {
       cmd.disconnect();
       reader.disconnect();
-      throw unavailable(err);
+      // One line that names the server and why, not ioredis' "Connection is closed."
+      const why = this.#lastError?.message ?? (err instanceof Error ? err.message : String(err));
+      throw new StoreUnavailableError(`redis store: cannot reach ${redisAddress(this.url)}: ${why}`, {
+        cause: err,
+      });
     }
     this.#cmd = cmd;
     this.#reader = reader;
@@ -394,7 +460,7 @@ export class RedisStore implements Store {
           ),
         );
         if (this.epoch === epoch && seq > this.#known) this.#known = seq;
-        return { seq, channel, event, data, time };
+        return json === '' ? { seq, channel, event, data, time } : { seq, channel, event, data, time, json };
       } catch (err) {
         if (attempt === 0 && isEpochError(err)) {
           await this.#checkEpoch();
@@ -465,17 +531,22 @@ export class RedisStore implements Store {
     }
   }
 
-  async read(channels: readonly string[], after: number, limit: number): Promise<ReadResult> {
+  async read(
+    channels: readonly string[],
+    after: number,
+    limit: number,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<ReadResult> {
     const cmd = this.#redis();
     // The caller's cursor belongs to the epoch current now: an answer from any other epoch is refused.
     const epoch = this.epoch;
     let replies: unknown[];
     try {
-      replies = await this.#multi(cmd, (m) => {
+      replies = await this.#multiWithScript(cmd, (m) => {
         m.get(this.#k('epoch')).get(this.#k('seq'));
         for (const channel of channels) {
           m.hmget(this.#k(`c:${channel}`), 'last', 'floor', 'reason');
-          m.xrange(this.#k(`s:${channel}`), `(${after}-0`, '+', 'COUNT', limit + 1);
+          this.#page(m, channel, `(${after}-0`, limit, maxBytes, 0);
         }
         return m;
       });
@@ -485,17 +556,16 @@ export class RedisStore implements Store {
     const head = Number(replies[1] ?? 0);
     if (replies[0] !== epoch || this.epoch !== epoch) await this.#epochMoved();
     const gaps: ChannelGap[] = [];
-    let messages: StoredMessage[] = [];
+    const messages: StoredMessage[] = [];
+    let complete = Number.POSITIVE_INFINITY;
     channels.forEach((channel, i) => {
       const [last, floor, reason] = replies[2 + 2 * i] as (string | null)[];
       if (last == null) return;
       if (after < Number(floor ?? 0)) gaps.push({ channel, reason: (reason ?? 'trimmed') as GapReason });
-      for (const entry of replies[3 + 2 * i] as Entry[]) messages.push(toMessage(channel, entry));
+      complete = Math.min(complete, this.#takePage(replies[3 + 2 * i], channel, limit, maxBytes, messages));
     });
-    if (channels.length > 1) messages.sort(bySeq);
-    const more = messages.length > limit;
-    if (more) messages = messages.slice(0, limit);
-    return { messages, gaps, more, head };
+    const page = mergePage(messages, channels.length <= 1, limit, maxBytes, complete);
+    return { messages: page.messages, gaps, more: page.more, head };
   }
 
   /**
@@ -545,16 +615,20 @@ export class RedisStore implements Store {
     return { channels, overflow: true };
   }
 
-  async last(channels: readonly string[], n: number): Promise<LastResult> {
+  async last(
+    channels: readonly string[],
+    n: number,
+    limit = Number.MAX_SAFE_INTEGER,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<LastResult> {
     const cmd = this.#redis();
     // The caller's cursor belongs to the epoch current now: an answer from any other epoch is refused.
     const epoch = this.epoch;
     let replies: unknown[];
     try {
-      replies = await this.#multi(cmd, (m) => {
+      replies = await this.#multiWithScript(cmd, (m) => {
         m.get(this.#k('epoch')).get(this.#k('seq'));
-        for (const channel of channels)
-          m.xrevrange(this.#k(`s:${channel}`), '+', '-', 'COUNT', Math.max(0, n));
+        if (n > 0) for (const channel of channels) this.#page(m, channel, '-', limit, maxBytes, n);
         return m;
       });
     } catch (err) {
@@ -562,12 +636,13 @@ export class RedisStore implements Store {
     }
     if (replies[0] !== epoch || this.epoch !== epoch) await this.#epochMoved();
     const messages: StoredMessage[] = [];
+    let complete = Number.POSITIVE_INFINITY;
     if (n > 0)
       channels.forEach((channel, i) => {
-        for (const entry of replies[2 + i] as Entry[]) messages.push(toMessage(channel, entry));
+        complete = Math.min(complete, this.#takePage(replies[2 + i], channel, limit, maxBytes, messages));
       });
-    messages.sort(bySeq);
-    return { messages, head: Number(replies[1] ?? 0) };
+    const page = mergePage(messages, channels.length <= 1, limit, maxBytes, complete);
+    return { messages: page.messages, more: page.more, head: Number(replies[1] ?? 0) };
   }
 
   async info(channel: string): Promise<ChannelInfo> {
@@ -728,7 +803,10 @@ export class RedisStore implements Store {
       if (id[0] > this.#known) this.#known = id[0];
       this.#emit({
         type: 'message',
-        message: { seq: id[0], channel, event, data: body === '' ? undefined : JSON.parse(body), time },
+        message:
+          body === ''
+            ? { seq: id[0], channel, event, data: undefined, time }
+            : { seq: id[0], channel, event, data: JSON.parse(body), time, json: body },
       });
     } else if (header.length === 3) {
       const [channel, time, event] = header as [string, number, 'join' | 'leave'];
@@ -937,6 +1015,46 @@ export class RedisStore implements Store {
     }
   }
 
+  /** Queues one channel's page (the PAGE script) on a MULTI; `n` > 0: from the n-th newest. */
+  #page(
+    m: ReturnType<Redis['multi']>,
+    channel: string,
+    start: string,
+    limit: number,
+    maxBytes: number,
+    n: number,
+  ): void {
+    const bytes = maxBytes === Number.POSITIVE_INFINITY ? -1 : maxBytes;
+    m.evalsha(SCRIPTS.page.sha, 1, this.#k(`s:${channel}`), start, Math.min(limit, 1e9) + 1, bytes, n);
+  }
+
+  /**
+   * Adds a channel's share of a page (a PAGE reply) to `into`, parsed only as far as the page goes;
+   * returns the seq up to which the channel is known (Infinity when Redis sent all there was).
+   */
+  #takePage(reply: unknown, channel: string, limit: number, maxBytes: number, into: StoredMessage[]): number {
+    const [stopped, entries] = reply as [number, Entry[]];
+    for (const m of channelPage(entryMessages(channel, entries), limit, maxBytes)) into.push(m);
+    // Redis stopped (by count, or by its own count of bytes, which is not ours): what follows its
+    // last entry is not known here. When our page ends earlier, cutting there changes nothing.
+    const last = entries[entries.length - 1];
+    return stopped === 1 && last !== undefined ? parseId(last[0])[0] : Number.POSITIVE_INFINITY;
+  }
+
+  /** {@link #multi} for a transaction that runs the PAGE script: loads it once if Redis lost it. */
+  async #multiWithScript(
+    cmd: Redis,
+    build: (m: ReturnType<Redis['multi']>) => ReturnType<Redis['multi']>,
+  ): Promise<unknown[]> {
+    try {
+      return await this.#multi(cmd, build);
+    } catch (err) {
+      if (!(err instanceof Error) || !/NOSCRIPT/.test(err.message)) throw err;
+      await cmd.script('LOAD', SCRIPTS.page.lua);
+      return await this.#multi(cmd, build);
+    }
+  }
+
   /** MULTI/EXEC: one consistent snapshot; rejects with the first error. */
   async #multi(
     cmd: Redis,
@@ -976,17 +1094,20 @@ function fieldMap(fields: string[]): Record<string, string> {
 
 function fromFields(seq: number, channel: string, f: Record<string, string>): StoredMessage {
   const d = f.d ?? '';
-  return {
-    seq,
-    channel,
-    event: f.e ?? '',
-    data: d === '' ? undefined : JSON.parse(d),
-    time: Number(f.t ?? 0),
-  };
+  const event = f.e ?? '';
+  const time = Number(f.t ?? 0);
+  return d === ''
+    ? { seq, channel, event, data: undefined, time }
+    : { seq, channel, event, data: JSON.parse(d), time, json: d };
 }
 
 function toMessage(channel: string, [id, fields]: Entry): StoredMessage {
   return fromFields(parseId(id)[0], channel, fieldMap(fields));
+}
+
+/** Stream entries as messages, parsed one at a time as they are taken. */
+function* entryMessages(channel: string, entries: readonly Entry[]): Generator<StoredMessage> {
+  for (const entry of entries) yield toMessage(channel, entry);
 }
 
 function bySeq(a: StoredMessage, b: StoredMessage): number {
@@ -995,6 +1116,16 @@ function bySeq(a: StoredMessage, b: StoredMessage): number {
 
 function isEpochError(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('COMETAEPOCH');
+}
+
+/** `host:port` of a redis:// URL, without credentials, for messages. */
+export function redisAddress(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname || '127.0.0.1'}:${u.port || '6379'}`;
+  } catch {
+    return 'the configured Redis';
+  }
 }
 
 function unavailable(err: unknown): unknown {

@@ -1,16 +1,20 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { compilePattern } from '../../protocol/channel.js';
 import { newEpoch } from '../../protocol/cursor.js';
 import { type ChannelState, ChannelStates } from './sqlite-channels.js';
+import { HighWaterMark } from './sqlite-hwm.js';
+import { openDatabase } from './sqlite-native.js';
 import {
   type ActiveChannels,
   type ChannelGap,
   type ChannelInfo,
+  channelPage,
   type GapReason,
   type IdempotencyKey,
   type LastResult,
+  mergePage,
   type OnceResult,
   type ReadResult,
   type Store,
@@ -53,6 +57,14 @@ export interface SqliteStoreOptions {
    * @default 65536
    */
   cacheChannels?: number;
+  /**
+   * Disk quota: bytes the database may use (its pages in use, indexes included, as SQLite counts
+   * them; the WAL, up to a checkpoint's worth, comes on top). Past it the oldest messages are
+   * dropped first, whatever their channel, down to 7/8 of the quota, and a resume from before them
+   * gets a `gap` (reason `trimmed`). Freed pages are reused; the file does not shrink. 0: no quota.
+   * @default 1073741824 (1 GiB)
+   */
+  maxBytes?: number;
 }
 
 /** @see SqliteStoreOptions.cacheMessages */
@@ -61,6 +73,8 @@ export const DEFAULT_CACHE_MESSAGES = 32;
 export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 /** @see SqliteStoreOptions.cacheChannels */
 export const DEFAULT_CACHE_CHANNELS = 65536;
+/** @see SqliteStoreOptions.maxBytes */
+export const DEFAULT_DISK_BYTES = 1024 * 1024 * 1024;
 
 interface PendingAppend {
   channel: string;
@@ -207,12 +221,25 @@ export class SqliteStore implements Store {
   /** Channels whose journal list the running append transaction pushed to, to undo a rollback. */
   #journalAdded: string[] = [];
   #moveTx: (() => void) | undefined;
+  /** The newest acknowledged seq, kept outside the database (sqlite-hwm.ts); none for `:memory:`. */
+  #hwm: HighWaterMark | undefined;
+  /**
+   * Set by open() when the file had lost acknowledged messages (its head below the high-water
+   * mark of its epoch, or the mark missing): the store went on under a new epoch. For the log.
+   */
+  lostHistory: string | undefined;
+  /** See {@link SqliteStoreOptions.maxBytes}. */
+  readonly #maxBytes: number;
+  /** Bytes of data appended since the database's size was last compared with the quota. */
+  #sinceQuotaCheck = 0;
+  #evictTx: ((target: number) => number) | undefined;
   /** Keyed appends waiting for their commit, by channel and key: a retry meanwhile waits for it. */
   readonly #keyed = new Map<string, { fingerprint: string; stored: Promise<StoredMessage> }>();
 
   constructor(path: string, ctx: StoreContext, options: SqliteStoreOptions = {}) {
     this.path = path;
     this.#ctx = ctx;
+    this.#maxBytes = count('maxBytes', options.maxBytes, DEFAULT_DISK_BYTES);
     this.#sync = options.sync ?? 'normal';
     this.#cache = new TailCache(
       count('cacheMessages', options.cacheMessages, DEFAULT_CACHE_MESSAGES),
@@ -226,7 +253,7 @@ export class SqliteStore implements Store {
 
   async open(): Promise<void> {
     if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
-    const db = new Database(this.path, { timeout: 2000 });
+    const db = openDatabase(this.path, { timeout: 2000 });
     try {
       db.pragma('locking_mode = EXCLUSIVE');
       db.pragma('journal_mode = WAL');
@@ -260,6 +287,32 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * Compares the file's head with the high-water mark kept beside it: lower in the same epoch (or
+   * the mark gone once the file had one) means acknowledged messages were lost, so the store starts
+   * a new epoch, and their ids are never handed out again. Then holds the mark open for appends.
+   */
+  #checkHighWaterMark(st: ReturnType<typeof prepare>): void {
+    if (this.path === ':memory:') return;
+    const hwm = new HighWaterMark(this.path, this.#sync === 'full');
+    const mark = hwm.read();
+    const tracked = st.getMeta.get('hwm') !== undefined;
+    let lost: string | undefined;
+    if (mark !== undefined && mark.epoch === this.epoch) {
+      if (mark.seq > this.#seq)
+        lost = `head ${this.#seq} is below the ${mark.seq} acknowledged (database restored or its WAL lost)`;
+    } else if (tracked) lost = `its high-water mark ${hwm.path} is missing or from another database`;
+    if (lost !== undefined) {
+      const old = this.epoch;
+      this.epoch = newEpoch();
+      st.putMeta.run('epoch', this.epoch);
+      this.lostHistory = `sqlite store ${this.path}: ${lost}; epoch ${old} -> ${this.epoch}`;
+    }
+    if (!tracked) st.putMeta.run('hwm', '1');
+    hwm.open(this.epoch, this.#seq);
+    this.#hwm = hwm;
+  }
+
   /** open()'s second half: statements and transactions, recovery after a crash, the first purge. */
   #start(db: Database.Database): void {
     const st = prepare(db);
@@ -279,6 +332,7 @@ export class SqliteStore implements Store {
       (st.head.get() as { head: number | null }).head ?? 0,
       (st.maxSeq.get() as { seq: number | null }).seq ?? 0,
     );
+    this.#checkHighWaterMark(st);
 
     this.#appendTx = db.transaction((batch: readonly PendingAppend[]) => {
       let seq = this.#seq;
@@ -359,6 +413,35 @@ export class SqliteStore implements Store {
       writeBack();
     });
 
+    // Drops the oldest live messages over all channels until about `target` bytes of them are
+    // gone (their floors raised, as a trim; the purge after it deletes the rows). Returns the bytes.
+    this.#evictTx = db.transaction((target: number): number => {
+      move();
+      const cuts = new Map<string, { cut: number; removed: number }>();
+      let after = 0;
+      let freed = 0;
+      while (freed < target) {
+        const rows = st.oldest.all(after, 1024) as { seq: number; channel: string; n: number }[];
+        if (rows.length === 0) break;
+        for (const r of rows) {
+          after = r.seq;
+          const s = this.#states.get(r.channel);
+          if (s === undefined || r.seq <= s.floor) continue; // dead, waiting for its purge
+          const c = cuts.get(r.channel);
+          if (c === undefined) cuts.set(r.channel, { cut: r.seq, removed: 1 });
+          else {
+            c.cut = r.seq;
+            c.removed++;
+          }
+          freed += r.n;
+          if (freed >= target) break;
+        }
+      }
+      for (const [channel, c] of cuts) this.#trim(channel, this.#states.change(channel), c.cut, c.removed);
+      writeBack();
+      return freed;
+    });
+
     this.#dropTx = db.transaction((channel: string) => {
       const known = this.#states.get(channel);
       move();
@@ -417,9 +500,16 @@ export class SqliteStore implements Store {
 
   /** Closes the file and forgets everything open() made (it failed part way). */
   #abandon(db: Database.Database): void {
+    try {
+      this.#hwm?.close(this.epoch, this.#seq);
+    } catch {
+      // nothing was acknowledged by this open
+    }
+    this.#hwm = undefined;
     this.#db = undefined;
     this.#st = undefined;
     this.#appendTx = this.#writeBackTx = this.#purgeTx = this.#sweepTx = this.#dropTx = undefined;
+    this.#evictTx = undefined;
     this.#moveTx = undefined;
     this.#moved();
     this.#states.clear();
@@ -481,6 +571,7 @@ export class SqliteStore implements Store {
   ): Promise<StoredMessage> {
     return new Promise((resolve, reject) => {
       const json = data === undefined ? null : JSON.stringify(data);
+      if (json !== null) this.#sinceQuotaCheck += json.length;
       if (this.#pending.length === 0) setImmediate(() => this.#flush());
       this.#pending.push({ channel, event, json, data, time, idem, resolve, reject });
     });
@@ -547,6 +638,7 @@ export class SqliteStore implements Store {
     this.#journalRows += batch.length;
     let seq = last - batch.length;
     this.#seq = last;
+    this.#markAcknowledged(last);
     const messages: StoredMessage[] = [];
     for (const p of batch) {
       const { channel, event, data, time, json } = p;
@@ -571,6 +663,8 @@ export class SqliteStore implements Store {
       p.resolve(message);
     }
     // After the listener: live delivery first.
+    if (this.#maxBytes !== 0 && this.#sinceQuotaCheck >= Math.max(4096, this.#maxBytes / 64))
+      this.#enforceQuota();
     if (this.#deadRows >= PURGE_AFTER) this.#purge();
     else if (this.#journalRows >= MOVE_AFTER) {
       try {
@@ -578,6 +672,54 @@ export class SqliteStore implements Store {
       } catch {
         // The rows stay in the journal, committed; the next move retries (a failing disk shows on appends).
       }
+    }
+  }
+
+  /** Bytes the database uses: its pages in use (not on the free list), as SQLite counts them. */
+  get usedBytes(): number {
+    const db = this.#db;
+    if (db === undefined) return 0;
+    const pages =
+      (db.pragma('page_count', { simple: true }) as number) -
+      (db.pragma('freelist_count', { simple: true }) as number);
+    return pages * (db.pragma('page_size', { simple: true }) as number);
+  }
+
+  /**
+   * Brings the database back under its quota (`maxBytes`), oldest messages first over all
+   * channels: checked after group commits once 1/64 of the quota was appended since the last check.
+   */
+  #enforceQuota(): void {
+    this.#sinceQuotaCheck = 0;
+    // A few rounds: what rows take on pages is estimated, the pages freed are measured.
+    for (let round = 0; round < 8; round++) {
+      const used = this.usedBytes;
+      if (used <= this.#maxBytes) return;
+      const target = used - Math.floor((this.#maxBytes * 7) / 8);
+      this.#raised.length = 0;
+      let freed: number;
+      try {
+        freed = this.#tx(this.#evictTx)(target);
+      } catch {
+        this.#raised.length = 0; // rolled back; the next check retries (a failing disk shows on appends)
+        this.#states.rolledBack();
+        return;
+      }
+      this.#states.committed();
+      this.#moved();
+      this.#applyRaised();
+      this.#purge();
+      if (freed === 0) return; // nothing left to drop
+    }
+  }
+
+  /** Records `seq` in the high-water mark before any of its publishes is acknowledged. */
+  #markAcknowledged(seq: number): void {
+    try {
+      this.#hwm?.write(this.epoch, seq);
+    } catch {
+      // The commit stands; a stale mark only weakens the rollback check (a lower mark never
+      // refuses a file), and a failing disk shows on the next commit.
     }
   }
 
@@ -598,17 +740,22 @@ export class SqliteStore implements Store {
     this.#journalRows = 0;
   }
 
-  async read(channels: readonly string[], after: number, limit: number): Promise<ReadResult> {
+  async read(
+    channels: readonly string[],
+    after: number,
+    limit: number,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<ReadResult> {
     this.#flush();
-    const st = this.#prepared();
+    this.#prepared();
     const cache = this.#cache;
     const gaps: ChannelGap[] = [];
-    let messages: StoredMessage[] = [];
+    const messages: StoredMessage[] = [];
     for (const channel of channels) {
-      // Each channel contributes at most limit + 1 (the +1 tells whether there is more).
+      // Each channel contributes its page and one more message (which tells there is more).
       const cached = cache.read(channel, after, limit + 1);
       if (cached !== undefined) {
-        for (const m of cached) messages.push(m);
+        for (const m of channelPage(cached, limit, maxBytes)) messages.push(m);
         continue;
       }
       const s = this.#states.get(channel);
@@ -618,16 +765,32 @@ export class SqliteStore implements Store {
       }
       if (after < s.floor) gaps.push({ channel, reason: s.reason });
       const from = Math.max(after, s.floor); // rows at or below the floor are dead
-      this.#move();
-      const rows = (st.readOne.all(channel, from, limit + 1) as MessageRow[]).map(toMessage);
-      // Not cut by the limit: every live message after `from`, which is what a tail holds.
-      if (rows.length <= limit) cache.fill(channel, from, rows, from === s.floor);
-      for (const m of rows) messages.push(m);
+      for (const m of this.#readChannel(channel, from, s.floor, limit, maxBytes)) messages.push(m);
     }
-    if (channels.length > 1) messages.sort(bySeq);
-    const more = messages.length > limit;
-    if (more) messages = messages.slice(0, limit);
-    return { messages, gaps, more, head: this.#seq };
+    const page = mergePage(messages, channels.length <= 1, limit, maxBytes);
+    return { messages: page.messages, gaps, more: page.more, head: this.#seq };
+  }
+
+  /**
+   * One channel's page after `from` (see channelPage), read row by row: the rows past the page are
+   * never read or parsed. Fills the tail cache when it got every live message after `from`.
+   */
+  #readChannel(
+    channel: string,
+    from: number,
+    floor: number,
+    limit: number,
+    maxBytes: number,
+  ): StoredMessage[] {
+    this.#move();
+    const source = new RowSource(
+      this.#prepared().readOne.iterate(channel, from, limit + 1) as Iterator<MessageRow>,
+    );
+    const rows = channelPage(source, limit, maxBytes);
+    source.close();
+    // Not cut: every live message after `from`, which is what a tail holds.
+    if (source.done && rows.length <= limit) this.#cache.fill(channel, from, rows, from === floor);
+    return rows;
   }
 
   /**
@@ -654,7 +817,12 @@ export class SqliteStore implements Store {
     return { channels, overflow: false };
   }
 
-  async last(channels: readonly string[], n: number): Promise<LastResult> {
+  async last(
+    channels: readonly string[],
+    n: number,
+    limit = Number.MAX_SAFE_INTEGER,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<LastResult> {
     this.#flush();
     const st = this.#prepared();
     const cache = this.#cache;
@@ -663,20 +831,19 @@ export class SqliteStore implements Store {
       for (const channel of channels) {
         const cached = cache.last(channel, n);
         if (cached !== undefined) {
-          for (const m of cached) messages.push(m);
+          for (const m of channelPage(cached, limit, maxBytes)) messages.push(m);
           continue;
         }
         const s = this.#states.get(channel);
         if (!s) continue;
         this.#move();
-        const rows = (st.lastOne.all({ c: channel, f: s.floor, n }) as MessageRow[]).reverse().map(toMessage);
-        // The newest live messages from the oldest returned on; all of them when fewer than n.
-        const first = rows[0];
-        if (first !== undefined) cache.fill(channel, first.seq - 1, rows, rows.length < n);
-        for (const m of rows) messages.push(m);
+        // Where the newest n start (the index alone, no row read), then a page from there.
+        const nth = st.nthNewest.get({ c: channel, f: s.floor, k: n - 1 }) as { seq: number } | undefined;
+        const from = nth === undefined ? s.floor : nth.seq - 1;
+        for (const m of this.#readChannel(channel, from, s.floor, limit, maxBytes)) messages.push(m);
       }
-    messages.sort(bySeq);
-    return { messages, head: this.#seq };
+    const page = mergePage(messages, channels.length <= 1, limit, maxBytes);
+    return { messages: page.messages, more: page.more, head: this.#seq };
   }
 
   /** Applies the floors the last committed transaction raised: tail cache, dead rows to purge. */
@@ -751,6 +918,12 @@ export class SqliteStore implements Store {
         this.#states.rolledBack(); // the next open counts these channels again
       }
     }
+    try {
+      this.#hwm?.close(this.epoch, this.#seq);
+    } catch {
+      // the mark written after the last commit stands
+    }
+    this.#hwm = undefined;
     const db = this.#db;
     this.#db = undefined;
     this.#st = undefined;
@@ -854,9 +1027,13 @@ function prepare(db: Database.Database) {
     readOne: db.prepare(
       'SELECT seq, channel, event, data, time FROM messages WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?',
     ),
-    lastOne: db.prepare(
-      `SELECT seq, channel, event, data, time FROM messages
-       WHERE channel = $c AND seq > $f ORDER BY seq DESC LIMIT $n`,
+    // Oldest first over all channels, with what each row is estimated to take (data, names, row).
+    oldest: db.prepare(
+      `SELECT seq, channel, coalesce(octet_length(data), 0) + octet_length(channel) + octet_length(event) + 64 AS n
+       FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`,
+    ),
+    nthNewest: db.prepare(
+      'SELECT seq FROM messages WHERE channel = $c AND seq > $f ORDER BY seq DESC LIMIT 1 OFFSET $k',
     ),
   };
 }
@@ -869,15 +1046,38 @@ function count(name: string, value: number | undefined, fallback: number): numbe
   return value;
 }
 
-function bySeq(a: { seq: number }, b: { seq: number }): number {
-  return a.seq - b.seq;
-}
-
 function toMessage(row: MessageRow): StoredMessage {
   const { seq, channel, event, data, time } = row;
   return data === null
     ? { seq, channel, event, data: undefined, time }
     : { seq, channel, event, data: JSON.parse(data), time, json: data };
+}
+
+/** Rows of a statement's iterator as messages, parsed one at a time as they are taken. */
+class RowSource implements Iterable<StoredMessage> {
+  readonly #rows: Iterator<MessageRow>;
+  /** Every row was taken. */
+  done = false;
+
+  constructor(rows: Iterator<MessageRow>) {
+    this.#rows = rows;
+  }
+
+  *[Symbol.iterator](): Generator<StoredMessage> {
+    for (;;) {
+      const r = this.#rows.next();
+      if (r.done === true) {
+        this.done = true;
+        return;
+      }
+      yield toMessage(r.value);
+    }
+  }
+
+  /** Releases the statement (it stays busy while an iterator is open). */
+  close(): void {
+    this.#rows.return?.();
+  }
 }
 
 function isBusy(err: unknown): boolean {

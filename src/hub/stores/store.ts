@@ -47,8 +47,13 @@ export interface ReadResult {
 }
 
 export interface LastResult {
-  /** Up to `n` newest retained messages of each channel, merged in seq order. */
+  /**
+   * Up to `n` newest retained messages of each channel, merged in seq order; at most `limit` and
+   * `maxBytes` of them in all (the oldest first: the rest follow by a read after the last one).
+   */
   messages: StoredMessage[];
+  /** True when the page was cut by `limit` or `maxBytes` (absent: false). */
+  more?: boolean;
   /** The store's head seq at the time of the read. */
   head: number;
 }
@@ -140,6 +145,11 @@ export interface Store {
   readonly cacheStats?: StoreCacheStats;
   /** Current epoch (valid after `open()`); changes only if the store loses its history. */
   readonly epoch: string;
+  /**
+   * Set by `open()` when the store found it had lost acknowledged history and went on under a new
+   * epoch (SQLite: a file restored without its WAL); the hub logs it.
+   */
+  readonly lostHistory?: string | undefined;
   /** Connects/creates; sets `epoch`. */
   open(): Promise<void>;
   /** The newest seq assigned (0 when nothing was ever published in this epoch). */
@@ -182,10 +192,14 @@ export interface Store {
    * events in order with messages. Stores without it keep presence per process.
    */
   presenceBackend?(options: { ttlMs: number; maxMembers: number }): import('../presence.js').PresenceBackend;
-  /** Messages after `after` on `channels`; see ReadResult. */
-  read(channels: readonly string[], after: number, limit: number): Promise<ReadResult>;
-  /** The newest `n` messages of each channel; see LastResult. */
-  last(channels: readonly string[], n: number): Promise<LastResult>;
+  /**
+   * Messages after `after` on `channels`, at most `limit` and `maxBytes` (see {@link messageBytes};
+   * the first message is returned whatever its size); see ReadResult. A store reads no more than
+   * that page (and one message per channel to know whether there is more).
+   */
+  read(channels: readonly string[], after: number, limit: number, maxBytes?: number): Promise<ReadResult>;
+  /** The newest `n` messages of each channel, cut to `limit` and `maxBytes` in all; see LastResult. */
+  last(channels: readonly string[], n: number, limit?: number, maxBytes?: number): Promise<LastResult>;
   info(channel: string): Promise<ChannelInfo>;
   /** Deletes a channel's history; later resumes from before it get a `deleted` gap. Emits `deleted`. */
   drop(channel: string): Promise<void>;
@@ -199,4 +213,75 @@ export interface Store {
 /** Thrown by stores when the backend cannot be reached; the hub answers 503 ERR_STORE_UNAVAILABLE. */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
+}
+
+/**
+ * What a message is counted as in byte bounds (answers, replay pages, retained bytes): its JSON
+ * data in characters (bytes for ASCII text), plus its names and what an envelope adds around them.
+ */
+export function messageBytes(m: StoredMessage): number {
+  return (m.json?.length ?? 0) + m.channel.length + m.event.length + ENVELOPE_BYTES;
+}
+
+/** The envelope's own characters (`id`, `time`, keys, quotes) and a transport's framing, rounded up. */
+export const ENVELOPE_BYTES = 100;
+
+/**
+ * How many of `messages` (in seq order) make one page: the first always, then each while the page
+ * stays within `limit` messages and `maxBytes`. A store reading one channel stops after the first
+ * message past the page (it tells there is more); merged over channels, every channel's page
+ * still covers its share of the merged page, so `more` is exact.
+ */
+export function pageLength(messages: readonly StoredMessage[], limit: number, maxBytes: number): number {
+  if (messages.length === 0) return 0;
+  let bytes = messageBytes(messages[0]!);
+  let n = 1;
+  while (n < messages.length && n < limit) {
+    const b = messageBytes(messages[n]!);
+    if (bytes + b > maxBytes) break;
+    bytes += b;
+    n++;
+  }
+  return n;
+}
+
+/**
+ * Merges per-channel pages (each in seq order) and cuts the result to one page. `completeUpTo`:
+ * the seq up to which every channel's share is known (a store that fetched a bounded amount of a
+ * channel and cannot tell whether its page ended there); messages after it wait for the next page.
+ */
+export function mergePage(
+  messages: StoredMessage[],
+  sorted: boolean,
+  limit: number,
+  maxBytes: number,
+  completeUpTo = Number.POSITIVE_INFINITY,
+): { messages: StoredMessage[]; more: boolean } {
+  if (!sorted) messages.sort((a, b) => a.seq - b.seq);
+  let known = messages.length;
+  while (known > 0 && messages[known - 1]!.seq > completeUpTo) known--;
+  const n = pageLength(known < messages.length ? messages.slice(0, known) : messages, limit, maxBytes);
+  const more = n < messages.length || completeUpTo !== Number.POSITIVE_INFINITY;
+  return { messages: n < messages.length ? messages.slice(0, n) : messages, more };
+}
+
+/**
+ * One channel's share of a page from `source` (in seq order): the messages of its own page (see
+ * {@link pageLength}) and the first one past it, if any, which only tells there is more. Stops
+ * reading there: a page of large messages never reads (or parses) the rest of the history.
+ */
+export function channelPage(
+  source: Iterable<StoredMessage>,
+  limit: number,
+  maxBytes: number,
+): StoredMessage[] {
+  const out: StoredMessage[] = [];
+  let bytes = 0;
+  for (const m of source) {
+    out.push(m);
+    const b = messageBytes(m);
+    if (out.length > 1 && (out.length > limit || bytes + b > maxBytes)) break;
+    bytes += b;
+  }
+  return out;
 }

@@ -58,6 +58,10 @@ export abstract class PollSubscriber extends Subscriber {
 
   /** Writes the 200 answer (`type`, `payload`, this subscriber's headers) if the peer is still there. */
   protected abstract write(type: string, payload: Buffer | string): void;
+  /** Bytes written on this poll's connection that the peer has not read yet (earlier answers). */
+  protected abstract unsent(): number;
+  /** Closes the connection at once (a peer that does not read its answers). */
+  protected abstract drop(): void;
 
   begin(batch: Frame[]): void {
     const only = batch.length === 1 ? batch[0]! : undefined;
@@ -113,6 +117,15 @@ export abstract class PollSubscriber extends Subscriber {
   respond(body: Buffer | string, script: boolean): void {
     if (this.closed) return;
     this.detach();
+    // Answers are counted like streams' bytes: a peer that asks again (pipelined, or in the lane)
+    // without reading what it was answered is dropped, so unread answers stay bounded.
+    const unsent = this.unsent();
+    if (unsent > this.hub.options.limits.maxBufferedBytes) {
+      this.hub.stats.slowConsumerDrops++;
+      this.hub.stats.slowConsumerBytes += unsent;
+      this.drop();
+      return;
+    }
     if (script) this.write(JS_TYPE, `/**/${this.callback}(${body.toString()});`);
     else this.write(JSON_TYPE, body);
   }
@@ -136,6 +149,14 @@ export class ResponsePollSubscriber extends PollSubscriber {
     this.res = res;
     (res as PollResponse)[SUBSCRIBER] = this;
     res.on('close', onResponseClose);
+  }
+
+  protected unsent(): number {
+    return this.res.socket?.writableLength ?? 0;
+  }
+
+  protected drop(): void {
+    this.res.socket?.destroy();
   }
 
   protected write(type: string, payload: Buffer | string): void {

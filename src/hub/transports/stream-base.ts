@@ -5,6 +5,7 @@ import type { HubCore } from '../core.js';
 import type { Frame, FrameRun } from '../frame.js';
 import { detachResponse } from '../http/detach.js';
 import { Subscriber } from '../subscriber.js';
+import { waitDrain } from './drain.js';
 import type { SubscribeRequest } from './transport.js';
 
 /** Headers every stream sends so proxies neither cache nor buffer it. */
@@ -98,6 +99,10 @@ export abstract class StreamSubscriber extends Subscriber {
 
   more(batch: Frame[]): void {
     for (const f of batch) this.write(this.encode(f));
+  }
+
+  override drained(): Promise<void> | undefined {
+    return waitDrain(this.socket, this);
   }
 
   /** Writes bytes; drops the connection when the peer stops reading (bounded memory per connection). */

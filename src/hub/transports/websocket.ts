@@ -21,6 +21,7 @@ import { isHubError } from '../http/respond.js';
 import { parseIdempotencyKey, publishOnce } from '../idempotency.js';
 import { StoreUnavailableError } from '../stores/store.js';
 import { Subscriber } from '../subscriber.js';
+import { waitDrain } from './drain.js';
 import type { SubscribeRequest, UpgradeTransport } from './transport.js';
 
 /**
@@ -130,6 +131,10 @@ export class WebSocketSubscriber extends Subscriber {
 
   more(batch: Frame[]): void {
     for (const f of batch) this.send(f);
+  }
+
+  override drained(): Promise<void> | undefined {
+    return waitDrain(this.socket, this);
   }
 
   /** Sends JSON that is not an envelope (control frames, acks, errors). */
@@ -382,7 +387,7 @@ export const websocket: UpgradeTransport = {
       sub.credentials = s.credentials;
       sub.expiresAt = s.credentials?.expiresAt ?? 0;
       sub.presence = s.presence;
-      sub.ip = clientIp(req);
+      sub.ip = clientIp(hub, req);
       listen(hub, sub, ws);
       hub.attach(sub, s.start).catch((err: unknown) => {
         hub.log?.warn({ err }, 'websocket subscription failed');

@@ -1,0 +1,175 @@
+import { Redis } from 'ioredis';
+import { StoreUnavailableError } from '../stores/store.js';
+import type { StreamMeta, StreamRecord, StreamStorage, StreamWrite } from './storage.js';
+import { expiryOf } from './storage.js';
+
+/**
+ * Applies a commit atomically when every version matches. KEYS: per write its meta hash and record
+ * list, then the expiry set. ARGV: the write count, then per write: path, expected version, new
+ * version, meta JSON ('' deletes), expiry ms ('' for none), notify (1/0), record count, records.
+ */
+const COMMIT = `
+local n = tonumber(ARGV[1])
+local pos = 2
+for i = 1, n do
+  local v = tonumber(redis.call('HGET', KEYS[2 * i - 1], 'v') or '0')
+  if v ~= tonumber(ARGV[pos + 1]) then return 0 end
+  pos = pos + 7 + tonumber(ARGV[pos + 6])
+end
+local exp = KEYS[2 * n + 1]
+local channel = ARGV[pos]
+pos = 2
+for i = 1, n do
+  local mk, rk = KEYS[2 * i - 1], KEYS[2 * i]
+  local path, expect, version, meta = ARGV[pos], tonumber(ARGV[pos + 1]), ARGV[pos + 2], ARGV[pos + 3]
+  local expires, notify, count = ARGV[pos + 4], ARGV[pos + 5], tonumber(ARGV[pos + 6])
+  if meta == '' or expect == 0 then redis.call('DEL', rk) end
+  if meta == '' then
+    redis.call('DEL', mk)
+    redis.call('ZREM', exp, path)
+  else
+    redis.call('HSET', mk, 'v', version, 'm', meta)
+    for j = 1, count do redis.call('RPUSH', rk, ARGV[pos + 6 + j]) end
+    if expires == '' then redis.call('ZREM', exp, path) else redis.call('ZADD', exp, expires, path) end
+  end
+  if notify == '1' then redis.call('PUBLISH', channel, path) end
+  pos = pos + 7 + count
+end
+return 1
+`;
+
+const OFFSET_LEN = 33;
+
+/**
+ * Durable Streams in Redis, shared by every hub on the server: a commit is one Lua script (atomic,
+ * compare-and-set on each stream's version) that also publishes the changed paths, so a reader on
+ * any hub wakes when a writer on another appends. Keys (prefix from `?prefix=`, default `cometa:`):
+ * `ds:m:{path}` (hash: version, meta JSON), `ds:r:{path}` (list: one record per entry, its offset
+ * then a last-of-append flag then the data), `ds:exp` (sorted set of expiry times), channel
+ * `ds:changed`. The script names several streams' keys, so it needs one Redis, not a cluster.
+ */
+export class RedisStreamStorage implements StreamStorage {
+  readonly kind = 'redis' as const;
+  readonly url: string;
+  readonly #prefix: string;
+  #cmd: Redis | undefined;
+  #sub: Redis | undefined;
+  readonly #listeners: Array<(path: string) => void> = [];
+
+  constructor(url: string) {
+    const u = new URL(url);
+    this.#prefix = u.searchParams.get('prefix') ?? 'cometa:';
+    u.search = '';
+    this.url = u.toString();
+  }
+
+  #connection(name: string, commandTimeout?: number): Redis {
+    const redis = new Redis(this.url, {
+      lazyConnect: true,
+      // While Redis is unreachable a request fails at once (503) instead of queueing.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 2000,
+      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+      connectionName: name,
+      ...(commandTimeout === undefined ? {} : { commandTimeout }),
+    });
+    redis.on('error', () => {});
+    return redis;
+  }
+
+  async open(): Promise<void> {
+    const cmd = this.#connection('cometa-ds', 2000);
+    const sub = this.#connection('cometa-ds-sub');
+    try {
+      await cmd.connect();
+      await sub.connect();
+    } catch (err) {
+      cmd.disconnect();
+      sub.disconnect();
+      throw err;
+    }
+    cmd.defineCommand('dsCommit', { lua: COMMIT });
+    sub.on('message', (_channel: string, path: string) => {
+      for (const l of this.#listeners) l(path);
+    });
+    await sub.subscribe(`${this.#prefix}ds:changed`);
+    this.#cmd = cmd;
+    this.#sub = sub;
+  }
+
+  async close(): Promise<void> {
+    this.#sub?.disconnect();
+    this.#cmd?.disconnect();
+    this.#sub = undefined;
+    this.#cmd = undefined;
+  }
+
+  #redis(): Redis {
+    if (this.#cmd === undefined) throw new Error('the stream store is not open');
+    return this.#cmd;
+  }
+
+  /** A command's failure (Redis unreachable, timed out) as the 503 every store answers then. */
+  async #call<T>(run: (redis: Redis) => Promise<T>): Promise<T> {
+    const redis = this.#redis();
+    try {
+      return await run(redis);
+    } catch (err) {
+      throw new StoreUnavailableError(`redis: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async load(path: string): Promise<StreamMeta | undefined> {
+    const text = await this.#call((r) => r.hget(`${this.#prefix}ds:m:${path}`, 'm'));
+    return text === null ? undefined : (JSON.parse(text) as StreamMeta);
+  }
+
+  async commit(writes: StreamWrite[]): Promise<boolean> {
+    const keys: string[] = [];
+    const args: Array<string | Buffer> = [String(writes.length)];
+    for (const w of writes) {
+      keys.push(`${this.#prefix}ds:m:${w.path}`, `${this.#prefix}ds:r:${w.path}`);
+      const records = w.meta === null ? [] : (w.append ?? []);
+      const expires = w.meta === null ? Number.POSITIVE_INFINITY : expiryOf(w.meta);
+      args.push(
+        w.path,
+        String(w.expect),
+        String(w.meta?.version ?? 0),
+        w.meta === null ? '' : JSON.stringify(w.meta),
+        Number.isFinite(expires) ? String(expires) : '',
+        w.notify === false ? '0' : '1',
+        String(records.length),
+      );
+      for (const r of records)
+        args.push(Buffer.concat([Buffer.from(r.offset), Buffer.from(r.end ? '1' : '0'), r.data]));
+    }
+    keys.push(`${this.#prefix}ds:exp`);
+    args.push(`${this.#prefix}ds:changed`);
+    type WithCommit = Redis & { dsCommit(n: number, ...rest: Array<string | Buffer>): Promise<number> };
+    return (await this.#call((r) => (r as WithCommit).dsCommit(keys.length, ...keys, ...args))) === 1;
+  }
+
+  async records(meta: StreamMeta, from: number, limit: number, maxBytes: number): Promise<StreamRecord[]> {
+    const rows = await this.#call((r) =>
+      r.lrangeBuffer(`${this.#prefix}ds:r:${meta.path}`, from, from + limit - 1),
+    );
+    const out: StreamRecord[] = [];
+    let bytes = 0;
+    for (const row of rows) {
+      const data = row.subarray(OFFSET_LEN + 1);
+      if (out.length > 0 && bytes + data.length > maxBytes) break;
+      bytes += data.length;
+      out.push({ offset: row.toString('latin1', 0, OFFSET_LEN), data, end: row[OFFSET_LEN] === 0x31 });
+    }
+    return out;
+  }
+
+  onChange(listener: (path: string) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  async expiring(now: number, limit: number): Promise<string[]> {
+    return this.#call((r) => r.zrangebyscore(`${this.#prefix}ds:exp`, '-inf', now, 'LIMIT', 0, limit));
+  }
+}
