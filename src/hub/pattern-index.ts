@@ -151,8 +151,10 @@ function collect<T>(
   seen: Map<Node<T>, Set<number>>,
 ): void {
   let at = seen.get(n);
-  if (at === undefined) seen.set(n, (at = new Set()));
-  else if (at.has(i)) return;
+  if (at === undefined) {
+    at = new Set();
+    seen.set(n, at);
+  } else if (at.has(i)) return;
   at.add(i);
   const g = n.globstar;
   // `**` swallows segs[i..k) for every k, zero segments included.
