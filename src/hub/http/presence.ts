@@ -3,6 +3,7 @@ import { isChannelName } from '../../protocol/channel.js';
 import type { HubCore } from '../core.js';
 import { type PresenceMember, requestPresence, type SubscriberPresence } from '../presence.js';
 import { ambientIdentity, authenticate, type Credentials } from './auth.js';
+import { clientIp, takeAnonymousJoin } from './limits.js';
 import { HubError, sendJson } from './respond.js';
 
 /**
@@ -29,7 +30,15 @@ export async function subscriberPresence(
     creds = await authenticate(core, req, query).catch(() => creds);
   }
   if (creds !== undefined && !sameSite && ambientIdentity(core, creds)) creds = undefined;
-  return requestPresence(query, creds);
+  const p = requestPresence(query, creds);
+  const m = p?.member;
+  if (
+    m?.anonymous === true &&
+    channels.some((c) => core.presence.enabled(c, m)) &&
+    !takeAnonymousJoin(core, clientIp(core, req))
+  )
+    return { member: undefined, events: p!.events };
+  return p;
 }
 
 /**
