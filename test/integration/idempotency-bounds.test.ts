@@ -2,6 +2,9 @@
 // the whole window), so keys are counted against `memory?maxBytes` like the messages, and tiny
 // publishes with long keys cannot hold memory past the bound.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -54,5 +57,33 @@ describe('idempotency keys on the memory store with maxBytes', () => {
     // The newest keys still answer retries.
     const last = await keyedPublish(t.url, 'bound.c0', keyOf(100_000));
     assert.equal(last.body.duplicate, true);
+  });
+});
+
+describe('idempotency keys on the SQLite store with a disk quota', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cometa-idem-quota-'));
+  let t: TestHub;
+  before(async () => {
+    t = await startHub({
+      store: `sqlite:${join(dir, 'hub.db')}?maxBytes=${4 * MAX}`,
+      limits: { publishRatePerIp: 0 },
+    });
+  });
+  after(async () => {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('20,000 one-byte publishes with 255-character keys keep the database within its quota', async () => {
+    const store = t.hub.core.store as unknown as { usedBytes: number };
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      pending.push(t.hub.publishOnce(`quota.c${i % 5000}`, 1, { key: keyOf(i) }));
+      if (pending.length === 200) await Promise.all(pending.splice(0));
+    }
+    await Promise.all(pending);
+    assert.ok(store.usedBytes <= 4 * MAX, `the database uses ${store.usedBytes} bytes of a ${4 * MAX} quota`);
+    const last = await keyedPublish(t.url, 'quota.c4999', keyOf(19_999));
+    assert.equal(last.body.duplicate, true, 'the newest keys still answer retries');
   });
 });
