@@ -240,7 +240,7 @@ export class Hub {
     if (!isPublishableEvent(event)) {
       throw new HubError(
         'ERR_BAD_EVENT',
-        'event names match ^[A-Za-z][A-Za-z0-9_.:-]{0,63}$ and are not reserved (open, close, gap, deleted, heartbeat, error, join, leave)',
+        'event names match ^[A-Za-z][A-Za-z0-9_.:-]{0,63}$ and are not reserved (open, close, gap, deleted, heartbeat, error, join, leave, cometa.open)',
       );
     }
     return event;

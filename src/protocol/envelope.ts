@@ -42,6 +42,12 @@ export type CloseReason = 'shutdown' | 'recycle' | 'slow-consumer' | 'auth' | 'i
 
 /** The default event name of a published message. */
 export const DEFAULT_EVENT = 'message';
+/**
+ * The SSE `event:` name of the `open` control frame. Not `open`: the EventSource interface owns
+ * that name (its own `open` event), so a frame named `open` would fire `onopen` a second time,
+ * with a MessageEvent. The frame's JSON still says `"event":"open"`.
+ */
+export const SSE_OPEN_EVENT = 'cometa.open';
 /** Event names the hub uses itself; publishing with them is refused. */
 export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
   'open',
@@ -52,6 +58,7 @@ export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
   'error',
   'join',
   'leave',
+  SSE_OPEN_EVENT,
 ]);
 const EVENT_RE = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
 

@@ -77,6 +77,11 @@ export const ERROR_CODES = {
     side: 'hub',
     text: 'A form body has more fields or parts than `limits.maxFields`; nothing was published.',
   },
+  ERR_WEBSOCKET_VERSION: {
+    status: 426,
+    side: 'hub',
+    text: 'The WebSocket protocol version is not one the hub speaks (see `Sec-WebSocket-Version`).',
+  },
   ERR_HEADERS_TOO_LARGE: { status: 431, side: 'hub', text: 'The request headers are larger than allowed.' },
   ERR_BAD_REQUEST: {
     status: 400,
@@ -138,6 +143,11 @@ export const ERROR_CODES = {
     text: 'The stream kept changing under concurrent writers; retry.',
   },
   ERR_INTERNAL: { status: 500, side: 'hub', text: 'An unexpected hub error (a bug: please report it).' },
+  ERR_BODY_CONSUMED: {
+    status: 500,
+    side: 'hub',
+    text: 'Middleware read the publish body before the hub and left nothing it can publish (mount the hub first).',
+  },
   ERR_NOT_IMPLEMENTED: {
     status: 501,
     side: 'hub',

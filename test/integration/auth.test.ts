@@ -170,7 +170,7 @@ describe('JWT channel auth (HS256 secret)', () => {
     const s = sse(`${t.url}/sub/scores.a?token=${token}`);
     await waitFor(() => s.events.length > 0, 5000, 'open');
     assert.equal(s.status(), 200);
-    assert.equal(s.events[0]!.event, 'open');
+    assert.equal(s.events[0]!.event, 'cometa.open');
     s.close();
   });
 

@@ -85,7 +85,7 @@ function openSse(url: string): Promise<{ res: IncomingMessage; text: () => strin
       });
       res.on('data', (d: Buffer) => {
         text += d;
-        if (text.includes('event: open')) {
+        if (text.includes('event: cometa.open')) {
           clearTimeout(timer);
           resolve({ res, text: () => text, ended });
         }
@@ -105,7 +105,12 @@ describe('cometa serve: graceful shutdown', { concurrency: true }, () => {
         status: r.status,
         body: await r.text(),
       }));
-      await new Promise((r) => setTimeout(r, 200));
+      // Wait until the hub holds both (on a loaded machine the poll may take a while to arrive).
+      for (let i = 0; i < 100; i++) {
+        const info = (await (await fetch(`${hub.url}/pub/news`)).json()) as { subscribers: number };
+        if (info.subscribers >= 2) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
       const t0 = Date.now();
       hub.child.kill(signal);
       await stream.ended;

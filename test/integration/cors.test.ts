@@ -164,7 +164,7 @@ describe('CORS in public mode (the default)', () => {
   it('answers a plain OPTIONS (no Access-Control-Request-Method) with Allow', async () => {
     const r = await raw(`${t.url}/pub/a`, 'OPTIONS');
     assert.equal(r.status, 204);
-    assert.equal(r.headers.allow, 'GET, POST, DELETE, OPTIONS');
+    assert.equal(r.headers.allow, 'GET, HEAD, POST, DELETE, OPTIONS');
   });
 
   it('sends * on every response, with or without Origin, and no Vary (the answer is the same for all)', async () => {

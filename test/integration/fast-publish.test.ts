@@ -429,10 +429,9 @@ describe('publish fast lane against Node’s parser (differential)', () => {
   });
 
   it('answers pipelined pairs as Node’s path does whenever Node answers both', async () => {
-    // When the second request of a pair is malformed, Node's parser refuses the connection with 400
-    // before the first one's answer is written (that publish is stored, its answer lost); the lane
-    // answers the first and hands the second to Node, which closes. Only the cases Node answers
-    // in full are compared.
+    // When the second request of a pair is malformed, both answer the first and then refuse the
+    // second with 400 (Node's path after the first answer: http/order.ts). Only the cases Node
+    // answers in full are compared.
     const base = Buffer.from(pub('fl.diff', '{"a":1}') + pub('fl.diff', '"second"'), 'latin1');
     const results = await both(mutations(base, 300, 7));
     const full = results.filter(([, , n]) => n.split(',').length === 2);

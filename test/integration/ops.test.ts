@@ -66,7 +66,7 @@ describe('/metrics', () => {
     const a = sse(`${h.url}/sub/m.one`);
     const b = sse(`${h.url}/sub/m.one,m.two?transport=stream`);
     await waitFor(
-      () => a.text().includes('event: open') && b.text().includes('"open"'),
+      () => a.text().includes('event: cometa.open') && b.text().includes('"open"'),
       5000,
       'streams open',
     );
@@ -191,7 +191,7 @@ describe('dashboard stats channel', () => {
   test('the hub publishes snapshots on cometa.stats with connections, rates and channels', async () => {
     const h = await hub({ dashboard: true, statsIntervalMs: 200 });
     const watcher = sse(`${h.url}/sub/${STATS_CHANNEL},d.chan`);
-    await waitFor(() => watcher.text().includes('event: open'), 5000, 'open');
+    await waitFor(() => watcher.text().includes('event: cometa.open'), 5000, 'open');
     for (let i = 0; i < 5; i++) await publish(h.url, 'd.chan', { i });
     const snaps = (): StatsSnapshot[] =>
       [...watcher.text().matchAll(/event: stats\ndata: (.*)\n/g)].map(
@@ -296,7 +296,7 @@ describe('demo routes', () => {
     const mine = sse(`${h.url}/sub/quotes.X,demo.page-abc`);
     const other = sse(`${h.url}/sub/quotes.X`);
     await waitFor(
-      () => mine.text().includes('event: open') && other.text().includes('event: open'),
+      () => mine.text().includes('event: cometa.open') && other.text().includes('event: cometa.open'),
       5000,
       'open',
     );

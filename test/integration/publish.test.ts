@@ -151,11 +151,11 @@ describe('publishing', () => {
     assert.equal((bad.body.error as { code: string }).code, 'ERR_BAD_CHANNEL');
     const put = await fetch(`${t.url}/pub/a`, { method: 'PUT', body: 'x' });
     assert.equal(put.status, 405);
-    assert.equal(put.headers.get('allow'), 'GET, POST, DELETE, OPTIONS');
+    assert.equal(put.headers.get('allow'), 'GET, HEAD, POST, DELETE, OPTIONS');
     assert.equal(((await put.json()) as { error: { code: string } }).error.code, 'ERR_METHOD_NOT_ALLOWED');
     const subPost = await fetch(`${t.url}/sub/a`, { method: 'POST', body: 'x' });
     assert.equal(subPost.status, 405);
-    assert.equal(subPost.headers.get('allow'), 'GET, OPTIONS');
+    assert.equal(subPost.headers.get('allow'), 'GET, HEAD, OPTIONS');
     const none = await fetch(`${t.url}/pub/`);
     assert.equal(none.status, 404);
   });

@@ -63,7 +63,7 @@ describe('wire format', () => {
       /transfer-encoding|content-length/i,
       'SSE is close-delimited: no chunk framing',
     );
-    assert.match(body, /^retry: 2000\nid: [a-z0-9]+-\d+\nevent: open\ndata: \{"event":"open",/);
+    assert.match(body, /^retry: 2000\nid: [a-z0-9]+-\d+\nevent: cometa\.open\ndata: \{"event":"open",/);
     const frame1 = `id: ${id1}\nevent: goal\ndata: {"id":"${id1}","channel":"wire.sse","event":"goal","data":"w1","time":`;
     assert.ok(body.includes(frame1), body);
     assert.ok(body.includes(`id: ${id2}\nevent: message\ndata: {"id":"${id2}"`));
@@ -117,11 +117,11 @@ describe('a real EventSource', () => {
   it('receives named events and resumes with Last-Event-ID after the hub drops it', async () => {
     const es = new EventSource(`${t.url}/sub/wire.es`);
     const got: Array<{ type: string; id: string; data: string }> = [];
-    for (const type of ['message', 'score', 'open']) {
+    for (const type of ['message', 'score', 'cometa.open']) {
       es.addEventListener(type, (e) => got.push({ type, id: e.lastEventId, data: e.data }));
     }
     try {
-      await waitFor(() => got.some((g) => g.type === 'open'), 3000, 'open');
+      await waitFor(() => got.some((g) => g.type === 'cometa.open'), 3000, 'open');
       await publish(t.url, 'wire.es', 1, 'score');
       await waitFor(() => got.filter((g) => g.type === 'score').length === 1, 3000, 'first');
       // Drop every subscriber from the hub side, publish while the client is away.

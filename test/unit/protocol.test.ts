@@ -128,6 +128,7 @@ describe('event names', () => {
       'deleted',
       'heartbeat',
       'error',
+      'cometa.open',
       '1x',
       'a b',
       'x'.repeat(65),

@@ -157,7 +157,8 @@ export function answerPreflight(
   }
   const h: Record<string, string> = {
     'Access-Control-Allow-Origin': cors.anyOrigin ? '*' : origin!,
-    'Access-Control-Allow-Methods': methods.filter((m) => m !== 'OPTIONS').join(', '),
+    // HEAD, like GET, is CORS-safelisted: never preflighted, so not listed.
+    'Access-Control-Allow-Methods': methods.filter((m) => m !== 'OPTIONS' && m !== 'HEAD').join(', '),
     'Access-Control-Max-Age': String(cors.maxAge),
     Vary: vary,
   };

@@ -14,6 +14,7 @@ import {
   parsePollTarget,
   startPoll,
 } from './fast-poll.js';
+import { isHostValue } from './host.js';
 import { admitIp, admitSocket, answerClientError, checkPublishRate, releaseIp } from './limits.js';
 import { bodyHeaders, errorAnswer } from './respond.js';
 import { adopt, isShared, pauseAccepted, pushRead, release } from './shared-read.js';
@@ -345,7 +346,8 @@ export class FastLane implements PollLaneOwner {
         if ((c < 32 && c !== 9) || c === 127) return 'node';
       }
       if (lower === 'host') {
-        if (host) return 'node';
+        // A Host that is not a host is Node's to refuse (host.ts).
+        if (host || !isHostValue(scan, v0, v1)) return 'node';
         host = true;
       } else if (lower === 'content-length') {
         if (length !== -1) return 'node';

@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { HubCore } from '../core.js';
 import type { Credentials } from './auth.js';
-import { HubError } from './respond.js';
+import { afterEarlierAnswers, hasOpenAnswers } from './order.js';
+import { HubError, rawErrorAnswer } from './respond.js';
 import { clientAddress } from './trust-proxy.js';
 
 /**
@@ -295,10 +296,26 @@ export function takeAnonymousJoin(core: HubCore, ip: string): boolean {
  * `limits.requestTimeoutMs`, 400 for anything that is not HTTP.
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
-  if (!socket.writable || (socket as import('node:net').Socket).bytesWritten > 0) {
+  // Pipelined behind requests still being answered: the refusal goes after their answers, or a
+  // client would read it as the answer to an earlier request (a stored publish, say) (order.ts).
+  if (hasOpenAnswers(socket)) {
+    afterEarlierAnswers(socket, () => {
+      if (socket.writable) refuseUnparsable(err, socket);
+      else socket.destroy();
+    });
+    return;
+  }
+  // Every earlier answer is complete (the lane's are written whole before it hands a connection
+  // over): the refusal is the answer to the request that could not be read.
+  if (!socket.writable) {
     socket.destroy();
     return;
   }
+  refuseUnparsable(err, socket);
+}
+
+/** The JSON refusal of a request Node's parser could not read; the connection closes after it. */
+function refuseUnparsable(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
   let status = 400;
   let code = 'ERR_BAD_REQUEST';
   let message = 'the request is not valid HTTP/1.1';
@@ -312,23 +329,21 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: import('no
     message =
       'the request was not received in time (head: limits.headersTimeoutMs, head and body: limits.requestTimeoutMs)';
   }
-  const body = JSON.stringify({ error: { code, message } });
-  const reason =
-    status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
-    () => socket.destroy(),
-  );
+  socket.end(rawErrorAnswer(status, code, message), () => socket.destroy());
 }
 
 /** `CONNECT` (proxy tunnels) is not something a hub does: 405 as JSON instead of Node's silent reset. */
 export function answerConnect(_req: IncomingMessage, socket: import('node:stream').Duplex): void {
   socket.on('error', () => socket.destroy());
-  const body = JSON.stringify({
-    error: { code: 'ERR_METHOD_NOT_ALLOWED', message: 'CONNECT is not allowed on this hub' },
-  });
+  // Pipelined behind requests still being answered: after their answers (order.ts).
+  afterEarlierAnswers(socket, () => refuseConnect(socket));
+}
+
+function refuseConnect(socket: import('node:stream').Duplex): void {
   socket.end(
-    `HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+    rawErrorAnswer(405, 'ERR_METHOD_NOT_ALLOWED', 'CONNECT is not allowed on this hub', {
+      Allow: 'GET, HEAD, POST, DELETE, OPTIONS',
+    }),
     () => socket.destroy(),
   );
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isChannelName } from '../../protocol/channel.js';
 import { fieldsOf, parsePublishBody, readBody } from './body.js';
+import { alreadyReadBody } from './parsed-body.js';
 import { isHubError } from './respond.js';
 import type { RouterHost } from './router.js';
 
@@ -78,6 +79,8 @@ export async function handlePing(
     core.log?.info({ channel: rawChannel.slice(0, 200), origin: req.headers.origin, reason }, 'ping refused');
     answer(req, res, cors);
   };
+  // HEAD: the answer's head only; it publishes nothing (a HEAD changes nothing, RFC 9110 §9.3.2).
+  if (req.method === 'HEAD') return answer(req, res, cors);
   const channel = rawChannel;
   if (!isChannelName(channel)) return refuse('bad channel name');
   const policy = core.options.channelPolicy(channel);
@@ -88,16 +91,15 @@ export async function handlePing(
   if (req.method === 'POST') {
     let body: unknown;
     try {
-      const raw = await readBody(req, core.options.limits.maxBodyBytes);
-      body =
-        raw.length === 0
-          ? {}
-          : await parsePublishBody(
-              raw,
-              req.headers['content-type'],
-              query.get('format'),
-              core.options.limits,
-            );
+      const limits = core.options.limits;
+      const type = req.headers['content-type'];
+      // An app's body parser may have read the body already (it would never arrive here again).
+      const taken = await alreadyReadBody(req, type, query.get('format'), limits, core.log);
+      if (taken !== undefined) body = taken.data;
+      else {
+        const raw = await readBody(req, limits.maxBodyBytes);
+        body = raw.length === 0 ? {} : await parsePublishBody(raw, type, query.get('format'), limits);
+      }
     } catch (err) {
       if (isHubError(err)) {
         // The rest of an oversized body would be read as the next request.

@@ -3,8 +3,10 @@ import { ERROR_CODES, type HubErrorCode } from '../../protocol/errors.js';
 import { parseIdempotencyKey } from '../idempotency.js';
 import { checkCallback } from '../transports/jsonp.js';
 import { parsePublishBody, readBody } from './body.js';
+import { alreadyReadBody } from './parsed-body.js';
 import { bodyHeaders, HubError, sendJson } from './respond.js';
 import type { RouterHost } from './router.js';
+import { jsonpScript } from './script.js';
 
 /**
  * `/pub/{channel}`: POST publishes the body (202 `{"id","channel"}` once stored), GET answers
@@ -36,13 +38,15 @@ export async function handlePublishRoute(
   }
   // Checked before the body is read: a malformed key is refused without reading a megabyte.
   const key = parseIdempotencyKey(req.headers['idempotency-key']);
-  const body = await readBody(req, host.core.options.limits.maxBodyBytes);
-  const data = await parsePublishBody(
-    body,
-    req.headers['content-type'],
-    query.get('format'),
-    host.core.options.limits,
-  );
+  const limits = host.core.options.limits;
+  const type = req.headers['content-type'];
+  const format = query.get('format');
+  // An app's body parser may have read the body already (it would never arrive here again).
+  const taken = await alreadyReadBody(req, type, format, limits, host.core.log);
+  const data =
+    taken === undefined
+      ? await parsePublishBody(await readBody(req, limits.maxBodyBytes), type, format, limits)
+      : taken.data;
   const event = query.get('event');
   if (key !== undefined) {
     const r = await host.publishOnce(channel, data, event === null ? { key, scope } : { event, key, scope });
@@ -111,7 +115,7 @@ export function sendScript(
     res.destroy();
     return;
   }
-  const body = `/**/${callback}(${JSON.stringify(value)});`;
+  const body = jsonpScript(callback, JSON.stringify(value));
   res.writeHead(200, bodyHeaders(headers, 'application/javascript; charset=utf-8', Buffer.byteLength(body)));
   res.end(body);
 }

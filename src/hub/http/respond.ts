@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { type ServerResponse, STATUS_CODES } from 'node:http';
 import { ERROR_CODES, type ErrorCode, type HubErrorCode } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
 import { StoreUnavailableError } from '../stores/store.js';
@@ -128,4 +128,23 @@ function hasName(list: readonly string[], name: string): boolean {
   const lower = name.toLowerCase();
   for (let i = 0; i < list.length; i += 2) if (list[i]!.toLowerCase() === lower) return true;
   return false;
+}
+
+/**
+ * A complete answer written straight to a socket, where no ServerResponse exists (refusals of
+ * WebSocket upgrades, of requests Node's parser could not read, of CONNECT): the status line, the
+ * given headers, `Date` (RFC 9110 §6.6.1: an origin server with a clock sends it), a cometa JSON
+ * error body and `Connection: close` (the connection ends after it) unless `headers` has its own.
+ */
+export function rawErrorAnswer(
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): string {
+  const body = JSON.stringify({ error: { code, message } });
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+  for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
+  if (!('Connection' in headers)) head += 'Connection: close\r\n';
+  return `${head}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nDate: ${new Date().toUTCString()}\r\n\r\n${body}`;
 }

@@ -1,4 +1,4 @@
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isChannelName } from '../../protocol/channel.js';
 import type { HubErrorCode } from '../../protocol/errors.js';
@@ -11,13 +11,15 @@ import type { SubscribeRequest } from '../transports/transport.js';
 import { guardInfo, guardPublish, guardSubscribe } from './auth.js';
 import { answerPreflight, compileOrigins, responseCors } from './cors.js';
 import { csrfSettings, originAllowed, originMayChangeState } from './csrf.js';
+import { isHostValue } from './host.js';
 import { admit } from './limits.js';
 import { handleOpsRoute } from './ops.js';
+import { afterEarlierAnswers, mayRun, runLater } from './order.js';
 import { handlePing } from './ping.js';
 import { handlePresenceRoute, sameSiteRequest, subscriberPresence } from './presence.js';
 import { handlePublishRoute, sendScriptError } from './publish.js';
-import { describeError, HubError, isHubError, sendError, sendJson } from './respond.js';
-import { serveStatic } from './static.js';
+import { describeError, HubError, isHubError, rawErrorAnswer, sendError, sendJson } from './respond.js';
+import { isStatic, serveStatic } from './static.js';
 import { parseSubscribe } from './subscribe.js';
 
 /** What the router needs from the hub besides the core. */
@@ -41,12 +43,20 @@ export interface RouterHost {
   streams?: StreamRoutesConfig | undefined;
 }
 
+// HEAD wherever GET is (RFC 9110 §9.1): the GET's head, and never its effect (a HEAD on /sub/
+// subscribes to nothing, on /ping/ publishes nothing).
 const ROUTE_METHODS: Record<string, readonly string[]> = {
-  pub: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-  sub: ['GET', 'OPTIONS'],
-  ping: ['GET', 'POST', 'OPTIONS'],
-  presence: ['GET', 'OPTIONS'],
+  pub: ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'],
+  sub: ['GET', 'HEAD', 'OPTIONS'],
+  ping: ['GET', 'HEAD', 'POST', 'OPTIONS'],
+  presence: ['GET', 'HEAD', 'OPTIONS'],
 };
+/** Methods of the hub's fixed resources (/healthz, /readyz, /cometa.js, demo pages). */
+const FIXED_METHODS = 'GET, HEAD, OPTIONS';
+/** Every method the hub answers somewhere, for `OPTIONS *` and CONNECT's 405. */
+export const SERVER_METHODS = 'GET, HEAD, POST, DELETE, OPTIONS';
+/** `http://host` or `https://host` at the start of an absolute-form request target. */
+const ABSOLUTE_FORM = /^https?:\/\/[^/?#]*/i;
 
 const JSONP_CALLBACK_RE = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*$/;
 
@@ -88,7 +98,13 @@ export function createRouter(host: RouterHost): {
     origin === undefined || originMayChangeState(origin, req, csrf, allowed);
 
   function split(url: string | undefined): { path: string; query: URLSearchParams } | undefined {
-    const raw = url ?? '/';
+    let raw = url ?? '/';
+    // RFC 9112 §3.2.2: a server accepts the absolute form (what a request to a proxy uses).
+    if (raw.charCodeAt(0) !== 47 /* / */) {
+      const authority = ABSOLUTE_FORM.exec(raw);
+      if (authority !== null) raw = raw.slice(authority[0].length) || '/';
+      if (raw.charCodeAt(0) === 63 /* ? */) raw = `/${raw}`;
+    }
     const q = raw.indexOf('?');
     let path = q === -1 ? raw : raw.slice(0, q);
     if (prefix !== '') {
@@ -145,7 +161,8 @@ export function createRouter(host: RouterHost): {
           const refusal = answerPreflight(req, res, options.cors, allowed, methods);
           if (refusal !== undefined) core.log?.info({ origin, path, refusal }, 'preflight refused');
         } else {
-          res.writeHead(204, { ...cors, Allow: methods.join(', '), 'Content-Length': '0' });
+          // No Content-Length on a 204 (RFC 9110 §8.6).
+          res.writeHead(204, { ...cors, Allow: methods.join(', ') });
           res.end();
         }
         return;
@@ -164,7 +181,7 @@ export function createRouter(host: RouterHost): {
         // Auth and rate limits (a ping's token travels as ?token=, never published as a field).
         const pingChannel = decodeSafe(rest);
         let pingQuery = query;
-        if (isChannelName(pingChannel) && options.channelPolicy(pingChannel).ping) {
+        if (method !== 'HEAD' && isChannelName(pingChannel) && options.channelPolicy(pingChannel).ping) {
           await guardPublish(core, req, query, pingChannel, { allowed });
           pingQuery = new URLSearchParams(query);
           pingQuery.delete('token');
@@ -191,7 +208,7 @@ export function createRouter(host: RouterHost): {
           );
         }
         // Reading info needs the subscribe grant; publishing (JSONP GET too) and deleting need publish.
-        const isInfo = (method === 'GET' || method === 'HEAD') && !query.has('callback');
+        const isInfo = method === 'HEAD' || (method === 'GET' && !query.has('callback'));
         if (isInfo) await guardInfo(core, req, query, decodeSafe(rest));
         const creds = isInfo
           ? undefined
@@ -220,6 +237,12 @@ export function createRouter(host: RouterHost): {
       const params = parseSubscribe(options, req, rest, query);
       const callback = jsonpCallback(method, path, query);
       const credentials = await guardSubscribe(core, req, query, params.channels);
+      if (method === 'HEAD') {
+        // What the GET would answer with, without subscribing.
+        res.writeHead(200, headHeaders(cors, transport.name));
+        res.end();
+        return;
+      }
       const presence = await subscriberPresence(
         core,
         req,
@@ -266,6 +289,21 @@ export function createRouter(host: RouterHost): {
         return host.ready() ? sendJson(res, 200, { ready: true }) : sendJson(res, 503, { ready: false });
       }
       if (await serveStatic(req, res, path, options)) return;
+    } else if (path === '*' && method === 'OPTIONS') {
+      // The asterisk form asks about the server itself (RFC 9110 §9.3.7).
+      res.writeHead(204, { Allow: SERVER_METHODS });
+      res.end();
+      return;
+    } else if (path === '/healthz' || path === '/readyz' || (await isStatic(path, options))) {
+      // A resource that exists answers other methods with 405 and what it allows (RFC 9110 §15.5.6).
+      if (method === 'OPTIONS') {
+        res.writeHead(204, { ...cors, Allow: FIXED_METHODS });
+        res.end();
+        return;
+      }
+      throw new HubError('ERR_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`, {
+        Allow: FIXED_METHODS,
+      });
     }
     if (next) return next();
     throw new HubError('ERR_NOT_FOUND', `no route for ${method} ${path}`);
@@ -281,6 +319,11 @@ export function createRouter(host: RouterHost): {
     // HTTP/1.1 requires Host (RFC 9112 §3.2); hub.listen() lets it through to answer here, as JSON.
     if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
       sendError(res, 'ERR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header', { Connection: 'close' });
+      return;
+    }
+    const ambiguous = ambiguousHead(req);
+    if (ambiguous !== undefined) {
+      sendError(res, 'ERR_BAD_REQUEST', ambiguous, { Connection: 'close' });
       return;
     }
     // Every open request counts against limits.maxConnections / maxConnectionsPerIp until it closes
@@ -302,6 +345,18 @@ export function createRouter(host: RouterHost): {
       fail(res, err, { ...responseCors(options.cors, allowed, req.headers.origin), Connection: 'close' });
       return;
     }
+    // Pipelined requests run in order behind publishes and other quick answers (order.ts).
+    const barrier = !(req.method === 'GET' && parts.path.startsWith('/sub/'));
+    if (mayRun(req, res, barrier)) dispatch(req, res, parts, next);
+    else runLater(req, res, barrier, () => dispatch(req, res, parts, next));
+  }
+
+  function dispatch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    parts: { path: string; query: URLSearchParams },
+    next: Next | undefined,
+  ): void {
     route(req, res, parts.path, parts.query, next).catch((err: unknown) => {
       const cors = responseCors(options.cors, allowed, req.headers.origin);
       const callback = jsonpCallback(req.method ?? 'GET', parts.path, parts.query);
@@ -319,15 +374,18 @@ export function createRouter(host: RouterHost): {
     // Node hands over an upgrade socket with no 'error' listener: a peer reset while we refuse or
     // check the token would otherwise be an uncaught exception that kills the hub (found by fuzzing).
     socket.on('error', destroySelf);
+    // Pipelined behind requests still being answered: its 101 (or refusal) goes after their answers.
+    afterEarlierAnswers(socket, () => {
+      if (!socket.destroyed) upgradeNow(req, socket, head);
+    });
+  }
+
+  function upgradeNow(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const parts = split(req.url);
-    const refuse = (status: number, code: string, message: string) => {
-      const body = JSON.stringify({ error: { code, message } });
+    const refuse = (status: number, code: string, message: string, headers?: Record<string, string>) => {
       // end() only half-closes: a peer that never closes its side would hold the socket (and
       // hub.close()) forever, so destroy once the answer is flushed.
-      socket.end(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-        () => socket.destroy(),
-      );
+      socket.end(rawErrorAnswer(status, code, message, headers), () => socket.destroy());
     };
     if (parts === undefined || !parts.path.startsWith('/sub/')) {
       refuse(404, 'ERR_NOT_FOUND', 'no WebSocket route here');
@@ -335,22 +393,23 @@ export function createRouter(host: RouterHost): {
     }
     // Refuse a malformed handshake here, as JSON: ws's own refusal is an HTML page.
     if (req.method !== 'GET') {
-      refuse(405, 'ERR_METHOD_NOT_ALLOWED', 'a WebSocket handshake is a GET');
+      refuse(405, 'ERR_METHOD_NOT_ALLOWED', 'a WebSocket handshake is a GET', { Allow: 'GET' });
       return;
     }
-    const key = req.headers['sec-websocket-key'];
+    const badRequest = invalidHandshake(req) ?? ambiguousHead(req);
+    if (badRequest !== undefined) {
+      refuse(400, 'ERR_BAD_REQUEST', `not a valid WebSocket handshake: ${badRequest}`);
+      return;
+    }
+    // RFC 6455 §4.2.2: a version the server does not speak is answered with the ones it does
+    // (ws speaks 13, the RFC's, and 8, its last draft); RFC 9110 §15.5.22: a 426 names the upgrade.
     const version = req.headers['sec-websocket-version'];
-    if (
-      String(req.headers.upgrade).toLowerCase() !== 'websocket' ||
-      typeof key !== 'string' ||
-      !/^[+/0-9A-Za-z]{22}==$/.test(key.trim()) ||
-      (version !== '13' && version !== '8')
-    ) {
-      refuse(
-        400,
-        'ERR_BAD_REQUEST',
-        'not a valid WebSocket handshake (Upgrade, Sec-WebSocket-Key, Version 13)',
-      );
+    if (version !== '13' && version !== '8') {
+      refuse(426, 'ERR_WEBSOCKET_VERSION', 'Sec-WebSocket-Version must be 13', {
+        'Sec-WebSocket-Version': '13, 8',
+        Upgrade: 'websocket',
+        Connection: 'Upgrade, close',
+      });
       return;
     }
     const origin = req.headers.origin;
@@ -360,16 +419,8 @@ export function createRouter(host: RouterHost): {
       return;
     }
     const failed = (err: unknown) => {
-      if (isHubError(err)) {
-        const extra = Object.entries(err.headers ?? {})
-          .map(([k, v]) => `${k}: ${v}\r\n`)
-          .join('');
-        const body = JSON.stringify({ error: { code: err.code, message: err.message } });
-        socket.end(
-          `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\n${extra}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-          () => socket.destroy(),
-        );
-      } else socket.destroy();
+      if (isHubError(err)) refuse(err.status, err.code, err.message, err.headers);
+      else socket.destroy();
     };
     try {
       // The socket counts against the connection limits for as long as it is open.
@@ -429,6 +480,64 @@ function destroySelf(this: Duplex): void {
 /** A `fail` that destroys the socket, closing over nothing else (see destroySelf). */
 function destroyer(socket: Duplex): () => void {
   return () => socket.destroy();
+}
+
+/** Fields a request carries at most once (a second one makes it ambiguous, RFC 9110 §5.3), by bit. */
+const SINGLETONS = new Map([
+  ['host', 1],
+  ['content-type', 2],
+  ['authorization', 4],
+  ['origin', 8],
+  ['last-event-id', 16],
+  ['sec-websocket-key', 32],
+  ['sec-websocket-version', 64],
+]);
+/**
+ * Why a request's head is ambiguous, or undefined: a singleton field sent twice (Node keeps one
+ * of them silently, and a proxy in front may have used the other), or a Host that is not a host
+ * (RFC 9112 §3.2: both are answered 400).
+ */
+function ambiguousHead(req: IncomingMessage): string | undefined {
+  const raw = req.rawHeaders;
+  let seen = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const bit = SINGLETONS.get(raw[i]!.toLowerCase());
+    if (bit === undefined) continue;
+    if ((seen & bit) !== 0) return `the request has more than one ${raw[i]} header`;
+    seen |= bit;
+  }
+  const host = req.headers.host;
+  if (host !== undefined && !isHostValue(host)) return 'the Host header is not a host';
+  return undefined;
+}
+
+/** The head of a GET on /sub/ with this transport, for HEAD. */
+function headHeaders(cors: Record<string, string>, transport: string): Record<string, string> {
+  const type =
+    transport === 'sse'
+      ? 'text/event-stream; charset=utf-8'
+      : transport === 'stream'
+        ? 'application/x-ndjson; charset=utf-8'
+        : transport === 'jsonp'
+          ? 'application/javascript; charset=utf-8'
+          : 'application/json; charset=utf-8';
+  return { ...cors, 'Content-Type': type, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
+}
+
+/**
+ * What is wrong with a WebSocket handshake (RFC 6455 §4.2.1), or undefined. The version is
+ * checked apart: an unknown one has its own answer.
+ */
+function invalidHandshake(req: IncomingMessage): string | undefined {
+  if (req.httpVersionMajor !== 1 || req.httpVersionMinor < 1) return 'it needs HTTP/1.1';
+  if (String(req.headers.upgrade).toLowerCase() !== 'websocket') return 'Upgrade must be websocket';
+  if (!/(^|,)\s*upgrade\s*(,|$)/i.test(req.headers.connection ?? ''))
+    return 'Connection must include Upgrade';
+  const key = req.headers['sec-websocket-key'];
+  if (typeof key !== 'string' || !/^[+/0-9A-Za-z]{22}==$/.test(key.trim())) {
+    return 'Sec-WebSocket-Key must be 16 bytes in base64';
+  }
+  return undefined;
 }
 
 function decodeSafe(s: string): string {

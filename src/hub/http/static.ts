@@ -25,7 +25,9 @@ interface Cached {
   etag: string;
   type: string;
 }
-const cache = new Map<string, Cached | null>();
+/** Files found, by path. Misses are not kept: in demo mode any path is a candidate, and a map of
+ * every path ever asked for would grow without bound. */
+const cache = new Map<string, Cached>();
 
 async function load(file: string): Promise<Cached | null> {
   let entry = cache.get(file);
@@ -35,7 +37,7 @@ async function load(file: string): Promise<Cached | null> {
       const etag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 16)}"`;
       entry = { body, etag, type: TYPES[extname(file)] ?? 'application/octet-stream' };
     } catch {
-      entry = null;
+      return null;
     }
     cache.set(file, entry);
   }
@@ -53,22 +55,13 @@ export async function serveStatic(
   path: string,
   options: ResolvedOptions,
 ): Promise<boolean> {
-  let file: string | undefined;
-  if (path === '/cometa.js') file = join(ROOT, 'dist', 'cometa.min.js');
-  else if (path === '/cometa.min.js.map') file = join(ROOT, 'dist', 'cometa.min.js.map');
-  else if (!options.demo && options.dashboard && DASHBOARD_FILES.has(path)) {
-    // Dashboard without the demo: only the dashboard page and what it loads.
-    file = join(ROOT, 'demo', path === '/dashboard' ? 'dashboard.html' : path.slice(1));
-  } else if (options.demo) {
-    const name = path === '/' ? 'index.html' : path === '/dashboard' ? 'dashboard.html' : path.slice(1);
-    const full = normalize(join(ROOT, 'demo', name));
-    if (full.startsWith(join(ROOT, 'demo') + sep)) file = full;
-  }
+  const file = fileFor(path, options);
   if (file === undefined) return false;
   const entry = await load(file);
   if (entry === null) return false;
-  if (req.headers['if-none-match'] === entry.etag) {
-    res.writeHead(304, { ETag: entry.etag });
+  if (noneMatch(req.headers['if-none-match'], entry.etag)) {
+    // RFC 9110 §15.4.5: the fields a 200 would carry that describe caching, and no body or length.
+    res.writeHead(304, { ETag: entry.etag, 'Cache-Control': 'no-cache' });
     res.end();
     return true;
   }
@@ -82,4 +75,45 @@ export async function serveStatic(
   });
   res.end(req.method === 'HEAD' ? undefined : entry.body);
   return true;
+}
+
+/** @internal How many files are cached (tests check that misses are not kept). */
+export function cachedFiles(): number {
+  return cache.size;
+}
+
+/** Whether `path` names a static file the hub serves (for the 405 of other methods). */
+export async function isStatic(path: string, options: ResolvedOptions): Promise<boolean> {
+  const file = fileFor(path, options);
+  return file !== undefined && (await load(file)) !== null;
+}
+
+function fileFor(path: string, options: ResolvedOptions): string | undefined {
+  if (path === '/cometa.js') return join(ROOT, 'dist', 'cometa.min.js');
+  if (path === '/cometa.min.js.map') return join(ROOT, 'dist', 'cometa.min.js.map');
+  if (!options.demo && options.dashboard && DASHBOARD_FILES.has(path)) {
+    // Dashboard without the demo: only the dashboard page and what it loads.
+    return join(ROOT, 'demo', path === '/dashboard' ? 'dashboard.html' : path.slice(1));
+  }
+  if (options.demo) {
+    const name = path === '/' ? 'index.html' : path === '/dashboard' ? 'dashboard.html' : path.slice(1);
+    const full = normalize(join(ROOT, 'demo', name));
+    if (full.startsWith(join(ROOT, 'demo') + sep)) return full;
+  }
+  return undefined;
+}
+
+/**
+ * `If-None-Match` against the current ETag (RFC 9110 §13.1.2): `*`, or a list of entity tags
+ * compared weakly (a `W/` prefix on either side is ignored).
+ */
+function noneMatch(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  if (header.trim() === '*') return true;
+  const strong = etag.startsWith('W/') ? etag.slice(2) : etag;
+  for (const tag of header.split(',')) {
+    const t = tag.trim();
+    if ((t.startsWith('W/') ? t.slice(2) : t) === strong) return true;
+  }
+  return false;
 }

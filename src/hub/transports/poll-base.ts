@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { HubCore } from '../core.js';
 import { type Frame, pollBody } from '../frame.js';
 import { bodyHeaders } from '../http/respond.js';
+import { jsonpScript } from '../http/script.js';
 import { Subscriber } from '../subscriber.js';
 import type { TransportName } from './transport.js';
 
@@ -126,7 +127,7 @@ export abstract class PollSubscriber extends Subscriber {
       this.drop();
       return;
     }
-    if (script) this.write(JS_TYPE, `/**/${this.callback}(${body.toString()});`);
+    if (script) this.write(JS_TYPE, jsonpScript(this.callback!, body.toString()));
     else this.write(JSON_TYPE, body);
   }
 }

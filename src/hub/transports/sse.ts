@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ControlFrame } from '../../protocol/envelope.js';
+import { type ControlFrame, SSE_OPEN_EVENT } from '../../protocol/envelope.js';
 import type { HubCore } from '../core.js';
 import { type Frame, type FrameRun, sseText } from '../frame.js';
 import { StreamSubscriber, startStream } from './stream-base.js';
@@ -10,6 +10,7 @@ const HEARTBEAT = Buffer.from(':\n\n');
 /**
  * Server-Sent Events. `id:` is the cursor after the message, `event:` its event name (or always
  * `message` with `?uniform=1`, for clients that cannot know every name), `data:` the envelope.
+ * The open control frame is event `cometa.open`, never `open` (EventSource's own event).
  * `retry:` is sent once; a `:` comment is the heartbeat. EventSource resumes by itself with
  * `Last-Event-ID`, which the hub reads as the cursor.
  */
@@ -22,8 +23,10 @@ class SseSubscriber extends StreamSubscriber {
   }
 
   protected control(c: ControlFrame): Buffer {
-    const retry = c.event === 'open' ? `retry: ${this.hub.options.sseRetryMs}\n` : '';
-    return Buffer.from(retry + sseText(c.cursor, this.uniform ? 'message' : c.event, JSON.stringify(c)));
+    const open = c.event === 'open';
+    const retry = open ? `retry: ${this.hub.options.sseRetryMs}\n` : '';
+    const name = this.uniform ? 'message' : open ? SSE_OPEN_EVENT : c.event;
+    return Buffer.from(retry + sseText(c.cursor, name, JSON.stringify(c)));
   }
 
   tick(): void {

@@ -17,7 +17,7 @@ import { authorize, type Credentials } from '../http/auth.js';
 import { jsonTooDeep } from '../http/body-bounds.js';
 import { checkPublishRate, clientIp } from '../http/limits.js';
 import { presenceSnapshot } from '../http/presence.js';
-import { isHubError } from '../http/respond.js';
+import { isHubError, rawErrorAnswer } from '../http/respond.js';
 import { parseIdempotencyKey, publishOnce } from '../idempotency.js';
 import { StoreUnavailableError } from '../stores/store.js';
 import { Subscriber } from '../subscriber.js';
@@ -327,6 +327,10 @@ function channelList(v: unknown, maxPatterns: number): string[] {
   return v as string[];
 }
 
+function noSubprotocol(): false {
+  return false;
+}
+
 /** One `ws` server per hub, without a listening socket of its own (`noServer`). */
 const servers = new WeakMap<HubCore, WebSocketServer>();
 
@@ -340,6 +344,9 @@ function serverFor(hub: HubCore): WebSocketServer {
       perMessageDeflate: o.perMessageDeflate,
       // The router already checked path, channels, cursor and Origin.
       clientTracking: false,
+      // The hub speaks no subprotocol: answer none (ws would otherwise echo the client's first,
+      // agreeing to a protocol it does not speak; RFC 6455 §4.2.2).
+      handleProtocols: noSubprotocol,
     });
     servers.set(hub, wss);
   }
@@ -372,9 +379,8 @@ export const websocket: UpgradeTransport = {
   name: 'websocket',
   upgrade(hub: HubCore, req: IncomingMessage, socket: Duplex, head: Buffer, s: SubscribeRequest): void {
     if (hub.closing) {
-      const body = '{"error":{"code":"ERR_SHUTTING_DOWN","message":"the hub is shutting down"}}';
       socket.end(
-        `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\nRetry-After: 1\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        rawErrorAnswer(503, 'ERR_SHUTTING_DOWN', 'the hub is shutting down', { 'Retry-After': '1' }),
         // end() only half-closes; a peer that never closes would hold the socket.
         () => socket.destroy(),
       );
