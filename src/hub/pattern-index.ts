@@ -112,7 +112,7 @@ export class PatternIndex<T> {
     let sets = this.#cache.get(channel);
     if (sets === undefined) {
       const found = new Set<Set<T>>();
-      collect(this.#root, channel.split('.'), 0, found);
+      collect(this.#root, channel.split('.'), 0, found, new Map());
       sets = [...found];
       if (this.#cache.size >= CACHE_MAX) this.#cache.clear();
       this.#cache.set(channel, sets);
@@ -138,16 +138,32 @@ function isEmpty<T>(n: Node<T>): boolean {
   );
 }
 
-/** Adds the non-empty sets of every pattern under `n` that matches `segs[i..]`. */
-function collect<T>(n: Node<T>, segs: readonly string[], i: number, found: Set<Set<T>>): void {
+/**
+ * Adds the non-empty sets of every pattern under `n` that matches `segs[i..]`. Each (node, i) is
+ * visited once (`seen`): without that, chained `**` (`**.**.**...`) try every split of the
+ * segments among them, exponential in their number (seconds per publish for 8 of them).
+ */
+function collect<T>(
+  n: Node<T>,
+  segs: readonly string[],
+  i: number,
+  found: Set<Set<T>>,
+  seen: Map<Node<T>, Set<number>>,
+): void {
+  let at = seen.get(n);
+  if (at === undefined) {
+    at = new Set();
+    seen.set(n, at);
+  } else if (at.has(i)) return;
+  at.add(i);
   const g = n.globstar;
   // `**` swallows segs[i..k) for every k, zero segments included.
-  if (g !== undefined) for (let k = i; k <= segs.length; k++) collect(g, segs, k, found);
+  if (g !== undefined) for (let k = i; k <= segs.length; k++) collect(g, segs, k, found, seen);
   if (i === segs.length) {
     if (n.items !== undefined && n.items.size > 0) found.add(n.items);
     return;
   }
   const c = n.children?.get(segs[i]!);
-  if (c !== undefined) collect(c, segs, i + 1, found);
-  if (n.star !== undefined) collect(n.star, segs, i + 1, found);
+  if (c !== undefined) collect(c, segs, i + 1, found, seen);
+  if (n.star !== undefined) collect(n.star, segs, i + 1, found, seen);
 }

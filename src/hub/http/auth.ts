@@ -311,6 +311,17 @@ function vouchedByToken(source: TokenSource | null, fromGrants: boolean): boolea
   return source === 'header' || (source === 'query' && fromGrants);
 }
 
+/**
+ * True when `creds` identify the requester by an ambient credential: the token cookie, or a
+ * request a `hub.authorize` hook decided on whose `ambient` test holds (and no Bearer header).
+ * Presence takes such an identity only from pages allowed to act with the session.
+ */
+export function ambientIdentity(core: HubCore, creds: Credentials): boolean {
+  if (creds.source === 'cookie') return true;
+  const s = state(core);
+  return s.hook !== undefined && creds.source !== 'header' && hookSawAmbient(core, s, creds.req);
+}
+
 /** The hook's `ambient` test on a request; one that throws counts as ambient (the safe side). */
 function hookSawAmbient(core: HubCore, s: AuthState, req: IncomingMessage | undefined): boolean {
   if (req === undefined) return false;

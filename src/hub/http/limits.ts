@@ -277,6 +277,19 @@ export function checkPublishRate(core: HubCore, ip: string, creds: Credentials):
 }
 
 /**
+ * Whether an anonymous presence member (a `?member=` name, no credential) may join from `ip` now.
+ * A join is an event every watcher of the channel gets, as a publish is, and a new name costs
+ * nothing to make up, so it takes a token of the IP's publish bucket (`limits.publishRatePerIp`);
+ * without one the subscriber subscribes but is no member.
+ */
+export function takeAnonymousJoin(core: HubCore, ip: string): boolean {
+  if (core.options.limits.publishRatePerIp === 0) return true;
+  if (state(core).ipBuckets.take(ip, Date.now()) === 0) return true;
+  core.stats.rateLimited++;
+  return false;
+}
+
+/**
  * Answers what Node's HTTP parser refused before any handler ran (`clientError`), as a cometa
  * JSON error instead of Node's bare status line: 431 for a head over `limits.maxHeaderBytes`,
  * 408 for a head slower than `limits.headersTimeoutMs` or a request (head and body) slower than

@@ -16,7 +16,7 @@ import { admit } from './limits.js';
 import { handleOpsRoute } from './ops.js';
 import { afterEarlierAnswers, mayRun, runLater } from './order.js';
 import { handlePing } from './ping.js';
-import { handlePresenceRoute, subscriberPresence } from './presence.js';
+import { handlePresenceRoute, sameSiteRequest, subscriberPresence } from './presence.js';
 import { handlePublishRoute, sendScriptError } from './publish.js';
 import { describeError, HubError, isHubError, rawErrorAnswer, sendError, sendJson } from './respond.js';
 import { isStatic, serveStatic } from './static.js';
@@ -243,7 +243,14 @@ export function createRouter(host: RouterHost): {
         res.end();
         return;
       }
-      const presence = await subscriberPresence(core, req, query, params.channels, credentials);
+      const presence = await subscriberPresence(
+        core,
+        req,
+        query,
+        params.channels,
+        credentials,
+        sameSiteRequest(req, transport.name === 'jsonp', (o) => originAllowed(o, req, csrf, allowed)),
+      );
       // Spelled out rather than spread: a spread gives the object a map of its own per request.
       const sub: SubscribeRequest = {
         channels: params.channels,
@@ -428,7 +435,14 @@ export function createRouter(host: RouterHost): {
         async (credentials) => {
           let presence: Awaited<ReturnType<typeof subscriberPresence>>;
           try {
-            presence = await subscriberPresence(core, req, parts.query, params.channels, credentials);
+            presence = await subscriberPresence(
+              core,
+              req,
+              parts.query,
+              params.channels,
+              credentials,
+              sameSiteRequest(req, false, (o) => originAllowed(o, req, csrf, allowed)),
+            );
           } catch (err) {
             failed(err);
             return;

@@ -90,6 +90,13 @@ export class MemoryStore implements Store {
   #forgotten = 0;
   /** Idempotency keys per channel, in insertion (= expiry) order: key -> seq, fingerprint, expiry. */
   readonly #keys = new Map<string, Map<string, KeyEntry>>();
+  /**
+   * Every key entry, oldest first (one window for all: also expiry order). Keys are counted in
+   * #bytes and take at most a quarter of `maxBytes` (the oldest forgotten first): a key outlives
+   * its message, and tiny publishes with long keys would otherwise hold memory past the bound.
+   */
+  readonly #keyOrder = new Set<KeyEntry>();
+  #keyBytes = 0;
 
   constructor(ctx: StoreContext, options: MemoryStoreOptions = {}) {
     this.#ctx = ctx;
@@ -99,7 +106,10 @@ export class MemoryStore implements Store {
     this.#maxBytes = max;
   }
 
-  /** Estimated bytes the retained messages and the channels' records take (see {@link retainedBytes}). */
+  /**
+   * Estimated bytes the retained messages, the channels' records and the idempotency keys take
+   * (see {@link retainedBytes}).
+   */
   get bytes(): number {
     return this.#bytes;
   }
@@ -163,15 +173,36 @@ export class MemoryStore implements Store {
     if (hit !== undefined && hit.expires > time)
       return { seq: hit.seq, duplicate: true, mismatch: hit.fingerprint !== k.fingerprint };
     const { seq } = this.appendNow(channel, event, data, time);
+    // An expired entry goes, and comes back at the end with the new expiry.
+    if (keys !== undefined && hit !== undefined) this.#forgetKey(keys, hit);
+    keys = this.#keys.get(channel);
     if (keys === undefined) {
       keys = new Map();
       this.#keys.set(channel, keys);
     }
-    keys.delete(k.key); // an expired entry moves to the end, with the new expiry
-    keys.set(k.key, { seq, fingerprint: k.fingerprint, expires: time + k.windowMs });
-    for (const old of keys.keys()) {
+    const entry: KeyEntry = {
+      seq,
+      fingerprint: k.fingerprint,
+      expires: time + k.windowMs,
+      channel,
+      key: k.key,
+      bytes: keyBytes(k),
+    };
+    keys.set(k.key, entry);
+    this.#keyOrder.add(entry);
+    this.#keyBytes += entry.bytes;
+    this.#bytes += entry.bytes;
+    for (const old of keys.values()) {
       if (keys.size <= k.maxKeys) break;
-      keys.delete(old);
+      this.#forgetKey(keys, old);
+    }
+    if (this.#maxBytes !== 0) {
+      for (const old of this.#keyOrder) {
+        if (this.#keyBytes <= this.#maxBytes / 4) break;
+        const its = this.#keys.get(old.channel);
+        if (its !== undefined) this.#forgetKey(its, old);
+      }
+      if (this.#bytes > this.#maxBytes) this.#evict();
     }
     return { seq, duplicate: false, mismatch: false };
   }
@@ -249,18 +280,28 @@ export class MemoryStore implements Store {
     }
     if (this.#maxBytes !== 0) this.#compactOrder();
     // Expired idempotency keys (each channel's map is in expiry order).
-    for (const [channel, keys] of this.#keys) {
-      for (const [key, entry] of keys) {
-        if (entry.expires > now) break;
-        keys.delete(key);
-      }
-      if (keys.size === 0) this.#keys.delete(channel);
+    for (const entry of this.#keyOrder) {
+      if (entry.expires > now) break;
+      const keys = this.#keys.get(entry.channel);
+      if (keys !== undefined) this.#forgetKey(keys, entry);
     }
+  }
+
+  /** Forgets one idempotency key (`keys`: its channel's map). */
+  #forgetKey(keys: Map<string, KeyEntry>, entry: KeyEntry): void {
+    if (keys.get(entry.key) !== entry) return;
+    keys.delete(entry.key);
+    if (keys.size === 0) this.#keys.delete(entry.channel);
+    this.#keyOrder.delete(entry);
+    this.#keyBytes -= entry.bytes;
+    this.#bytes -= entry.bytes;
   }
 
   async close(): Promise<void> {
     this.#logs.clear();
     this.#keys.clear();
+    this.#keyOrder.clear();
+    this.#keyBytes = 0;
     this.#orderSeq = [];
     this.#orderChannel = [];
     this.#orderStart = this.#orderDead = this.#bytes = this.#forgotten = 0;
@@ -359,6 +400,18 @@ interface KeyEntry {
   seq: number;
   fingerprint: string;
   expires: number;
+  readonly channel: string;
+  readonly key: string;
+  /** What the entry is counted as against `maxBytes` (keyBytes). */
+  readonly bytes: number;
+}
+
+/**
+ * What an idempotency key is counted as: its strings and the entry with its places in two maps
+ * and the order (~560 bytes measured for a 255-character key).
+ */
+function keyBytes(k: IdempotencyKey): number {
+  return k.key.length + k.fingerprint.length + 280;
 }
 
 /** What a trimmed slot of a channel's array holds until the array is compacted. */

@@ -9,7 +9,8 @@ import type { PresenceBackend, PresenceMember } from '../presence.js';
  *   and leaves when it goes back to 0, so a member moving between hubs neither leaves nor joins)
  * - `cometa:phubs`: sorted set of hub ids by when their entries expire; each hub renews its own
  *   from its sweep (every ttl/3), and any hub's sweep reaps the hubs past it (kill -9, a lost host)
- * - `cometa:phc:HUB`: the channels a hub has members on (what a reap visits)
+ * - `cometa:phc:HUB`: hash `CHANNEL` -> how many members the hub has there (what a reap visits); a
+ *   channel is removed with the hub's last member on it, so the index never outgrows the members
  *
  * Joins and leaves go to the global log as `SEQ-N` entries (fields p, v, d, t) and to the pub/sub
  * channel, like drops: every hub announces them, in order with the messages.
@@ -41,7 +42,7 @@ local field = ARGV[1] .. ' ' .. ARGV[2]
 if redis.call('HEXISTS', KEYS[1], field) == 1 then return 1 end
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 0 and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[5]) then return 0 end
 redis.call('HSET', KEYS[1], field, ARGV[3])
-redis.call('SADD', KEYS[3], ARGV[4])
+redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
 if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then
   local ch, ev, m = ARGV[4], 'join', ARGV[3]
   ${ANNOUNCE}
@@ -56,6 +57,7 @@ local field = ARGV[1] .. ' ' .. ARGV[2]
 local m = redis.call('HGET', KEYS[1], field)
 if not m then return 0 end
 redis.call('HDEL', KEYS[1], field)
+if redis.call('HINCRBY', KEYS[3], ARGV[3], -1) <= 0 then redis.call('HDEL', KEYS[3], ARGV[3]) end
 if redis.call('HINCRBY', KEYS[2], ARGV[2], -1) <= 0 then
   redis.call('HDEL', KEYS[2], ARGV[2])
   local ch, ev = ARGV[3], 'leave'
@@ -74,7 +76,7 @@ local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if s and tonumber(s) > tonumber(NOW) then return 0 end
 local hc = ARGV[3] .. 'phc:' .. ARGV[1]
 local pre = ARGV[1] .. ' '
-for _, ch in ipairs(redis.call('SMEMBERS', hc)) do
+for _, ch in ipairs(redis.call('HKEYS', hc)) do
   local pm = ARGV[3] .. 'pm:' .. ch
   local pc = ARGV[3] .. 'pc:' .. ch
   for _, f in ipairs(redis.call('HKEYS', pm)) do

@@ -73,6 +73,14 @@ export const DEFAULT_CACHE_MESSAGES = 32;
 export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 /** @see SqliteStoreOptions.cacheChannels */
 export const DEFAULT_CACHE_CHANNELS = 65536;
+/** An idempotency row and its expiry index entry, besides the channel and key (both in each). */
+const KEY_ROW_BYTES = 64;
+
+/** What an idempotency key takes on disk, roughly (see KEY_ROW_BYTES). */
+function keyDiskBytes(channel: string, key: string): number {
+  return 2 * (channel.length + key.length) + KEY_ROW_BYTES;
+}
+
 /** @see SqliteStoreOptions.maxBytes */
 export const DEFAULT_DISK_BYTES = 1024 * 1024 * 1024;
 
@@ -571,7 +579,10 @@ export class SqliteStore implements Store {
   ): Promise<StoredMessage> {
     return new Promise((resolve, reject) => {
       const json = data === undefined ? null : JSON.stringify(data);
-      if (json !== null) this.#sinceQuotaCheck += json.length;
+      // What the rows take on disk, roughly: the data, the names in the row and its index, and
+      // an idempotency key in its table and index (tiny publishes with long keys count in full).
+      this.#sinceQuotaCheck += (json?.length ?? 0) + 2 * channel.length + event.length + 48;
+      if (idem !== undefined) this.#sinceQuotaCheck += keyDiskBytes(channel, idem.key);
       if (this.#pending.length === 0) setImmediate(() => this.#flush());
       this.#pending.push({ channel, event, json, data, time, idem, resolve, reject });
     });
@@ -691,6 +702,7 @@ export class SqliteStore implements Store {
    */
   #enforceQuota(): void {
     this.#sinceQuotaCheck = 0;
+    this.#boundKeys();
     // A few rounds: what rows take on pages is estimated, the pages freed are measured.
     for (let round = 0; round < 8; round++) {
       const used = this.usedBytes;
@@ -710,6 +722,24 @@ export class SqliteStore implements Store {
       this.#applyRaised();
       this.#purge();
       if (freed === 0) return; // nothing left to drop
+    }
+  }
+
+  /**
+   * Idempotency keys take at most a quarter of the quota, the oldest forgotten first: a key
+   * outlives its message, and keys alone over the quota would have every message evicted.
+   */
+  #boundKeys(): void {
+    const st = this.#prepared();
+    const { n, chars } = st.keyBytes.get() as { n: number; chars: number | null };
+    const bytes = 2 * (chars ?? 0) + n * KEY_ROW_BYTES;
+    const budget = Math.floor(this.#maxBytes / 4);
+    if (n === 0 || bytes <= budget) return;
+    const drop = Math.ceil(((bytes - budget) / bytes) * n);
+    try {
+      st.keyOldest.run(drop);
+    } catch {
+      // The next check retries (a failing disk shows on appends).
     }
   }
 
@@ -1024,6 +1054,13 @@ function prepare(db: Database.Database) {
        (SELECT key FROM idempotency WHERE channel = ? ORDER BY expires LIMIT ?)`,
     ),
     keyExpire: db.prepare('DELETE FROM idempotency WHERE expires <= ?'),
+    keyBytes: db.prepare(
+      'SELECT count(*) AS n, sum(length(channel) + length(key)) AS chars FROM idempotency',
+    ),
+    keyOldest: db.prepare(
+      `DELETE FROM idempotency WHERE (channel, key) IN
+       (SELECT channel, key FROM idempotency ORDER BY expires LIMIT ?)`,
+    ),
     readOne: db.prepare(
       'SELECT seq, channel, event, data, time FROM messages WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?',
     ),

@@ -20,6 +20,8 @@ export type { StreamStorage } from './storage.js';
 export function streamStoreSpec(explicit: string | null, hubStore: string | Store): string {
   if (explicit !== null) return explicit;
   if (typeof hubStore === 'string') {
+    // `memory?maxBytes=N` bounds the hub's history; streams have their own bounds.
+    if (hubStore === 'memory' || hubStore.startsWith('memory?')) return 'memory';
     if (!hubStore.startsWith('sqlite:')) return hubStore;
     const rest = hubStore.slice('sqlite:'.length);
     const q = rest.lastIndexOf('?');
