@@ -134,6 +134,34 @@ for (const [path, options] of [
       }
     });
 
+    it('frees the slot of a publish whose client goes away mid-body at once, and answers 408 behind an answered request', async () => {
+      const t = await startHub({ ...options, limits: { headersTimeoutMs: 1000, requestTimeoutMs: 1500 } });
+      try {
+        const gone = open(t.port, `${HELD}${'x'.repeat(10)}`);
+        await waitFor(() => connectionCounts(t.hub.core).total === 1, 5000, 'the held body counted');
+        gone.socket.destroy();
+        // Not at the request deadline: as soon as the FIN arrives.
+        await waitFor(() => connectionCounts(t.hub.core).total === 0, 1000, 'its slot released');
+        // A publish answered, then a second one on the same connection whose body stops: the
+        // 202 first, then the second's 408 (its own refusal, not held behind itself).
+        const c = open(
+          t.port,
+          `POST /pub/held.y HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi${HELD}x`,
+        );
+        await waitFor(() => c.closedAt() !== 0, 8000, 'the second body cut');
+        const got = answers(c.got());
+        assert.deepEqual(
+          got.map((a) => a.status),
+          [202, 408],
+          c.got(),
+        );
+        assert.equal(await t.hub.info('held.y').then((i) => i.stored), 1);
+        assert.equal(await t.hub.info('held.x').then((i) => i.stored), 0);
+      } finally {
+        await t.close();
+      }
+    });
+
     it('does not cut a held long-poll or a stream at limits.requestTimeoutMs (their requests are complete)', async () => {
       const t = await startHub({
         ...options,

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { HubCore } from '../core.js';
 import type { Credentials } from './auth.js';
-import { afterEarlierAnswers, hasOpenAnswers } from './order.js';
+import { afterAnswersBeforeFailure, afterEarlierAnswers } from './order.js';
 import { HubError, rawErrorAnswer } from './respond.js';
 import { clientAddress } from './trust-proxy.js';
 
@@ -298,20 +298,15 @@ export function takeAnonymousJoin(core: HubCore, ip: string): boolean {
 export function answerClientError(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
   // Pipelined behind requests still being answered: the refusal goes after their answers, or a
   // client would read it as the answer to an earlier request (a stored publish, say) (order.ts).
-  if (hasOpenAnswers(socket)) {
-    afterEarlierAnswers(socket, () => {
-      if (socket.writable) refuseUnparsable(err, socket);
-      else socket.destroy();
-    });
-    return;
-  }
-  // Every earlier answer is complete (the lane's are written whole before it hands a connection
-  // over): the refusal is the answer to the request that could not be read.
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  refuseUnparsable(err, socket);
+  // Every earlier answer of the lane is complete: it writes them whole before it hands a
+  // connection over.
+  afterAnswersBeforeFailure(socket, () => {
+    // A response already begun (the failing request's own, answered before its body ended) cannot
+    // be followed by a refusal: the bytes would corrupt it. Node's own handler closes then too.
+    const inFlight = (socket as { _httpMessage?: { headersSent: boolean } | null })._httpMessage;
+    if (socket.writable && inFlight?.headersSent !== true) refuseUnparsable(err, socket);
+    else socket.destroy();
+  });
 }
 
 /** The JSON refusal of a request Node's parser could not read; the connection closes after it. */

@@ -28,8 +28,10 @@ interface Order {
   barriers: number;
   /** Requests waiting for the barriers ahead of them, in arrival order. */
   waiting: Array<{ res: OrderedResponse; barrier: boolean; run: () => void }>;
-  /** Raw answers (a refusal, an upgrade) waiting for every earlier response. */
-  afterAll: Array<() => void>;
+  /** Raw answers (a refusal, an upgrade) waiting until at most `open` responses are open. */
+  afterAll: Array<{ open: number; fn: () => void }>;
+  /** The connection's latest request, while its response is open. */
+  last: IncomingMessage | null;
 }
 
 type OrderedSocket = Duplex & { [ORDER]?: Order };
@@ -38,7 +40,7 @@ type OrderedResponse = ServerResponse & { [BARRIER]?: boolean };
 function orderOf(socket: OrderedSocket): Order {
   let o = socket[ORDER];
   if (o === undefined) {
-    o = { open: 0, barriers: 0, waiting: [], afterAll: [] };
+    o = { open: 0, barriers: 0, waiting: [], afterAll: [], last: null };
     socket[ORDER] = o;
     // A response queued behind a stream never closes: forget everything with the connection.
     socket.once('close', forget);
@@ -51,6 +53,7 @@ function forget(this: OrderedSocket): void {
   if (o === undefined) return;
   o.waiting.length = 0;
   o.afterAll.length = 0;
+  o.last = null;
 }
 
 /**
@@ -63,6 +66,7 @@ export function mayRun(req: IncomingMessage, res: ServerResponse, barrier: boole
   if (req.httpVersionMajor !== 1) return true;
   const o = orderOf(req.socket);
   o.open++;
+  o.last = req;
   res.on('close', onResponseClose);
   if (o.barriers > 0 || o.waiting.length > 0) return false;
   if (barrier) start(o, res);
@@ -84,15 +88,24 @@ function start(o: Order, res: OrderedResponse): void {
 
 /** Runs `fn` once every response of the connection so far has closed (now, when none is open). */
 export function afterEarlierAnswers(socket: Duplex, fn: () => void): void {
-  const o = (socket as OrderedSocket)[ORDER];
-  if (o === undefined || o.open === 0) fn();
-  else o.afterAll.push(fn);
+  whenOpenAtMost(socket, 0, fn);
 }
 
-/** True when the connection has responses not yet closed. */
-export function hasOpenAnswers(socket: Duplex): boolean {
+/**
+ * Runs `fn` once every response before the request Node's parser failed on has closed: the place
+ * of that request's refusal. A failure while the latest request's body is still arriving (a bad
+ * chunk, its deadline, the peer's FIN) is that request's own: its response cannot come before its
+ * body, so it is not waited for (waiting would hold the connection until it is cut).
+ */
+export function afterAnswersBeforeFailure(socket: Duplex, fn: () => void): void {
   const o = (socket as OrderedSocket)[ORDER];
-  return o !== undefined && o.open > 0;
+  whenOpenAtMost(socket, o?.last != null && !o.last.complete ? 1 : 0, fn);
+}
+
+function whenOpenAtMost(socket: Duplex, open: number, fn: () => void): void {
+  const o = (socket as OrderedSocket)[ORDER];
+  if (o === undefined || o.open <= open) fn();
+  else o.afterAll.push({ open, fn });
 }
 
 /** One listener for every response: a closure per request would be allocated on every request. */
@@ -103,6 +116,7 @@ function onResponseClose(this: OrderedResponse | OrderedSocket): void {
   const o = (this.req.socket as OrderedSocket | null)?.[ORDER];
   if (o === undefined) return;
   o.open--;
+  if (this.req === o.last) o.last = null;
   if (this[BARRIER] === true) o.barriers--;
   // Start waiting requests up to (and including) the next barrier.
   while (o.barriers === 0 && o.waiting.length > 0) {
@@ -110,8 +124,10 @@ function onResponseClose(this: OrderedResponse | OrderedSocket): void {
     if (next.barrier) start(o, next.res);
     next.run();
   }
-  if (o.open === 0 && o.afterAll.length > 0) {
-    const due = o.afterAll.splice(0);
-    for (const fn of due) fn();
+  if (o.afterAll.length > 0) {
+    const due = o.afterAll.filter((a) => o.open <= a.open);
+    if (due.length === 0) return;
+    o.afterAll = o.afterAll.filter((a) => o.open > a.open);
+    for (const a of due) a.fn();
   }
 }

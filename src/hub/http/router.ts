@@ -358,6 +358,13 @@ export function createRouter(host: RouterHost): {
     next: Next | undefined,
   ): void {
     route(req, res, parts.path, parts.query, next).catch((err: unknown) => {
+      // The peer went away before its request was whole: nobody reads an answer, and it is not
+      // the hub's failure (an error log per dropped upload would hide the real ones).
+      if (!isHubError(err) && !req.complete && req.destroyed) {
+        core.log?.debug({ err }, 'request aborted by the client');
+        res.destroy();
+        return;
+      }
       const cors = responseCors(options.cors, allowed, req.headers.origin);
       const callback = jsonpCallback(req.method ?? 'GET', parts.path, parts.query);
       // A body we stopped reading would otherwise be parsed as the next request: close after answering.
