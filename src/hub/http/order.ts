@@ -30,8 +30,8 @@ interface Order {
   waiting: Array<{ res: OrderedResponse; barrier: boolean; run: () => void }>;
   /** Raw answers (a refusal, an upgrade) waiting until at most `open` responses are open. */
   afterAll: Array<{ open: number; fn: () => void }>;
-  /** The connection's latest request, while its response is open. */
-  last: IncomingMessage | null;
+  /** Whether the response to the connection's latest request (its parser's `incoming`) is open. */
+  lastOpen: boolean;
 }
 
 type OrderedSocket = Duplex & { [ORDER]?: Order };
@@ -40,7 +40,7 @@ type OrderedResponse = ServerResponse & { [BARRIER]?: boolean };
 function orderOf(socket: OrderedSocket): Order {
   let o = socket[ORDER];
   if (o === undefined) {
-    o = { open: 0, barriers: 0, waiting: [], afterAll: [], last: null };
+    o = { open: 0, barriers: 0, waiting: [], afterAll: [], lastOpen: false };
     socket[ORDER] = o;
     // A response queued behind a stream never closes: forget everything with the connection.
     socket.once('close', forget);
@@ -53,7 +53,7 @@ function forget(this: OrderedSocket): void {
   if (o === undefined) return;
   o.waiting.length = 0;
   o.afterAll.length = 0;
-  o.last = null;
+  o.lastOpen = false;
 }
 
 /**
@@ -66,7 +66,7 @@ export function mayRun(req: IncomingMessage, res: ServerResponse, barrier: boole
   if (req.httpVersionMajor !== 1) return true;
   const o = orderOf(req.socket);
   o.open++;
-  o.last = req;
+  o.lastOpen = true;
   res.on('close', onResponseClose);
   if (o.barriers > 0 || o.waiting.length > 0) return false;
   if (barrier) start(o, res);
@@ -99,7 +99,17 @@ export function afterEarlierAnswers(socket: Duplex, fn: () => void): void {
  */
 export function afterAnswersBeforeFailure(socket: Duplex, fn: () => void): void {
   const o = (socket as OrderedSocket)[ORDER];
-  whenOpenAtMost(socket, o?.last != null && !o.last.complete ? 1 : 0, fn);
+  const latest = incomingOf(socket);
+  whenOpenAtMost(socket, o?.lastOpen === true && latest != null && !latest.complete ? 1 : 0, fn);
+}
+
+/**
+ * The latest request Node's parser read on the connection (`parser.incoming`, set when its head
+ * is parsed). Read from the parser rather than kept here: a reference kept would hold a stream's
+ * request for the connection's life (http/detach.ts frees it).
+ */
+function incomingOf(socket: Duplex): IncomingMessage | null | undefined {
+  return (socket as Duplex & { parser?: { incoming?: IncomingMessage | null } | null }).parser?.incoming;
 }
 
 function whenOpenAtMost(socket: Duplex, open: number, fn: () => void): void {
@@ -116,7 +126,7 @@ function onResponseClose(this: OrderedResponse | OrderedSocket): void {
   const o = (this.req.socket as OrderedSocket | null)?.[ORDER];
   if (o === undefined) return;
   o.open--;
-  if (this.req === o.last) o.last = null;
+  if (this.req === incomingOf(this.req.socket as Duplex)) o.lastOpen = false;
   if (this[BARRIER] === true) o.barriers--;
   // Start waiting requests up to (and including) the next barrier.
   while (o.barriers === 0 && o.waiting.length > 0) {
