@@ -246,6 +246,55 @@ describe('idempotent publish: scoped by credential', () => {
   });
 });
 
+describe('idempotent publish: scoped by the member a hub.authorize hook names', () => {
+  let h: TestHub;
+  before(async () => {
+    h = await startHub({ channels: [{ pattern: 'private.**', publish: 'token', subscribe: 'public' }] });
+    // The app's session cookie names the user; the hook says who publishes.
+    h.hub.authorize(({ req }) => {
+      const sid = /sid=(\w+)/.exec(String(req?.headers.cookie ?? ''))?.[1];
+      return sid === undefined ? false : { member: sid };
+    });
+  });
+  after(() => h.close());
+
+  it("two users of the app using the same key do not see each other's id, over HTTP and WebSocket", async () => {
+    // From the hub's own pages: a cookie-borne publish needs an Origin the CSRF rules allow.
+    const alice = { cookie: 'sid=alice', origin: h.url, 'x-cometa': '1' };
+    const bob = { cookie: 'sid=bob', origin: h.url, 'x-cometa': '1' };
+    const a = await post(h.url, 'private.room', 1, 'same', alice);
+    const b = await post(h.url, 'private.room', 1, 'same', bob);
+    assert.equal(a.status, 202, JSON.stringify(a.body));
+    assert.equal(b.status, 202, JSON.stringify(b.body));
+    assert.equal(b.body.duplicate, undefined);
+    assert.notEqual(a.body.id, b.body.id);
+    const a2 = await post(h.url, 'private.room', 1, 'same', alice);
+    assert.equal(a2.body.id, a.body.id);
+    assert.equal(a2.body.duplicate, true);
+    // Bob's WebSocket publish with the same key is his own: a new message; his retry is not.
+    const ws = new WebSocket(`${h.url.replace('http', 'ws')}/sub/private.room`, { headers: bob });
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    const acks: Array<{ messageId?: string; duplicate?: boolean }> = [];
+    ws.on('message', (m) => {
+      const f = JSON.parse(String(m)) as { type: string; messageId?: string; duplicate?: boolean };
+      if (f.type === 'ack') acks.push(f);
+    });
+    for (const id of [1, 2])
+      ws.send(JSON.stringify({ type: 'publish', channel: 'private.room', data: 1, key: 'ws-same', id }));
+    const c = await post(h.url, 'private.room', 1, 'ws-same', alice);
+    await sleep(300);
+    ws.close();
+    assert.equal(c.body.duplicate, undefined, 'alice is not answered with bob\'s id');
+    assert.equal(acks.length, 2, JSON.stringify(acks));
+    assert.equal(acks[1]?.duplicate, true, JSON.stringify(acks));
+    assert.notEqual(acks[0]?.messageId, c.body.id);
+    assert.equal(await stored(h.url, 'private.room'), 4);
+  });
+});
+
 describe('idempotent publish: across hubs and restarts', () => {
   it('Redis: a retry on another hub answers the first id', async () => {
     const store = `${redis.url}?prefix=x${Math.random().toString(36).slice(2, 8)}:`;

@@ -60,8 +60,9 @@ export type AuthorizeHook = (
 ) => boolean | AuthorizeMember | Promise<boolean | AuthorizeMember>;
 
 /**
- * A hook's yes that also names the subscriber for presence (docs/presence.md): `member` is who it
- * is on presence channels (instead of a token's `sub`), `info` what others see of it.
+ * A hook's yes that also names the user. To a subscription: who it is on presence channels
+ * (docs/presence.md, instead of a token's `sub`), `info` what others see of it. To a publish: whose
+ * idempotency keys it uses (instead of a token's `sub`).
  */
 export interface AuthorizeMember {
   member: string;
@@ -74,6 +75,21 @@ const hookMembers = new WeakMap<Credentials, AuthorizeMember>();
 /** The member a `hub.authorize` hook named for these credentials, if any. */
 export function hookMember(creds: Credentials | undefined): AuthorizeMember | undefined {
   return creds === undefined ? undefined : hookMembers.get(creds);
+}
+
+/** Publishers named by hooks (a `{ member }` answer to `publish`), per credentials. */
+const hookPublishers = new WeakMap<Credentials, string>();
+
+/**
+ * Whose idempotency keys a publish uses (idempotency.ts): the member a `hub.authorize` hook named
+ * for the publish, else the token's subject, else '' (anonymous publishers share one scope). A
+ * hook-named scope is marked so that no subject can spell it (members have no spaces).
+ */
+export function publisherScope(creds: Credentials | undefined): string {
+  if (creds === undefined) return '';
+  const member = hookPublishers.get(creds);
+  if (member !== undefined) return `member ${member}`;
+  return creds.claims?.subject ?? '';
 }
 
 function isMemberAnswer(v: unknown): v is AuthorizeMember {
@@ -280,8 +296,10 @@ export async function authorize(
         granted: fromGrants,
       });
       ok = answer === true || isMemberAnswer(answer);
-      if (ok && action === 'subscribe' && isMemberAnswer(answer) && creds !== NONE)
-        hookMembers.set(creds, answer);
+      if (ok && isMemberAnswer(answer) && creds !== NONE) {
+        if (action === 'subscribe') hookMembers.set(creds, answer);
+        else hookPublishers.set(creds, answer.member);
+      }
     } catch (err) {
       // A failing hook must not open access: refuse, and leave the details to the log.
       core.log?.error({ err, action, channel }, 'authorize hook failed; access refused');

@@ -8,7 +8,7 @@ import { guardStream } from '../streams/guard.js';
 import { decodeStreamPath, forkSourceOf, handleStream, type StreamRoutesConfig } from '../streams/routes.js';
 import { pickTransport, websocket } from '../transports/index.js';
 import type { SubscribeRequest } from '../transports/transport.js';
-import { guardInfo, guardPublish, guardSubscribe } from './auth.js';
+import { guardInfo, guardPublish, guardSubscribe, publisherScope } from './auth.js';
 import { answerPreflight, compileOrigins, responseCors } from './cors.js';
 import { csrfSettings, originAllowed, originMayChangeState } from './csrf.js';
 import { isHostValue } from './host.js';
@@ -221,7 +221,7 @@ export function createRouter(host: RouterHost): {
           query,
           cors,
           mayChangeState(origin, req),
-          creds?.claims?.subject ?? '',
+          publisherScope(creds),
         );
         return;
       }

@@ -13,7 +13,7 @@ import {
 import type { HubErrorCode } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
 import type { Frame, FrameRun } from '../frame.js';
-import { authorize, type Credentials } from '../http/auth.js';
+import { authorize, type Credentials, publisherScope } from '../http/auth.js';
 import { jsonTooDeep } from '../http/body-bounds.js';
 import { checkPublishRate, clientIp } from '../http/limits.js';
 import { presenceSnapshot } from '../http/presence.js';
@@ -287,7 +287,7 @@ export class WebSocketSubscriber extends Subscriber {
     }
     if (hub.closing) throw new FrameError('ERR_SHUTTING_DOWN', 'the hub is shutting down');
     if (key !== undefined) {
-      const scope = this.credentials?.claims?.subject ?? '';
+      const scope = publisherScope(this.credentials);
       try {
         return await publishOnce(hub, cmd.channel, event, cmd.data ?? null, key, scope);
       } catch (err) {
