@@ -287,7 +287,7 @@ describe('idempotent publish: scoped by the member a hub.authorize hook names', 
     const c = await post(h.url, 'private.room', 1, 'ws-same', alice);
     await sleep(300);
     ws.close();
-    assert.equal(c.body.duplicate, undefined, 'alice is not answered with bob\'s id');
+    assert.equal(c.body.duplicate, undefined, "alice is not answered with bob's id");
     assert.equal(acks.length, 2, JSON.stringify(acks));
     assert.equal(acks[1]?.duplicate, true, JSON.stringify(acks));
     assert.notEqual(acks[0]?.messageId, c.body.id);
