@@ -10,11 +10,9 @@
 //
 // --dist picks the build to attack (this checkout's dist/ by default; build another version's with
 // its own `node scripts/build.mjs` to compare). The hub is SIGKILLed if its RSS passes --capMb.
-import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { args, monitor, publishPaced, rssOf, startHub, timed } from './lib.mjs';
+import { args, hubOutcome, monitor, publishPaced, rssOf, runAttack, timed } from './lib.mjs';
 
 const o = args({
   dist: 'dist',
@@ -26,73 +24,56 @@ const o = args({
   capMb: 6144,
   transport: 'poll',
 });
-const dir = mkdtempSync(join(tmpdir(), 'cometa-amplify-'));
-const hub = await startHub(
+await runAttack(
   o.dist,
-  { store: `sqlite:${join(dir, 'cometa.db')}`, retention: { maxMessages: 1000 } },
   o.heap,
-);
-let dead = false;
-hub.exited.then(() => {
-  dead = true;
-});
-const deadline = Date.now() + 120_000;
-try {
-  // Within the publish rate limit (100/s per IP, bursts of 200).
-  const published = await publishPaced(
-    hub.port,
-    o.messages,
-    o.size,
-    80,
-    () => 'amp',
-    () => !dead,
-    deadline,
-  );
-  const before = rssOf(hub.pid);
-  const mon = monitor(hub, 250, o.capMb);
-  const target = `/sub/amp?last=${o.messages}&mode=poll`;
-  // The never-reading clients ask for a poll answer, or with --transport sse for a stream replay.
-  const attack = o.transport === 'sse' ? `/sub/amp?last=${o.messages}&transport=sse` : target;
-  const probe = timed(hub.port, 'GET', target, undefined, 60_000);
-  const sockets = [];
-  const end = Date.now() + o.seconds * 1000;
-  while (Date.now() < end && !dead) {
-    for (let c = 0; c < o.clients; c++) {
-      const s = connect(hub.port, '127.0.0.1');
-      s.on('error', () => {});
-      s.pause(); // never reads
-      s.write(`GET ${attack} HTTP/1.1\r\nHost: x\r\n\r\n`);
-      sockets.push(s);
+  (dir) => ({ store: `sqlite:${join(dir, 'cometa.db')}`, retention: { maxMessages: 1000 } }),
+  async (hub, _dir, alive) => {
+    // Within the publish rate limit (100/s per IP, bursts of 200).
+    const published = await publishPaced(
+      hub.port,
+      o.messages,
+      o.size,
+      80,
+      () => 'amp',
+      alive,
+      Date.now() + 120_000,
+    );
+    const before = rssOf(hub.pid);
+    const mon = monitor(hub, 250, o.capMb);
+    const target = `/sub/amp?last=${o.messages}&mode=poll`;
+    // The never-reading clients ask for a poll answer, or with --transport sse for a stream replay.
+    const attack = o.transport === 'sse' ? `/sub/amp?last=${o.messages}&transport=sse` : target;
+    const probe = timed(hub.port, 'GET', target, undefined, 60_000);
+    const sockets = [];
+    const end = Date.now() + o.seconds * 1000;
+    while (Date.now() < end && alive()) {
+      for (let c = 0; c < o.clients; c++) {
+        const s = connect(hub.port, '127.0.0.1');
+        s.on('error', () => {});
+        s.pause(); // never reads
+        s.write(`GET ${attack} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        sockets.push(s);
+      }
+      await new Promise((r) => setTimeout(r, 1000));
     }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  const answer = await probe;
-  const seen = await mon.stop();
-  const after = rssOf(hub.pid);
-  for (const s of sockets) s.destroy();
-  const exit = dead ? await hub.exited : null;
-  const report = {
-    attack: 'history-amplify',
-    dist: o.dist,
-    messages: o.messages,
-    size: o.size,
-    published,
-    transport: o.transport,
-    clients: o.clients,
-    connections: sockets.length,
-    seconds: o.seconds,
-    heapMb: o.heap,
-    rssBeforeMb: before.rss,
-    rssPeakMb: Math.max(seen.peakRssMb, after.hwm),
-    rssAfterMb: after.rss,
-    ...seen,
-    readingPoll: { status: answer.status, bytes: answer.bytes, ms: Math.round(answer.ms) },
-    hubExit: exit,
-    hubStderr: dead ? hub.stderr().split('\n').filter(Boolean).slice(-3).join(' | ') : undefined,
-  };
-  console.log(JSON.stringify(report, null, 1));
-} finally {
-  if (!dead) hub.child.kill('SIGKILL');
-  await hub.exited;
-  rmSync(dir, { recursive: true, force: true });
-}
+    const answer = await probe;
+    const seen = await mon.stop();
+    const outcome = await hubOutcome(hub, before, seen, alive);
+    for (const s of sockets) s.destroy();
+    return {
+      attack: 'history-amplify',
+      dist: o.dist,
+      messages: o.messages,
+      size: o.size,
+      published,
+      transport: o.transport,
+      clients: o.clients,
+      connections: sockets.length,
+      seconds: o.seconds,
+      heapMb: o.heap,
+      readingPoll: { status: answer.status, bytes: answer.bytes, ms: Math.round(answer.ms) },
+      ...outcome,
+    };
+  },
+);

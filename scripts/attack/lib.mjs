@@ -3,9 +3,10 @@
 // connection and samples the hub's RSS while an attack runs, and the report. Loopback only; every
 // loop is bounded in count and time.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 /** `--name value` pairs of argv, with defaults; numbers stay numbers. */
@@ -150,4 +151,42 @@ export async function publishPaced(port, count, bytes, perSecond, channel, alive
     statuses[r.status] = (statuses[r.status] ?? 0) + 1;
   }
   return statuses;
+}
+
+/**
+ * Starts a hub from `dist` with `options(dir)` (dir: a temporary folder for its files), runs
+ * `attack(hub, dir, alive)` and prints the report it returns as JSON; then kills the hub and
+ * removes the folder, whatever happened.
+ */
+export async function runAttack(dist, heapMb, options, attack) {
+  const dir = mkdtempSync(join(tmpdir(), 'cometa-attack-'));
+  const hub = await startHub(dist, options(dir), heapMb);
+  let dead = false;
+  hub.exited.then(() => {
+    dead = true;
+  });
+  try {
+    console.log(JSON.stringify(await attack(hub, dir, () => !dead), null, 1));
+  } finally {
+    if (!dead) hub.child.kill('SIGKILL');
+    await hub.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The end of every attack's report: the hub's RSS before the attack, at its peak and after, what
+ * the monitor saw (`seen`, from monitor().stop()), and how the hub exited if it died.
+ */
+export async function hubOutcome(hub, before, seen, alive) {
+  const after = rssOf(hub.pid);
+  const dead = !alive();
+  return {
+    rssBeforeMb: before.rss,
+    rssPeakMb: Math.max(seen.peakRssMb, after.hwm),
+    rssAfterMb: after.rss,
+    ...seen,
+    hubExit: dead ? await hub.exited : null,
+    hubStderr: dead ? hub.stderr().split('\n').filter(Boolean).slice(-3).join(' | ') : undefined,
+  };
 }

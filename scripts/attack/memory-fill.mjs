@@ -10,10 +10,9 @@
 //
 // --sqliteQuery is appended to the SQLite store's spec, e.g. `?maxBytes=268435456` for a smaller
 // disk quota than the default (reached sooner: 1 MiB publishes go into SQLite at about 12/s here).
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { args, monitor, publishPaced, rssOf, startHub } from './lib.mjs';
+import { args, hubOutcome, monitor, publishPaced, rssOf, runAttack } from './lib.mjs';
 
 const o = args({
   dist: 'dist',
@@ -26,63 +25,46 @@ const o = args({
   capMb: 6144,
   sqliteQuery: '',
 });
-const dir = mkdtempSync(join(tmpdir(), 'cometa-fill-'));
-const db = join(dir, 'cometa.db');
-const hub = await startHub(
+await runAttack(
   o.dist,
-  { store: o.store === 'sqlite' ? `sqlite:${db}${o.sqliteQuery}` : 'memory' },
   o.heap,
+  (dir) => ({ store: o.store === 'sqlite' ? `sqlite:${join(dir, 'cometa.db')}${o.sqliteQuery}` : 'memory' }),
+  async (hub, dir, alive) => {
+    const before = rssOf(hub.pid);
+    const mon = monitor(hub, 250, o.capMb);
+    const t0 = Date.now();
+    const statuses = await publishPaced(
+      hub.port,
+      o.count,
+      o.size,
+      o.rate,
+      (i) => `fill-${i}`,
+      alive,
+      Date.now() + o.seconds * 1000,
+    );
+    const seconds = (Date.now() - t0) / 1000;
+    const seen = await mon.stop();
+    let diskMb;
+    if (o.store === 'sqlite') {
+      diskMb = 0;
+      const db = join(dir, 'cometa.db');
+      for (const f of [db, `${db}-wal`])
+        try {
+          diskMb += statSync(f).size / 2 ** 20;
+        } catch {}
+      diskMb = Math.round(diskMb);
+    }
+    return {
+      attack: 'memory-fill',
+      dist: o.dist,
+      store: o.store,
+      size: o.size,
+      rate: o.rate,
+      publishes: statuses,
+      seconds: Math.round(seconds),
+      heapMb: o.heap,
+      diskMb,
+      ...(await hubOutcome(hub, before, seen, alive)),
+    };
+  },
 );
-let dead = false;
-hub.exited.then(() => {
-  dead = true;
-});
-try {
-  const before = rssOf(hub.pid);
-  const mon = monitor(hub, 250, o.capMb);
-  const t0 = Date.now();
-  const statuses = await publishPaced(
-    hub.port,
-    o.count,
-    o.size,
-    o.rate,
-    (i) => `fill-${i}`,
-    () => !dead,
-    Date.now() + o.seconds * 1000,
-  );
-  const seconds = (Date.now() - t0) / 1000;
-  const seen = await mon.stop();
-  const after = rssOf(hub.pid);
-  const exit = dead ? await hub.exited : null;
-  let diskMb;
-  if (o.store === 'sqlite') {
-    diskMb = 0;
-    for (const f of [db, `${db}-wal`])
-      try {
-        diskMb += statSync(f).size / 2 ** 20;
-      } catch {}
-    diskMb = Math.round(diskMb);
-  }
-  const report = {
-    attack: 'memory-fill',
-    dist: o.dist,
-    store: o.store,
-    size: o.size,
-    rate: o.rate,
-    publishes: statuses,
-    seconds: Math.round(seconds),
-    heapMb: o.heap,
-    rssBeforeMb: before.rss,
-    rssPeakMb: Math.max(seen.peakRssMb, after.hwm),
-    rssAfterMb: after.rss,
-    diskMb,
-    ...seen,
-    hubExit: exit,
-    hubStderr: dead ? hub.stderr().split('\n').filter(Boolean).slice(-3).join(' | ') : undefined,
-  };
-  console.log(JSON.stringify(report, null, 1));
-} finally {
-  if (!dead) hub.child.kill('SIGKILL');
-  await hub.exited;
-  rmSync(dir, { recursive: true, force: true });
-}
