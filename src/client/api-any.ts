@@ -14,7 +14,12 @@ const send: Send = async (c, body) => {
   return xhrResponse(r, c);
 };
 
-/** See the browser build (api-xhr.ts): the same, with fetch where there is no XMLHttpRequest. */
+/**
+ * See the browser build (api-xhr.ts): the same, with fetch where there is no XMLHttpRequest. The
+ * seven bindings are written out in each build rather than made by one shared function: each
+ * module's top level must name its own `send`, so that a bundler resolving one export condition
+ * keeps only that build's transport (a factory taking `send` would pull both into either bundle).
+ */
 export const request: Instance['request'] = /* @__PURE__ */ requestVia(send);
 export const get: Instance['get'] = /* @__PURE__ */ without(request, 'GET') as Instance['get'];
 export const del: Instance['del'] = /* @__PURE__ */ without(request, 'DELETE') as Instance['del'];
