@@ -16,9 +16,9 @@ const send: Send = async (c, body) => {
 
 /**
  * See the browser build (api-xhr.ts): the same, with fetch where there is no XMLHttpRequest. The
- * seven bindings are written out in each build rather than made by one shared function: each
- * module's top level must name its own `send`, so that a bundler resolving one export condition
- * keeps only that build's transport (a factory taking `send` would pull both into either bundle).
+ * seven bindings are written out in each build rather than made by one shared function: each is a
+ * pure top-level binding a bundler drops when unused, where an object made by a shared factory is
+ * kept whole (a page importing only `get` would carry `create` and the others too).
  */
 export const request: Instance['request'] = /* @__PURE__ */ requestVia(send);
 export const get: Instance['get'] = /* @__PURE__ */ without(request, 'GET') as Instance['get'];
