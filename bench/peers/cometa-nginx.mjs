@@ -7,12 +7,13 @@
 // listen address, temp and log paths) and the process settings the nchan peer runs with (one
 // worker, daemon and master process off, 19,000 connections, keepalive_requests 1000000 towards
 // the load generator, whose keep-alive connections would otherwise be closed every 1,000 requests).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnServer, stopChild } from '../lib/children.mjs';
-import { freePort, waitForPort } from '../lib/net.mjs';
+import { stopChild } from '../lib/children.mjs';
+import { freePort } from '../lib/net.mjs';
+import { startNginx } from '../lib/nginx.mjs';
 import { start as startCometa } from './cometa.mjs';
 
 const example = fileURLToPath(new URL('../../examples/nginx.conf', import.meta.url));
@@ -43,20 +44,12 @@ export async function start() {
   let child;
   try {
     const port = await freePort();
-    const conf = join(dir, 'nginx.conf');
-    writeFileSync(conf, proxyConfig({ dir, port, hubPort: hub.port }));
-    child = spawnServer('nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    try {
-      await waitForPort(port, '127.0.0.1', 10_000, () => child.exitCode === null);
-    } catch (e) {
-      throw new Error(`nginx in front of cometa did not start: ${e.message}\n${stderr}`);
-    }
+    child = await startNginx(
+      dir,
+      proxyConfig({ dir, port, hubPort: hub.port }),
+      port,
+      'nginx in front of cometa',
+    );
     return {
       pid: [hub.pid, child.pid],
       port,

@@ -1,9 +1,10 @@
 // nginx + nchan: one process (master_process off, daemon off), config written here.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnServer, stopChild } from '../lib/children.mjs';
-import { freePort, waitForPort } from '../lib/net.mjs';
+import { stopChild } from '../lib/children.mjs';
+import { freePort } from '../lib/net.mjs';
+import { startNginx } from '../lib/nginx.mjs';
 
 export const NCHAN_MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so';
 
@@ -50,21 +51,7 @@ http {
 export async function start() {
   const dir = mkdtempSync(join(tmpdir(), 'cometa-bench-nchan-'));
   const port = await freePort();
-  const conf = join(dir, 'nginx.conf');
-  writeFileSync(conf, nchanConfig({ dir, port }));
-  const child = spawnServer('nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  try {
-    await waitForPort(port, '127.0.0.1', 10_000, () => child.exitCode === null);
-  } catch (e) {
-    await stopChild(child);
-    throw new Error(`nginx+nchan did not start: ${e.message}\n${stderr}`);
-  }
+  const child = await startNginx(dir, nchanConfig({ dir, port }), port, 'nginx+nchan');
   return {
     pid: child.pid,
     port,
