@@ -8,6 +8,7 @@ import { AutoNagle } from './nagle.js';
 import type { ResolvedOptions } from './options.js';
 import { PatternIndex } from './pattern-index.js';
 import { HubPresence, LocalPresence, type PresenceMember } from './presence.js';
+import { mergePresence, PresenceLog } from './presence-log.js';
 import { type Store, type StoredMessage, type StoreEvent, StoreUnavailableError } from './stores/store.js';
 import type { Subscriber } from './subscriber.js';
 import type { Start, TransportName } from './transports/transport.js';
@@ -149,6 +150,13 @@ export class HubCore {
   closing = false;
   /** Members of presence-enabled channels (presence.ts). */
   readonly presence: HubPresence;
+  /** Recent joins and leaves of watched channels, for polls to catch up with (presence-log.ts). */
+  readonly presenceLog: PresenceLog;
+  /**
+   * Seq of the last message the store reported (or its head at start): a join or leave goes after
+   * it, which is how a poll's catch-up orders them with its messages.
+   */
+  #lastMessage = 0;
 
   constructor(options: ResolvedOptions, store: Store, log: Logger | undefined) {
     this.options = options;
@@ -160,6 +168,7 @@ export class HubCore {
       store.presenceBackend?.({ ttlMs: p.ttlMs, maxMembers: p.maxMembers }) ??
         new LocalPresence(p.maxMembers, (channel, event, m) => this.#announce(channel, event, m, Date.now())),
     );
+    this.presenceLog = new PresenceLog(p);
     this.#autoNagle = options.tcpNoDelay === 'auto' ? new AutoNagle(Date.now()) : undefined;
     store.listen((e) => this.#onStore(e));
   }
@@ -226,6 +235,7 @@ export class HubCore {
     this.#add(sub);
     const member = sub.presence?.member;
     if (member !== undefined) this.presence.enter(sub.channels, member);
+    if (sub.presence?.events === true) this.presenceLog.watch(this.#presenceChannels(sub.channels));
     const limit = this.options.limits.maxBatch;
     const bytes = this.#pageBytes(sub);
     const batch: Frame[] = [];
@@ -282,7 +292,12 @@ export class HubCore {
       throw err;
     }
     if (sub.closed) return;
-    sub.begin(batch);
+    if (!sub.streaming && sub.presence?.events === true) {
+      // A poll catches up with the joins and leaves since its last answer, merged with its page.
+      const r = this.presenceLog.replay(this.#presenceChannels(sub.channels), sub.presenceSince, sub.lastSeq);
+      sub.presencePos = r.pos;
+      sub.begin(mergePresence(batch, r));
+    } else sub.begin(batch);
     // Streams page through a long history before going live; polls answer one page at a time.
     // Between pages the peer takes what it was sent (bounded wait) and other work runs: a long
     // replay costs at most a page of memory, and never holds the event loop for more than a page.
@@ -344,11 +359,20 @@ export class HubCore {
   /** Changes a live subscriber's channel set (WebSocket subscribe/unsubscribe frames). */
   setChannels(sub: Subscriber, channels: string[]): void {
     const member = sub.presence?.member;
-    if (member !== undefined) this.presence.exit(sub.channels, member, Date.now());
+    const now = Date.now();
+    if (member !== undefined) this.presence.exit(sub.channels, member, now);
+    const watches = sub.presence?.events === true;
+    if (watches) this.presenceLog.unwatch(this.#presenceChannels(sub.channels), now);
     for (const c of sub.channels) this.#leave(c, sub);
     sub.channels = channels;
     for (const c of channels) this.#join(c, sub);
     if (member !== undefined) this.presence.enter(channels, member);
+    if (watches) this.presenceLog.watch(this.#presenceChannels(channels));
+  }
+
+  /** The channels of a list that keep presence (the ones a presence log is about). */
+  #presenceChannels(channels: readonly string[]): string[] {
+    return channels.filter((c) => this.presence.enabled(c));
   }
 
   #add(sub: Subscriber): void {
@@ -382,6 +406,8 @@ export class HubCore {
     this.#byTransport.set(sub.transport, (this.#byTransport.get(sub.transport) ?? 1) - 1);
     const member = sub.presence?.member;
     if (member !== undefined) this.presence.exit(sub.channels, member, Date.now());
+    if (sub.presence?.events === true)
+      this.presenceLog.unwatch(this.#presenceChannels(sub.channels), Date.now());
     for (const c of sub.channels) this.#leave(c, sub);
   }
 
@@ -413,6 +439,7 @@ export class HubCore {
         if (this.#track !== track) return;
         this.#track = undefined;
         this.#seen = Math.max(head, latest);
+        if (this.#seen > this.#lastMessage) this.#lastMessage = this.#seen;
       },
       // Unknown head (store down): the shortcut stays off until the next epoch or restart.
       () => {},
@@ -422,6 +449,7 @@ export class HubCore {
   #onStore(e: StoreEvent): void {
     switch (e.type) {
       case 'message':
+        if (e.message.seq > this.#lastMessage) this.#lastMessage = e.message.seq;
         if (this.#track !== undefined) this.#track(e);
         else if (e.message.seq > this.#seen) this.#seen = e.message.seq;
         this.#fanout(e.message);
@@ -465,9 +493,14 @@ export class HubCore {
       this.#enqueue(frame);
   }
 
-  /** A join or leave: to the channel's subscribers who asked for presence, in order with its messages. */
+  /**
+   * A join or leave: to the channel's subscribers who asked for presence, in order with its
+   * messages, and into the presence log for the polls between two requests.
+   */
   #announce(channel: string, event: 'join' | 'leave', m: PresenceMember, time: number): void {
-    this.#broadcast(channel, Frame.presenceEvent(channel, event, m, time));
+    const frame = Frame.presenceEvent(channel, event, m, time);
+    this.presenceLog.record(channel, frame, this.#lastMessage, Date.now());
+    this.#broadcast(channel, frame);
   }
 
   #enqueue(frame: Frame): void {
@@ -568,6 +601,8 @@ export class HubCore {
     // Cached frames carry the old epoch in their ids, and the new epoch reuses their seqs.
     this.#recent.fill(undefined);
     this.#recentChars = 0;
+    this.#lastMessage = 0;
+    this.presenceLog.reset();
     this.log?.warn({ epoch: this.epoch }, 'store history lost; subscribers get gap events');
     const old = this.#knownEpoch;
     this.#knownEpoch = this.epoch;
@@ -606,6 +641,7 @@ export class HubCore {
     }
     for (const hook of this.sweepHooks) hook(now);
     this.presence.sweep(now);
+    this.presenceLog.sweep(now);
     if (this.#autoNagle?.sample(now)) this.#switchNagle();
     for (const c of this.#emptied) if (this.#channels.get(c)?.size === 0) this.#channels.delete(c);
     this.#emptied.clear();

@@ -19,6 +19,8 @@ export class Frame {
   readonly json: string;
   /** A presence event (`join`, `leave`): delivered only to subscribers who asked for them. */
   presence = false;
+  /** A presence event's position in the hub's presence log (presence-log.ts); 0 when not logged. */
+  pos = 0;
   #sse: Buffer | undefined;
   #sseUniform: Buffer | undefined;
   #chunk: Buffer | undefined;
@@ -173,9 +175,14 @@ export function chunked(text: string): Buffer {
   return Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n')]);
 }
 
-/** Builds a poll answer from several frames (replays, batches). */
-export function pollBody(frames: readonly Frame[], cursor: string): string {
+/**
+ * Builds a poll answer from several frames (replays, batches); `pcursor`, for a poll that asked
+ * for join/leave envelopes, is where its next request catches up from (`?psince=`).
+ */
+export function pollBody(frames: readonly Frame[], cursor: string, pcursor?: string): string {
   let s = '{"messages":[';
   for (let i = 0; i < frames.length; i++) s += (i === 0 ? '' : ',') + frames[i]!.json;
-  return `${s}],"cursor":"${cursor}"}`;
+  return pcursor === undefined
+    ? `${s}],"cursor":"${cursor}"}`
+    : `${s}],"cursor":"${cursor}","pcursor":"${pcursor}"}`;
 }

@@ -181,6 +181,19 @@ export interface PresenceOptions {
   ttlMs?: number;
   /** Largest presence snapshot answer, in bytes (more: `truncated: true`). @default 65536 */
   maxBytes?: number;
+  /**
+   * Joins and leaves kept per watched channel for polls to catch up with between two requests
+   * (`?psince=`); a poll further behind gets a `gap` with reason `presence`. @default 256
+   */
+  logEvents?: number;
+  /** Envelope characters those kept joins and leaves may hold per channel. @default 65536 */
+  logBytes?: number;
+  /**
+   * How long a kept join or leave stays, and how long a channel's log outlives its last watcher
+   * (a poller between two requests is no watcher): a poll that comes back later gets a `gap`
+   * with reason `presence`. @default 30000
+   */
+  logMs?: number;
 }
 
 /** Idempotent publish (docs/protocol.md, "Idempotent publish"). */
@@ -609,7 +622,7 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
   const pres = o.presence ?? {};
   if (typeof pres !== 'object' || pres === null) throw new OptionsError('options.presence must be an object');
   for (const key of Object.keys(pres)) {
-    if (!['maxMembers', 'coalesceMs', 'ttlMs', 'maxBytes'].includes(key))
+    if (!['maxMembers', 'coalesceMs', 'ttlMs', 'maxBytes', 'logEvents', 'logBytes', 'logMs'].includes(key))
       throw new OptionsError(`options.presence.${key} is not a known option`);
   }
   const presence = Object.freeze({
@@ -617,6 +630,9 @@ export function resolveOptions(o: HubOptions = {}): ResolvedOptions {
     coalesceMs: int('presence.coalesceMs', pres.coalesceMs, 5000, 0, 600_000),
     ttlMs: int('presence.ttlMs', pres.ttlMs, 15_000, 1000, 3_600_000),
     maxBytes: int('presence.maxBytes', pres.maxBytes, 65_536, 1024, 64 << 20),
+    logEvents: int('presence.logEvents', pres.logEvents, 256, 1, 100_000),
+    logBytes: int('presence.logBytes', pres.logBytes, 65_536, 1024, 64 << 20),
+    logMs: int('presence.logMs', pres.logMs, 30_000, 1000, 3_600_000),
   });
   const channelPolicy = resolveChannelRules(o.channels);
   let auth: ResolvedAuth | null;

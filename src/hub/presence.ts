@@ -201,6 +201,14 @@ export class HubPresence {
     return this.#backend.members(channel, this.#options.presence.maxMembers);
   }
 
+  /**
+   * Whether `member` is a member of `channel` through this hub, connected or within its
+   * coalescing window (a poller between two requests): its next connection is no join.
+   */
+  has(channel: string, member: string): boolean {
+    return this.#local.get(channel)?.has(member) === true;
+  }
+
   /** Members of `channel` connected to this hub. */
   localCount(channel: string): number {
     return this.#local.get(channel)?.size ?? 0;

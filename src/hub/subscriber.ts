@@ -33,6 +33,13 @@ export abstract class Subscriber {
   expiresAt = 0;
   /** Its presence (member identity, whether it wants join/leave envelopes); undefined: none. */
   presence: import('./presence.js').SubscriberPresence | undefined = undefined;
+  /**
+   * Position of the last logged join/leave this subscriber has been given (presence-log.ts): a
+   * presence frame at or below it is a duplicate, like a message at or below `lastSeq`.
+   */
+  presencePos = 0;
+  /** A poll's `?psince=` (where it catches up with joins and leaves from); undefined: none. */
+  presenceSince: string | undefined = undefined;
   /** Which of the hub's sweeps beats this stream (see HubCore: heartbeats are spread, not bursts). */
   beatSlot = 0;
 
@@ -50,9 +57,13 @@ export abstract class Subscriber {
         return;
       }
       this.lastSeq = frame.seq;
-    } else if (this.pending !== null) {
-      this.#hold(this.pending, frame);
-      return;
+    } else {
+      if (frame.pos !== 0 && frame.pos <= this.presencePos) return;
+      if (this.pending !== null) {
+        this.#hold(this.pending, frame);
+        return;
+      }
+      if (frame.pos !== 0) this.presencePos = frame.pos;
     }
     this.send(frame);
   }

@@ -15,8 +15,12 @@ export interface Envelope<T = unknown> {
 
 /** Data of a `gap` envelope: messages of `channel` after `since` and before `next` are lost. */
 export interface GapData {
-  /** `trimmed`: older than the retained history; `epoch`: the hub's history was lost (restart); `deleted`: the channel's history was deleted. */
-  reason: 'trimmed' | 'epoch' | 'deleted';
+  /**
+   * `trimmed`: older than the retained history; `epoch`: the hub's history was lost (restart);
+   * `deleted`: the channel's history was deleted; `presence`: no messages were lost, but joins and
+   * leaves since the poll's `?psince=` were (re-read `GET /presence/{channel}`).
+   */
+  reason: 'trimmed' | 'epoch' | 'deleted' | 'presence';
   /** The cursor the subscriber asked to resume from. */
   since: string;
   /** Id of the first message delivered after the gap, or null when none is retained yet. */
@@ -71,4 +75,6 @@ export function isPublishableEvent(name: string): boolean {
 export interface PollAnswer {
   messages: Envelope[];
   cursor: string;
+  /** With `?presence=1`: where the next poll catches up with joins and leaves from (`?psince=`). */
+  pcursor?: string;
 }

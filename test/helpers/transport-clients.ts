@@ -127,6 +127,8 @@ function openPoll(
   const sub = base();
   const ac = new AbortController();
   let first = true;
+  /** The last answer's presence cursor, sent back as `psince` (joins and leaves between polls). */
+  let pcursor: string | undefined;
   const loop = async () => {
     while (!ac.signal.aborted) {
       const extra: Record<string, string> = {};
@@ -134,7 +136,10 @@ function openPoll(
       if (kind === 'poll') extra.mode = 'poll';
       const opts: OpenOptions = first
         ? o
-        : { ...(sub.cursor ? { since: sub.cursor } : {}), ...(o.query ? { query: o.query } : {}) };
+        : {
+            ...(sub.cursor ? { since: sub.cursor } : {}),
+            query: { ...o.query, ...(pcursor ? { psince: pcursor } : {}) },
+          };
       first = false;
       let text: string;
       try {
@@ -149,7 +154,7 @@ function openPoll(
         if ((err as Error).message.startsWith('poll answered')) throw err;
         return;
       }
-      let answer: { messages: Envelope[]; cursor: string; error?: { code: string } };
+      let answer: { messages: Envelope[]; cursor: string; pcursor?: string; error?: { code: string } };
       if (kind === 'jsonp') {
         const m = JSONP_RE.exec(text);
         if (m?.[1] !== 'cb.receive') throw new Error(`not a JSONP answer: ${text}`);
@@ -160,6 +165,7 @@ function openPoll(
       } else answer = JSON.parse(text);
       for (const e of answer.messages) onValue(sub, e);
       sub.cursor = answer.cursor;
+      pcursor = answer.pcursor;
       if (kind === 'poll') await sleep(20);
     }
   };

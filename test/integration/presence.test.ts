@@ -64,8 +64,8 @@ describe('presence (memory store: per process)', () => {
   });
   after(() => t.close());
 
-  // Interval polls are answered at once, never held: presence reaches them through snapshots.
-  for (const driver of DRIVERS.filter((d) => d !== 'poll')) {
+  // Polls send back their answers' pcursor (?psince=): what happened between two requests is caught up.
+  for (const driver of DRIVERS) {
     it(`${driver}: join and leave envelopes, in order with the channel's messages`, async () => {
       const channel = `lobby.${driver}`;
       const watcher = openSubscription(driver, t.url, [channel], { query: { presence: '1' } });
@@ -73,6 +73,7 @@ describe('presence (memory store: per process)', () => {
       // A long-poll hears of a join or leave while it is held: wait for the next poll after each answer.
       const held = async (n: number, others: number) => {
         await watcher.waitFor(n);
+        if (driver === 'poll') return; // never held: it catches up at its next request
         await waitFor(() => t.hub.core.subscriberCount(channel) >= 1 + others, 5000, 'held');
         await sleep(50);
       };

@@ -131,6 +131,8 @@ export function subscribeVia<T>(
   /** The open frame's cursor when it could not be taken yet (a `last` start). */
   let held: string | undefined;
   let last = '';
+  /** The last poll answer's presence cursor (polls only: streams hear every join and leave). */
+  let pc: string | undefined;
 
   const emit = <K extends keyof Events>(t: K, v: Events[K]) => {
     for (const f of L[t].slice()) {
@@ -172,7 +174,7 @@ export function subscribeVia<T>(
   const url: UrlFor = (q) =>
     `${hub}/sub/${chans.map(encodeURIComponent)}?${
       cursor ? `since=${cursor}&` : o.last ? `last=${o.last}&` : ''
-    }${o.presence ? 'presence=1&' : ''}${o.member ? `member=${encodeURIComponent(o.member)}&` : ''}${q}`;
+    }${o.presence ? `presence=1&${pc ? `psince=${pc}&` : ''}` : ''}${o.member ? `member=${encodeURIComponent(o.member)}&` : ''}${q}`;
 
   const halt = () => {
     current = undefined;
@@ -210,6 +212,9 @@ export function subscribeVia<T>(
       if (v.cursor && (!start || (!cursor && !o.last))) adopt(v.cursor);
       else if (start) held = v.cursor;
       if (v.event === 'close') reason = v.reason;
+      // A stream's frames carry none: polls after one start over (with a snapshot), not from an
+      // old position, which would repeat what the stream delivered.
+      pc = v.pcursor;
     }
   };
 

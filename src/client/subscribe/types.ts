@@ -9,7 +9,8 @@ export type SubscribeTransport = 'websocket' | 'sse' | 'stream' | 'longpoll' | '
 export interface Sink {
   /**
    * One parsed frame: an envelope (has `channel`), a control frame (the start frame, `close`) or,
-   * from polls, `{cursor}` after each answer. The first frame of any kind proves the transport works.
+   * from polls, `{cursor, pcursor?}` after each answer. The first frame of any kind proves the
+   * transport works.
    */
   f(frame: Frame): void;
   /** The connection ended (error, hub close, network); the subscription decides what next. */
@@ -17,7 +18,7 @@ export interface Sink {
 }
 
 /** What arrives on the wire, loosely typed: envelopes and control frames share one shape here. */
-export type Frame = Partial<Envelope> & { cursor?: string; reason?: string };
+export type Frame = Partial<Envelope> & { cursor?: string; pcursor?: string | undefined; reason?: string };
 
 /** Builds the subscribe URL with the current cursor and transport-specific query `q`. */
 export type UrlFor = (q: string) => string;

@@ -32,9 +32,10 @@ export async function subscriberPresence(
   if (creds !== undefined && !sameSite && ambientIdentity(core, creds)) creds = undefined;
   const p = requestPresence(query, creds);
   const m = p?.member;
+  // Only a join costs a token: a poller's next request within presence.coalesceMs is none.
   if (
     m?.anonymous === true &&
-    channels.some((c) => core.presence.enabled(c, m)) &&
+    channels.some((c) => core.presence.enabled(c, m) && !core.presence.has(c, m.member)) &&
     !takeAnonymousJoin(core, clientIp(core, req))
   )
     return { member: undefined, events: p!.events };

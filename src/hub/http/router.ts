@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { isChannelName } from '../../protocol/channel.js';
 import type { HubErrorCode } from '../../protocol/errors.js';
 import type { HubCore } from '../core.js';
+import { presenceSinceParam } from '../presence-log.js';
 import { startDemoAnswer } from '../streams/demo-answer.js';
 import { guardStream } from '../streams/guard.js';
 import { decodeStreamPath, forkSourceOf, handleStream, type StreamRoutesConfig } from '../streams/routes.js';
@@ -260,6 +261,7 @@ export function createRouter(host: RouterHost): {
         headers: cors,
         credentials,
         presence,
+        presenceSince: presence?.events === true ? presenceSinceParam(query) : undefined,
         fail: (err) => fail(res, err, cors, callback),
       };
       transport.handle(core, req, res, sub);

@@ -39,6 +39,7 @@ export function attachPoll(
   );
   sub.expiresAt = s.credentials?.expiresAt ?? 0;
   sub.presence = s.presence;
+  sub.presenceSince = s.presenceSince;
   hub.attach(sub, s.start).catch((err: unknown) => {
     sub.detach();
     s.fail(err);

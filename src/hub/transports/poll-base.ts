@@ -64,10 +64,23 @@ export abstract class PollSubscriber extends Subscriber {
   /** Closes the connection at once (a peer that does not read its answers). */
   protected abstract drop(): void;
 
+  /**
+   * With `?presence=1`, where the next poll catches up with joins and leaves from (answered as
+   * `pcursor`, sent back as `?psince=`): such answers are built per poll, never shared.
+   */
+  get pcursor(): string | undefined {
+    return this.presence?.events === true ? this.hub.presenceLog.format(this.presencePos) : undefined;
+  }
+
   begin(batch: Frame[]): void {
     const only = batch.length === 1 ? batch[0]! : undefined;
     // One message waiting and the cursor right after it: the answer's bytes are shared too.
-    if (only !== undefined && only.id !== null && only.seq === this.lastSeq) {
+    if (
+      only !== undefined &&
+      only.id !== null &&
+      only.seq === this.lastSeq &&
+      this.presence?.events !== true
+    ) {
       this.respond(only.poll, this.callback !== undefined);
     } else if (batch.length > 0 || this.immediate) this.answer(batch);
   }
@@ -84,7 +97,8 @@ export abstract class PollSubscriber extends Subscriber {
     // The hot path: one message answers the poll with the bytes shared by every long-poller
     // (wrapped in the callback for JSONP).
     if (frame.id !== null) {
-      this.respond(frame.poll, this.callback !== undefined);
+      if (this.presence?.events === true) this.answer([frame]);
+      else this.respond(frame.poll, this.callback !== undefined);
       return;
     }
     // Hub events come in bursts (a gap per channel when the store loses its history) and exist
@@ -112,7 +126,7 @@ export abstract class PollSubscriber extends Subscriber {
   }
 
   answer(frames: readonly Frame[]): void {
-    this.respond(pollBody(frames, this.cursor), this.callback !== undefined);
+    this.respond(pollBody(frames, this.cursor, this.pcursor), this.callback !== undefined);
   }
 
   respond(body: Buffer | string, script: boolean): void {

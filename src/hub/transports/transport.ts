@@ -29,6 +29,8 @@ export interface SubscribeRequest {
   credentials?: import('../http/auth.js').Credentials;
   /** Presence of the subscriber (presence.ts): its member identity, whether it wants join/leave. */
   presence?: import('../presence.js').SubscriberPresence | undefined;
+  /** A poll's `?psince=`: where it catches up with joins and leaves from (presence-log.ts). */
+  presenceSince?: string | undefined;
   /** Answers the request with an error (for failures after the transport took it over). */
   fail(err: unknown): void;
 }
