@@ -187,3 +187,30 @@ bounded('redis', async () => {
   const redis: RedisServer = await startRedis();
   return { store: redis.url, done: () => redis.stop() };
 });
+
+describe('Durable Streams bounds: defaults', () => {
+  test('maxTotalBytes is 256 MiB on memory and Redis, 1 GiB on SQLite, unless given', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cometa-ds-defaults-'));
+    const redis = await startRedis();
+    const hubs: TestHub[] = [];
+    try {
+      for (const [store, bytes] of [
+        ['memory', 256 << 20],
+        [redis.url, 256 << 20],
+        [`sqlite:${join(dir, 'cometa.db')}`, 1 << 30],
+      ] as const) {
+        const t = await startHub({ store });
+        hubs.push(t);
+        assert.equal(t.hub.streams?.limits.maxTotalBytes, bytes, store);
+        assert.equal(t.hub.streams?.limits.maxStreams, 100_000);
+      }
+      const given = await startHub({ streams: { maxTotalBytes: 4096 } });
+      hubs.push(given);
+      assert.equal(given.hub.streams?.limits.maxTotalBytes, 4096);
+    } finally {
+      for (const t of hubs) await t.close();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
