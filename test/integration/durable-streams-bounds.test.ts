@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import type { HubOptions } from '../../src/hub/index.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
@@ -210,6 +211,59 @@ describe('Durable Streams bounds: defaults', () => {
     } finally {
       for (const t of hubs) await t.close();
       await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Durable Streams bounds: a SQLite file written before streams were charged', () => {
+  test('its streams are charged at open', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cometa-ds-legacy-'));
+    // The schema and a stream as the store wrote them before it kept a charge per stream.
+    const db = new Database(join(dir, 'cometa.streams.db'));
+    db.exec(`
+      CREATE TABLE ds_streams (path TEXT PRIMARY KEY, version INTEGER NOT NULL, expires REAL,
+        meta TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE ds_records (path TEXT NOT NULL, idx INTEGER NOT NULL, offset TEXT NOT NULL,
+        last INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (path, idx)) WITHOUT ROWID;
+    `);
+    const tail = '0000000000000001_0000000000005200';
+    const meta = {
+      path: 'old',
+      gen: 'legacy',
+      version: 1,
+      contentType: 'application/octet-stream',
+      accessedAt: Date.now(),
+      closed: false,
+      tail,
+      count: 1,
+      base: 0,
+      producers: {},
+      refCount: 0,
+      softDeleted: false,
+    };
+    db.prepare('INSERT INTO ds_streams VALUES (?, 1, NULL, ?)').run('old', JSON.stringify(meta));
+    db.prepare('INSERT INTO ds_records VALUES (?, 0, ?, 1, ?)').run('old', tail, Buffer.alloc(5200, 0x61));
+    db.close();
+    const t = await startHub({
+      store: `sqlite:${join(dir, 'cometa.db')}`,
+      limits: { publishRatePerIp: 0 },
+      streams: { maxTotalBytes: 8000 },
+    });
+    try {
+      const put = () =>
+        fetch(`${t.url}/v1/stream/new`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: 'a'.repeat(5200),
+        });
+      const old = await fetch(`${t.url}/v1/stream/old?offset=-1`);
+      assert.equal((await old.arrayBuffer()).byteLength, 5200);
+      await expectError(await put(), 507, 'ERR_STREAMS_FULL');
+      assert.equal((await fetch(`${t.url}/v1/stream/old`, { method: 'DELETE' })).status, 204);
+      assert.equal((await put()).status, 201);
+    } finally {
+      await t.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
