@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { Redis } from 'ioredis';
 import type { HubOptions } from '../../src/hub/index.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
@@ -159,6 +160,26 @@ function bounded(name: string, setup: () => Promise<{ store: string; done: () =>
       await del('js');
     });
 
+    if (name === 'redis') {
+      test('hubs sharing the store share its bounds', async () => {
+        const other = await startHub(options);
+        try {
+          assert.equal((await put('shared/a', data)).status, 201);
+          assert.equal((await put('shared/b', data)).status, 201);
+          const res = await fetch(`${other.url}/v1/stream/shared/c`, {
+            method: 'PUT',
+            headers: { 'content-type': 'application/octet-stream' },
+            body: data,
+          });
+          await expectError(res, 507, 'ERR_STREAMS_FULL');
+          assert.equal(await tailOf('shared/c'), 404);
+          await del('shared/a', 'shared/b');
+        } finally {
+          await other.close();
+        }
+      });
+    }
+
     if (name !== 'memory') {
       test('a hub opening the store again counts what it holds', async () => {
         assert.equal((await put('kept/a', data)).status, 201);
@@ -265,6 +286,61 @@ describe('Durable Streams bounds: a SQLite file written before streams were char
     } finally {
       await t.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Durable Streams bounds: a Redis store written before streams were charged', () => {
+  test('its streams are charged at the first open', async () => {
+    const redis = await startRedis();
+    const client = new Redis(redis.url, { lazyConnect: true });
+    try {
+      await client.connect();
+      // A stream as the store wrote it before it kept a charge per stream (no `c`, no totals).
+      const tail = '0000000000000001_0000000000005200';
+      const meta = {
+        path: 'old',
+        gen: 'legacy',
+        version: 1,
+        contentType: 'application/octet-stream',
+        accessedAt: Date.now(),
+        closed: false,
+        tail,
+        count: 1,
+        base: 0,
+        producers: {},
+        refCount: 0,
+        softDeleted: false,
+      };
+      await client.hset('cometa:ds:m:old', 'v', '1', 'm', JSON.stringify(meta));
+      await client.rpush(
+        'cometa:ds:r:old',
+        Buffer.concat([Buffer.from(`${tail}1`), Buffer.alloc(5200, 0x61)]),
+      );
+      const t = await startHub({
+        store: redis.url,
+        limits: { publishRatePerIp: 0 },
+        streams: { maxTotalBytes: 8000 },
+      });
+      try {
+        const put = () =>
+          fetch(`${t.url}/v1/stream/new`, {
+            method: 'PUT',
+            headers: { 'content-type': 'application/octet-stream' },
+            body: 'a'.repeat(5200),
+          });
+        const old = await fetch(`${t.url}/v1/stream/old?offset=-1`);
+        assert.equal((await old.arrayBuffer()).byteLength, 5200);
+        await expectError(await put(), 507, 'ERR_STREAMS_FULL');
+        assert.equal((await fetch(`${t.url}/v1/stream/old`, { method: 'DELETE' })).status, 204);
+        assert.equal((await put()).status, 201);
+        assert.equal(await client.hget('cometa:ds:totals', 'streams'), '1');
+      } finally {
+        await t.close();
+      }
+    } finally {
+      client.disconnect();
+      await redis.stop();
     }
   });
 });

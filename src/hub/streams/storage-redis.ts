@@ -63,6 +63,19 @@ end
 return 1
 `;
 
+/**
+ * Charges one stream stored before charges were kept (no `c`), once however many hubs open the
+ * store together, and only from the metadata it was computed from. KEYS: meta hash, totals hash.
+ * ARGV: the meta JSON read, its charge.
+ */
+const CHARGE_OLDER = `
+if redis.call('HEXISTS', KEYS[1], 'c') == 1 or redis.call('HGET', KEYS[1], 'm') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'c', ARGV[2])
+redis.call('HINCRBY', KEYS[2], 'bytes', ARGV[2])
+redis.call('HINCRBY', KEYS[2], 'streams', 1)
+return 1
+`;
+
 const OFFSET_LEN = 33;
 
 /**
@@ -71,7 +84,8 @@ const OFFSET_LEN = 33;
  * any hub wakes when a writer on another appends. Keys (prefix from `?prefix=`, default `cometa:`):
  * `ds:m:{path}` (hash: version, meta JSON, charged bytes), `ds:r:{path}` (list: one record per entry, its offset
  * then a last-of-append flag then the data), `ds:exp` (sorted set of expiry times), `ds:totals`
- * (hash: bytes and streams held, for `streams.maxTotalBytes` / `maxStreams`), channel `ds:changed`. The script names several streams' keys, so it needs one Redis, not a cluster.
+ * (hash: bytes and streams held, for `streams.maxTotalBytes` / `maxStreams`), `ds:charged` (set
+ * once the streams stored before charges were charged), channel `ds:changed`. The script names several streams' keys, so it needs one Redis, not a cluster.
  */
 export class RedisStreamStorage implements StreamStorage {
   readonly kind = 'redis' as const;
@@ -115,12 +129,46 @@ export class RedisStreamStorage implements StreamStorage {
       throw err;
     }
     cmd.defineCommand('dsCommit', { lua: COMMIT });
+    cmd.defineCommand('dsChargeOlder', { numberOfKeys: 2, lua: CHARGE_OLDER });
+    try {
+      await this.#chargeOlderStreams(cmd);
+    } catch (err) {
+      cmd.disconnect();
+      sub.disconnect();
+      throw err;
+    }
     sub.on('message', (_channel: string, path: string) => {
       for (const l of this.#listeners) l(path);
     });
     await sub.subscribe(`${this.#prefix}ds:changed`);
     this.#cmd = cmd;
     this.#sub = sub;
+  }
+
+  /**
+   * Streams written before charges were kept count towards the bounds from the first open on: one
+   * SCAN of the meta hashes, then a marker key so later opens skip it.
+   */
+  async #chargeOlderStreams(cmd: Redis): Promise<void> {
+    const marker = `${this.#prefix}ds:charged`;
+    if ((await cmd.exists(marker)) === 1) return;
+    type WithCharge = Redis & {
+      dsChargeOlder(meta: string, totals: string, m: string, c: string): Promise<number>;
+    };
+    const match = `${this.#prefix.replace(/[*?[\]\\]/g, '\\$&')}ds:m:*`;
+    let cursor = '0';
+    do {
+      const [next, keys] = await cmd.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+      cursor = next;
+      for (const key of keys) {
+        const [c, m] = await cmd.hmget(key, 'c', 'm');
+        if (c !== null || m === null || m === undefined) continue;
+        const meta = JSON.parse(m) as StreamMeta;
+        const charge = chargeOf(meta, m, recordOverhead(this.kind, meta));
+        await (cmd as WithCharge).dsChargeOlder(key, `${this.#prefix}ds:totals`, m, String(charge));
+      }
+    } while (cursor !== '0');
+    await cmd.set(marker, '1');
   }
 
   async close(): Promise<void> {
