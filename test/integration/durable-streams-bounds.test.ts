@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import type { HubOptions } from '../../src/hub/index.js';
-import { startHub, type TestHub } from '../helpers/hub.js';
+import { sleep, startHub, type TestHub } from '../helpers/hub.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
 
 const STREAMS = {
@@ -85,6 +85,17 @@ function bounded(name: string, setup: () => Promise<{ store: string; done: () =>
       await del('fill/b');
       assert.equal((await put('fill/c', data)).status, 201);
       await del('fill/a', 'fill/c');
+    });
+
+    test('an expired stream gives its bytes back without waiting for the sweep', async () => {
+      assert.equal((await put('ttl/a', data, { 'stream-ttl': '1' })).status, 201);
+      assert.equal((await put('ttl/b', data)).status, 201);
+      await expectError(await put('ttl/c', data), 507, 'ERR_STREAMS_FULL');
+      await sleep(1100);
+      // Nobody read ttl/a since it expired: only the write that found the store full removes it.
+      assert.equal((await put('ttl/c', data)).status, 201);
+      assert.equal(await tailOf('ttl/a'), 404);
+      await del('ttl/b', 'ttl/c');
     });
 
     test('tiny records are charged a fixed overhead each, not only their data', async () => {

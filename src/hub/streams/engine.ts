@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { HubError } from '../http/respond.js';
+import { HubError, isHubError } from '../http/respond.js';
 import type { StoreBounds } from './bounds.js';
 import { splitJson } from './json.js';
 import { advance, bytesOf, seqOf, ZERO_OFFSET } from './offset.js';
@@ -105,6 +105,8 @@ export class StreamEngine {
   readonly storage: StreamStorage;
   readonly limits: EngineLimits;
   readonly #bounds: StoreBounds;
+  /** When a full store was last swept by {@link StreamEngine.#roomy} (ms since epoch). */
+  #fullSweepAt = 0;
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #waiters = new Map<string, Set<() => void>>();
   /**
@@ -146,13 +148,35 @@ export class StreamEngine {
 
   /** Creates a stream; `created` false when an identical one existed (idempotent PUT). */
   create(path: string, req: CreateRequest): Promise<{ meta: StreamMeta; created: boolean }> {
-    return this.#serial(path, async () => {
-      const r = await this.#retry(() => this.#create(path, req));
-      if (r.created && (r.records.length > 0 || r.meta.closed)) {
-        await this.#emit({ kind: 'append', meta: r.meta, records: r.records, closed: r.meta.closed });
-      }
-      return r;
-    });
+    return this.#roomy(() =>
+      this.#serial(path, async () => {
+        const r = await this.#retry(() => this.#create(path, req));
+        if (r.created && (r.records.length > 0 || r.meta.closed)) {
+          await this.#emit({ kind: 'append', meta: r.meta, records: r.records, closed: r.meta.closed });
+        }
+        return r;
+      }),
+    );
+  }
+
+  /**
+   * Runs a create or append; when the store is full (507), sweeps expired streams and runs it once
+   * more if that freed any: an expired stream holds its bytes until the sweep, which would
+   * otherwise refuse writes for up to 30 s (index.ts SWEEP_MS) after space was due back. Outside any
+   * stream's lock (the sweep takes the expired streams' locks), and at most once a second, so
+   * writes refused at a full store do not each scan it.
+   */
+  async #roomy<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (!isHubError(err) || err.code !== 'ERR_STREAMS_FULL') throw err;
+      const now = Date.now();
+      if (now - this.#fullSweepAt < 1000) throw err;
+      this.#fullSweepAt = now;
+      if ((await this.sweep()) === 0) throw err;
+      return run();
+    }
   }
 
   async #emit(event: StreamEvent): Promise<void> {
@@ -308,13 +332,15 @@ export class StreamEngine {
 
   /** Appends (and/or closes). Validation order follows PROTOCOL.md 5.2's error precedence. */
   append(path: string, req: AppendRequest): Promise<AppendResult> {
-    return this.#serial(path, async () => {
-      const r = await this.#retry(() => this.#append(path, req));
-      if (r.kind === 'ok' && (r.records.length > 0 || r.closedNow)) {
-        await this.#emit({ kind: 'append', meta: r.meta, records: r.records, closed: r.closedNow });
-      }
-      return r;
-    });
+    return this.#roomy(() =>
+      this.#serial(path, async () => {
+        const r = await this.#retry(() => this.#append(path, req));
+        if (r.kind === 'ok' && (r.records.length > 0 || r.closedNow)) {
+          await this.#emit({ kind: 'append', meta: r.meta, records: r.records, closed: r.closedNow });
+        }
+        return r;
+      }),
+    );
   }
 
   async #append(path: string, req: AppendRequest) {
