@@ -84,7 +84,7 @@ export interface EngineLimits {
   maxStreams: number;
   /** Idempotent producers whose state one stream keeps; a new one past it gets 409. */
   maxProducers: number;
-  /** Streams a fork reads through (itself and its sources); a deeper fork gets 409. */
+  /** How deep forks of forks go (a fork of a stream that is no fork has depth 1); deeper gets 409. */
   maxForkDepth: number;
   /** Messages one JSON-array append (or creating body) holds; more get 413. */
   maxAppendMessages: number;
