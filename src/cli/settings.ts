@@ -513,6 +513,22 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Bytes one Durable Stream may hold (more: 413)',
   },
   {
+    path: 'streams.maxTotalBytes',
+    env: 'COMETA_STREAMS_MAX_TOTAL_BYTES',
+    flag: 'streams-max-total-bytes',
+    kind: 'int',
+    def: '256 MiB (memory, Redis), 1 GiB (SQLite)',
+    doc: 'Bytes all Durable Streams hold together, overheads included (more: 507)',
+  },
+  {
+    path: 'streams.maxStreams',
+    env: 'COMETA_STREAMS_MAX_STREAMS',
+    flag: 'streams-max-streams',
+    kind: 'int',
+    def: '100000',
+    doc: 'Durable Streams held at once (more: 507)',
+  },
+  {
     path: 'streams.channels',
     env: 'COMETA_STREAMS_CHANNELS',
     flag: 'streams-channels',

@@ -22,7 +22,7 @@ import { StatsPublisher } from './stats-publisher.js';
 import { createStore } from './stores/index.js';
 import { type Store, type StoredMessage, StoreUnavailableError } from './stores/store.js';
 import { bridgeToChannels } from './streams/bridge.js';
-import { createStreamStorage, StreamEngine, startStreams, streamStoreSpec } from './streams/index.js';
+import { newStreamEngine, type StreamEngine, startStreams } from './streams/index.js';
 
 /** Channel info, as `GET /pub/{channel}` answers it. */
 export interface ChannelInfo {
@@ -97,14 +97,7 @@ export class Hub {
       : undefined;
     this.demoFeed = o.demoFeed ? new DemoFeed(this) : undefined;
     const streams = o.streams;
-    this.streams =
-      streams === null
-        ? undefined
-        : new StreamEngine(createStreamStorage(streamStoreSpec(streams.store, o.store)), {
-            maxReadBytes: streams.maxReadBytes,
-            maxReadRecords: o.limits.maxBatch,
-            maxStreamBytes: streams.maxStreamBytes,
-          });
+    this.streams = streams === null ? undefined : newStreamEngine(streams, o);
     const engine = this.streams;
     if (engine !== undefined && streams?.channels === true) {
       bridgeToChannels(engine, {

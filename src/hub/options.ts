@@ -340,6 +340,34 @@ export interface StreamsOptions {
   /** Bytes of data one stream may hold; an append past it is refused (413). @default 268435456 */
   maxStreamBytes?: number;
   /**
+   * Bytes the store holds over all streams: their data, their metadata, and a fixed overhead per
+   * stream and per record (a record of 1 byte costs hundreds in memory). A create or append past it
+   * is refused (507 `ERR_STREAMS_FULL`) and stores nothing; deleting or expiring a stream gives its
+   * bytes back.
+   * @default by store: 268435456 (256 MiB) on memory and Redis, 1073741824 (1 GiB) on SQLite
+   */
+  maxTotalBytes?: number;
+  /** Streams the store holds at once; a create past it is refused (507 `ERR_STREAMS_FULL`). @default 100000 */
+  maxStreams?: number;
+  /**
+   * Idempotent producers whose state one stream keeps (forgotten 7 days after their last append);
+   * a new producer past it is refused (409 `ERR_TOO_MANY_PRODUCERS`).
+   * @default 100
+   */
+  maxProducers?: number;
+  /**
+   * How deep forks of forks go (a fork of a stream that is no fork has depth 1); a deeper fork is
+   * refused (409 `ERR_FORK_TOO_DEEP`). Every read of a fork reads through its sources.
+   * @default 16
+   */
+  maxForkDepth?: number;
+  /**
+   * Messages one JSON-array append (or creating body) holds; more are refused (413
+   * `ERR_TOO_MANY_MESSAGES`). JSON-mode bodies also nest at most `limits.maxJsonDepth` deep.
+   * @default 10000
+   */
+  maxAppendMessages?: number;
+  /**
    * Publish each message of a JSON-mode stream on the cometa channel `ds.{path with / as .}` too,
    * so `cometa/client`'s `subscribe()` tails it over every transport.
    * @default true
@@ -415,6 +443,12 @@ export interface ResolvedStreams {
   readonly sseMaxMs: number;
   readonly maxReadBytes: number;
   readonly maxStreamBytes: number;
+  /** null: the store's default (SQLite 1 GiB, memory and Redis 256 MiB). */
+  readonly maxTotalBytes: number | null;
+  readonly maxStreams: number;
+  readonly maxProducers: number;
+  readonly maxForkDepth: number;
+  readonly maxAppendMessages: number;
   readonly channels: boolean;
   readonly subscriptions: boolean;
   readonly gzipMinBytes: number;
@@ -684,6 +718,11 @@ const STREAMS_KEYS = new Set([
   'sseMaxSeconds',
   'maxReadBytes',
   'maxStreamBytes',
+  'maxTotalBytes',
+  'maxStreams',
+  'maxProducers',
+  'maxForkDepth',
+  'maxAppendMessages',
   'channels',
   'subscriptions',
   'gzipMinBytes',
@@ -713,6 +752,11 @@ function resolveStreams(s: unknown): ResolvedStreams | null {
     sseMaxMs: int('streams.sseMaxSeconds', o.sseMaxSeconds, 60, 1, 86_400) * 1000,
     maxReadBytes: int('streams.maxReadBytes', o.maxReadBytes, 1 << 20, 1024, 64 << 20),
     maxStreamBytes: int('streams.maxStreamBytes', o.maxStreamBytes, 256 << 20, 1),
+    maxTotalBytes: o.maxTotalBytes === undefined ? null : int('streams.maxTotalBytes', o.maxTotalBytes, 0, 1),
+    maxStreams: int('streams.maxStreams', o.maxStreams, 100_000, 1),
+    maxProducers: int('streams.maxProducers', o.maxProducers, 100, 1),
+    maxForkDepth: int('streams.maxForkDepth', o.maxForkDepth, 16, 1, 1000),
+    maxAppendMessages: int('streams.maxAppendMessages', o.maxAppendMessages, 10_000, 1),
     channels: bool('streams.channels', o.channels, true),
     subscriptions: bool('streams.subscriptions', o.subscriptions, false),
     gzipMinBytes: int('streams.gzipMinBytes', o.gzipMinBytes, 1024, 0),

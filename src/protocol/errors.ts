@@ -137,6 +137,26 @@ export const ERROR_CODES = {
     text: 'The append would take the stream past `streams.maxStreamBytes`.',
   },
   ERR_STREAM_GONE: { status: 410, side: 'hub', text: 'The stream was deleted; forks still read its data.' },
+  ERR_FORK_TOO_DEEP: {
+    status: 409,
+    side: 'hub',
+    text: 'The fork would read through more than `streams.maxForkDepth` streams; fork an earlier one.',
+  },
+  ERR_TOO_MANY_PRODUCERS: {
+    status: 409,
+    side: 'hub',
+    text: 'The stream already keeps state for `streams.maxProducers` idempotent producers (forgotten 7 days after their last append).',
+  },
+  ERR_TOO_MANY_MESSAGES: {
+    status: 413,
+    side: 'hub',
+    text: 'A JSON-array append holds more than `streams.maxAppendMessages` messages; nothing was stored.',
+  },
+  ERR_STREAMS_FULL: {
+    status: 507,
+    side: 'hub',
+    text: 'The streams would hold more than `streams.maxTotalBytes` bytes or `streams.maxStreams` streams in all; nothing was stored.',
+  },
   ERR_STREAM_BUSY: {
     status: 503,
     side: 'hub',

@@ -30,12 +30,24 @@ describe('hub options', () => {
       sseMaxMs: 60_000,
       maxReadBytes: 1 << 20,
       maxStreamBytes: 256 << 20,
+      maxTotalBytes: null,
+      maxStreams: 100_000,
+      maxProducers: 100,
+      maxForkDepth: 16,
+      maxAppendMessages: 10_000,
       channels: true,
       subscriptions: false,
       gzipMinBytes: 1024,
       gzipLevel: 6,
     });
     assert.ok(Object.isFrozen(o.streams));
+    assert.equal(resolveOptions({ streams: { maxTotalBytes: 4096 } }).streams?.maxTotalBytes, 4096);
+    for (const key of ['maxTotalBytes', 'maxStreams', 'maxProducers', 'maxForkDepth', 'maxAppendMessages']) {
+      assert.throws(
+        () => resolveOptions({ streams: { [key]: 0 } }),
+        new RegExp(`options\\.streams\\.${key} `),
+      );
+    }
     assert.equal(resolveOptions({ streams: false }).streams, null);
     assert.equal(resolveOptions({ streams: { longPollTimeout: 3 } }).streams?.longPollMs, 3000);
   });

@@ -16,7 +16,18 @@ import { SqliteStreamStorage, streamsFileOf } from '../../src/hub/streams/storag
 import { sleep } from '../helpers/hub.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
 
-const LIMITS = { maxReadBytes: 1 << 20, maxReadRecords: 1000, maxStreamBytes: 1 << 20 };
+const LIMITS = {
+  maxReadBytes: 1 << 20,
+  maxReadRecords: 1000,
+  maxStreamBytes: 1 << 20,
+  maxTotalBytes: 1 << 30,
+  maxStreams: 100_000,
+  maxProducers: 100,
+  maxForkDepth: 16,
+  maxAppendMessages: 10_000,
+  maxJsonDepth: 64,
+};
+const BOUNDS = { maxBytes: LIMITS.maxTotalBytes, maxStreams: LIMITS.maxStreams };
 const create = (engine: StreamEngine, path: string, extra: { ttlSeconds?: number } = {}) =>
   engine.create(path, {
     contentType: 'application/json',
@@ -50,13 +61,19 @@ function contract(
     it('commits only when the version still matches', async () => {
       const { meta } = await create(engine, 'cas/a');
       const stale = { ...meta, version: meta.version + 1 };
-      assert.equal(await storage.commit([{ path: 'cas/a', expect: meta.version, meta: stale }]), true);
+      assert.equal(
+        await storage.commit([{ path: 'cas/a', expect: meta.version, meta: stale }], BOUNDS),
+        true,
+      );
       // A second writer that loaded the same version loses, and nothing of its change lands.
       const loser = { ...meta, version: meta.version + 1, closed: true };
-      assert.equal(await storage.commit([{ path: 'cas/a', expect: meta.version, meta: loser }]), false);
+      assert.equal(
+        await storage.commit([{ path: 'cas/a', expect: meta.version, meta: loser }], BOUNDS),
+        false,
+      );
       assert.equal((await storage.load('cas/a'))?.closed, false);
       // "Must not exist" fails on an existing stream.
-      assert.equal(await storage.commit([{ path: 'cas/a', expect: 0, meta }]), false);
+      assert.equal(await storage.commit([{ path: 'cas/a', expect: 0, meta }], BOUNDS), false);
     });
 
     it('reads record ranges and notifies changes', async () => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { HubError } from '../http/respond.js';
+import { HubError, isHubError } from '../http/respond.js';
+import type { StoreBounds } from './bounds.js';
 import { splitJson } from './json.js';
 import { advance, bytesOf, seqOf, ZERO_OFFSET } from './offset.js';
 import {
@@ -77,6 +78,18 @@ export interface EngineLimits {
   maxReadRecords: number;
   /** Bytes of data a stream may hold (inherited data of a fork included); appends past it get 413. */
   maxStreamBytes: number;
+  /** Bytes the store holds over all streams, overheads included (bounds.ts); past it 507. */
+  maxTotalBytes: number;
+  /** Streams the store holds at once (soft-deleted ones included); past it 507. */
+  maxStreams: number;
+  /** Idempotent producers whose state one stream keeps; a new one past it gets 409. */
+  maxProducers: number;
+  /** How deep forks of forks go (a fork of a stream that is no fork has depth 1); deeper gets 409. */
+  maxForkDepth: number;
+  /** Messages one JSON-array append (or creating body) holds; more get 413. */
+  maxAppendMessages: number;
+  /** Nesting of arrays and objects in a JSON-mode body (`limits.maxJsonDepth`); deeper gets 400. */
+  maxJsonDepth: number;
 }
 
 /**
@@ -91,6 +104,9 @@ export interface EngineLimits {
 export class StreamEngine {
   readonly storage: StreamStorage;
   readonly limits: EngineLimits;
+  readonly #bounds: StoreBounds;
+  /** When a full store was last swept by {@link StreamEngine.#roomy} (ms since epoch). */
+  #fullSweepAt = 0;
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #waiters = new Map<string, Set<() => void>>();
   /**
@@ -102,6 +118,7 @@ export class StreamEngine {
   constructor(storage: StreamStorage, limits: EngineLimits) {
     this.storage = storage;
     this.limits = limits;
+    this.#bounds = { maxBytes: limits.maxTotalBytes, maxStreams: limits.maxStreams };
     storage.onChange((path) => this.#wake(path));
   }
 
@@ -113,7 +130,7 @@ export class StreamEngine {
       if (expiryOf(meta) > Date.now()) return meta;
       if (meta.softDeleted) return meta;
       const writes = await this.#removal(meta);
-      if (await this.storage.commit(writes)) {
+      if (await this.storage.commit(writes, this.#bounds)) {
         const after = writes.find((w) => w.path === path)?.meta;
         return after ?? undefined;
       }
@@ -131,13 +148,35 @@ export class StreamEngine {
 
   /** Creates a stream; `created` false when an identical one existed (idempotent PUT). */
   create(path: string, req: CreateRequest): Promise<{ meta: StreamMeta; created: boolean }> {
-    return this.#serial(path, async () => {
-      const r = await this.#retry(() => this.#create(path, req));
-      if (r.created && (r.records.length > 0 || r.meta.closed)) {
-        await this.#emit({ kind: 'append', meta: r.meta, records: r.records, closed: r.meta.closed });
-      }
-      return r;
-    });
+    return this.#roomy(() =>
+      this.#serial(path, async () => {
+        const r = await this.#retry(() => this.#create(path, req));
+        if (r.created && (r.records.length > 0 || r.meta.closed)) {
+          await this.#emit({ kind: 'append', meta: r.meta, records: r.records, closed: r.meta.closed });
+        }
+        return r;
+      }),
+    );
+  }
+
+  /**
+   * Runs a create or append; when the store is full (507), sweeps expired streams and runs it once
+   * more if that freed any: an expired stream holds its bytes until the sweep, which would
+   * otherwise refuse writes for up to 30 s (index.ts SWEEP_MS) after space was due back. Outside any
+   * stream's lock (the sweep takes the expired streams' locks), and at most once a second, so
+   * writes refused at a full store do not each scan it.
+   */
+  async #roomy<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (!isHubError(err) || err.code !== 'ERR_STREAMS_FULL') throw err;
+      const now = Date.now();
+      if (now - this.#fullSweepAt < 1000) throw err;
+      this.#fullSweepAt = now;
+      if ((await this.sweep()) === 0) throw err;
+      return run();
+    }
   }
 
   async #emit(event: StreamEvent): Promise<void> {
@@ -194,6 +233,7 @@ export class StreamEngine {
       if (req.contentType !== undefined && baseType(req.contentType) !== baseType(source.contentType)) {
         throw new HubError('ERR_STREAM_CONFLICT', "a fork's Content-Type must be its source's");
       }
+      await this.#checkForkDepth(source);
       const at = req.forkOffset ?? source.tail;
       if (at > source.tail) {
         throw new HubError('ERR_BAD_OFFSET', 'Stream-Fork-Offset is beyond the source stream');
@@ -238,6 +278,25 @@ export class StreamEngine {
     return { writes, value: { meta, created: true, records } };
   }
 
+  /**
+   * Refuses a fork of `source` deeper than `maxForkDepth` (a fork of a stream that is no fork has
+   * depth 1): every read of a fork walks its sources (#inherited), a load and a records call each.
+   */
+  async #checkForkDepth(source: StreamMeta): Promise<void> {
+    const max = this.limits.maxForkDepth;
+    let depth = 1;
+    let from = source.forkedFrom;
+    while (from !== undefined && depth <= max) {
+      const up = await this.storage.load(from);
+      if (up === undefined) break;
+      depth++;
+      from = up.forkedFrom;
+    }
+    if (depth > max) {
+      throw new HubError('ERR_FORK_TOO_DEEP', `forks of forks go at most ${max} deep (streams.maxForkDepth)`);
+    }
+  }
+
   /** The first `n` messages (JSON) or bytes past `at` in `source`, as the fork's own first records. */
   async #subOffsetPrefix(source: StreamMeta, at: string, n: number): Promise<StreamRecord[]> {
     const { records } = await this.#readFrom(source, at, this.limits.maxReadBytes, n);
@@ -262,19 +321,26 @@ export class StreamEngine {
 
   /** The records an append or initial body stores (one per JSON message, else one). */
   #payloads(meta: StreamMeta, body: Buffer, creating: boolean): Buffer[] {
-    if (baseType(meta.contentType) === 'application/json') return splitJson(body, creating);
+    if (baseType(meta.contentType) === 'application/json') {
+      return splitJson(body, creating, {
+        maxMessages: this.limits.maxAppendMessages,
+        maxDepth: this.limits.maxJsonDepth,
+      });
+    }
     return [body];
   }
 
   /** Appends (and/or closes). Validation order follows PROTOCOL.md 5.2's error precedence. */
   append(path: string, req: AppendRequest): Promise<AppendResult> {
-    return this.#serial(path, async () => {
-      const r = await this.#retry(() => this.#append(path, req));
-      if (r.kind === 'ok' && (r.records.length > 0 || r.closedNow)) {
-        await this.#emit({ kind: 'append', meta: r.meta, records: r.records, closed: r.closedNow });
-      }
-      return r;
-    });
+    return this.#roomy(() =>
+      this.#serial(path, async () => {
+        const r = await this.#retry(() => this.#append(path, req));
+        if (r.kind === 'ok' && (r.records.length > 0 || r.closedNow)) {
+          await this.#emit({ kind: 'append', meta: r.meta, records: r.records, closed: r.closedNow });
+        }
+        return r;
+      }),
+    );
   }
 
   async #append(path: string, req: AppendRequest) {
@@ -303,6 +369,13 @@ export class StreamEngine {
       const state = next.producers[p.id];
       if (state === undefined) {
         if (p.seq !== 0) return none({ kind: 'seq-gap', expected: 0, received: p.seq });
+        // Every append rewrites the whole table with the stream's metadata: bound its size.
+        if (Object.keys(next.producers).length >= this.limits.maxProducers) {
+          throw new HubError(
+            'ERR_TOO_MANY_PRODUCERS',
+            `a stream keeps state for at most ${this.limits.maxProducers} producers (streams.maxProducers)`,
+          );
+        }
       } else if (p.epoch < state.epoch) {
         return none({ kind: 'stale-epoch', epoch: state.epoch });
       } else if (p.epoch > state.epoch) {
@@ -390,9 +463,10 @@ export class StreamEngine {
     await this.#serial(meta.path, async () => {
       const now = await this.storage.load(meta.path);
       if (now === undefined || now.gen !== meta.gen) return;
-      await this.storage.commit([
-        { path: now.path, expect: now.version, meta: bump(now, { accessedAt: Date.now() }), notify: false },
-      ]);
+      await this.storage.commit(
+        [{ path: now.path, expect: now.version, meta: bump(now, { accessedAt: Date.now() }), notify: false }],
+        this.#bounds,
+      );
     });
   }
 
@@ -506,7 +580,7 @@ export class StreamEngine {
   async #retry<T>(plan: () => Promise<{ writes: StreamWrite[]; value: T }>): Promise<T> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const { writes, value } = await plan();
-      if (writes.length === 0 || (await this.storage.commit(writes))) return value;
+      if (writes.length === 0 || (await this.storage.commit(writes, this.#bounds))) return value;
     }
     throw new HubError('ERR_STREAM_BUSY', 'the stream is changing too fast; retry');
   }

@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
+import type { ResolvedOptions, ResolvedStreams } from '../options.js';
 import { MemoryStore } from '../stores/memory.js';
 import { RedisStore } from '../stores/redis.js';
 import { SqliteStore } from '../stores/sqlite.js';
 import type { Store } from '../stores/store.js';
-import type { StreamEngine } from './engine.js';
+import { StreamEngine } from './engine.js';
 import type { StreamStorage } from './storage.js';
 import { MemoryStreamStorage } from './storage-memory.js';
 import { RedisStreamStorage } from './storage-redis.js';
@@ -48,6 +49,25 @@ export function createStreamStorage(spec: string): StreamStorage {
     return new RedisStreamStorage(spec);
   }
   throw new TypeError(`options.streams.store: unknown store ${JSON.stringify(spec)}`);
+}
+
+/** `streams.maxTotalBytes` by store when not given: a disk holds more than a heap or a Redis server. */
+const DEFAULT_TOTAL_BYTES = { memory: 256 << 20, redis: 256 << 20, sqlite: 1 << 30 } as const;
+
+/** The engine over the store `streams` names (or the hub's), with every bound resolved. */
+export function newStreamEngine(streams: ResolvedStreams, o: ResolvedOptions): StreamEngine {
+  const storage = createStreamStorage(streamStoreSpec(streams.store, o.store));
+  return new StreamEngine(storage, {
+    maxReadBytes: streams.maxReadBytes,
+    maxReadRecords: o.limits.maxBatch,
+    maxStreamBytes: streams.maxStreamBytes,
+    maxTotalBytes: streams.maxTotalBytes ?? DEFAULT_TOTAL_BYTES[storage.kind],
+    maxStreams: streams.maxStreams,
+    maxProducers: streams.maxProducers,
+    maxForkDepth: streams.maxForkDepth,
+    maxAppendMessages: streams.maxAppendMessages,
+    maxJsonDepth: o.limits.maxJsonDepth,
+  });
 }
 
 /** Sweeps expired streams every this many ms (reads also drop an expired stream when they meet it). */

@@ -1,3 +1,4 @@
+import { chargeOf, grows, recordOverhead, type StoreBounds, storeFull } from './bounds.js';
 import type { StreamMeta, StreamRecord, StreamStorage, StreamWrite } from './storage.js';
 import { expiryOf } from './storage.js';
 
@@ -7,6 +8,9 @@ export class MemoryStreamStorage implements StreamStorage {
   readonly #metas = new Map<string, StreamMeta>();
   readonly #records = new Map<string, StreamRecord[]>();
   readonly #listeners: Array<(path: string) => void> = [];
+  /** Bytes each stream is charged (bounds.ts), and their sum. */
+  readonly #charges = new Map<string, number>();
+  #bytes = 0;
 
   async open(): Promise<void> {}
 
@@ -18,9 +22,30 @@ export class MemoryStreamStorage implements StreamStorage {
     return meta === undefined ? undefined : structuredClone(meta);
   }
 
-  async commit(writes: StreamWrite[]): Promise<boolean> {
+  async commit(writes: StreamWrite[], bounds: StoreBounds): Promise<boolean> {
     for (const w of writes) {
       if ((this.#metas.get(w.path)?.version ?? 0) !== w.expect) return false;
+    }
+    const charges = writes.map((w) =>
+      w.meta === null ? 0 : chargeOf(w.meta, JSON.stringify(w.meta), recordOverhead(this.kind, w.meta)),
+    );
+    let bytes = this.#bytes;
+    let streams = this.#metas.size;
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i]!;
+      bytes += charges[i]! - (this.#charges.get(w.path) ?? 0);
+      if (w.meta === null) streams--;
+      else if (w.expect === 0) streams++;
+    }
+    if (grows(writes)) {
+      if (streams > this.#metas.size && streams > bounds.maxStreams) throw storeFull('streams', bounds);
+      if (bytes > this.#bytes && bytes > bounds.maxBytes) throw storeFull('bytes', bounds);
+    }
+    this.#bytes = bytes;
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i]!;
+      if (w.meta === null) this.#charges.delete(w.path);
+      else this.#charges.set(w.path, charges[i]!);
     }
     for (const w of writes) {
       if (w.meta === null) {

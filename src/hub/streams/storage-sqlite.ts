@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { chargeOf, grows, recordOverhead, type StoreBounds, storeFull } from './bounds.js';
 import type { StreamMeta, StreamRecord, StreamStorage, StreamWrite } from './storage.js';
 import { expiryOf } from './storage.js';
 
@@ -9,7 +10,8 @@ CREATE TABLE IF NOT EXISTS ds_streams (
   path TEXT PRIMARY KEY,
   version INTEGER NOT NULL,
   expires REAL,
-  meta TEXT NOT NULL
+  meta TEXT NOT NULL,
+  charge INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ds_streams_expires ON ds_streams (expires) WHERE expires IS NOT NULL;
 CREATE TABLE IF NOT EXISTS ds_records (
@@ -24,6 +26,11 @@ CREATE TABLE IF NOT EXISTS ds_records (
 
 /** A version did not match inside a commit: the transaction rolls back and commit() says false. */
 class Conflict extends Error {}
+
+interface StateRow {
+  version: number;
+  charge: number;
+}
 
 interface RecordRow {
   offset: string;
@@ -42,12 +49,18 @@ export class SqliteStreamStorage implements StreamStorage {
   readonly path: string;
   readonly #sync: 'normal' | 'full';
   #db: Database.Database | undefined;
-  #commit: ((writes: StreamWrite[]) => void) | undefined;
+  #commit: ((writes: StreamWrite[], bounds: StoreBounds) => { bytes: number; streams: number }) | undefined;
   readonly #listeners: Array<(path: string) => void> = [];
+  /**
+   * Streams and charged bytes (bounds.ts) in the file, counted at open and kept by each commit: one
+   * hub process per file, so no other writer changes them.
+   */
+  #streams = 0;
+  #bytes = 0;
   #st:
     | {
         load: Database.Statement;
-        version: Database.Statement;
+        state: Database.Statement;
         upsert: Database.Statement;
         remove: Database.Statement;
         removeRecords: Database.Statement;
@@ -69,15 +82,22 @@ export class SqliteStreamStorage implements StreamStorage {
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${this.#sync === 'full' ? 'FULL' : 'NORMAL'}`);
       db.exec(SCHEMA);
+      chargeOlderRows(db);
     } catch (err) {
       db.close();
       throw err;
     }
+    const totals = db.prepare('SELECT COUNT(*) AS n, TOTAL(charge) AS bytes FROM ds_streams').get() as {
+      n: number;
+      bytes: number;
+    };
+    this.#streams = totals.n;
+    this.#bytes = totals.bytes;
     const st = {
       load: db.prepare('SELECT meta FROM ds_streams WHERE path = ?').pluck(),
-      version: db.prepare('SELECT version FROM ds_streams WHERE path = ?').pluck(),
+      state: db.prepare('SELECT version, charge FROM ds_streams WHERE path = ?'),
       upsert: db.prepare(
-        'INSERT INTO ds_streams (path, version, expires, meta) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET version = excluded.version, expires = excluded.expires, meta = excluded.meta',
+        'INSERT INTO ds_streams (path, version, expires, meta, charge) VALUES (?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET version = excluded.version, expires = excluded.expires, meta = excluded.meta, charge = excluded.charge',
       ),
       remove: db.prepare('DELETE FROM ds_streams WHERE path = ?'),
       removeRecords: db.prepare('DELETE FROM ds_records WHERE path = ?'),
@@ -90,12 +110,28 @@ export class SqliteStreamStorage implements StreamStorage {
       expiring: db.prepare('SELECT path FROM ds_streams WHERE expires <= ? LIMIT ?').pluck(),
     };
     this.#st = st;
-    this.#commit = db.transaction((writes: StreamWrite[]) => {
+    this.#commit = db.transaction((writes: StreamWrite[], bounds: StoreBounds) => {
+      let bytes = this.#bytes;
+      let streams = this.#streams;
+      const texts: string[] = [];
+      const charges: number[] = [];
       for (const w of writes) {
-        const v = (st.version.get(w.path) as number | undefined) ?? 0;
-        if (v !== w.expect) throw new Conflict();
+        const row = st.state.get(w.path) as StateRow | undefined;
+        if ((row?.version ?? 0) !== w.expect) throw new Conflict();
+        const text = w.meta === null ? '' : JSON.stringify(w.meta);
+        const charge = w.meta === null ? 0 : chargeOf(w.meta, text, recordOverhead(this.kind, w.meta));
+        texts.push(text);
+        charges.push(charge);
+        bytes += charge - (row?.charge ?? 0);
+        if (w.meta === null) streams--;
+        else if (w.expect === 0) streams++;
       }
-      for (const w of writes) {
+      if (grows(writes)) {
+        if (streams > this.#streams && streams > bounds.maxStreams) throw storeFull('streams', bounds);
+        if (bytes > this.#bytes && bytes > bounds.maxBytes) throw storeFull('bytes', bounds);
+      }
+      for (let i = 0; i < writes.length; i++) {
+        const w = writes[i]!;
         if (w.meta === null || w.expect === 0) st.removeRecords.run(w.path);
         if (w.meta === null) {
           st.remove.run(w.path);
@@ -106,13 +142,15 @@ export class SqliteStreamStorage implements StreamStorage {
           w.path,
           w.meta.version,
           Number.isFinite(expires) ? expires : null,
-          JSON.stringify(w.meta),
+          texts[i]!,
+          charges[i]!,
         );
         if (w.append !== undefined && w.append.length > 0) {
           let idx = w.meta.count - w.append.length;
           for (const r of w.append) st.insertRecord.run(w.path, idx++, r.offset, r.end ? 1 : 0, r.data);
         }
       }
+      return { bytes, streams };
     });
     this.#db = db;
   }
@@ -127,10 +165,13 @@ export class SqliteStreamStorage implements StreamStorage {
     return text === undefined ? undefined : (JSON.parse(text) as StreamMeta);
   }
 
-  async commit(writes: StreamWrite[]): Promise<boolean> {
+  async commit(writes: StreamWrite[], bounds: StoreBounds): Promise<boolean> {
     this.#statements();
     try {
-      this.#commit!(writes);
+      // The counts move only once the transaction committed (one that threw rolled back).
+      const totals = this.#commit!(writes, bounds);
+      this.#bytes = totals.bytes;
+      this.#streams = totals.streams;
     } catch (err) {
       if (err instanceof Conflict) return false;
       throw err;
@@ -163,6 +204,29 @@ export class SqliteStreamStorage implements StreamStorage {
     if (this.#st === undefined || this.#db === undefined) throw new Error('the stream store is not open');
     return this.#st;
   }
+}
+
+/**
+ * Files written before streams were charged have no `charge` column, or rows charged 0: adds the
+ * column and charges those rows from their metadata (bounds.ts), so the totals count them.
+ */
+function chargeOlderRows(db: Database.Database): void {
+  const columns = db.prepare('PRAGMA table_info(ds_streams)').all() as Array<{ name: string }>;
+  if (!columns.some((c) => c.name === 'charge')) {
+    db.exec('ALTER TABLE ds_streams ADD COLUMN charge INTEGER NOT NULL DEFAULT 0');
+  }
+  const rows = db.prepare('SELECT path, meta FROM ds_streams WHERE charge = 0').all() as Array<{
+    path: string;
+    meta: string;
+  }>;
+  if (rows.length === 0) return;
+  const set = db.prepare('UPDATE ds_streams SET charge = ? WHERE path = ?');
+  db.transaction(() => {
+    for (const r of rows) {
+      const meta = JSON.parse(r.meta) as StreamMeta;
+      set.run(chargeOf(meta, r.meta, recordOverhead('sqlite', meta)), r.path);
+    }
+  })();
 }
 
 /** The streams file next to a hub's SQLite file: `x/cometa.db` → `x/cometa.streams.db`. */

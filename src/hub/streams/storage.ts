@@ -6,6 +6,8 @@
  * records and tells every hub sharing it that a stream changed.
  */
 
+import type { StoreBounds } from './bounds.js';
+
 /** Idempotent producer state of one producer id on one stream (PROTOCOL.md 5.2.1). */
 export interface ProducerState {
   epoch: number;
@@ -76,8 +78,12 @@ export interface StreamStorage {
   open(): Promise<void>;
   close(): Promise<void>;
   load(path: string): Promise<StreamMeta | undefined>;
-  /** Applies every write or none; false when a version did not match (the caller retries). */
-  commit(writes: StreamWrite[]): Promise<boolean>;
+  /**
+   * Applies every write or none; false when a version did not match (the caller retries). A
+   * commit that creates a stream or adds records past `bounds` throws 507 `ERR_STREAMS_FULL`
+   * (bounds.ts) and applies nothing; deleting a stream gives its bytes back.
+   */
+  commit(writes: StreamWrite[], bounds: StoreBounds): Promise<boolean>;
   /**
    * Records the stream holds itself with index `from` (0-based, counted from the stream's base) on,
    * at most `limit` records and about `maxBytes` (always at least one record).
