@@ -180,6 +180,63 @@ describe('presence for polls: bounds', () => {
     }
   });
 
+  // The joins and leaves a poll catches up with are part of its answer's page, with its messages:
+  // at most limits.maxBatch of them together and limits.maxBatchBytes; what does not fit follows
+  // from the answer's cursors, and such an answer is answered again at once (never held).
+  const PAGES: Array<{ bound: string; limits: { maxBatchBytes?: number; maxBatch?: number }; name: number }> =
+    [
+      { bound: 'maxBatchBytes', limits: { maxBatchBytes: 1024 }, name: 100 },
+      { bound: 'maxBatch', limits: { maxBatch: 3 }, name: 4 },
+    ];
+  for (const { bound, limits, name } of PAGES) {
+    for (const kind of KINDS) {
+      it(`${kind}: joins and leaves count in the answer's ${bound}; the rest follows, once, in order`, async () => {
+        const t = await startHub({ ...OPTIONS, presence: { coalesceMs: 0 }, limits });
+        try {
+          const channel = `lobby.page-${kind}`;
+          const first = await pollOnce(kind, t.url, channel, {});
+          const names = Array.from({ length: 8 }, (_, i) => `${i}`.padStart(name, 'n'));
+          const expected: string[] = [];
+          const members = [];
+          for (const [i, n] of names.entries()) {
+            await publish(t.url, channel, `m${i}`);
+            members.push(openSubscription('sse', t.url, [channel], { query: { member: n } }));
+            await untilMember(t.url, channel, n, true);
+            expected.push(`m${i}`, `join:${n}`);
+          }
+          for (const [i, n] of names.entries()) {
+            members[i]!.close();
+            await untilMember(t.url, channel, n, false);
+            expected.push(`leave:${n}`);
+          }
+          await publish(t.url, channel, 'end');
+          expected.push('end');
+          await sleep(20);
+          const got: string[] = [];
+          let a = first;
+          let answers = 0;
+          while (got.length < expected.length && answers++ < 40) {
+            const started = Date.now();
+            a = await pollOnce(kind, t.url, channel, { ...next(a), timeout: '10' }, true);
+            assert.ok(Date.now() - started < 3000, 'an answer with more to come is answered at once');
+            assert.ok(a.messages.length > 0, `answer ${answers} is not empty`);
+            assert.ok(a.messages.length <= (limits.maxBatch ?? 1000), `${a.messages.length} in one answer`);
+            const chars = a.messages.reduce((n, e) => n + JSON.stringify(e).length, 0);
+            assert.ok(chars <= (limits.maxBatchBytes ?? 1 << 20), `${chars} characters in one answer`);
+            got.push(...show(a.messages));
+          }
+          assert.deepEqual(got, expected);
+          assert.ok(answers >= 3, `${answers} answers`);
+          const last = await pollOnce(kind, t.url, channel, next(a));
+          assert.deepEqual(last.messages, [], 'caught up');
+          assert.equal(last.pcursor, a.pcursor);
+        } finally {
+          await t.close();
+        }
+      });
+    }
+  }
+
   // A poller is connected only while a request is held: it stays a member while it polls within
   // presence.coalesceMs, and only its first request is a join (the rate of anonymous joins).
   it('an interval poller naming itself is one member while it polls (one join token), then leaves', async () => {
