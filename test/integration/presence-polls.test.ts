@@ -180,6 +180,49 @@ describe('presence for polls: bounds', () => {
     }
   });
 
+  it('/metrics: presence gaps by reason, and the channels, events and bytes the log holds', async () => {
+    const t = await startHub({ ...OPTIONS, presence: { coalesceMs: 0, logEvents: 2 } });
+    const metric = async (name: string): Promise<number | undefined> => {
+      const text = await (await fetch(`${t.url}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      return line === undefined ? undefined : Number(line.slice(name.length + 1));
+    };
+    try {
+      assert.equal(
+        await metric('cometa_presence_gaps_total{reason="behind"}'),
+        0,
+        'every reason has a series',
+      );
+      assert.equal(await metric('cometa_presence_gaps_total{reason="other_log"}'), 0);
+      assert.equal(await metric('cometa_presence_log_channels'), 0);
+      const channel = 'lobby.metrics';
+      const first = await pollOnce('poll', t.url, channel, {});
+      assert.equal(await metric('cometa_presence_log_channels'), 1, 'logged for the next poll');
+      assert.equal(await metric('cometa_presence_log_events'), 0);
+      for (const name of ['a', 'b']) {
+        const s = openSubscription('sse', t.url, [channel], { query: { member: name } });
+        await untilMember(t.url, channel, name, true);
+        s.close();
+        await untilMember(t.url, channel, name, false);
+      }
+      assert.equal(await metric('cometa_presence_log_events'), 2, 'two of four kept (logEvents)');
+      const bytes = await metric('cometa_presence_log_bytes');
+      assert.ok(bytes !== undefined && bytes > 100, `${bytes}`);
+      assert.equal(bytes, t.hub.core.presenceLog.chars);
+      const behind = await pollOnce('poll', t.url, channel, next(first));
+      assert.deepEqual(show(behind.messages), ['gap:presence']);
+      const [id] = first.pcursor!.split('-');
+      await pollOnce('poll', t.url, channel, {
+        since: first.cursor,
+        psince: id === '00000000' ? '00000001-0' : '00000000-0',
+      });
+      assert.equal(await metric('cometa_presence_gaps_total{reason="behind"}'), 1);
+      assert.equal(await metric('cometa_presence_gaps_total{reason="other_log"}'), 1);
+    } finally {
+      await t.close();
+    }
+  });
+
   // The joins and leaves a poll catches up with are part of its answer's page, with its messages:
   // at most limits.maxBatch of them together and limits.maxBatchBytes; what does not fit follows
   // from the answer's cursors, and such an answer is answered again at once (never held).
