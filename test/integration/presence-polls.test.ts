@@ -236,24 +236,28 @@ describe('presence for polls: bounds', () => {
       it(`${kind}: joins and leaves count in the answer's ${bound}; the rest follows, once, in order`, async () => {
         const t = await startHub({ ...OPTIONS, presence: { coalesceMs: 0 }, limits });
         try {
-          const channel = `lobby.page-${kind}`;
+          // Two channels in one subscription: their joins and leaves are one sequence with the messages.
+          const pair = [`lobby.pa-${kind}`, `lobby.pb-${kind}`];
+          const channel = pair.join(',');
           const first = await pollOnce(kind, t.url, channel, {});
           const names = Array.from({ length: 8 }, (_, i) => `${i}`.padStart(name, 'n'));
           const expected: string[] = [];
           const members = [];
           for (const [i, n] of names.entries()) {
-            await publish(t.url, channel, `m${i}`);
-            members.push(openSubscription('sse', t.url, [channel], { query: { member: n } }));
-            await untilMember(t.url, channel, n, true);
+            const on = pair[i % 2]!;
+            await publish(t.url, on, `m${i}`);
+            members.push(openSubscription('sse', t.url, [on], { query: { member: n } }));
+            await untilMember(t.url, on, n, true);
             expected.push(`m${i}`, `join:${n}`);
           }
+          await publish(t.url, pair[0]!, 'end');
+          expected.push('end');
+          // After the last message: the last answers catch up from a cursor already at the head.
           for (const [i, n] of names.entries()) {
             members[i]!.close();
-            await untilMember(t.url, channel, n, false);
+            await untilMember(t.url, pair[i % 2]!, n, false);
             expected.push(`leave:${n}`);
           }
-          await publish(t.url, channel, 'end');
-          expected.push('end');
           await sleep(20);
           const got: string[] = [];
           let a = first;
