@@ -289,7 +289,7 @@ describe('presence for polls: bounds', () => {
   it('an interval poller naming itself is one member while it polls (one join token), then leaves', async () => {
     const t = await startHub({
       ...OPTIONS,
-      presence: { coalesceMs: 300 },
+      presence: { coalesceMs: 1000 },
       limits: { publishRatePerIp: 2 },
     });
     try {
