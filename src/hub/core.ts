@@ -9,7 +9,13 @@ import type { ResolvedOptions } from './options.js';
 import { PatternIndex } from './pattern-index.js';
 import { HubPresence, LocalPresence, type PresenceMember } from './presence.js';
 import { mergePresence, PresenceLog } from './presence-log.js';
-import { type Store, type StoredMessage, type StoreEvent, StoreUnavailableError } from './stores/store.js';
+import {
+  messageBytes,
+  type Store,
+  type StoredMessage,
+  type StoreEvent,
+  StoreUnavailableError,
+} from './stores/store.js';
 import type { Subscriber } from './subscriber.js';
 import type { Start, TransportName } from './transports/transport.js';
 
@@ -240,6 +246,8 @@ export class HubCore {
     const bytes = this.#pageBytes(sub);
     const batch: Frame[] = [];
     let more = false;
+    /** The messages of the first page (a poll's answer), for its byte count with presence events. */
+    let page: readonly StoredMessage[] = [];
     /** The channels the replay reads: the subscription's, with its patterns' channels in their place. */
     let names: readonly string[] = sub.channels;
     try {
@@ -250,6 +258,7 @@ export class HubCore {
         // rest follows from the cursor after its last message, like any resume.
         if (sub.channels.some(isWildcard)) names = (await this.#expand(sub.channels, 0)).names;
         const r = await this.store.last(names, start.n, limit, bytes);
+        page = r.messages;
         for (const m of r.messages) batch.push(this.#frame(m));
         more = r.more === true && r.messages.length > 0;
         sub.lastSeq = more ? r.messages[r.messages.length - 1]!.seq : r.head;
@@ -283,6 +292,7 @@ export class HubCore {
           batch.push(Frame.hubEvent(g.channel, 'gap', data));
           this.stats.gaps++;
         }
+        page = r.messages;
         for (const m of r.messages) batch.push(this.#frame(m));
         more = r.more;
         sub.lastSeq = more ? r.messages[r.messages.length - 1]!.seq : Math.max(r.head, after);
@@ -293,10 +303,13 @@ export class HubCore {
     }
     if (sub.closed) return;
     if (!sub.streaming && sub.presence?.events === true) {
-      // A poll catches up with the joins and leaves since its last answer, merged with its page.
+      // A poll catches up with the joins and leaves since its last answer, merged with its page
+      // and counted in it: what does not fit follows from the answer's cursors.
       const r = this.presenceLog.replay(this.#presenceChannels(sub.channels), sub.presenceSince, sub.lastSeq);
-      sub.presencePos = r.pos;
-      sub.begin(mergePresence(batch, r));
+      const p = mergePresence(batch, page.map(messageBytes), r, limit, bytes);
+      if (p.seq !== undefined) sub.lastSeq = p.seq;
+      sub.presencePos = p.pos;
+      sub.begin(p.frames);
     } else sub.begin(batch);
     // Streams page through a long history before going live; polls answer one page at a time.
     // Between pages the peer takes what it was sent (bounded wait) and other work runs: a long

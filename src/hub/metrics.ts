@@ -1,10 +1,13 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { HubCore } from './core.js';
 import { LeanHistogram } from './histogram.js';
+import type { PresenceGapReason } from './presence-log.js';
 import type { TransportName } from './transports/transport.js';
 
 /** Every transport, so each `cometa_connections` series exists (at 0) from the first scrape. */
 const TRANSPORTS: readonly TransportName[] = ['websocket', 'sse', 'stream', 'longpoll', 'poll', 'jsonp'];
+/** Every reason, so each `cometa_presence_gaps_total` series exists (at 0) from the first scrape. */
+const PRESENCE_GAP_REASONS: readonly PresenceGapReason[] = ['behind', 'other_log'];
 
 /**
  * The hub's Prometheus metrics, in a registry of its own (two hubs in one process never mix
@@ -116,6 +119,46 @@ export class HubMetrics {
       'Subscribers that are not presence members because their channel had presence.maxMembers',
       () => core.presence.refused,
     );
+    // Read from the presence log's own counts at scrape time: nothing per join or leave.
+    const plog = core.presenceLog;
+    const gapsSeen: Record<PresenceGapReason, number> = { other_log: 0, behind: 0 };
+    new Counter({
+      name: 'cometa_presence_gaps_total',
+      help: 'presence gaps sent to polls (their joins and leaves since psince unknown): psince older than what the channel log holds (behind), or of another hub process or a restart (other_log)',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        for (const reason of PRESENCE_GAP_REASONS) {
+          const v = plog.gaps[reason];
+          this.inc({ reason }, Math.max(0, v - gapsSeen[reason]));
+          gapsSeen[reason] = v;
+        }
+      },
+    });
+    new Gauge({
+      name: 'cometa_presence_log_channels',
+      help: 'Presence channels whose joins and leaves are kept for polls (watched, or for presence.logMs after their last watcher)',
+      registers: [registry],
+      collect() {
+        this.set(plog.size);
+      },
+    });
+    new Gauge({
+      name: 'cometa_presence_log_events',
+      help: 'Joins and leaves kept for polls, all channels (at most presence.logEvents per channel)',
+      registers: [registry],
+      collect() {
+        this.set(plog.events);
+      },
+    });
+    new Gauge({
+      name: 'cometa_presence_log_bytes',
+      help: 'Envelope characters of those joins and leaves (at most presence.logBytes per channel)',
+      registers: [registry],
+      collect() {
+        this.set(plog.chars);
+      },
+    });
     mirror(
       'cometa_connections_refused_total',
       'Requests refused with 503, and connections closed unanswered, by limits.maxConnections / maxConnectionsPerIp',

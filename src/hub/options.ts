@@ -65,13 +65,17 @@ export interface LimitOptions {
   maxPatternChannels?: number;
   /** Bytes a connection may have queued unsent before it is dropped as a slow consumer. @default 1048576 */
   maxBufferedBytes?: number;
-  /** Most messages in one long-poll/poll/JSONP answer, and per replay page on streams. @default 1000 */
+  /**
+   * Most messages in one long-poll/poll/JSONP answer (with the joins and leaves a presence poll
+   * catches up with), and per replay page on streams. @default 1000
+   */
   maxBatch?: number;
   /**
    * Most bytes of messages (their JSON, as counted by the store) in one long-poll/poll/JSONP answer
    * and per replay page on streams and WebSocket; one message larger than this still goes alone.
-   * What is left follows from the answer's cursor (the next poll, the next page). Replay pages of
-   * streams are also cut to `maxBufferedBytes`.
+   * A presence poll's answer counts the joins and leaves it catches up with too (their envelope's
+   * characters). What is left follows from the answer's cursors (the next poll, the next page).
+   * Replay pages of streams are also cut to `maxBufferedBytes`.
    * @default 1048576
    */
   maxBatchBytes?: number;

@@ -56,6 +56,14 @@ export interface PresenceReplay {
 
 const CURSOR_RE = /^([0-9a-f]{8})-(\d{1,15})$/;
 
+/**
+ * Why a poll got a `presence` gap (metric `cometa_presence_gaps_total`): its `psince` is of
+ * another log (another hub process, a restart) or one this log never gave (`other_log`: sticky
+ * sessions), or older than what the channel's log holds (`behind`: trimmed by the log's bounds,
+ * or the channel was not logged then).
+ */
+export type PresenceGapReason = 'other_log' | 'behind';
+
 export class PresenceLog {
   /** Names this log: a position of another process's log means nothing here. */
   readonly id = randomBytes(4).toString('hex');
@@ -63,6 +71,11 @@ export class PresenceLog {
   readonly #channels = new Map<string, ChannelLog>();
   /** The last position given out. */
   #pos = 0;
+  /** Events held over all channels, and their envelope characters (metrics). */
+  #events = 0;
+  #chars = 0;
+  /** `presence` gaps given to polls, by reason (metrics). */
+  readonly gaps: Record<PresenceGapReason, number> = { other_log: 0, behind: 0 };
 
   constructor(limits: ResolvedOptions['presence']) {
     this.#limits = limits;
@@ -104,6 +117,8 @@ export class PresenceLog {
     frame.pos = pos;
     log.entries.push({ pos, after, at: now, frame });
     log.chars += frame.json.length;
+    this.#events++;
+    this.#chars += frame.json.length;
     const l = this.#limits;
     while (log.entries.length > l.logEvents || log.chars > l.logBytes) this.#drop(log);
   }
@@ -111,6 +126,8 @@ export class PresenceLog {
   #drop(log: ChannelLog): void {
     const e = log.entries.shift()!;
     log.chars -= e.frame.json.length;
+    this.#events--;
+    this.#chars -= e.frame.json.length;
     log.floor = Math.max(log.floor, e.pos);
   }
 
@@ -130,6 +147,7 @@ export class PresenceLog {
       const log = this.#channels.get(channel);
       if (log === undefined) continue;
       if (from < log.floor || from > this.#pos) {
+        this.gaps[from === -1 || from > this.#pos ? 'other_log' : 'behind']++;
         gaps.push(Frame.hubEvent(channel, 'gap', { reason: 'presence', since, next: null }));
         continue;
       }
@@ -157,6 +175,8 @@ export class PresenceLog {
       log.chars = 0;
       log.floor = this.#pos;
     }
+    this.#events = 0;
+    this.#chars = 0;
   }
 
   /** From the hub's sweep: drops events older than `logMs`, and logs unwatched for that long. */
@@ -164,6 +184,8 @@ export class PresenceLog {
     const cutoff = now - this.#limits.logMs;
     for (const [channel, log] of this.#channels) {
       if (log.watchers === 0 && log.idleSince !== 0 && log.idleSince <= cutoff) {
+        this.#events -= log.entries.length;
+        this.#chars -= log.chars;
         this.#channels.delete(channel);
         continue;
       }
@@ -174,6 +196,16 @@ export class PresenceLog {
   /** Channels logged now (metrics, tests). */
   get size(): number {
     return this.#channels.size;
+  }
+
+  /** Events held now over all channels (metric `cometa_presence_log_events`). */
+  get events(): number {
+    return this.#events;
+  }
+
+  /** Envelope characters of those events (metric `cometa_presence_log_bytes`; bounded per channel by `logBytes`). */
+  get chars(): number {
+    return this.#chars;
   }
 }
 
@@ -186,16 +218,71 @@ export function presenceSinceParam(query: URLSearchParams): string | undefined {
   return raw;
 }
 
-/** Merges a poll's replayed messages (and hub events, first) with the presence events it catches up with. */
-export function mergePresence(batch: readonly Frame[], replay: PresenceReplay): Frame[] {
-  if (replay.gaps.length === 0 && replay.events.length === 0) return batch as Frame[];
-  const out: Frame[] = [...replay.gaps];
+/** A poll answer: its frames, and where the next poll goes on from (both cursors). */
+export interface PresencePage {
+  readonly frames: Frame[];
+  /** The message cursor's seq: the answer's own when a message did not fit, else undefined (unchanged). */
+  readonly seq: number | undefined;
+  /** The presence position the next poll catches up after (`pcursor`). */
+  readonly pos: number;
+}
+
+/**
+ * Merges a poll's replayed page (hub events first, then messages in seq order) with the presence
+ * events it catches up with, in the order they happened, within one page: `limit` messages and
+ * events together, `maxBytes` of them (messages as the store counts them, `sizes` in order; events
+ * as their envelope's characters), the first one always. Gaps (of messages and of presence) are a
+ * few per channel and always go. What does not fit, from the first item that did not on, follows
+ * from the answer's cursors: the next poll reads the messages after `seq` and the events after
+ * `pos`, so each arrives once, in order, and that poll has something to answer at once.
+ */
+export function mergePresence(
+  batch: readonly Frame[],
+  sizes: readonly number[],
+  replay: PresenceReplay,
+  limit: number,
+  maxBytes: number,
+): PresencePage {
   const events = replay.events;
-  let k = 0;
-  for (const f of batch) {
-    if (f.seq !== 0) while (k < events.length && events[k]!.after < f.seq) out.push(events[k++]!.frame);
+  if (replay.gaps.length === 0 && events.length === 0)
+    return { frames: batch as Frame[], seq: undefined, pos: replay.pos };
+  const out: Frame[] = [...replay.gaps];
+  let items = 0;
+  let bytes = 0;
+  const fits = (b: number): boolean => items === 0 || (items < limit && bytes + b <= maxBytes);
+  const take = (f: Frame, b: number): void => {
     out.push(f);
+    items++;
+    bytes += b;
+  };
+  let k = 0;
+  let m = 0;
+  /** Seq of the last message taken; 0: none yet. */
+  let last = 0;
+  // A cut before message `f` ends the cursor at the last message sent, or right before `f` when
+  // none was: this page read every message of its channels in between, so none is skipped.
+  const before = (f: Frame): number => (last !== 0 ? last : f.seq - 1);
+  for (const f of batch) {
+    if (f.seq === 0) {
+      out.push(f);
+      continue;
+    }
+    while (k < events.length && events[k]!.after < f.seq) {
+      const e = events[k]!;
+      if (!fits(e.frame.json.length)) return { frames: out, seq: before(f), pos: e.pos - 1 };
+      take(e.frame, e.frame.json.length);
+      k++;
+    }
+    const b = sizes[m++]!;
+    if (!fits(b))
+      return { frames: out, seq: before(f), pos: k < events.length ? events[k]!.pos - 1 : replay.pos };
+    take(f, b);
+    last = f.seq;
   }
-  while (k < events.length) out.push(events[k++]!.frame);
-  return out;
+  for (; k < events.length; k++) {
+    const e = events[k]!;
+    if (!fits(e.frame.json.length)) return { frames: out, seq: undefined, pos: e.pos - 1 };
+    take(e.frame, e.frame.json.length);
+  }
+  return { frames: out, seq: undefined, pos: replay.pos };
 }

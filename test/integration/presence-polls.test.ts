@@ -180,12 +180,116 @@ describe('presence for polls: bounds', () => {
     }
   });
 
+  it('/metrics: presence gaps by reason, and the channels, events and bytes the log holds', async () => {
+    const t = await startHub({ ...OPTIONS, presence: { coalesceMs: 0, logEvents: 2 } });
+    const metric = async (name: string): Promise<number | undefined> => {
+      const text = await (await fetch(`${t.url}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      return line === undefined ? undefined : Number(line.slice(name.length + 1));
+    };
+    try {
+      assert.equal(
+        await metric('cometa_presence_gaps_total{reason="behind"}'),
+        0,
+        'every reason has a series',
+      );
+      assert.equal(await metric('cometa_presence_gaps_total{reason="other_log"}'), 0);
+      assert.equal(await metric('cometa_presence_log_channels'), 0);
+      const channel = 'lobby.metrics';
+      const first = await pollOnce('poll', t.url, channel, {});
+      assert.equal(await metric('cometa_presence_log_channels'), 1, 'logged for the next poll');
+      assert.equal(await metric('cometa_presence_log_events'), 0);
+      for (const name of ['a', 'b']) {
+        const s = openSubscription('sse', t.url, [channel], { query: { member: name } });
+        await untilMember(t.url, channel, name, true);
+        s.close();
+        await untilMember(t.url, channel, name, false);
+      }
+      assert.equal(await metric('cometa_presence_log_events'), 2, 'two of four kept (logEvents)');
+      const bytes = await metric('cometa_presence_log_bytes');
+      assert.ok(bytes !== undefined && bytes > 100, `${bytes}`);
+      assert.equal(bytes, t.hub.core.presenceLog.chars);
+      const behind = await pollOnce('poll', t.url, channel, next(first));
+      assert.deepEqual(show(behind.messages), ['gap:presence']);
+      const [id] = first.pcursor!.split('-');
+      await pollOnce('poll', t.url, channel, {
+        since: first.cursor,
+        psince: id === '00000000' ? '00000001-0' : '00000000-0',
+      });
+      assert.equal(await metric('cometa_presence_gaps_total{reason="behind"}'), 1);
+      assert.equal(await metric('cometa_presence_gaps_total{reason="other_log"}'), 1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  // The joins and leaves a poll catches up with are part of its answer's page, with its messages:
+  // at most limits.maxBatch of them together and limits.maxBatchBytes; what does not fit follows
+  // from the answer's cursors, and such an answer is answered again at once (never held).
+  const PAGES: Array<{ bound: string; limits: { maxBatchBytes?: number; maxBatch?: number }; name: number }> =
+    [
+      { bound: 'maxBatchBytes', limits: { maxBatchBytes: 1024 }, name: 100 },
+      { bound: 'maxBatch', limits: { maxBatch: 3 }, name: 4 },
+    ];
+  for (const { bound, limits, name } of PAGES) {
+    for (const kind of KINDS) {
+      it(`${kind}: joins and leaves count in the answer's ${bound}; the rest follows, once, in order`, async () => {
+        const t = await startHub({ ...OPTIONS, presence: { coalesceMs: 0 }, limits });
+        try {
+          // Two channels in one subscription: their joins and leaves are one sequence with the messages.
+          const pair = [`lobby.pa-${kind}`, `lobby.pb-${kind}`];
+          const channel = pair.join(',');
+          const first = await pollOnce(kind, t.url, channel, {});
+          const names = Array.from({ length: 8 }, (_, i) => `${i}`.padStart(name, 'n'));
+          const expected: string[] = [];
+          const members = [];
+          for (const [i, n] of names.entries()) {
+            const on = pair[i % 2]!;
+            await publish(t.url, on, `m${i}`);
+            members.push(openSubscription('sse', t.url, [on], { query: { member: n } }));
+            await untilMember(t.url, on, n, true);
+            expected.push(`m${i}`, `join:${n}`);
+          }
+          await publish(t.url, pair[0]!, 'end');
+          expected.push('end');
+          // After the last message: the last answers catch up from a cursor already at the head.
+          for (const [i, n] of names.entries()) {
+            members[i]!.close();
+            await untilMember(t.url, pair[i % 2]!, n, false);
+            expected.push(`leave:${n}`);
+          }
+          await sleep(20);
+          const got: string[] = [];
+          let a = first;
+          let answers = 0;
+          while (got.length < expected.length && answers++ < 40) {
+            const started = Date.now();
+            a = await pollOnce(kind, t.url, channel, { ...next(a), timeout: '10' }, true);
+            assert.ok(Date.now() - started < 3000, 'an answer with more to come is answered at once');
+            assert.ok(a.messages.length > 0, `answer ${answers} is not empty`);
+            assert.ok(a.messages.length <= (limits.maxBatch ?? 1000), `${a.messages.length} in one answer`);
+            const chars = a.messages.reduce((n, e) => n + JSON.stringify(e).length, 0);
+            assert.ok(chars <= (limits.maxBatchBytes ?? 1 << 20), `${chars} characters in one answer`);
+            got.push(...show(a.messages));
+          }
+          assert.deepEqual(got, expected);
+          assert.ok(answers >= 3, `${answers} answers`);
+          const last = await pollOnce(kind, t.url, channel, next(a));
+          assert.deepEqual(last.messages, [], 'caught up');
+          assert.equal(last.pcursor, a.pcursor);
+        } finally {
+          await t.close();
+        }
+      });
+    }
+  }
+
   // A poller is connected only while a request is held: it stays a member while it polls within
   // presence.coalesceMs, and only its first request is a join (the rate of anonymous joins).
   it('an interval poller naming itself is one member while it polls (one join token), then leaves', async () => {
     const t = await startHub({
       ...OPTIONS,
-      presence: { coalesceMs: 300 },
+      presence: { coalesceMs: 1000 },
       limits: { publishRatePerIp: 2 },
     });
     try {
