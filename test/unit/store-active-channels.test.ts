@@ -1,11 +1,13 @@
 /**
  * Store.activeChannels, the candidates of a wildcard resume, on every store (memory, SQLite, Redis):
  * only the channels matching the patterns and active since the cursor, newest first, `max` and
- * `overflow`, patterns with and without a literal first segment (head), dropped channels. A resume
+ * `overflow`, patterns with and without a literal first segment (head), channels dropped or
+ * emptied by age retention (still listed: their reads answer the gap). A resume
  * of `scores.*` reads only the channels under `scores`: with 100,000 busy channels under another
  * head it still answers, where a scan of every active channel runs out of its budget. Then what is
  * store-specific: SQLite's index on (head, last_seq) and the upgrade of a file made without it,
- * Redis's per-head sets beside hubs of a version that does not keep them, the memory store
+ * Redis's per-head sets beside hubs of a version that does not keep them and after Redis lost its
+ * data, the memory store
  * forgetting channels under its byte bound.
  */
 import assert from 'node:assert/strict';
@@ -22,7 +24,9 @@ import { ACTIVE_SINCE, ACTIVE_UNDER, HEAD_SQL, SqliteStore } from '../../src/hub
 import type { Store, StoreContext } from '../../src/hub/stores/store.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
 
-const ctx: StoreContext = { retentionFor: () => ({ maxMessages: 10, maxAgeMs: 3_600_000 }) };
+const ctx: StoreContext = {
+  retentionFor: (channel) => ({ maxMessages: 10, maxAgeMs: channel.startsWith('aged.') ? 1000 : 3_600_000 }),
+};
 const tmp = mkdtempSync(join(tmpdir(), 'cometa-active-'));
 let files = 0;
 const tmpFile = () => {
@@ -207,6 +211,28 @@ for (const kind of Object.keys(kinds) as (keyof typeof kinds)[]) {
       }
     });
 
+    it('still lists a channel emptied by age retention, whose read answers the trimmed gap', async () => {
+      const store = await opened(kind);
+      try {
+        const cursor = await store.head();
+        await store.append('aged.x', 'm', 1, Date.now() - 5000);
+        await publish(store, ['aged.y']);
+        await store.sweep(Date.now());
+        assert.deepEqual(await active(store, ['aged.*'], cursor), {
+          channels: ['aged.y', 'aged.x'],
+          overflow: false,
+        });
+        const r = await store.read(['aged.x', 'aged.y'], cursor, 10);
+        assert.deepEqual(r.gaps, [{ channel: 'aged.x', reason: 'trimmed' }]);
+        assert.deepEqual(
+          r.messages.map((m) => m.channel),
+          ['aged.y'],
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
     it(`answers under its head past ${ACTIVE_SCAN_BUDGET} channels active under another`, async () => {
       const store = await opened(kind);
       try {
@@ -380,6 +406,38 @@ describe('activeChannels: redis store beside hubs that do not index heads', () =
       });
       assert.deepEqual(await active(store, ['scores.*'], 3), { channels: ['scores.new'], overflow: false });
       assert.deepEqual(await raw.hgetall(`${prefix}active-index`), { from: '4', last: '5' });
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+});
+
+describe('activeChannels: redis store after Redis lost its data', () => {
+  it('starts the per-head index again with the new epoch', async () => {
+    const store = new RedisStore(redis.url, ctx, { prefix: 'lost:' });
+    await store.open();
+    const raw = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    try {
+      await publish(store, ['scores.a', 'scores.b']);
+      const epoch = store.epoch;
+      await redis.restart(); // empty: every key is gone
+      // The store reconnects by itself and adopts a new epoch; appends fail until it has.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        try {
+          await store.append('scores.c', 'm', 1, Date.now());
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      assert.notEqual(store.epoch, epoch);
+      assert.deepEqual(await active(store, ['scores.*'], 0), { channels: ['scores.c'], overflow: false });
+      await raw.connect();
+      assert.deepEqual(await raw.hgetall('lost:active-index'), { from: '1', last: '1' });
+      assert.deepEqual(await raw.zrange('lost:active:scores', '0', '-1'), ['scores.c']);
     } finally {
       raw.disconnect();
       await store.close();
