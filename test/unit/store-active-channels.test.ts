@@ -1,14 +1,13 @@
 /**
  * Store.activeChannels, the candidates of a wildcard resume, on every store (memory, SQLite, Redis):
  * only the channels matching the patterns and active since the cursor, newest first, `max` and
- * `overflow`, patterns with and without a literal first segment (head), channels dropped or
- * emptied by age retention (still listed: their reads answer the gap). A resume
- * of `scores.*` reads only the channels under `scores`: with 100,000 busy channels under another
- * head it still answers, where a scan of every active channel runs out of its budget. Then what is
- * store-specific: SQLite's index on (head, last_seq) and the upgrade of a file made without it,
- * Redis's per-head sets beside hubs of a version that does not keep them and after Redis lost its
- * data, the memory store
- * forgetting channels under its byte bound.
+ * `overflow`, patterns with and without a literal first segment (head), channels dropped or emptied
+ * by age retention (still listed: their reads answer the gap). A resume of `scores.*` reads only
+ * the channels under `scores`: with 100,000 busy channels under another head it still answers,
+ * where a scan of every active channel runs out of its budget. Then what is store-specific:
+ * SQLite's index on (head, last_seq) and the upgrade of a file made without it, Redis's per-head
+ * sets beside hubs of a version that does not keep them and after Redis lost its data, the memory
+ * store forgetting channels under its byte bound.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
