@@ -404,7 +404,7 @@ describe('activeChannels: redis store beside hubs that do not index heads', () =
         overflow: false,
       });
       assert.deepEqual(await active(store, ['scores.*'], 3), { channels: ['scores.new'], overflow: false });
-      assert.deepEqual(await raw.hgetall(`${prefix}active-index`), { from: '4', last: '5' });
+      assert.deepEqual(await raw.mget(`${prefix}active-from`, `${prefix}active-last`), ['4', '5']);
     } finally {
       raw.disconnect();
       await store.close();
@@ -435,7 +435,7 @@ describe('activeChannels: redis store after Redis lost its data', () => {
       assert.notEqual(store.epoch, epoch);
       assert.deepEqual(await active(store, ['scores.*'], 0), { channels: ['scores.c'], overflow: false });
       await raw.connect();
-      assert.deepEqual(await raw.hgetall('lost:active-index'), { from: '1', last: '1' });
+      assert.deepEqual(await raw.mget('lost:active-from', 'lost:active-last'), ['1', '1']);
       assert.deepEqual(await raw.zrange('lost:active:scores', '0', '-1'), ['scores.c']);
     } finally {
       raw.disconnect();

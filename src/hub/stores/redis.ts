@@ -51,10 +51,11 @@ type Entry = [id: string, fields: string[]];
  * `${head}-N` entries (N >= 1) so every hub emits `deleted` too, in order.
  *
  * The channel is scored by its seq in `active` (KEYS[7]) and in its head's `active:HEAD` (KEYS[8]).
- * KEYS[9], `active-index`, says which appends the head sets hold: `last`, the newest seq indexed,
- * and `from`, where the unbroken run of indexed seqs up to it starts. An append by a hub of a
- * version that does not index heads takes a seq without touching `last`, so the next one here
- * sees `last` behind and starts the run again (see activeChannels).
+ * Which appends the head sets hold: KEYS[9], `active-last`, the newest seq indexed, and KEYS[10],
+ * `active-from`, where the unbroken run of indexed seqs up to it starts. An append by a hub of a
+ * version that does not index heads takes a seq without touching `active-last`, so the next one
+ * here finds it behind and starts the run again (see activeChannels). One `SET ... GET` per append
+ * reads and moves `active-last`; `active-from` is written only when a run starts.
  */
 const APPEND = `
 local ep = redis.call('GET', KEYS[2])
@@ -66,12 +67,7 @@ redis.call('HSET', KEYS[4], 'last', seq)
 redis.call('SADD', KEYS[6], ARGV[2])
 redis.call('ZADD', KEYS[7], seq, ARGV[2])
 redis.call('ZADD', KEYS[8], seq, ARGV[2])
-local idx = redis.call('HMGET', KEYS[9], 'from', 'last')
-if idx[1] and tonumber(idx[2]) == seq - 1 then
-  redis.call('HSET', KEYS[9], 'last', seq)
-else
-  redis.call('HSET', KEYS[9], 'from', seq, 'last', seq)
-end
+if tonumber(redis.call('SET', KEYS[9], seq, 'GET')) ~= seq - 1 then redis.call('SET', KEYS[10], seq) end
 local max = tonumber(ARGV[6])
 local len = redis.call('XLEN', KEYS[3])
 if len > max then
@@ -86,7 +82,7 @@ return seq
 `;
 
 /**
- * APPEND for a publish with an idempotency key (KEYS[10] the channel's key hash, KEYS[11] its keys by
+ * APPEND for a publish with an idempotency key (KEYS[11] the channel's key hash, KEYS[12] its keys by
  * expiry; ARGV[10] key, [11] fingerprint, [12] now, [13] window ms, [14] keys kept per channel). In
  * the same script as the append, so every hub sees the key with the message: a known key answers
  * {seq, fingerprint} and stores nothing; otherwise the append's seq, with the key remembered.
@@ -94,12 +90,12 @@ return seq
 const APPEND_ONCE = APPEND.replace(
   "local seq = redis.call('INCR', KEYS[1])",
   `local now = tonumber(ARGV[12])
-local gone = redis.call('ZRANGEBYSCORE', KEYS[11], '-inf', now, 'LIMIT', 0, 100)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[12], '-inf', now, 'LIMIT', 0, 100)
 if #gone > 0 then
-  redis.call('ZREM', KEYS[11], unpack(gone))
-  redis.call('HDEL', KEYS[10], unpack(gone))
+  redis.call('ZREM', KEYS[12], unpack(gone))
+  redis.call('HDEL', KEYS[11], unpack(gone))
 end
-local hit = redis.call('HGET', KEYS[10], ARGV[10])
+local hit = redis.call('HGET', KEYS[11], ARGV[10])
 if hit then
   local sp = string.find(hit, ' ')
   return {tonumber(string.sub(hit, 1, sp - 1)), string.sub(hit, sp + 1)}
@@ -107,15 +103,15 @@ end
 local seq = redis.call('INCR', KEYS[1])`,
 ).replace(
   /return seq\n$/,
-  `redis.call('HSET', KEYS[10], ARGV[10], seq .. ' ' .. ARGV[11])
-redis.call('ZADD', KEYS[11], now + tonumber(ARGV[13]), ARGV[10])
-local extra = redis.call('ZCARD', KEYS[11]) - tonumber(ARGV[14])
+  `redis.call('HSET', KEYS[11], ARGV[10], seq .. ' ' .. ARGV[11])
+redis.call('ZADD', KEYS[12], now + tonumber(ARGV[13]), ARGV[10])
+local extra = redis.call('ZCARD', KEYS[12]) - tonumber(ARGV[14])
 if extra > 0 then
-  local popped = redis.call('ZPOPMIN', KEYS[11], extra)
-  for i = 1, #popped, 2 do redis.call('HDEL', KEYS[10], popped[i]) end
+  local popped = redis.call('ZPOPMIN', KEYS[12], extra)
+  for i = 1, #popped, 2 do redis.call('HDEL', KEYS[11], popped[i]) end
 end
-redis.call('PEXPIRE', KEYS[10], ARGV[13])
 redis.call('PEXPIRE', KEYS[11], ARGV[13])
+redis.call('PEXPIRE', KEYS[12], ARGV[13])
 return seq
 `,
 );
@@ -276,7 +272,8 @@ const SCRIPTS = {
  * - `cometa:channels`: set of channel names (for age sweeps)
  * - `cometa:active`: sorted set of channel names by their newest seq (wildcard resumes)
  * - `cometa:active:HEAD`: the same, of the channels whose first segment is HEAD (wildcard resumes
- *   of patterns starting with it); `cometa:active-index`: hash `from`, `last` (see APPEND)
+ *   of patterns starting with it); `cometa:active-last`, `cometa:active-from`: which seqs they
+ *   hold (see APPEND)
  * - `cometa:i:CHANNEL`, `cometa:iz:CHANNEL`: idempotency keys (hash key -> "seq fingerprint", and
  *   by expiry), expiring with their window
  * - `cometa:log`: global capped stream of every message (fields c, e, d, t) and drop (x, t); hubs
@@ -474,7 +471,8 @@ export class RedisStore implements Store {
               this.#k('channels'),
               this.#k('active'),
               this.#k(`active:${channelHead(channel)}`),
-              this.#k('active-index'),
+              this.#k('active-last'),
+              this.#k('active-from'),
             ],
             [epoch, channel, event, json, time, Math.max(0, maxMessages), this.#logMax, pub, header],
           ),
@@ -516,7 +514,8 @@ export class RedisStore implements Store {
             this.#k('channels'),
             this.#k('active'),
             this.#k(`active:${channelHead(channel)}`),
-            this.#k('active-index'),
+            this.#k('active-last'),
+            this.#k('active-from'),
             this.#k(`i:${channel}`),
             this.#k(`iz:${channel}`),
           ],
@@ -608,8 +607,8 @@ export class RedisStore implements Store {
    * Reads the sorted sets of channels by newest seq (kept by the append script) from the newest
    * down to `after`, in pages, filtering by the patterns: each pattern's head's `active:HEAD`, or
    * `active` when a pattern has no head, or when the head sets may lack channels active since
-   * `after`: a cursor from before `active-index`'s `from`, or an append since its `last` (a hub of
-   * a version that does not index heads). At most ACTIVE_SCAN_BUDGET entries are looked at (more:
+   * `after`: a cursor from before `active-from`, or an append since `active-last` (a hub of a
+   * version that does not index heads). At most ACTIVE_SCAN_BUDGET entries are looked at (more:
    * overflow), so a resume costs Redis a bounded amount.
    */
   async activeChannels(patterns: readonly string[], after: number, max: number): Promise<ActiveChannels> {
@@ -622,7 +621,7 @@ export class RedisStore implements Store {
         // channel active since `after` when the bounds say so.
         const heads = [...plan.heads];
         const replies = await this.#multi(cmd, (m) => {
-          m.hmget(this.#k('active-index'), 'from', 'last').get(this.#k('seq'));
+          m.mget(this.#k('active-from'), this.#k('active-last'), this.#k('seq'));
           for (const [head] of heads)
             m.zrevrangebyscore(
               this.#k(`active:${head}`),
@@ -635,12 +634,11 @@ export class RedisStore implements Store {
             );
           return m;
         });
-        const [from, last] = replies[0] as (string | null)[];
-        const seq = Number(replies[1] ?? 0);
-        if (from != null && after >= Number(from) - 1 && Number(last) === seq) {
+        const [from, last, seq] = replies[0] as (string | null)[];
+        if (from != null && after >= Number(from) - 1 && last === seq) {
           for (let i = 0; i < heads.length; i++) {
             const [head, matchers] = heads[i]!;
-            await this.#scanActive(cmd, `active:${head}`, after, found, matchers, replies[2 + i] as string[]);
+            await this.#scanActive(cmd, `active:${head}`, after, found, matchers, replies[1 + i] as string[]);
           }
           return found.result();
         }
