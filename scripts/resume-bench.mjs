@@ -7,7 +7,9 @@
 // `rounds` calls (default 20) of activeChannels(patterns, cursor from before them all, max 1000)
 // for `scores.*` (a literal first segment) and `*.nba` (none: every active channel is a
 // candidate), and prints the median, min and max milliseconds and the answer (channels found,
-// overflow). `--src DIR` imports the stores from another checkout's `src` (e.g. the previous
+// overflow). Also the cost of the N appends that fill the channels, which now keep the per-head
+// indexes too: process CPU µs per append and, for Redis, the server's (INFO cpu) µs per append
+// (memory: one append at a time; SQLite and Redis: 1000 in flight). `--src DIR` imports the stores from another checkout's `src` (e.g. the previous
 // version, extracted with `git archive`), so before and after run the same loop. It starts its own
 // redis-server on a free loopback port (no persistence; not when the filter leaves Redis out) and
 // uses a temp dir, removed at the end.
@@ -46,6 +48,13 @@ const stores = {
   redis: () => new RedisStore(redis.url, ctx, { prefix: 'resume:' }),
 };
 
+/** The Redis server's CPU time so far, in µs (user + system, INFO cpu). */
+async function redisCpu() {
+  const info = await redis.command('INFO cpu');
+  const field = (f) => Number(new RegExp(`${f}:([0-9.]+)`).exec(info)?.[1] ?? Number.NaN);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6;
+}
+
 async function bench(name, make) {
   const store = make();
   await store.open();
@@ -54,12 +63,19 @@ async function bench(name, make) {
   await store.append('scores.nba', 'm', 1, Date.now());
   await store.append('scores.nhl', 'm', 1, Date.now());
   const inFlight = name === 'memory' ? 1 : 1000;
+  const cpu0 = process.cpuUsage();
+  const server0 = name === 'redis' ? await redisCpu() : 0;
   for (let i = 0; i < N; i += inFlight) {
     const batch = [];
     for (let j = i; j < Math.min(N, i + inFlight); j++)
       batch.push(store.append(`busy.${j}`, 'm', 1, Date.now()));
     await Promise.all(batch);
   }
+  const cpu = process.cpuUsage(cpu0);
+  const server = name === 'redis' ? `, redis-server ${(((await redisCpu()) - server0) / N).toFixed(1)}` : '';
+  console.log(
+    `${name.padEnd(7)} fill      ${((cpu.user + cpu.system) / N).toFixed(1)} us CPU per append${server}`,
+  );
   for (const patterns of PATTERNS) {
     await store.activeChannels(patterns, cursor, MAX); // warm-up (statements, script cache)
     const ms = [];
