@@ -38,6 +38,7 @@ export interface ActivePlan {
   matchers: ((channel: string) => boolean)[];
 }
 
+/** The plan for `patterns`; throws a TypeError for an invalid pattern, as compilePattern does. */
 export function planActive(patterns: readonly string[]): ActivePlan {
   const matchers = patterns.map(compilePattern);
   const heads = new Map<string, ((channel: string) => boolean)[]>();
