@@ -1,5 +1,6 @@
-import { compilePattern } from '../../protocol/channel.js';
 import { newEpoch } from '../../protocol/cursor.js';
+import { ActiveCollector, channelHead, planActive } from './active-index.js';
+import { RecencyList, type RecencyNode, recencyNode } from './recency-list.js';
 import {
   type ActiveChannels,
   type ChannelGap,
@@ -40,20 +41,33 @@ export function retainedBytes(m: StoredMessage): number {
   return messageBytes(m) + (m.json?.length ?? 0);
 }
 
-/** What a channel's own record is counted as (its log, map entry and name: ~345 bytes measured). */
+/**
+ * What a channel's own record is counted as: its log, map entry and name (~345 bytes measured),
+ * and its two places in the recency lists (a node is ~48 bytes: 200,000 of them measured with
+ * process.memoryUsage().heapUsed around their making, after gc).
+ */
 function logBytes(channel: string): number {
-  return 320 + 2 * channel.length;
+  return 416 + 2 * channel.length;
 }
 
 /** One channel's retained history: `msgs[start..]` is live; the front is compacted lazily. */
-interface ChannelLog {
+class ChannelLog {
   readonly channel: string;
-  msgs: StoredMessage[];
-  start: number;
+  msgs: StoredMessage[] = [];
+  start = 0;
   /** Highest seq removed from this channel (by retention or deletion); 0 when none. */
   floor: number;
-  floorReason: GapReason;
-  lastSeq: number;
+  floorReason: GapReason = 'trimmed';
+  lastSeq = 0;
+  /** Its place among all channels by newest seq (wildcard resumes of patterns with no head). */
+  readonly inAll: RecencyNode<ChannelLog> = recencyNode<ChannelLog>(this);
+  /** Its place among the channels under its head by newest seq (see active-index.ts). */
+  readonly inHead: RecencyNode<ChannelLog> = recencyNode<ChannelLog>(this);
+
+  constructor(channel: string, floor: number) {
+    this.channel = channel;
+    this.floor = floor;
+  }
 }
 
 /**
@@ -66,6 +80,9 @@ export class MemoryStore implements Store {
   epoch = '';
   #seq = 0;
   readonly #logs = new Map<string, ChannelLog>();
+  /** Every channel by newest seq, and per head: what a wildcard resume walks, newest first. */
+  readonly #recent = new RecencyList<ChannelLog>();
+  readonly #recentByHead = new Map<string, RecencyList<ChannelLog>>();
   #listener: (event: StoreEvent) => void = () => {};
   readonly #ctx: StoreContext;
   readonly #maxBytes: number;
@@ -145,6 +162,8 @@ export class MemoryStore implements Store {
     if (log.start === log.msgs.length) this.#empty.delete(channel);
     log.msgs.push(message);
     log.lastSeq = message.seq;
+    this.#recent.touch(log.inAll);
+    (log.inHead.list ?? this.#headList(channel)).touch(log.inHead);
     if (this.#maxBytes !== 0) {
       this.#orderSeq.push(message.seq);
       this.#orderChannel.push(channel);
@@ -229,14 +248,23 @@ export class MemoryStore implements Store {
     return { messages: page.messages, gaps, more: page.more, head: this.#seq };
   }
 
-  /** Looks at every channel's newest seq: the memory store holds them all in this process anyway. */
+  /**
+   * Walks the channels by newest seq, from the newest down to `after`: under each pattern's head,
+   * or all of them when a pattern has none (active-index.ts).
+   */
   async activeChannels(patterns: readonly string[], after: number, max: number): Promise<ActiveChannels> {
-    const matchers = patterns.map(compilePattern);
-    const found: Array<[string, number]> = [];
-    for (const [channel, log] of this.#logs)
-      if (log.lastSeq > after && matchers.some((m) => m(channel))) found.push([channel, log.lastSeq]);
-    found.sort((a, b) => b[1] - a[1]);
-    return { channels: found.slice(0, max).map((f) => f[0]), overflow: found.length > max };
+    const plan = planActive(patterns);
+    const found = new ActiveCollector(max);
+    const walk = (list: RecencyList<ChannelLog> | undefined, matchers: ((c: string) => boolean)[]) => {
+      found.scan(matchers);
+      for (let n = list?.newest; n !== undefined && n.item.lastSeq > after; n = n.older) {
+        if (found.budget === 0) return found.cut();
+        if (!found.offer(n.item.channel, n.item.lastSeq)) return;
+      }
+    };
+    if (plan.heads === undefined) walk(this.#recent, plan.matchers);
+    else for (const [head, matchers] of plan.heads) walk(this.#recentByHead.get(head), matchers);
+    return found.result();
   }
 
   async last(
@@ -299,6 +327,9 @@ export class MemoryStore implements Store {
 
   async close(): Promise<void> {
     this.#logs.clear();
+    this.#recent.clear();
+    for (const list of this.#recentByHead.values()) list.clear();
+    this.#recentByHead.clear();
     this.#keys.clear();
     this.#keyOrder.clear();
     this.#keyBytes = 0;
@@ -338,6 +369,10 @@ export class MemoryStore implements Store {
     const log = this.#logs.get(channel);
     if (log === undefined) return;
     this.#logs.delete(channel);
+    this.#recent.remove(log.inAll);
+    const under = log.inHead.list;
+    under?.remove(log.inHead);
+    if (under?.size === 0) this.#recentByHead.delete(channelHead(channel));
     this.#bytes -= logBytes(channel);
     if (log.lastSeq > this.#forgotten) this.#forgotten = log.lastSeq;
   }
@@ -368,11 +403,22 @@ export class MemoryStore implements Store {
     if (!log) {
       // A channel forgotten under the byte bound may come back: resumes from before what was
       // forgotten get a gap here too.
-      log = { channel, msgs: [], start: 0, floor: this.#forgotten, floorReason: 'trimmed', lastSeq: 0 };
+      log = new ChannelLog(channel, this.#forgotten);
       this.#logs.set(channel, log);
       this.#bytes += logBytes(channel);
     }
     return log;
+  }
+
+  /** The recency list of the channels under `channel`'s head (made when new). */
+  #headList(channel: string): RecencyList<ChannelLog> {
+    const head = channelHead(channel);
+    let list = this.#recentByHead.get(head);
+    if (list === undefined) {
+      list = new RecencyList();
+      this.#recentByHead.set(head, list);
+    }
+    return list;
   }
 
   /** Drops `msgs[start..to)`, raising the channel's floor so resumes from before it see a gap. */

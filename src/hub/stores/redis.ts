@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { compilePattern } from '../../protocol/channel.js';
 import { newEpoch } from '../../protocol/cursor.js';
 import type { PresenceBackend, PresenceMember } from '../presence.js';
+import { ActiveCollector, channelHead, planActive } from './active-index.js';
 import { RedisPresence } from './redis-presence.js';
 import {
   type ActiveChannels,
@@ -49,6 +49,13 @@ type Entry = [id: string, fields: string[]];
  * Every message goes to the channel's stream and to the global log under the id `${seq}-0`, in
  * one atomic script, so the global order is the order of INCR. Drops go to the log as
  * `${head}-N` entries (N >= 1) so every hub emits `deleted` too, in order.
+ *
+ * The channel is scored by its seq in `active` (KEYS[7]) and in its head's `active:HEAD` (KEYS[8]).
+ * Which appends the head sets hold: KEYS[9], `active-last`, the newest seq indexed, and KEYS[10],
+ * `active-from`, where the unbroken run of indexed seqs up to it starts. An append by a hub of a
+ * version that does not index heads takes a seq without touching `active-last`, so the next one
+ * here finds it behind and starts the run again (see activeChannels). One `SET ... GET` per append
+ * reads and moves `active-last`; `active-from` is written only when a run starts.
  */
 const APPEND = `
 local ep = redis.call('GET', KEYS[2])
@@ -59,6 +66,8 @@ redis.call('XADD', KEYS[3], id, 'e', ARGV[3], 'd', ARGV[4], 't', ARGV[5])
 redis.call('HSET', KEYS[4], 'last', seq)
 redis.call('SADD', KEYS[6], ARGV[2])
 redis.call('ZADD', KEYS[7], seq, ARGV[2])
+redis.call('ZADD', KEYS[8], seq, ARGV[2])
+if tonumber(redis.call('SET', KEYS[9], seq, 'GET')) ~= seq - 1 then redis.call('SET', KEYS[10], seq) end
 local max = tonumber(ARGV[6])
 local len = redis.call('XLEN', KEYS[3])
 if len > max then
@@ -73,7 +82,7 @@ return seq
 `;
 
 /**
- * APPEND for a publish with an idempotency key (KEYS[8] the channel's key hash, KEYS[9] its keys by
+ * APPEND for a publish with an idempotency key (KEYS[11] the channel's key hash, KEYS[12] its keys by
  * expiry; ARGV[10] key, [11] fingerprint, [12] now, [13] window ms, [14] keys kept per channel). In
  * the same script as the append, so every hub sees the key with the message: a known key answers
  * {seq, fingerprint} and stores nothing; otherwise the append's seq, with the key remembered.
@@ -81,12 +90,12 @@ return seq
 const APPEND_ONCE = APPEND.replace(
   "local seq = redis.call('INCR', KEYS[1])",
   `local now = tonumber(ARGV[12])
-local gone = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now, 'LIMIT', 0, 100)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[12], '-inf', now, 'LIMIT', 0, 100)
 if #gone > 0 then
-  redis.call('ZREM', KEYS[9], unpack(gone))
-  redis.call('HDEL', KEYS[8], unpack(gone))
+  redis.call('ZREM', KEYS[12], unpack(gone))
+  redis.call('HDEL', KEYS[11], unpack(gone))
 end
-local hit = redis.call('HGET', KEYS[8], ARGV[10])
+local hit = redis.call('HGET', KEYS[11], ARGV[10])
 if hit then
   local sp = string.find(hit, ' ')
   return {tonumber(string.sub(hit, 1, sp - 1)), string.sub(hit, sp + 1)}
@@ -94,15 +103,15 @@ end
 local seq = redis.call('INCR', KEYS[1])`,
 ).replace(
   /return seq\n$/,
-  `redis.call('HSET', KEYS[8], ARGV[10], seq .. ' ' .. ARGV[11])
-redis.call('ZADD', KEYS[9], now + tonumber(ARGV[13]), ARGV[10])
-local extra = redis.call('ZCARD', KEYS[9]) - tonumber(ARGV[14])
+  `redis.call('HSET', KEYS[11], ARGV[10], seq .. ' ' .. ARGV[11])
+redis.call('ZADD', KEYS[12], now + tonumber(ARGV[13]), ARGV[10])
+local extra = redis.call('ZCARD', KEYS[12]) - tonumber(ARGV[14])
 if extra > 0 then
-  local popped = redis.call('ZPOPMIN', KEYS[9], extra)
-  for i = 1, #popped, 2 do redis.call('HDEL', KEYS[8], popped[i]) end
+  local popped = redis.call('ZPOPMIN', KEYS[12], extra)
+  for i = 1, #popped, 2 do redis.call('HDEL', KEYS[11], popped[i]) end
 end
-redis.call('PEXPIRE', KEYS[8], ARGV[13])
-redis.call('PEXPIRE', KEYS[9], ARGV[13])
+redis.call('PEXPIRE', KEYS[11], ARGV[13])
+redis.call('PEXPIRE', KEYS[12], ARGV[13])
 return seq
 `,
 );
@@ -223,6 +232,9 @@ end
 return {1, out}
 `;
 
+/** Entries of a sorted set of channels read per round trip by activeChannels. */
+const ACTIVE_PAGE = 1000;
+
 interface Script {
   lua: string;
   sha: string;
@@ -259,6 +271,9 @@ const SCRIPTS = {
  * - `cometa:c:CHANNEL`: hash with `last` (newest seq), `floor` and `reason` (gap floor)
  * - `cometa:channels`: set of channel names (for age sweeps)
  * - `cometa:active`: sorted set of channel names by their newest seq (wildcard resumes)
+ * - `cometa:active:HEAD`: the same, of the channels whose first segment is HEAD (wildcard resumes
+ *   of patterns starting with it); `cometa:active-last`, `cometa:active-from`: which seqs they
+ *   hold (see APPEND)
  * - `cometa:i:CHANNEL`, `cometa:iz:CHANNEL`: idempotency keys (hash key -> "seq fingerprint", and
  *   by expiry), expiring with their window
  * - `cometa:log`: global capped stream of every message (fields c, e, d, t) and drop (x, t); hubs
@@ -455,6 +470,9 @@ export class RedisStore implements Store {
               this.#k('log'),
               this.#k('channels'),
               this.#k('active'),
+              this.#k(`active:${channelHead(channel)}`),
+              this.#k('active-last'),
+              this.#k('active-from'),
             ],
             [epoch, channel, event, json, time, Math.max(0, maxMessages), this.#logMax, pub, header],
           ),
@@ -495,6 +513,9 @@ export class RedisStore implements Store {
             this.#k('log'),
             this.#k('channels'),
             this.#k('active'),
+            this.#k(`active:${channelHead(channel)}`),
+            this.#k('active-last'),
+            this.#k('active-from'),
             this.#k(`i:${channel}`),
             this.#k(`iz:${channel}`),
           ],
@@ -568,11 +589,6 @@ export class RedisStore implements Store {
     return { messages: page.messages, gaps, more: page.more, head };
   }
 
-  /**
-   * Reads the `active` sorted set (every channel scored by its newest seq, kept by the append
-   * script) from the newest down to `after`, in pages, filtering by the patterns; at most 100 pages
-   * of 1000 are looked at (more: overflow), so a resume costs Redis a bounded amount.
-   */
   /** Presence shared by every hub on this Redis (redis-presence.ts). */
   presenceBackend(options: { ttlMs: number; maxMembers: number }): PresenceBackend {
     return new RedisPresence(
@@ -587,32 +603,81 @@ export class RedisStore implements Store {
     );
   }
 
+  /**
+   * Reads the sorted sets of channels by newest seq (kept by the append script) from the newest
+   * down to `after`, in pages, filtering by the patterns: each pattern's head's `active:HEAD`, or
+   * `active` when a pattern has no head, or when the head sets may lack channels active since
+   * `after`: a cursor from before `active-from`, or an append since `active-last` (a hub of a
+   * version that does not index heads). At most ACTIVE_SCAN_BUDGET entries are looked at (more:
+   * overflow), so a resume costs Redis a bounded amount.
+   */
   async activeChannels(patterns: readonly string[], after: number, max: number): Promise<ActiveChannels> {
     const cmd = this.#redis();
-    const matchers = patterns.map(compilePattern);
-    const channels: string[] = [];
-    const PAGE = 1000;
+    const plan = planActive(patterns);
+    const found = new ActiveCollector(max);
     try {
-      for (let page = 0; page < 100; page++) {
-        const names = await cmd.zrevrangebyscore(
-          this.#k('active'),
-          '+inf',
-          `(${after}`,
-          'LIMIT',
-          page * PAGE,
-          PAGE,
-        );
-        for (const channel of names) {
-          if (!matchers.some((m) => m(channel))) continue;
-          if (channels.length === max) return { channels, overflow: true };
-          channels.push(channel);
+      if (plan.heads !== undefined) {
+        // The index's bounds and the heads' first pages from one instant: the pages hold every
+        // channel active since `after` when the bounds say so.
+        const heads = [...plan.heads];
+        const replies = await this.#multi(cmd, (m) => {
+          m.mget(this.#k('active-from'), this.#k('active-last'), this.#k('seq'));
+          for (const [head] of heads)
+            m.zrevrangebyscore(
+              this.#k(`active:${head}`),
+              '+inf',
+              `(${after}`,
+              'WITHSCORES',
+              'LIMIT',
+              0,
+              ACTIVE_PAGE,
+            );
+          return m;
+        });
+        const [from, last, seq] = replies[0] as (string | null)[];
+        if (from != null && after >= Number(from) - 1 && last === seq) {
+          for (let i = 0; i < heads.length; i++) {
+            const [head, matchers] = heads[i]!;
+            await this.#scanActive(cmd, `active:${head}`, after, found, matchers, replies[1 + i] as string[]);
+          }
+          return found.result();
         }
-        if (names.length < PAGE) return { channels, overflow: false };
       }
+      await this.#scanActive(cmd, 'active', after, found, plan.matchers, undefined);
     } catch (err) {
       throw unavailable(err);
     }
-    return { channels, overflow: true };
+    return found.result();
+  }
+
+  /**
+   * One scan of a sorted set of channels by newest seq (`name`), newest first down to `after`, in
+   * pages of ACTIVE_PAGE (`first`: the first page, read already). Pages go on below the last score
+   * read, not by offset: channels published meanwhile move to the top, and shift nothing below.
+   */
+  async #scanActive(
+    cmd: Redis,
+    name: string,
+    after: number,
+    found: ActiveCollector,
+    matchers: ((channel: string) => boolean)[],
+    first: string[] | undefined,
+  ): Promise<void> {
+    found.scan(matchers);
+    const fetch = (top: string, n: number) =>
+      cmd.zrevrangebyscore(this.#k(name), top, `(${after}`, 'WITHSCORES', 'LIMIT', 0, n);
+    let size = ACTIVE_PAGE;
+    let page = first ?? (await fetch('+inf', size));
+    for (;;) {
+      for (let i = 0; i < page.length; i += 2) {
+        if (found.budget === 0) return found.cut();
+        if (!found.offer(page[i]!, Number(page[i + 1]))) return;
+      }
+      if (page.length < 2 * size) return;
+      // One entry past the budget at most: enough to tell whether any are left.
+      size = Math.min(ACTIVE_PAGE, found.budget + 1);
+      page = await fetch(`(${page[page.length - 1]}`, size);
+    }
   }
 
   async last(

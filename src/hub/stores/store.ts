@@ -183,8 +183,10 @@ export interface Store {
    * The channels matching any of `patterns` (wildcards: `scores.*`, `quotes.**`) whose newest
    * message is after `after`, newest first, at most `max` (`overflow` when more match). A resume
    * of a wildcard subscription reads these channels' history: the candidates come from an index of
-   * channels by their newest seq, so channels quiet since the cursor are never looked at. Stores
-   * without it resume wildcard subscriptions with a gap.
+   * channels by their newest seq, kept per first segment too (active-index.ts), so channels quiet
+   * since the cursor are never looked at, nor, for a pattern whose first segment is literal, the
+   * channels under other ones; at most ACTIVE_SCAN_BUDGET entries in all (more: `overflow`).
+   * Stores without it resume wildcard subscriptions with a gap.
    */
   activeChannels?(patterns: readonly string[], after: number, max: number): Promise<ActiveChannels>;
   /**
