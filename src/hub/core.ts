@@ -256,7 +256,7 @@ export class HubCore {
     let page: readonly StoredMessage[] = [];
     /** The channels the replay reads: the subscription's, with its patterns' channels in their place. */
     let names: readonly string[] = sub.channels;
-    /** The seq the replay goes up to at most (see #lookUp): the rest comes live. */
+    /** The seq a wildcard replay goes up to at most (see above): the rest comes live. */
     let upTo = Number.POSITIVE_INFINITY;
     try {
       if (start.kind === 'new') {
@@ -291,7 +291,7 @@ export class HubCore {
         // A cursor past the store's head in its own epoch: ids the store no longer has (a file
         // restored from an older copy). What the subscriber had is gone, as with a new epoch.
         const ahead = !lostEpoch && after > r.head;
-        if (ahead) after = r.head;
+        if (ahead) after = Math.min(r.head, upTo);
         const gaps =
           lostEpoch || ahead
             ? sub.channels.map((channel) => ({ channel, reason: 'epoch' as const }))
