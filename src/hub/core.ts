@@ -236,6 +236,12 @@ export class HubCore {
    * Registers a subscriber, replays what its start asks for, then switches it to live delivery.
    * Registration comes first so nothing published during the replay read is missed; `deliver`
    * drops what the replay already covered by seq.
+   *
+   * A wildcard subscription's replay goes up to the head read before its patterns' channels are
+   * looked up (`upTo`), not to the head of the read after: a channel first published between the
+   * lookup and the read is not among the channels read, so the replay must not claim the seqs
+   * past the lookup (its messages would be dropped as covered). Every message after `upTo` comes
+   * live, the subscriber being registered before `upTo` was read.
    */
   async attach(sub: Subscriber, start: Start): Promise<void> {
     this.#add(sub);
@@ -250,18 +256,24 @@ export class HubCore {
     let page: readonly StoredMessage[] = [];
     /** The channels the replay reads: the subscription's, with its patterns' channels in their place. */
     let names: readonly string[] = sub.channels;
+    /** The seq a wildcard replay goes up to at most (see above): the rest comes live. */
+    let upTo = Number.POSITIVE_INFINITY;
     try {
       if (start.kind === 'new') {
         sub.lastSeq = await this.store.head();
       } else if (start.kind === 'last') {
         // `last=N` on several channels is still one page (maxBatch, maxBatchBytes in all); the
         // rest follows from the cursor after its last message, like any resume.
-        if (sub.channels.some(isWildcard)) names = (await this.#expand(sub.channels, 0)).names;
+        if (sub.channels.some(isWildcard)) {
+          upTo = await this.store.head();
+          names = (await this.#expand(sub.channels, 0)).names;
+        }
         const r = await this.store.last(names, start.n, limit, bytes);
-        page = r.messages;
-        for (const m of r.messages) batch.push(this.#frame(m));
-        more = r.more === true && r.messages.length > 0;
-        sub.lastSeq = more ? r.messages[r.messages.length - 1]!.seq : r.head;
+        const c = upToSeq(r.messages, r.more === true, upTo);
+        page = c.messages;
+        for (const m of c.messages) batch.push(this.#frame(m));
+        more = c.more && c.messages.length > 0;
+        sub.lastSeq = more ? c.messages[c.messages.length - 1]!.seq : Math.min(r.head, upTo);
       } else if (start.cursor.epoch === this.epoch && start.cursor.seq === this.#seen) {
         // Up to date (see #seen): nothing to replay, no gap possible after the cursor.
         sub.lastSeq = start.cursor.seq;
@@ -269,13 +281,17 @@ export class HubCore {
         let after = start.cursor.seq;
         const lostEpoch = start.cursor.epoch !== this.epoch;
         if (lostEpoch) after = 0;
-        const x = sub.channels.some(isWildcard) ? await this.#expand(sub.channels, after) : undefined;
+        let x: { names: string[]; overflow: string[] } | undefined;
+        if (sub.channels.some(isWildcard)) {
+          upTo = await this.store.head();
+          x = await this.#expand(sub.channels, after);
+        }
         names = x === undefined ? sub.channels : x.names;
         const r = await this.store.read(names, after, limit, bytes);
         // A cursor past the store's head in its own epoch: ids the store no longer has (a file
         // restored from an older copy). What the subscriber had is gone, as with a new epoch.
         const ahead = !lostEpoch && after > r.head;
-        if (ahead) after = r.head;
+        if (ahead) after = Math.min(r.head, upTo);
         const gaps =
           lostEpoch || ahead
             ? sub.channels.map((channel) => ({ channel, reason: 'epoch' as const }))
@@ -292,10 +308,11 @@ export class HubCore {
           batch.push(Frame.hubEvent(g.channel, 'gap', data));
           this.stats.gaps++;
         }
-        page = r.messages;
-        for (const m of r.messages) batch.push(this.#frame(m));
-        more = r.more;
-        sub.lastSeq = more ? r.messages[r.messages.length - 1]!.seq : Math.max(r.head, after);
+        const c = upToSeq(r.messages, r.more, upTo);
+        page = c.messages;
+        for (const m of c.messages) batch.push(this.#frame(m));
+        more = c.more;
+        sub.lastSeq = more ? c.messages[c.messages.length - 1]!.seq : Math.max(Math.min(r.head, upTo), after);
       }
     } catch (err) {
       this.remove(sub);
@@ -320,9 +337,12 @@ export class HubCore {
       if (sub.closed) return;
       const r = await this.store.read(names, sub.lastSeq, limit, bytes);
       if (sub.closed) return;
-      more = r.more;
-      if (r.messages.length > 0) sub.more(r.messages.map((m) => this.#frame(m)));
-      sub.lastSeq = more ? r.messages[r.messages.length - 1]!.seq : Math.max(r.head, sub.lastSeq);
+      const c = upToSeq(r.messages, r.more, upTo);
+      more = c.more;
+      if (c.messages.length > 0) sub.more(c.messages.map((m) => this.#frame(m)));
+      sub.lastSeq = more
+        ? c.messages[c.messages.length - 1]!.seq
+        : Math.max(Math.min(r.head, upTo), sub.lastSeq);
     }
     this.#goLive(sub);
   }
@@ -686,4 +706,17 @@ export class HubCore {
     this.#flushNow();
     for (const sub of [...this.#all]) sub.end(reason);
   }
+}
+
+/**
+ * A replay page cut at `upTo` (see HubCore.attach): the messages up to it, in seq order, and
+ * whether more follow up to it.
+ */
+function upToSeq(
+  messages: readonly StoredMessage[],
+  more: boolean,
+  upTo: number,
+): { messages: readonly StoredMessage[]; more: boolean } {
+  const n = messages.findIndex((m) => m.seq > upTo);
+  return n === -1 ? { messages, more } : { messages: messages.slice(0, n), more: false };
 }

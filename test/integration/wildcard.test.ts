@@ -8,9 +8,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { WebSocket } from 'ws';
+import { RedisStore } from '../../src/hub/stores/redis.js';
 import type { Envelope, GapData } from '../../src/protocol/envelope.js';
 import { publish, sleep, startHub, type TestHub, waitFor } from '../helpers/hub.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
+import { startRedisGate } from '../helpers/redis-gate.js';
 import { openSubscription } from '../helpers/transport-clients.js';
 import { DRIVERS, settled } from '../helpers/transport-suite.js';
 
@@ -164,6 +166,56 @@ for (const [name, store] of STORES) {
     });
   });
 }
+
+describe('wildcard resume: redis store, a channel first published between the lookup and the read', () => {
+  // The hub reads Redis through a proxy that holds its history read until another hub (a second
+  // store on the same keys) has published to a channel the lookup of `r.*` did not list.
+  const start = {
+    cursor: (since: string) => ({ since }),
+    'last-N': () => ({ last: 5 }),
+  } as const;
+  for (const [name, options] of Object.entries(start))
+    it(`${name}: that channel's message arrives once, after the replay`, async () => {
+      const prefix = `between${Math.random().toString(36).slice(2, 8)}:`;
+      const gate = await startRedisGate(redis);
+      const t = await startHub({ store: `${gate.url}?prefix=${prefix}` });
+      const other = new RedisStore(
+        redis.url,
+        { retentionFor: () => ({ maxMessages: 100, maxAgeMs: 60_000 }) },
+        {
+          prefix,
+        },
+      );
+      try {
+        await other.open();
+        const a = await other.append('r.a', 'm', 0, Date.now());
+        await other.append('r.b', 'm', 1, Date.now());
+        let lookedUp = false;
+        let published = false;
+        gate.before = async (request) => {
+          if (/zrevrangebyscore/i.test(request)) lookedUp = true;
+          else if (lookedUp && !published && /evalsha/i.test(request)) {
+            published = true;
+            await other.append('r.new', 'm', 2, Date.now());
+          }
+        };
+        const s = openSubscription('sse', t.url, ['r.*'], options(`${other.epoch}-${a.seq}`));
+        await s.waitFor(name === 'cursor' ? 2 : 3);
+        await sleep(300);
+        s.close();
+        assert.ok(published);
+        const expected = name === 'cursor' ? ['r.b', 'r.new'] : ['r.a', 'r.b', 'r.new'];
+        assert.deepEqual(
+          messages(s.envelopes).map((e) => e.channel),
+          expected,
+        );
+      } finally {
+        await other.close();
+        await t.close();
+        await gate.close();
+      }
+    });
+});
 
 describe('wildcard subscriptions: authorization and limits', () => {
   const secret = 'wildcard-test-secret-of-32-bytes!!!!';

@@ -6,8 +6,9 @@
  * the channels under `scores`: with 100,000 busy channels under another head it still answers,
  * where a scan of every active channel runs out of its budget. Then what is store-specific:
  * SQLite's index on (head, last_seq) and the upgrade of a file made without it, Redis's per-head
- * sets beside hubs of a version that does not keep them and after Redis lost its data, the memory
- * store forgetting channels under its byte bound.
+ * sets beside hubs of a version that does not keep them and after Redis lost its data, and channels
+ * published between the pages of a Redis scan (landed there through a TCP proxy that holds the
+ * scan's requests), the memory store forgetting channels under its byte bound.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { RedisStore } from '../../src/hub/stores/redis.js';
 import { ACTIVE_SINCE, ACTIVE_UNDER, HEAD_SQL, SqliteStore } from '../../src/hub/stores/sqlite.js';
 import type { Store, StoreContext } from '../../src/hub/stores/store.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
+import { type RedisGate, startRedisGate } from '../helpers/redis-gate.js';
 
 const ctx: StoreContext = {
   retentionFor: (channel) => ({ maxMessages: 10, maxAgeMs: channel.startsWith('aged.') ? 1000 : 3_600_000 }),
@@ -441,6 +443,79 @@ describe('activeChannels: redis store after Redis lost its data', () => {
       raw.disconnect();
       await store.close();
     }
+  });
+});
+
+describe('activeChannels: redis store, channels published while it reads', () => {
+  /** `h.c0000`, `h.c0001`...: more than the 1000 entries a page of a sorted set holds. */
+  const channels = Array.from({ length: 1100 }, (_, i) => `h.c${String(i).padStart(4, '0')}`);
+  /** A request that reads a page of a sorted set of channels (alone, or in the first MULTI). */
+  const pageRead = /zrevrangebyscore|zrangebyscore/i;
+
+  /** A store reading through a gate, and one appending directly to the same keys. */
+  async function moving(
+    run: (scanner: Store, writer: Store, gate: RedisGate) => Promise<void>,
+  ): Promise<void> {
+    const prefix = `moving${++prefixes}:`;
+    const gate = await startRedisGate(redis);
+    const writer = new RedisStore(redis.url, ctx, { prefix });
+    const scanner = new RedisStore(gate.url, ctx, { prefix });
+    try {
+      await writer.open();
+      await scanner.open();
+      await run(scanner, writer, gate);
+    } finally {
+      await scanner.close();
+      await writer.close();
+      await gate.close();
+    }
+  }
+
+  // In batches of 50 in order: h.c0000 is among the 100 oldest, on the second page.
+  for (const [set, pattern] of [
+    ['a head set', 'h.*'],
+    ['the global set', '*.*'],
+  ] as const)
+    it(`finds a channel published between two pages of ${set}`, async () => {
+      await moving(async (scanner, writer, gate) => {
+        const cursor = await writer.head();
+        await publish(writer, channels, 50);
+        let reads = 0;
+        gate.before = async (request) => {
+          // Before the second page: h.c0000 moves from it to above the first.
+          if (pageRead.test(request) && ++reads === 2) await writer.append('h.c0000', 'm', 1, Date.now());
+        };
+        const r = await active(scanner, [pattern], cursor, 5000);
+        assert.ok(reads >= 2, `${reads} page reads`);
+        assert.equal(r.overflow, false);
+        assert.equal(r.channels[0], 'h.c0000');
+        assert.deepEqual([...r.channels].sort(), channels);
+      });
+    });
+
+  it('finds them when more than a page of channels move during the scan', async () => {
+    await moving(async (scanner, writer, gate) => {
+      const cursor = await writer.head();
+      await publish(writer, channels, 50);
+      let reads = 0;
+      gate.before = async (request) => {
+        if (!pageRead.test(request)) return;
+        reads++;
+        // Before the second page down: h.c0000 (on it, not read yet) moves just above the head seq
+        // the scan began at, then the 1000 channels of the first page above it.
+        if (reads === 2) {
+          await writer.append('h.c0000', 'm', 1, Date.now());
+          await publish(writer, channels.slice(100), 50);
+        }
+        // Between the two pages above that head seq: h.c0000 moves again, to the top.
+        if (reads === 4) await writer.append('h.c0000', 'm', 1, Date.now());
+      };
+      const r = await active(scanner, ['h.*'], cursor, 5000);
+      assert.equal(r.overflow, false);
+      assert.equal(r.channels[0], 'h.c0000');
+      assert.deepEqual([...r.channels].sort(), channels);
+      assert.ok(reads >= 4, `${reads} page reads`);
+    });
   });
 });
 

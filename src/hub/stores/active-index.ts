@@ -57,14 +57,16 @@ export function planActive(patterns: readonly string[]): ActivePlan {
  * `max` channels, newest first over all scans. The budget of entries looked at is shared by every
  * scan of the call. A scan, for each entry: when {@link budget} is 0, calls {@link cut} and stops;
  * otherwise {@link offer}s it, and stops when that answers false (it has `max` + 1 matches: enough
- * to know there are more).
+ * to know there are more). A channel offered again (a Redis scan reads the channels published
+ * while it ran once more, see redis.ts) counts once, at its newest seq.
  */
 export class ActiveCollector {
   readonly #max: number;
   #budget = ACTIVE_SCAN_BUDGET;
   /** A scan stopped on the budget with entries left: what they hold is unknown. */
   #cut = false;
-  readonly #found: Array<[channel: string, seq: number]> = [];
+  /** Each matching channel's newest seq offered. */
+  readonly #found = new Map<string, number>();
   #matchers: ((channel: string) => boolean)[] = [];
   #taken = 0;
 
@@ -83,11 +85,16 @@ export class ActiveCollector {
     this.#taken = 0;
   }
 
-  /** One entry of the running scan (newest first); false once the scan has `max` + 1 matches. */
+  /** One entry of the running scan; false once the scan has `max` + 1 matching channels. */
   offer(channel: string, seq: number): boolean {
     this.#budget--;
     if (!this.#matchers.some((m) => m(channel))) return true;
-    this.#found.push([channel, seq]);
+    const had = this.#found.get(channel);
+    if (had !== undefined) {
+      if (seq > had) this.#found.set(channel, seq);
+      return true;
+    }
+    this.#found.set(channel, seq);
     return ++this.#taken <= this.#max;
   }
 
@@ -98,7 +105,7 @@ export class ActiveCollector {
 
   /** Each scan gave its newest `max` + 1 matches at most: the newest `max` of them all are exact. */
   result(): ActiveChannels {
-    const found = this.#found;
+    const found = [...this.#found];
     found.sort((a, b) => b[1] - a[1]);
     const overflow = this.#cut || found.length > this.#max;
     return { channels: found.slice(0, this.#max).map((f) => f[0]), overflow };

@@ -617,8 +617,9 @@ export class RedisStore implements Store {
     const found = new ActiveCollector(max);
     try {
       if (plan.heads !== undefined) {
-        // The index's bounds and the heads' first pages from one instant: the pages hold every
-        // channel active since `after` when the bounds say so.
+        // The index's bounds, the head seq and the heads' first pages from one instant: the pages
+        // hold every channel active since `after` when the bounds say so, and no score above the
+        // head seq (`+inf` is that seq here).
         const heads = [...plan.heads];
         const replies = await this.#multi(cmd, (m) => {
           m.mget(this.#k('active-from'), this.#k('active-last'), this.#k('seq'));
@@ -638,7 +639,8 @@ export class RedisStore implements Store {
         if (from != null && after >= Number(from) - 1 && last === seq) {
           for (let i = 0; i < heads.length; i++) {
             const [head, matchers] = heads[i]!;
-            await this.#scanActive(cmd, `active:${head}`, after, found, matchers, replies[1 + i] as string[]);
+            const first = { seq: Number(seq ?? 0), page: replies[1 + i] as string[] };
+            await this.#scanActive(cmd, `active:${head}`, after, found, matchers, first);
           }
           return found.result();
         }
@@ -651,9 +653,19 @@ export class RedisStore implements Store {
   }
 
   /**
-   * One scan of a sorted set of channels by newest seq (`name`), newest first down to `after`, in
-   * pages of ACTIVE_PAGE (`first`: the first page, read already). Pages go on below the last score
-   * read, not by offset: channels published meanwhile move to the top, and shift nothing below.
+   * One scan of a sorted set of channels by newest seq (`name`): every channel in it with a score
+   * above `after`, unless the collector stops it. `first`: the head seq and the first page, read
+   * together already (otherwise read here in one MULTI).
+   *
+   * The scan goes down from the head seq S in pages of ACTIVE_PAGE, each below the last score read
+   * (not by offset, which channels moving up would shift). A channel published between two pages
+   * moves above S, out of the pages still to come: without more it would be missed, and a resume
+   * would skip its messages since `after` with no gap. So, once down at `after`, the scan reads
+   * every channel scored above S, going *up* in pages from S: a channel published meanwhile moves
+   * further up, ahead of those pages again, so none is missed however busy the set; one read twice
+   * counts once (ActiveCollector). Every entry read is in the budget: a set published faster than
+   * it is read runs out of it and answers overflow. A scan whose first page was its last reads
+   * nothing more: that page is the set at S.
    */
   async #scanActive(
     cmd: Redis,
@@ -661,22 +673,58 @@ export class RedisStore implements Store {
     after: number,
     found: ActiveCollector,
     matchers: ((channel: string) => boolean)[],
-    first: string[] | undefined,
+    first: { seq: number; page: string[] } | undefined,
   ): Promise<void> {
     found.scan(matchers);
-    const fetch = (top: string, n: number) =>
-      cmd.zrevrangebyscore(this.#k(name), top, `(${after}`, 'WITHSCORES', 'LIMIT', 0, n);
-    let size = ACTIVE_PAGE;
-    let page = first ?? (await fetch('+inf', size));
-    for (;;) {
+    const key = this.#k(name);
+    let start = first;
+    if (start === undefined) {
+      const [seq, page] = await this.#multi(cmd, (m) =>
+        m
+          .get(this.#k('seq'))
+          .zrevrangebyscore(key, '+inf', `(${after}`, 'WITHSCORES', 'LIMIT', 0, ACTIVE_PAGE),
+      );
+      start = { seq: Number(seq ?? 0), page: page as string[] };
+    }
+    /** Offers a page's entries; false when the scan is over (enough matches, or the budget). */
+    const take = (page: string[]): boolean => {
       for (let i = 0; i < page.length; i += 2) {
-        if (found.budget === 0) return found.cut();
-        if (!found.offer(page[i]!, Number(page[i + 1]))) return;
+        if (found.budget === 0) {
+          found.cut();
+          return false;
+        }
+        if (!found.offer(page[i]!, Number(page[i + 1]))) return false;
       }
-      if (page.length < 2 * size) return;
+      return true;
+    };
+    let size = ACTIVE_PAGE;
+    let page = start.page;
+    // Down from S to `after`.
+    for (;;) {
+      if (!take(page)) return;
+      // All in the first page, read at S: no channel can have moved past the scan.
+      if (page.length < 2 * size && page === start.page) return;
+      if (page.length < 2 * size) break;
       // One entry past the budget at most: enough to tell whether any are left.
       size = Math.min(ACTIVE_PAGE, found.budget + 1);
-      page = await fetch(`(${page[page.length - 1]}`, size);
+      page = await cmd.zrevrangebyscore(
+        key,
+        `(${page[page.length - 1]}`,
+        `(${after}`,
+        'WITHSCORES',
+        'LIMIT',
+        0,
+        size,
+      );
+    }
+    // Up from S: the channels published since the scan began.
+    let low = Math.max(start.seq, after);
+    for (;;) {
+      size = Math.min(ACTIVE_PAGE, found.budget + 1);
+      page = await cmd.zrangebyscore(key, `(${low}`, '+inf', 'WITHSCORES', 'LIMIT', 0, size);
+      if (!take(page)) return;
+      if (page.length < 2 * size) return;
+      low = Number(page[page.length - 1]);
     }
   }
 
