@@ -3,7 +3,7 @@ import { readBody } from '../http/body.js';
 import { HubError } from '../http/respond.js';
 import type { ResolvedCors } from '../options.js';
 import type { AppendResult, ReadResult, StreamEngine } from './engine.js';
-import { acceptsGzip, gzipBody } from './gzip.js';
+import { acceptsGzip, type Gzipper } from './gzip.js';
 import {
   closedHeader,
   contentTypeOf,
@@ -45,7 +45,8 @@ export interface StreamRoutesConfig {
 
 export interface GzipConfig {
   minBytes: number;
-  level: number;
+  /** Compresses (bounded in concurrency, with a cache of compressed pages: gzip.ts). */
+  gzipper: Gzipper;
 }
 
 /** Headers every stream answer carries: CORS (with the protocol's headers exposed) and PROTOCOL.md 12.7's. */
@@ -316,6 +317,7 @@ async function read(
   await answerRead(
     req,
     res,
+    `${path}\n${start}`,
     result,
     offset ?? '-1',
     json,
@@ -329,10 +331,12 @@ async function read(
  * A catch-up or long-poll answer with data (or an empty catch-up answer). With `gzip` (catch-up
  * reads), a body of `minBytes` or more goes gzipped to a client that accepts it; such answers
  * carry `Vary: Accept-Encoding` whatever the client sent, and the gzipped one its own ETag.
+ * `page` names the stream and the start offset read from (the compressed page's cache key).
  */
 async function answerRead(
   req: IncomingMessage,
   res: ServerResponse,
+  page: string,
   result: ReadResult,
   requested: string,
   json: boolean,
@@ -365,8 +369,15 @@ async function answerRead(
     return;
   }
   if (zipped && gzip !== undefined) {
-    body = await gzipBody(body, gzip.level);
-    h['Content-Encoding'] = 'gzip';
+    // The data between two offsets of one incarnation (gen) of a stream never changes.
+    const out = await gzip.gzipper.gzip(`${page}\n${meta.gen}\n${result.next}\n${json}`, body);
+    if (out === undefined) {
+      // Compressions are busy: this client gets the other representation, with its own ETag.
+      h.ETag = etag(meta, requested, result.next, atEnd, false);
+    } else {
+      body = out;
+      h['Content-Encoding'] = 'gzip';
+    }
   }
   h['Content-Length'] = String(body.length);
   if (res.destroyed) return;
