@@ -401,7 +401,7 @@ export interface StreamsOptions {
   /**
    * Compressions of catch-up answers running at once over the hub; a read that finds them all
    * busy is answered uncompressed, so readers cannot queue compression work or its buffers.
-   * @default 2
+   * @default 1
    */
   gzipConcurrency?: number;
 }
@@ -782,7 +782,7 @@ function resolveStreams(s: unknown): ResolvedStreams | null {
     gzipMinBytes: int('streams.gzipMinBytes', o.gzipMinBytes, 1024, 0),
     gzipLevel: int('streams.gzipLevel', o.gzipLevel, 6, 1, 9),
     gzipCacheBytes: int('streams.gzipCacheBytes', o.gzipCacheBytes, 16 << 20, 0),
-    gzipConcurrency: int('streams.gzipConcurrency', o.gzipConcurrency, 2, 1, 64),
+    gzipConcurrency: int('streams.gzipConcurrency', o.gzipConcurrency, 1, 1, 64),
   });
 }
 

@@ -317,7 +317,7 @@ async function read(
   await answerRead(
     req,
     res,
-    `${path}\n${start}`,
+    path,
     result,
     offset ?? '-1',
     json,
@@ -331,12 +331,12 @@ async function read(
  * A catch-up or long-poll answer with data (or an empty catch-up answer). With `gzip` (catch-up
  * reads), a body of `minBytes` or more goes gzipped to a client that accepts it; such answers
  * carry `Vary: Accept-Encoding` whatever the client sent, and the gzipped one its own ETag.
- * `page` names the stream and the start offset read from (the compressed page's cache key).
+ * `path` is the stream's (part of the compressed page's cache key).
  */
 async function answerRead(
   req: IncomingMessage,
   res: ServerResponse,
-  page: string,
+  path: string,
   result: ReadResult,
   requested: string,
   json: boolean,
@@ -369,8 +369,11 @@ async function answerRead(
     return;
   }
   if (zipped && gzip !== undefined) {
-    // The data between two offsets of one incarnation (gen) of a stream never changes.
-    const out = await gzip.gzipper.gzip(`${page}\n${meta.gen}\n${result.next}\n${json}`, body);
+    // The records of one incarnation (gen) of a stream never change: its first and last record
+    // name the page, however the client spelled the offset it asked from.
+    const first = result.records[0]?.offset ?? result.next;
+    const key = `${path}\n${meta.gen}\n${first}\n${result.next}\n${json}`;
+    const out = await gzip.gzipper.gzip(key, body);
     if (out === undefined) {
       // Compressions are busy: this client gets the other representation, with its own ETag.
       h.ETag = etag(meta, requested, result.next, atEnd, false);
