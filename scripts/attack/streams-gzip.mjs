@@ -10,6 +10,9 @@
 //     [--seconds 20] [--gzip 1] [--heap 1024] [--capMb 4096]
 //
 // `--gzip 0` reads without Accept-Encoding, to compare with what the same reads cost unzipped.
+// `--vary 1` makes the stream JSON (each append an array of about 1 KB messages, one record each)
+// and starts every read at a random message instead of -1: every page differs from the last, so
+// no cache of compressed pages can help.
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { args, hubOutcome, monitor, rssOf, runAttack, timed } from './lib.mjs';
@@ -21,6 +24,7 @@ const o = args({
   clients: 1,
   seconds: 20,
   gzip: 1,
+  vary: 0,
   heap: 1024,
   capMb: 4096,
 });
@@ -48,7 +52,18 @@ await runAttack(
   () => ({ store: 'memory' }),
   async (hub, _dir, alive) => {
     const path = '/v1/stream/big';
-    const created = await timed(hub.port, 'PUT', path, undefined, 5000, { 'content-type': 'text/plain' });
+    const type = o.vary ? 'application/json' : 'text/plain';
+    const created = await timed(hub.port, 'PUT', path, undefined, 5000, { 'content-type': type });
+    // JSON: the same text cut into messages of about 1 KB (an array of strings).
+    const size = o.vary ? o.chunk - 4 * Math.ceil(o.chunk / 1000) - 16 : o.chunk;
+    const body = (i) => {
+      const t = text(size, i).toString().replaceAll('"', "'").replaceAll('\n', ' ');
+      if (!o.vary) return Buffer.from(t);
+      const parts = [];
+      for (let k = 0; k < t.length; k += 1000) parts.push(t.slice(k, k + 1000));
+      return Buffer.from(JSON.stringify(parts));
+    };
+    let messages = 0;
     const appends = Math.ceil((o.mb * 2 ** 20) / o.chunk);
     const statuses = {};
     const t0 = performance.now();
@@ -56,9 +71,8 @@ await runAttack(
       // 50/s: within the default publish rate limit (100/s per IP), which stream writes count against.
       const wait = t0 + i * 20 - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const r = await timed(hub.port, 'POST', path, text(o.chunk, i), 30_000, {
-        'content-type': 'text/plain',
-      });
+      const r = await timed(hub.port, 'POST', path, body(i), 30_000, { 'content-type': type });
+      if (r.status === 204) messages += o.vary ? Math.ceil(size / 1000) : 1;
       statuses[r.status] = (statuses[r.status] ?? 0) + 1;
     }
     const before = rssOf(hub.pid);
@@ -87,7 +101,9 @@ await runAttack(
         req.end();
       });
     const client = async () => {
-      let offset = '-1';
+      const start = () =>
+        o.vary ? `${String(Math.floor(Math.random() * messages)).padStart(16, '0')}_${'0'.repeat(16)}` : '-1';
+      let offset = start();
       while (alive() && Date.now() < deadline) {
         const { res, n } = await get(offset);
         const s = res?.statusCode ?? 0;
@@ -101,8 +117,8 @@ await runAttack(
         if (res.headers['content-encoding'] === 'gzip') reads.gzipped++;
         if (res.headers['stream-up-to-date'] === 'true') {
           reads.passes++;
-          offset = '-1';
-        } else offset = res.headers['stream-next-offset'];
+          offset = start();
+        } else offset = o.vary ? start() : res.headers['stream-next-offset'];
       }
     };
     await Promise.all(Array.from({ length: o.clients }, client));
@@ -117,6 +133,8 @@ await runAttack(
       appends: statuses,
       clients: o.clients,
       acceptGzip: Boolean(o.gzip),
+      randomStarts: Boolean(o.vary),
+      records: messages,
       seconds: Math.round(seconds),
       pages: reads.pages,
       gzippedPages: reads.gzipped,
