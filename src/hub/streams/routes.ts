@@ -444,7 +444,7 @@ async function sse(
             ? Buffer.concat(datas).toString('base64')
             : Buffer.concat(datas).toString('utf8');
         at = result.next;
-        if (!(await write(res, `event: data\n${dataLines(payload)}\n`))) break;
+        if (!(await write(res, deadline, `event: data\n${dataLines(payload)}\n`))) break;
       }
       const ended = meta.closed && at >= meta.tail;
       if (result.records.length > 0 || !sentControl || ended) {
@@ -457,7 +457,7 @@ async function sse(
           if (at >= meta.tail) control.upToDate = true;
         }
         sentControl = true;
-        if (!(await write(res, `event: control\n${dataLines(JSON.stringify(control))}\n`))) break;
+        if (!(await write(res, deadline, `event: control\n${dataLines(JSON.stringify(control))}\n`))) break;
       }
       if (ended) break;
       if (at < meta.tail) {
@@ -468,7 +468,7 @@ async function sse(
       const changed = await wait;
       if (!changed && !gone.aborted) {
         const keep = { streamNextOffset: at, streamCursor: responseCursor(cursor), upToDate: true };
-        if (!(await write(res, `event: control\n${dataLines(JSON.stringify(keep))}\n`))) break;
+        if (!(await write(res, deadline, `event: control\n${dataLines(JSON.stringify(keep))}\n`))) break;
       }
     }
   } finally {
@@ -484,22 +484,39 @@ function dataLines(payload: string): string {
   return out;
 }
 
-/** Writes, waiting for the socket to drain when its buffer is full; false when the client is gone. */
-function write(res: ServerResponse, chunk: string): Promise<boolean> {
+/**
+ * Writes, waiting for the socket to drain when its buffer is full; false when the client is gone.
+ * A client that does not read what it was sent by the SSE answer's `deadline` (at least
+ * {@link SSE_DRAIN_GRACE_MS} from now) is cut off: it would otherwise hold the connection and the
+ * page queued for it for as long as it liked, past `streams.sseMaxSeconds`. It resumes from the
+ * offset of the last control event it read, as after any reconnection.
+ */
+function write(res: ServerResponse, deadline: number, chunk: string): Promise<boolean> {
   if (res.destroyed || res.writableEnded) return Promise.resolve(false);
   if (res.write(chunk)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const done = (ok: boolean) => {
+      clearTimeout(timer);
       res.off('drain', onDrain);
       res.off('close', onClose);
       resolve(ok);
     };
     const onDrain = () => done(true);
     const onClose = () => done(false);
+    const timer = setTimeout(
+      () => {
+        res.destroy();
+        done(false);
+      },
+      Math.max(deadline - Date.now(), SSE_DRAIN_GRACE_MS),
+    );
     res.on('drain', onDrain);
     res.on('close', onClose);
   });
 }
+
+/** How long an SSE write waits for its client to read, at least, when the answer's time is up. */
+const SSE_DRAIN_GRACE_MS = 1000;
 
 /** The source path of a fork request (`PUT` with `Stream-Forked-From`), for access checks. */
 export function forkSourceOf(req: IncomingMessage, mount: string): string | undefined {
