@@ -2,7 +2,8 @@
  * What a Durable Streams reader can make the hub hold: held reads (long-poll, SSE) count against
  * `limits.maxConnectionsPerIp` on `hub.listen()`'s server and on one the hub is mounted in, and give
  * their slot back when the client goes; an SSE reader that stops reading is cut off once its answer's
- * time (`streams.sseMaxSeconds`) is up instead of holding its connection and a page of data.
+ * time (`streams.sseMaxSeconds`) is up instead of holding its connection and a page of data, and a
+ * catch-up answer nobody reads is cut once `streams.longPollTimeout` passes without progress.
  */
 import assert from 'node:assert/strict';
 import { createServer, request } from 'node:http';
@@ -131,6 +132,52 @@ describe('Durable Streams held reads', () => {
       // The hub still serves.
       await sleep(10);
       assert.equal((await call(t.port, 'GET', `${path}?offset=-1`)).status, 200);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('a catch-up answer its client never reads is cut off after streams.longPollTimeout without progress; a slow reader keeps it', async () => {
+    const t = await startHub({ streams: { longPollTimeout: 1, maxReadBytes: 32 << 20 } });
+    try {
+      const path = '/v1/stream/unread-page';
+      assert.equal((await call(t.port, 'PUT', path, 'application/octet-stream')).status, 201);
+      // One page of 24 MB: more than loopback's socket buffers take in.
+      const chunk = Buffer.alloc(1_000_000, 9);
+      for (let i = 0; i < 24; i++) {
+        assert.equal((await call(t.port, 'POST', path, 'application/octet-stream', chunk)).status, 204);
+      }
+      await waitFor(() => connectionCounts(t.hub.core).total === 0, 5000, 'the writers gone');
+      const socket = connect(t.port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.write(`GET ${path}?offset=-1 HTTP/1.1\r\nHost: h\r\n\r\n`);
+      socket.pause();
+      const t0 = Date.now();
+      try {
+        await waitFor(() => connectionCounts(t.hub.core).total === 1, 5000, 'the read counted');
+        await waitFor(() => connectionCounts(t.hub.core).total === 0, 10_000, 'the unread answer cut off');
+        assert.ok(Date.now() - t0 >= 900, 'not before its time');
+      } finally {
+        socket.destroy();
+      }
+      // A reader as slow but reading keeps its answer: 24 MB at about 4 MB a second, over several
+      // of the 1 s windows.
+      const slow = connect(t.port, '127.0.0.1');
+      let got = 0;
+      slow.on('error', () => {});
+      slow.on('data', (d: Buffer) => {
+        got += d.length;
+        slow.pause();
+        setTimeout(() => slow.resume(), Math.ceil(d.length / 4000));
+      });
+      slow.write(`GET ${path}?offset=-1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`);
+      const t1 = Date.now();
+      try {
+        await waitFor(() => got >= 24_000_000, 30_000, 'the slow reader got its whole answer');
+        assert.ok(Date.now() - t1 > 2000, `slow indeed (${Date.now() - t1} ms)`);
+      } finally {
+        slow.destroy();
+      }
     } finally {
       await t.close();
     }

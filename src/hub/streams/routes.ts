@@ -324,6 +324,7 @@ async function read(
     base,
     live === 'long-poll' ? query.get('cursor') : undefined,
     gzip,
+    cfg.longPollMs,
   );
 }
 
@@ -343,6 +344,7 @@ async function answerRead(
   base: Record<string, string>,
   cursor: string | null | undefined,
   gzip: GzipConfig | undefined,
+  stallMs: number,
 ): Promise<void> {
   const meta = result.meta;
   const atEnd = result.upToDate && meta.closed;
@@ -385,7 +387,50 @@ async function answerRead(
   h['Content-Length'] = String(body.length);
   if (res.destroyed) return;
   res.writeHead(200, h);
-  res.end(body);
+  await send(res, body, stallMs);
+}
+
+/** Pieces an answer's body is written in, so that the client's progress can be seen. */
+const PIECE_BYTES = 64 * 1024;
+
+/**
+ * Writes `body` and ends `res`, in pieces; cuts the connection when the client has taken nothing
+ * for `ms` (`streams.longPollTimeout`: a read holds its connection that long for data, and that
+ * long again for a client that stops reading). A client that asks for a page and never reads it
+ * would otherwise hold the connection and up to `streams.maxReadBytes` of the hub's memory as long
+ * as it liked: nothing else times out a response being sent. A slow client that reads keeps its
+ * answer. (One write of the whole body would not show progress: a socket's queue shrinks only when
+ * a write completes.)
+ */
+async function send(res: ServerResponse, body: Buffer, ms: number): Promise<void> {
+  let at = 0;
+  for (; at + PIECE_BYTES < body.length; at += PIECE_BYTES) {
+    if (res.destroyed) return;
+    if (!res.write(body.subarray(at, at + PIECE_BYTES)) && !(await settled(res, 'drain', ms))) return;
+  }
+  if (res.destroyed) return;
+  res.end(body.subarray(at));
+  if (!res.writableFinished) await settled(res, 'finish', ms);
+}
+
+/** Resolves true on `event`, false when `res` closes first or `ms` pass (then it is destroyed). */
+function settled(res: ServerResponse, event: 'drain' | 'finish', ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      res.off(event, onEvent);
+      res.off('close', onClose);
+      resolve(ok);
+    };
+    const onEvent = () => done(true);
+    const onClose = () => done(false);
+    const timer = setTimeout(() => {
+      res.destroy();
+      done(false);
+    }, ms);
+    res.on(event, onEvent);
+    res.on('close', onClose);
+  });
 }
 
 /**
