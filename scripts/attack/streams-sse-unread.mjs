@@ -6,12 +6,26 @@
 // established (/proc/net/tcp) and the hub's RSS are sampled, and /healthz is timed every 250 ms.
 //
 //   node scripts/attack/streams-sse-unread.mjs [--dist dist] [--mb 32] [--clients 100] [--sse 10]
-//     [--seconds 30] [--heap 1024] [--capMb 4096]
+//     [--seconds 30] [--heap 1024] [--capMb 4096] [--live sse|none] [--readMb 1] [--longPoll 25]
+//
+// `--live none` asks catch-up reads (`?offset=-1`, one page of `--readMb` MiB,
+// `streams.maxReadBytes`) instead, with `streams.longPollTimeout` = `--longPoll` seconds.
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { args, hubOutcome, monitor, rssOf, runAttack, timed } from './lib.mjs';
 
-const o = args({ dist: 'dist', mb: 32, clients: 100, sse: 10, seconds: 30, heap: 1024, capMb: 4096 });
+const o = args({
+  dist: 'dist',
+  mb: 32,
+  clients: 100,
+  sse: 10,
+  seconds: 30,
+  heap: 1024,
+  capMb: 4096,
+  live: 'sse',
+  readMb: 1,
+  longPoll: 25,
+});
 
 /** Established TCP connections whose local port is `port` (the hub's side of each). */
 function established(port) {
@@ -35,7 +49,10 @@ function established(port) {
 await runAttack(
   o.dist,
   o.heap,
-  () => ({ store: 'memory', streams: { sseMaxSeconds: o.sse } }),
+  () => ({
+    store: 'memory',
+    streams: { sseMaxSeconds: o.sse, maxReadBytes: o.readMb * 2 ** 20, longPollTimeout: o.longPoll },
+  }),
   async (hub, _dir, alive) => {
     const path = '/v1/stream/unread';
     const type = { 'content-type': 'application/octet-stream' };
@@ -55,7 +72,8 @@ await runAttack(
     for (let i = 0; i < o.clients; i++) {
       const s = connect(hub.port, '127.0.0.1');
       s.on('error', () => {});
-      s.write(`GET ${path}?offset=-1&live=sse HTTP/1.1\r\nHost: h\r\n\r\n`);
+      const live = o.live === 'sse' ? '&live=sse' : '';
+      s.write(`GET ${path}?offset=-1${live} HTTP/1.1\r\nHost: h\r\n\r\n`);
       s.pause();
       sockets.push(s);
     }
@@ -75,8 +93,13 @@ await runAttack(
       create: created.status,
       appends,
       clients: o.clients,
-      sseMaxSeconds: o.sse,
-      heldAfter: { '5s': at(5), [`${o.sse + 5}s`]: at(o.sse + 5), [`${o.seconds}s`]: at(o.seconds) },
+      live: o.live,
+      ...(o.live === 'sse' ? { sseMaxSeconds: o.sse } : { maxReadMb: o.readMb, longPollSeconds: o.longPoll }),
+      heldAfter: {
+        '5s': at(5),
+        [`${(o.live === 'sse' ? o.sse : o.longPoll) + 5}s`]: at((o.live === 'sse' ? o.sse : o.longPoll) + 5),
+        [`${o.seconds}s`]: at(o.seconds),
+      },
       ...(await hubOutcome(hub, before, seen, alive)),
     };
   },
