@@ -391,7 +391,7 @@ async function answerRead(
 }
 
 /** Pieces an answer's body is written in, so that the client's progress can be seen. */
-const PIECE_BYTES = 64 * 1024;
+const PIECE_BYTES = 256 * 1024;
 
 /**
  * Writes `body` and ends `res`, in pieces; cuts the connection when the client has taken nothing
