@@ -65,6 +65,12 @@ export interface HubStats {
   nagleSwitches: number;
   /** Full collections run by idle compaction (idle-gc.ts) in this process while this hub took part (`compactWhenIdleMs` > 0). */
   idleCompactions: number;
+  /** Durable Streams catch-up answers gzipped here (streams/gzip.ts). */
+  streamsGzipped: number;
+  /** Gzipped catch-up answers taken from the cache of compressed pages. */
+  streamsGzipCached: number;
+  /** Catch-up answers sent uncompressed to a client accepting gzip because compressions were busy. */
+  streamsGzipSkipped: number;
 }
 
 /**
@@ -91,6 +97,9 @@ export class HubCore {
     fastPolls: 0,
     connectionsRefused: 0,
     idleCompactions: 0,
+    streamsGzipped: 0,
+    streamsGzipCached: 0,
+    streamsGzipSkipped: 0,
     nagleSwitches: 0,
     duplicates: 0,
   };

@@ -22,6 +22,7 @@ import { StatsPublisher } from './stats-publisher.js';
 import { createStore } from './stores/index.js';
 import { type Store, type StoredMessage, StoreUnavailableError } from './stores/store.js';
 import { bridgeToChannels } from './streams/bridge.js';
+import { Gzipper } from './streams/gzip.js';
 import { newStreamEngine, type StreamEngine, startStreams } from './streams/index.js';
 
 /** Channel info, as `GET /pub/{channel}` answers it. */
@@ -157,7 +158,15 @@ export class Hub {
               gzip:
                 streams.gzipMinBytes === 0
                   ? undefined
-                  : { minBytes: streams.gzipMinBytes, level: streams.gzipLevel },
+                  : {
+                      minBytes: streams.gzipMinBytes,
+                      gzipper: new Gzipper(
+                        streams.gzipLevel,
+                        streams.gzipCacheBytes,
+                        streams.gzipConcurrency,
+                        this.core.stats,
+                      ),
+                    },
             },
       publish: (c, d, opt) => this.publish(c, d, opt),
       publishOnce: (c, d, opt) => this.publishOnce(c, d, opt),

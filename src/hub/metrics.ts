@@ -184,6 +184,21 @@ export class HubMetrics {
       "Times tcpNoDelay: 'auto' turned Nagle on (event loop busy) or off (load eased)",
       () => core.stats.nagleSwitches,
     );
+    mirror(
+      'cometa_streams_gzip_total',
+      'Durable Streams catch-up answers gzipped (compressions run; cached pages are counted apart)',
+      () => core.stats.streamsGzipped,
+    );
+    mirror(
+      'cometa_streams_gzip_cached_total',
+      'Durable Streams gzipped answers taken from the cache of compressed pages (streams.gzipCacheBytes)',
+      () => core.stats.streamsGzipCached,
+    );
+    mirror(
+      'cometa_streams_gzip_skipped_total',
+      'Durable Streams answers sent uncompressed to a client accepting gzip: streams.gzipConcurrency compressions were running',
+      () => core.stats.streamsGzipSkipped,
+    );
     new Gauge({
       name: 'cometa_tcp_nodelay',
       help: "1 while streams and WebSockets get TCP_NODELAY (frames leave at once), 0 while Nagle merges them (tcpNoDelay false, or 'auto' under load)",

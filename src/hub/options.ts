@@ -392,6 +392,18 @@ export interface StreamsOptions {
   gzipMinBytes?: number;
   /** zlib level (1 fastest to 9 smallest) of those answers. @default 6 */
   gzipLevel?: number;
+  /**
+   * Bytes of gzipped catch-up pages kept to answer the same page again without compressing it
+   * again (least recently used first out); `0` keeps none.
+   * @default 16777216 (16 MiB)
+   */
+  gzipCacheBytes?: number;
+  /**
+   * Compressions of catch-up answers running at once over the hub; a read that finds them all
+   * busy is answered uncompressed, so readers cannot queue compression work or its buffers.
+   * @default 1
+   */
+  gzipConcurrency?: number;
 }
 
 export interface ResolvedCors {
@@ -457,6 +469,8 @@ export interface ResolvedStreams {
   readonly subscriptions: boolean;
   readonly gzipMinBytes: number;
   readonly gzipLevel: number;
+  readonly gzipCacheBytes: number;
+  readonly gzipConcurrency: number;
 }
 
 const KNOWN = new Set([
@@ -731,6 +745,8 @@ const STREAMS_KEYS = new Set([
   'subscriptions',
   'gzipMinBytes',
   'gzipLevel',
+  'gzipCacheBytes',
+  'gzipConcurrency',
 ]);
 
 function resolveStreams(s: unknown): ResolvedStreams | null {
@@ -765,6 +781,8 @@ function resolveStreams(s: unknown): ResolvedStreams | null {
     subscriptions: bool('streams.subscriptions', o.subscriptions, false),
     gzipMinBytes: int('streams.gzipMinBytes', o.gzipMinBytes, 1024, 0),
     gzipLevel: int('streams.gzipLevel', o.gzipLevel, 6, 1, 9),
+    gzipCacheBytes: int('streams.gzipCacheBytes', o.gzipCacheBytes, 16 << 20, 0),
+    gzipConcurrency: int('streams.gzipConcurrency', o.gzipConcurrency, 1, 1, 64),
   });
 }
 

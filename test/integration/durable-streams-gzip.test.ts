@@ -124,7 +124,108 @@ describe('Durable Streams gzip', () => {
     }
   });
 
+  test('re-reading a page takes it from the cache of compressed pages: one compression for many reads', async () => {
+    const stats = t.hub.core.stats;
+    const url = `${t.url}/v1/stream/gz/cached`;
+    await put(url, 'application/json', big);
+    const first = await get(`${url}?offset=-1`, { 'Accept-Encoding': 'gzip' });
+    const zipped = stats.streamsGzipped;
+    const cached = stats.streamsGzipCached;
+    for (let i = 0; i < 5; i++) {
+      const again = await get(`${url}?offset=-1`, { 'Accept-Encoding': 'gzip' });
+      assert.equal(again.headers['content-encoding'], 'gzip');
+      assert.deepEqual(again.body, first.body);
+      assert.equal(again.headers.etag, first.headers.etag);
+    }
+    // The same records asked for with another spelling of the start offset: the same page.
+    const spelled = await get(`${url}?offset=0000000000000000_0000000000000001`, {
+      'Accept-Encoding': 'gzip',
+    });
+    assert.deepEqual(spelled.body, first.body);
+    assert.equal(stats.streamsGzipped, zipped, 'no compression for the same page again');
+    assert.equal(stats.streamsGzipCached, cached + 6);
+    // Another page (after an append) is compressed once, and has the data appended.
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: big,
+    });
+    assert.equal(res.status, 204);
+    const grown = await get(`${url}?offset=-1`, { 'Accept-Encoding': 'gzip' });
+    assert.equal(stats.streamsGzipped, zipped + 1);
+    assert.equal(JSON.parse(gunzipSync(grown.body).toString()).length, 400);
+    // A stream deleted and created again at the same path is another incarnation: not the old page.
+    assert.equal((await fetch(url, { method: 'DELETE' })).status, 204);
+    await put(url, 'application/json', JSON.stringify(JSON.parse(big).slice(0, 150)));
+    const reborn = await get(`${url}?offset=-1`, { 'Accept-Encoding': 'gzip' });
+    assert.equal(JSON.parse(gunzipSync(reborn.body).toString()).length, 150);
+  });
+
+  test('streams.gzipCacheBytes: 0 compresses every answer again', async () => {
+    const nocache = await startHub({ streams: { gzipCacheBytes: 0 } });
+    try {
+      await put(`${nocache.url}/v1/stream/gz/big`, 'application/json', big);
+      for (let i = 0; i < 3; i++) {
+        const r = await get(`${nocache.url}/v1/stream/gz/big?offset=-1`, { 'Accept-Encoding': 'gzip' });
+        assert.equal(r.headers['content-encoding'], 'gzip');
+      }
+      assert.equal(nocache.hub.core.stats.streamsGzipped, 3);
+      assert.equal(nocache.hub.core.stats.streamsGzipCached, 0);
+    } finally {
+      await nocache.close();
+    }
+  });
+
+  test('at most streams.gzipConcurrency compressions run at once; reads finding them busy get identity', async () => {
+    const busy = await startHub({ streams: { gzipConcurrency: 1, gzipLevel: 9, gzipCacheBytes: 0 } });
+    try {
+      const url = `${busy.url}/v1/stream/gz/pages`;
+      await put(url, 'text/plain', '');
+      // Eight pages of about 1 MB of log-like text (each a page of its own: maxReadBytes is 1 MiB).
+      const starts = ['-1'];
+      for (let p = 0; p < 8; p++) {
+        let text = '';
+        for (let i = 0; text.length < 1_000_000; i++)
+          text += `{"n":${p * 1e6 + i},"path":"/p/${(i * 7919) % 4099}"}\n`;
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'Content-Type': 'text/plain' },
+          body: text,
+        });
+        assert.equal(res.status, 204);
+        if (p < 7) starts.push(String(res.headers.get('stream-next-offset')));
+      }
+      const answers = await Promise.all(
+        starts.map((o) => get(`${url}?offset=${o}`, { 'Accept-Encoding': 'gzip' })),
+      );
+      const stats = busy.hub.core.stats;
+      const plain = answers.filter((a) => a.headers['content-encoding'] === undefined);
+      assert.ok(plain.length >= 1, 'some reads found the one compression slot busy');
+      assert.equal(stats.streamsGzipSkipped, plain.length);
+      assert.equal(stats.streamsGzipped, answers.length - plain.length);
+      for (const a of answers) {
+        assert.equal(a.status, 200);
+        const zipped = a.headers['content-encoding'] === 'gzip';
+        const data = zipped ? gunzipSync(a.body) : a.body;
+        assert.ok(data.length >= 1_000_000 && data.length < 1_100_000, String(data.length));
+        // Each representation has its own ETag, as when the client had not asked for gzip.
+        assert.equal(String(a.headers.etag).endsWith(':gz"'), zipped);
+        assert.match(String(a.headers.vary), /Accept-Encoding/);
+      }
+    } finally {
+      await busy.close();
+    }
+  });
+
   test('the gzip options are validated, naming the option', () => {
+    assert.throws(
+      () => createHub({ store: 'memory', streams: { gzipCacheBytes: -1 } }),
+      /options\.streams\.gzipCacheBytes/,
+    );
+    assert.throws(
+      () => createHub({ store: 'memory', streams: { gzipConcurrency: 0 } }),
+      /options\.streams\.gzipConcurrency/,
+    );
     assert.throws(
       () => createHub({ store: 'memory', streams: { gzipLevel: 10 } }),
       /options\.streams\.gzipLevel/,

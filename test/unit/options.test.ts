@@ -39,6 +39,8 @@ describe('hub options', () => {
       subscriptions: false,
       gzipMinBytes: 1024,
       gzipLevel: 6,
+      gzipCacheBytes: 16 << 20,
+      gzipConcurrency: 1,
     });
     assert.ok(Object.isFrozen(o.streams));
     assert.equal(resolveOptions({ streams: { maxTotalBytes: 4096 } }).streams?.maxTotalBytes, 4096);

@@ -3,7 +3,7 @@ import { readBody } from '../http/body.js';
 import { HubError } from '../http/respond.js';
 import type { ResolvedCors } from '../options.js';
 import type { AppendResult, ReadResult, StreamEngine } from './engine.js';
-import { acceptsGzip, gzipBody } from './gzip.js';
+import { acceptsGzip, type Gzipper } from './gzip.js';
 import {
   closedHeader,
   contentTypeOf,
@@ -45,7 +45,8 @@ export interface StreamRoutesConfig {
 
 export interface GzipConfig {
   minBytes: number;
-  level: number;
+  /** Compresses (bounded in concurrency, with a cache of compressed pages: gzip.ts). */
+  gzipper: Gzipper;
 }
 
 /** Headers every stream answer carries: CORS (with the protocol's headers exposed) and PROTOCOL.md 12.7's. */
@@ -316,12 +317,14 @@ async function read(
   await answerRead(
     req,
     res,
+    path,
     result,
     offset ?? '-1',
     json,
     base,
     live === 'long-poll' ? query.get('cursor') : undefined,
     gzip,
+    cfg.longPollMs,
   );
 }
 
@@ -329,16 +332,19 @@ async function read(
  * A catch-up or long-poll answer with data (or an empty catch-up answer). With `gzip` (catch-up
  * reads), a body of `minBytes` or more goes gzipped to a client that accepts it; such answers
  * carry `Vary: Accept-Encoding` whatever the client sent, and the gzipped one its own ETag.
+ * `path` is the stream's (part of the compressed page's cache key).
  */
 async function answerRead(
   req: IncomingMessage,
   res: ServerResponse,
+  path: string,
   result: ReadResult,
   requested: string,
   json: boolean,
   base: Record<string, string>,
   cursor: string | null | undefined,
   gzip: GzipConfig | undefined,
+  stallMs: number,
 ): Promise<void> {
   const meta = result.meta;
   const atEnd = result.upToDate && meta.closed;
@@ -365,13 +371,66 @@ async function answerRead(
     return;
   }
   if (zipped && gzip !== undefined) {
-    body = await gzipBody(body, gzip.level);
-    h['Content-Encoding'] = 'gzip';
+    // The records of one incarnation (gen) of a stream never change: its first and last record
+    // name the page, however the client spelled the offset it asked from.
+    const first = result.records[0]?.offset ?? result.next;
+    const key = `${path}\n${meta.gen}\n${first}\n${result.next}\n${json}`;
+    const out = await gzip.gzipper.gzip(key, body);
+    if (out === undefined) {
+      // Compressions are busy: this client gets the other representation, with its own ETag.
+      h.ETag = etag(meta, requested, result.next, atEnd, false);
+    } else {
+      body = out;
+      h['Content-Encoding'] = 'gzip';
+    }
   }
   h['Content-Length'] = String(body.length);
   if (res.destroyed) return;
   res.writeHead(200, h);
-  res.end(body);
+  await send(res, body, stallMs);
+}
+
+/** Pieces an answer's body is written in, so that the client's progress can be seen. */
+const PIECE_BYTES = 256 * 1024;
+
+/**
+ * Writes `body` and ends `res`, in pieces; cuts the connection when the client has taken nothing
+ * for `ms` (`streams.longPollTimeout`: a read holds its connection that long for data, and that
+ * long again for a client that stops reading). A client that asks for a page and never reads it
+ * would otherwise hold the connection and up to `streams.maxReadBytes` of the hub's memory as long
+ * as it liked: nothing else times out a response being sent. A slow client that reads keeps its
+ * answer. (One write of the whole body would not show progress: a socket's queue shrinks only when
+ * a write completes.)
+ */
+async function send(res: ServerResponse, body: Buffer, ms: number): Promise<void> {
+  let at = 0;
+  for (; at + PIECE_BYTES < body.length; at += PIECE_BYTES) {
+    if (res.destroyed) return;
+    if (!res.write(body.subarray(at, at + PIECE_BYTES)) && !(await settled(res, 'drain', ms))) return;
+  }
+  if (res.destroyed) return;
+  res.end(body.subarray(at));
+  if (!res.writableFinished) await settled(res, 'finish', ms);
+}
+
+/** Resolves true on `event`, false when `res` closes first or `ms` pass (then it is destroyed). */
+function settled(res: ServerResponse, event: 'drain' | 'finish', ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      res.off(event, onEvent);
+      res.off('close', onClose);
+      resolve(ok);
+    };
+    const onEvent = () => done(true);
+    const onClose = () => done(false);
+    const timer = setTimeout(() => {
+      res.destroy();
+      done(false);
+    }, ms);
+    res.on(event, onEvent);
+    res.on('close', onClose);
+  });
 }
 
 /**
@@ -430,7 +489,7 @@ async function sse(
             ? Buffer.concat(datas).toString('base64')
             : Buffer.concat(datas).toString('utf8');
         at = result.next;
-        if (!(await write(res, `event: data\n${dataLines(payload)}\n`))) break;
+        if (!(await write(res, deadline, `event: data\n${dataLines(payload)}\n`))) break;
       }
       const ended = meta.closed && at >= meta.tail;
       if (result.records.length > 0 || !sentControl || ended) {
@@ -443,7 +502,7 @@ async function sse(
           if (at >= meta.tail) control.upToDate = true;
         }
         sentControl = true;
-        if (!(await write(res, `event: control\n${dataLines(JSON.stringify(control))}\n`))) break;
+        if (!(await write(res, deadline, `event: control\n${dataLines(JSON.stringify(control))}\n`))) break;
       }
       if (ended) break;
       if (at < meta.tail) {
@@ -454,7 +513,7 @@ async function sse(
       const changed = await wait;
       if (!changed && !gone.aborted) {
         const keep = { streamNextOffset: at, streamCursor: responseCursor(cursor), upToDate: true };
-        if (!(await write(res, `event: control\n${dataLines(JSON.stringify(keep))}\n`))) break;
+        if (!(await write(res, deadline, `event: control\n${dataLines(JSON.stringify(keep))}\n`))) break;
       }
     }
   } finally {
@@ -470,22 +529,39 @@ function dataLines(payload: string): string {
   return out;
 }
 
-/** Writes, waiting for the socket to drain when its buffer is full; false when the client is gone. */
-function write(res: ServerResponse, chunk: string): Promise<boolean> {
+/**
+ * Writes, waiting for the socket to drain when its buffer is full; false when the client is gone.
+ * A client that does not read what it was sent by the SSE answer's `deadline` (at least
+ * {@link SSE_DRAIN_GRACE_MS} from now) is cut off: it would otherwise hold the connection and the
+ * page queued for it for as long as it liked, past `streams.sseMaxSeconds`. It resumes from the
+ * offset of the last control event it read, as after any reconnection.
+ */
+function write(res: ServerResponse, deadline: number, chunk: string): Promise<boolean> {
   if (res.destroyed || res.writableEnded) return Promise.resolve(false);
   if (res.write(chunk)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const done = (ok: boolean) => {
+      clearTimeout(timer);
       res.off('drain', onDrain);
       res.off('close', onClose);
       resolve(ok);
     };
     const onDrain = () => done(true);
     const onClose = () => done(false);
+    const timer = setTimeout(
+      () => {
+        res.destroy();
+        done(false);
+      },
+      Math.max(deadline - Date.now(), SSE_DRAIN_GRACE_MS),
+    );
     res.on('drain', onDrain);
     res.on('close', onClose);
   });
 }
+
+/** How long an SSE write waits for its client to read, at least, when the answer's time is up. */
+const SSE_DRAIN_GRACE_MS = 1000;
 
 /** The source path of a fork request (`PUT` with `Stream-Forked-From`), for access checks. */
 export function forkSourceOf(req: IncomingMessage, mount: string): string | undefined {
