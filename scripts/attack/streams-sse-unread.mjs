@@ -7,11 +7,13 @@
 //
 //   node scripts/attack/streams-sse-unread.mjs [--dist dist] [--mb 32] [--clients 100] [--sse 10]
 //     [--seconds 30] [--heap 1024] [--capMb 4096] [--live sse|none] [--readMb 1] [--longPoll 25]
+//     [--store memory|sqlite]
 //
 // `--live none` asks catch-up reads (`?offset=-1`, one page of `--readMb` MiB,
 // `streams.maxReadBytes`) instead, with `streams.longPollTimeout` = `--longPoll` seconds.
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { args, hubOutcome, monitor, rssOf, runAttack, timed } from './lib.mjs';
 
 const o = args({
@@ -25,6 +27,7 @@ const o = args({
   live: 'sse',
   readMb: 1,
   longPoll: 25,
+  store: 'memory',
 });
 
 /** Established TCP connections whose local port is `port` (the hub's side of each). */
@@ -49,8 +52,9 @@ function established(port) {
 await runAttack(
   o.dist,
   o.heap,
-  () => ({
-    store: 'memory',
+  (dir) => ({
+    // The memory store hands out the records it holds; SQLite reads copies, as Redis does.
+    store: o.store === 'sqlite' ? `sqlite:${join(dir, 'cometa.db')}` : 'memory',
     streams: { sseMaxSeconds: o.sse, maxReadBytes: o.readMb * 2 ** 20, longPollTimeout: o.longPoll },
   }),
   async (hub, _dir, alive) => {
@@ -93,6 +97,7 @@ await runAttack(
       create: created.status,
       appends,
       clients: o.clients,
+      store: o.store,
       live: o.live,
       ...(o.live === 'sse' ? { sseMaxSeconds: o.sse } : { maxReadMb: o.readMb, longPollSeconds: o.longPoll }),
       heldAfter: {

@@ -339,7 +339,11 @@ export interface StreamsOptions {
   longPollTimeout?: number;
   /** Seconds an SSE read stays open before the hub ends it (clients reconnect from their offset). @default 60 */
   sseMaxSeconds?: number;
-  /** Bytes one read (catch-up, long-poll or SSE event) returns at most (one record at least). @default 1048576 */
+  /**
+   * Bytes one catch-up or long-poll read returns at most (one record at least). SSE answers read
+   * at most 256 KiB of this at a time and send it in `data` events of at most 48 KiB (one JSON
+   * message at least). @default 1048576
+   */
   maxReadBytes?: number;
   /** Bytes of data one stream may hold; an append past it is refused (413). @default 268435456 */
   maxStreamBytes?: number;

@@ -472,10 +472,12 @@ export class StreamEngine {
 
   /**
    * Records after `offset` (a real offset, not a sentinel), stitched across the fork chain: data
-   * before a fork's offset comes from its source, the rest from the fork.
+   * before a fork's offset comes from its source, the rest from the fork. `maxBytes` (at most
+   * `streams.maxReadBytes`) lets a reader take smaller pages; one record always comes whole.
    */
-  read(meta: StreamMeta, offset: string): Promise<ReadResult> {
-    return this.#readFrom(meta, offset, this.limits.maxReadBytes, this.limits.maxReadRecords);
+  read(meta: StreamMeta, offset: string, maxBytes = this.limits.maxReadBytes): Promise<ReadResult> {
+    const cap = Math.min(maxBytes, this.limits.maxReadBytes);
+    return this.#readFrom(meta, offset, cap, this.limits.maxReadRecords);
   }
 
   async #readFrom(

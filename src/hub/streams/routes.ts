@@ -15,7 +15,7 @@ import {
 } from './headers.js';
 import { joinJson } from './json.js';
 import { isOffset, responseCursor, ZERO_OFFSET } from './offset.js';
-import { baseType, type StreamMeta } from './storage.js';
+import { baseType, type StreamMeta, type StreamRecord } from './storage.js';
 import { handleControl } from './subscription-routes.js';
 
 const METHODS = 'GET, HEAD, PUT, POST, DELETE, OPTIONS';
@@ -480,16 +480,15 @@ async function sse(
       const current = await engine.get(path);
       if (current === undefined || current.softDeleted || current.gen !== meta.gen) break;
       meta = current;
-      const result = await engine.read(meta, at);
+      const result = await engine.read(meta, at, SSE_SLICE_BYTES);
       if (result.records.length > 0) {
-        const datas = result.records.map((r) => r.data);
-        const payload = json
-          ? joinJson(datas).toString('utf8')
-          : b64
-            ? Buffer.concat(datas).toString('base64')
-            : Buffer.concat(datas).toString('utf8');
+        let written = true;
+        for (const payload of ssePayloads(result.records, json ? 'json' : b64 ? 'base64' : 'text')) {
+          written = await write(res, deadline, `event: data\n${dataLines(payload)}\n`);
+          if (!written) break;
+        }
+        if (!written) break;
         at = result.next;
-        if (!(await write(res, deadline, `event: data\n${dataLines(payload)}\n`))) break;
       }
       const ended = meta.closed && at >= meta.tail;
       if (result.records.length > 0 || !sentControl || ended) {
@@ -519,6 +518,58 @@ async function sse(
   } finally {
     gone.onabort?.();
     if (!res.writableEnded) res.end();
+  }
+}
+
+/**
+ * How much an SSE answer reads from the store at a time (at most `streams.maxReadBytes`; a record
+ * larger than this comes whole). With the data events below it bounds what a reader that stops
+ * reading makes the hub hold: this slice, one event, and the socket's buffers. The next slice is
+ * read only once the socket has taken the last event.
+ */
+const SSE_SLICE_BYTES = 256 * 1024;
+
+/**
+ * The most stream bytes one SSE `data` event carries (a multiple of 3, so each event is base64 on
+ * its own, without padding in the middle: 64 KiB of base64). A JSON message larger than this is
+ * still sent whole, in an event of its own.
+ */
+const SSE_EVENT_BYTES = 48 * 1024;
+
+/**
+ * The payloads of a slice's `data` events, made one at a time (PROTOCOL.md 5.8 lets several data
+ * events come before a control event; clients join them): for JSON streams arrays of whole
+ * messages, for others the bytes cut at most every {@link SSE_EVENT_BYTES}, text cut between
+ * UTF-8 characters and never inside a CRLF.
+ */
+function* ssePayloads(records: readonly StreamRecord[], kind: 'json' | 'base64' | 'text'): Generator<string> {
+  if (kind === 'json') {
+    let group: Buffer[] = [];
+    let bytes = 0;
+    for (const r of records) {
+      if (group.length > 0 && bytes + r.data.length + 1 > SSE_EVENT_BYTES) {
+        yield joinJson(group).toString('utf8');
+        group = [];
+        bytes = 0;
+      }
+      group.push(r.data);
+      bytes += r.data.length + 1;
+    }
+    if (group.length > 0) yield joinJson(group).toString('utf8');
+    return;
+  }
+  const all = records.length === 1 ? records[0]!.data : Buffer.concat(records.map((r) => r.data));
+  let from = 0;
+  while (from < all.length) {
+    let to = Math.min(all.length, from + SSE_EVENT_BYTES);
+    if (kind === 'text' && to < all.length) {
+      let cut = to;
+      while (cut > from && ((all[cut]! & 0xc0) === 0x80 || (all[cut - 1] === 0x0d && all[cut] === 0x0a)))
+        cut--;
+      if (cut > from) to = cut;
+    }
+    yield all.subarray(from, to).toString(kind === 'base64' ? 'base64' : 'utf8');
+    from = to;
   }
 }
 
