@@ -35,7 +35,13 @@ describe('idle compaction', () => {
     assert.ok(c.ms >= 0 && c.heapBefore > 0 && c.heapAfter > 0);
     assert.equal(compactNow(Number.MAX_SAFE_INTEGER), null);
     assert.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined', 'gc is not left on the global');
-    assert.ok(oldGenerationSlack() <= before, `slack ${oldGenerationSlack()} after, ${before} before`);
+    // fragment() has just collected, so this second collection has little left to give back, and
+    // the allocations between the two readings may leave a few KB more (Node 24 measured +10 KB);
+    // giving back a hub's real slack is the next test's assertion.
+    assert.ok(
+      oldGenerationSlack() <= before + 256 * 1024,
+      `slack ${oldGenerationSlack()} after, ${before} before`,
+    );
     assert.ok(live.length > 0);
   });
 
